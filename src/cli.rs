@@ -1,0 +1,123 @@
+//! Command-line arguments as typed (clap), and their resolution into a
+//! [`Config`] once, with every check that must pass before anything is written.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+use crate::config::{
+    Config, ConflictPolicy, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, default_jobs,
+};
+use crate::error::InputError;
+use crate::paths;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnConflict {
+    /// Keep the destination file (nothing is lost unless asked).
+    Skip,
+    /// Replace the destination file.
+    Overwrite,
+    /// Replace it only if the source was modified later.
+    Newer,
+    /// Ask in the TUI, without stalling the copy (interactive only).
+    Ask,
+}
+
+impl From<OnConflict> for ConflictPolicy {
+    fn from(c: OnConflict) -> Self {
+        match c {
+            OnConflict::Skip => ConflictPolicy::Skip,
+            OnConflict::Overwrite => ConflictPolicy::Overwrite,
+            OnConflict::Newer => ConflictPolicy::Newer,
+            OnConflict::Ask => ConflictPolicy::Ask,
+        }
+    }
+}
+
+const EXAMPLES: &str = "\
+Examples:
+  convoy --batch photos backup/photos     copy the contents of photos into backup/photos
+  convoy --batch photos                   copy into a sibling named 'photos (copy)'
+  convoy --batch --json src dst | jq .    machine-readable events, one JSON object a line
+  convoy --batch --on-conflict newer a b  update b with files that changed in a
+  convoy --batch --exclude '*.tmp' --exclude 'target/**' src dst
+  convoy --batch --dry-run src dst        show what would be copied, write nothing
+
+Exit codes: 0 all copied or up to date; 1 some entries failed or were skipped for a
+conflict (or the run stopped on a full disk); 2 bad usage or input, nothing written;
+130 interrupted.";
+
+/// A parallel folder copier with a live terminal UI.
+///
+/// Copies the contents of SOURCE into DEST (created if missing, merged into if it
+/// exists). A destination file with the source's size and mtime is up to date and
+/// left alone, so running the same command again is fast and changes nothing.
+#[derive(Debug, Parser)]
+#[command(name = "convoy", version, after_help = EXAMPLES)]
+pub struct Args {
+    /// The folder to copy.
+    pub source: Option<PathBuf>,
+    /// The folder that receives SOURCE's contents [default: "<SOURCE> (copy)" beside it].
+    pub dest: Option<PathBuf>,
+    /// Run without the TUI: progress on stderr, a summary on stdout.
+    #[arg(long)]
+    pub batch: bool,
+    /// Worker threads [default: available parallelism].
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub jobs: Option<u16>,
+    /// What to do with a destination file that exists and differs [default: skip in
+    /// batch mode, ask in the TUI].
+    #[arg(long, value_enum, value_name = "POLICY")]
+    pub on_conflict: Option<OnConflict>,
+    /// Follow symlinks in the source and copy what they point to.
+    #[arg(short = 'L', long)]
+    pub dereference: bool,
+    /// Skip paths (relative to SOURCE) matching this glob; repeatable.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Report what would be copied, write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// JSON Lines events on stdout (with --batch).
+    #[arg(long, requires = "batch")]
+    pub json: bool,
+    /// No progress and no summary; errors are still printed.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Files at least this large are split into chunks copied in parallel.
+    #[arg(long, hide = true, value_name = "BYTES", default_value_t = DEFAULT_CHUNK_THRESHOLD)]
+    pub chunk_threshold: u64,
+    #[arg(long, hide = true, value_name = "BYTES", default_value_t = DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: u64,
+}
+
+impl Args {
+    /// Resolves the arguments into a configuration for a batch run.
+    pub fn batch_config(&self) -> Result<Config, InputError> {
+        let source = self
+            .source
+            .as_ref()
+            .ok_or_else(|| InputError::Other("SOURCE is required with --batch".into()))?;
+        let policy = match self.on_conflict.unwrap_or(OnConflict::Skip) {
+            OnConflict::Ask => {
+                return Err(InputError::Other(
+                    "--on-conflict ask needs the TUI; with --batch use skip, overwrite or newer"
+                        .into(),
+                ));
+            }
+            p => p.into(),
+        };
+        let (source, dest) = paths::resolve(source, self.dest.as_deref())?;
+        Ok(Config {
+            source,
+            dest,
+            jobs: self.jobs.map_or_else(default_jobs, usize::from),
+            policy,
+            dereference: self.dereference,
+            excludes: self.exclude.clone(),
+            dry_run: self.dry_run,
+            chunk_threshold: self.chunk_threshold,
+            chunk_size: self.chunk_size,
+        })
+    }
+}

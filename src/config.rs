@@ -1,0 +1,58 @@
+//! The validated configuration the engine runs from. The CLI (and the TUI's setup
+//! form) resolve raw input into this once; the engine never re-interprets flags.
+
+use std::path::PathBuf;
+
+/// What to do with a destination file that exists and differs from its source.
+/// (A destination with the source's size and mtime is up to date and always kept.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConflictPolicy {
+    /// Keep the destination: nothing is lost unless asked.
+    Skip,
+    Overwrite,
+    /// Overwrite only when the source's mtime is later than the destination's.
+    Newer,
+    /// Hold the entry for a person to decide while the rest is copied (TUI).
+    Ask,
+}
+
+/// Size above which a file is split into chunks copied by several workers at once.
+pub const DEFAULT_CHUNK_THRESHOLD: u64 = 64 * 1024 * 1024;
+pub const DEFAULT_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub source: PathBuf,
+    /// The folder that receives the *contents* of `source`.
+    pub dest: PathBuf,
+    /// Workers copying at the start; the control handle can change it live.
+    pub jobs: usize,
+    pub policy: ConflictPolicy,
+    /// Follow symlinks in the source instead of copying them as links.
+    pub dereference: bool,
+    /// Globs matched against the path relative to `source`.
+    pub excludes: Vec<String>,
+    pub dry_run: bool,
+    pub chunk_threshold: u64,
+    pub chunk_size: u64,
+}
+
+impl Config {
+    pub fn new(source: impl Into<PathBuf>, dest: impl Into<PathBuf>) -> Self {
+        Config {
+            source: source.into(),
+            dest: dest.into(),
+            jobs: default_jobs(),
+            policy: ConflictPolicy::Skip,
+            dereference: false,
+            excludes: Vec::new(),
+            dry_run: false,
+            chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
+            chunk_size: DEFAULT_CHUNK_SIZE,
+        }
+    }
+}
+
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}

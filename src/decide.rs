@@ -1,0 +1,205 @@
+//! Pure decisions about what to do with one entry given what is at the destination.
+//! No I/O here, so every rule is unit-tested on plain values.
+
+use crate::config::ConflictPolicy;
+use crate::engine::meta::SrcMeta;
+use crate::event::SkipReason;
+
+const S_IFMT: u32 = 0o170000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFREG: u32 = 0o100000;
+
+pub fn is_dir(m: &SrcMeta) -> bool {
+    m.mode & S_IFMT == S_IFDIR
+}
+
+pub fn is_file(m: &SrcMeta) -> bool {
+    m.mode & S_IFMT == S_IFREG
+}
+
+/// What to do with a file or symlink whose destination name is `dest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Write it; `replace` when an existing entry is to be swapped out atomically.
+    Copy {
+        replace: bool,
+    },
+    UpToDate,
+    Skip(SkipReason),
+    /// Policy `Ask`: hold it for a person.
+    Ask,
+}
+
+/// Up to date means a regular file of the same size and mtime (to the nanosecond
+/// the filesystem stores), judged from the destination's `lstat`.
+pub fn decide(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPolicy) -> Decision {
+    let Some(dest) = dest else {
+        return Decision::Copy { replace: false };
+    };
+    if is_dir(dest) {
+        return Decision::Skip(SkipReason::DestIsDir);
+    }
+    if is_file(src) && is_file(dest) && src.size == dest.size && src.mtime == dest.mtime {
+        return Decision::UpToDate;
+    }
+    resolve(src, dest, policy)
+}
+
+fn resolve(src: &SrcMeta, dest: &SrcMeta, policy: ConflictPolicy) -> Decision {
+    match policy {
+        ConflictPolicy::Skip => Decision::Skip(SkipReason::Conflict),
+        ConflictPolicy::Overwrite => Decision::Copy { replace: true },
+        ConflictPolicy::Newer if src.mtime > dest.mtime => Decision::Copy { replace: true },
+        ConflictPolicy::Newer => Decision::Skip(SkipReason::NotNewer),
+        ConflictPolicy::Ask => Decision::Ask,
+    }
+}
+
+/// What to do for a source folder whose destination name is `dest`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirDecision {
+    Create,
+    Merge,
+    /// A file or symlink is in the way and the policy says replace it.
+    Replace,
+    Skip(SkipReason),
+}
+
+pub fn decide_dir(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPolicy) -> DirDecision {
+    match dest {
+        None => DirDecision::Create,
+        Some(d) if is_dir(d) => DirDecision::Merge,
+        // A folder cannot wait for an answer (its contents are being walked):
+        // under Ask it is kept, and reported as a conflict.
+        Some(d) => match resolve(src, d, policy) {
+            Decision::Copy { .. } => DirDecision::Replace,
+            Decision::Skip(r) => DirDecision::Skip(r),
+            Decision::Ask | Decision::UpToDate => DirDecision::Skip(SkipReason::Conflict),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ConflictPolicy::*;
+
+    fn file(size: u64, mtime: i64) -> SrcMeta {
+        SrcMeta {
+            mode: S_IFREG | 0o644,
+            uid: 0,
+            gid: 0,
+            size,
+            atime: (0, 0),
+            mtime: (mtime, 0),
+            dev: 1,
+            ino: 1,
+            nlink: 1,
+            blocks: 0,
+        }
+    }
+
+    fn dir() -> SrcMeta {
+        SrcMeta {
+            mode: S_IFDIR | 0o755,
+            ..file(4096, 0)
+        }
+    }
+
+    fn symlink() -> SrcMeta {
+        SrcMeta {
+            mode: 0o120777,
+            ..file(3, 5)
+        }
+    }
+
+    #[test]
+    fn missing_destination_is_copied_without_replacing() {
+        for p in [Skip, Overwrite, Newer, Ask] {
+            assert_eq!(
+                decide(&file(1, 1), None, p),
+                Decision::Copy { replace: false }
+            );
+        }
+    }
+
+    #[test]
+    fn same_size_and_mtime_is_up_to_date_under_every_policy() {
+        for p in [Skip, Overwrite, Newer, Ask] {
+            assert_eq!(
+                decide(&file(10, 7), Some(&file(10, 7)), p),
+                Decision::UpToDate
+            );
+        }
+    }
+
+    #[test]
+    fn nanoseconds_count_for_up_to_date() {
+        let mut d = file(10, 7);
+        d.mtime.1 = 1;
+        assert_eq!(
+            decide(&file(10, 7), Some(&d), Skip),
+            Decision::Skip(SkipReason::Conflict)
+        );
+    }
+
+    #[test]
+    fn differing_destination_follows_the_policy() {
+        let (src, dst) = (file(10, 100), file(11, 50));
+        assert_eq!(
+            decide(&src, Some(&dst), Skip),
+            Decision::Skip(SkipReason::Conflict)
+        );
+        assert_eq!(
+            decide(&src, Some(&dst), Overwrite),
+            Decision::Copy { replace: true }
+        );
+        assert_eq!(
+            decide(&src, Some(&dst), Newer),
+            Decision::Copy { replace: true }
+        );
+        assert_eq!(
+            decide(&dst, Some(&src), Newer),
+            Decision::Skip(SkipReason::NotNewer)
+        );
+        assert_eq!(decide(&src, Some(&dst), Ask), Decision::Ask);
+    }
+
+    #[test]
+    fn a_folder_in_the_way_of_a_file_is_never_replaced() {
+        assert_eq!(
+            decide(&file(1, 1), Some(&dir()), Overwrite),
+            Decision::Skip(SkipReason::DestIsDir)
+        );
+    }
+
+    #[test]
+    fn a_destination_symlink_is_a_conflict_not_a_path_to_write_through() {
+        assert_eq!(
+            decide(&file(3, 5), Some(&symlink()), Skip),
+            Decision::Skip(SkipReason::Conflict)
+        );
+        assert_eq!(
+            decide(&file(3, 5), Some(&symlink()), Overwrite),
+            Decision::Copy { replace: true }
+        );
+    }
+
+    #[test]
+    fn folders_merge_into_folders_and_replace_only_when_asked() {
+        assert_eq!(decide_dir(&dir(), None, Skip), DirDecision::Create);
+        assert_eq!(decide_dir(&dir(), Some(&dir()), Skip), DirDecision::Merge);
+        assert_eq!(
+            decide_dir(&dir(), Some(&symlink()), Skip),
+            DirDecision::Skip(SkipReason::Conflict)
+        );
+        assert_eq!(
+            decide_dir(&dir(), Some(&symlink()), Overwrite),
+            DirDecision::Replace
+        );
+        assert_eq!(
+            decide_dir(&dir(), Some(&file(1, 1)), Ask),
+            DirDecision::Skip(SkipReason::Conflict)
+        );
+    }
+}

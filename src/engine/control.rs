@@ -1,0 +1,173 @@
+//! The control handle: cancel, pause/resume and the number of active workers, all
+//! through one counting gate that every worker passes before it takes a job.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+#[derive(Debug)]
+struct Gate {
+    /// Workers allowed to hold a job at once.
+    limit: usize,
+    running: usize,
+    paused: bool,
+}
+
+#[derive(Debug)]
+struct Inner {
+    gate: Mutex<Gate>,
+    wake: Condvar,
+    /// Mirrors of the gate's flags so copy loops can check them without locking.
+    cancelled: AtomicBool,
+    paused: AtomicBool,
+    max_workers: usize,
+}
+
+/// Cheap to clone; every clone controls the same run.
+#[derive(Debug, Clone)]
+pub struct Control {
+    inner: Arc<Inner>,
+}
+
+/// Returned by a checkpoint when the run was cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl Control {
+    pub fn new(workers: usize, max_workers: usize) -> Self {
+        let max_workers = max_workers.max(1);
+        Control {
+            inner: Arc::new(Inner {
+                gate: Mutex::new(Gate {
+                    limit: workers.clamp(1, max_workers),
+                    running: 0,
+                    paused: false,
+                }),
+                wake: Condvar::new(),
+                cancelled: AtomicBool::new(false),
+                paused: AtomicBool::new(false),
+                max_workers,
+            }),
+        }
+    }
+
+    fn gate(&self) -> MutexGuard<'_, Gate> {
+        // A worker that panicked while holding the lock left consistent counters.
+        self.inner.gate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn cancel(&self) {
+        self.inner.cancelled.store(true, Ordering::SeqCst);
+        let _g = self.gate();
+        self.inner.wake.notify_all();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.cancelled.load(Ordering::Relaxed)
+    }
+
+    pub fn set_paused(&self, paused: bool) {
+        let mut g = self.gate();
+        g.paused = paused;
+        self.inner.paused.store(paused, Ordering::SeqCst);
+        self.inner.wake.notify_all();
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.inner.paused.load(Ordering::Relaxed)
+    }
+
+    /// Changes how many workers may copy at once; returns the value now in force.
+    pub fn set_workers(&self, n: usize) -> usize {
+        let mut g = self.gate();
+        g.limit = n.clamp(1, self.inner.max_workers);
+        self.inner.wake.notify_all();
+        g.limit
+    }
+
+    pub fn workers(&self) -> usize {
+        self.gate().limit
+    }
+
+    pub fn max_workers(&self) -> usize {
+        self.inner.max_workers
+    }
+
+    /// Blocks until this worker may take a job. `Err` once cancelled.
+    pub(crate) fn enter(&self) -> Result<(), Cancelled> {
+        let mut g = self.gate();
+        loop {
+            if self.is_cancelled() {
+                return Err(Cancelled);
+            }
+            if !g.paused && g.running < g.limit {
+                g.running += 1;
+                return Ok(());
+            }
+            g = self.inner.wake.wait(g).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    pub(crate) fn leave(&self) {
+        let mut g = self.gate();
+        g.running -= 1;
+        self.inner.wake.notify_all();
+    }
+
+    /// Called between blocks of a copy: waits while paused, fails once cancelled.
+    /// Costs two relaxed loads when neither applies.
+    pub(crate) fn checkpoint(&self) -> Result<(), Cancelled> {
+        if self.is_paused() {
+            let mut g = self.gate();
+            while g.paused && !self.is_cancelled() {
+                g = self.inner.wake.wait(g).unwrap_or_else(|e| e.into_inner());
+            }
+        }
+        if self.is_cancelled() {
+            Err(Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn gate_admits_only_the_limit() {
+        let c = Control::new(2, 8);
+        c.enter().unwrap();
+        c.enter().unwrap();
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.enter());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(
+            !t.is_finished(),
+            "a third worker must wait at a limit of two"
+        );
+        c.leave();
+        assert_eq!(t.join().unwrap(), Ok(()));
+    }
+
+    #[test]
+    fn pause_blocks_and_cancel_releases() {
+        let c = Control::new(1, 1);
+        c.set_paused(true);
+        let c2 = c.clone();
+        let t = std::thread::spawn(move || c2.enter());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!t.is_finished(), "a paused gate admits nobody");
+        c.cancel();
+        assert_eq!(t.join().unwrap(), Err(Cancelled));
+        assert_eq!(c.checkpoint(), Err(Cancelled));
+    }
+
+    #[test]
+    fn worker_count_is_clamped() {
+        let c = Control::new(4, 8);
+        assert_eq!(c.set_workers(0), 1);
+        assert_eq!(c.set_workers(100), 8);
+    }
+}

@@ -1,0 +1,295 @@
+//! Writing beneath the destination without ever following a symlink that is in it.
+//! Every folder is opened from the destination root with `openat2` and
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`; files are created as fixed-length
+//! temporaries with `O_EXCL` in that folder and renamed into place when complete.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, ResolveFlags};
+use rustix::io::Errno;
+
+const TEMP_PREFIX: &str = ".convoy-";
+const TEMP_SUFFIX: &str = ".tmp";
+/// `.convoy-` + 8 hex digits of pid + 8 of randomness + `.tmp`: always 28 bytes,
+/// whatever the final name's length, so NAME_MAX is never at stake.
+const TEMP_LEN: usize = TEMP_PREFIX.len() + 16 + TEMP_SUFFIX.len();
+
+pub(crate) const DIR_FLAGS: OFlags = OFlags::RDONLY
+    .union(OFlags::DIRECTORY)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+pub(crate) struct DestRoot {
+    fd: OwnedFd,
+    path: PathBuf,
+    /// Cleared the first time the kernel answers ENOSYS to openat2.
+    has_openat2: AtomicBool,
+    temp_seq: AtomicU64,
+    temp_seed: u64,
+    pid: u32,
+}
+
+impl DestRoot {
+    /// Opens the destination folder the user named (following symlinks in the
+    /// path they typed: that is their choice; nothing beneath it is followed).
+    pub fn open(path: &Path) -> io::Result<Self> {
+        let fd = rfs::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
+        let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        Ok(DestRoot {
+            fd,
+            path: path.to_path_buf(),
+            has_openat2: AtomicBool::new(true),
+            temp_seq: AtomicU64::new(0),
+            temp_seed: nanos ^ (u64::from(pid) << 32),
+            pid,
+        })
+    }
+
+    /// The destination path of `rel`, for messages.
+    pub fn display(&self, rel: &Path) -> PathBuf {
+        if rel.as_os_str().is_empty() {
+            self.path.clone()
+        } else {
+            self.path.join(rel)
+        }
+    }
+
+    pub fn root_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Opens the folder at `rel` beneath the root; fails with ELOOP/EXDEV rather
+    /// than follow a symlink or `..` anywhere on the way.
+    pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+        let rel = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            rel
+        };
+        if self.has_openat2.load(Ordering::Relaxed) {
+            let resolve =
+                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
+            match rfs::openat2(&self.fd, rel, DIR_FLAGS, Mode::empty(), resolve) {
+                Err(Errno::NOSYS) => self.has_openat2.store(false, Ordering::Relaxed),
+                // EAGAIN: a concurrent rename elsewhere; the kernel asks for a retry.
+                Err(Errno::AGAIN) => return self.open_dir_by_components(rel),
+                r => return r.map_err(Into::into),
+            }
+        }
+        self.open_dir_by_components(rel)
+    }
+
+    /// The portable path: one `openat(O_NOFOLLOW)` per component.
+    fn open_dir_by_components(&self, rel: &Path) -> io::Result<OwnedFd> {
+        let mut fd = rfs::openat(&self.fd, ".", DIR_FLAGS, Mode::empty())?;
+        for comp in rel.components() {
+            match comp {
+                Component::Normal(name) => {
+                    fd = rfs::openat(&fd, name, DIR_FLAGS, Mode::empty())?;
+                }
+                Component::CurDir => {}
+                _ => return Err(io::Error::from(Errno::XDEV)),
+            }
+        }
+        Ok(fd)
+    }
+
+    fn temp_name(&self) -> OsString {
+        let n = self.temp_seq.fetch_add(1, Ordering::Relaxed);
+        let r = splitmix64(self.temp_seed.wrapping_add(n)) as u32;
+        OsString::from(format!("{TEMP_PREFIX}{:08x}{r:08x}{TEMP_SUFFIX}", self.pid))
+    }
+
+    /// Creates a new, empty temporary file in `dir`, retrying on a name clash.
+    /// The guard removes it again unless it is committed.
+    pub fn create_temp<D: AsFd>(&self, dir: D, mode: u32) -> io::Result<(TempEntry<D>, OwnedFd)> {
+        let flags =
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        for _ in 0..16 {
+            let name = self.temp_name();
+            match rfs::openat(&dir, &name, flags, Mode::from_raw_mode(mode & 0o777)) {
+                Ok(fd) => return Ok((TempEntry { dir, name }, fd)),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(io::Error::from(Errno::EXIST))
+    }
+
+    /// Creates a symlink under a temporary name, for replacing an existing entry.
+    pub fn temp_symlink<D: AsFd>(&self, dir: D, target: &Path) -> io::Result<TempEntry<D>> {
+        for _ in 0..16 {
+            let name = self.temp_name();
+            match rfs::symlinkat(target, &dir, &name) {
+                Ok(()) => return Ok(TempEntry { dir, name }),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(io::Error::from(Errno::EXIST))
+    }
+
+    /// Hard-links `target_name` under a temporary name, for replacing an entry.
+    pub fn temp_link<D: AsFd>(
+        &self,
+        target_dir: BorrowedFd<'_>,
+        target_name: &OsStr,
+        dir: D,
+    ) -> io::Result<TempEntry<D>> {
+        for _ in 0..16 {
+            let name = self.temp_name();
+            match rfs::linkat(target_dir, target_name, &dir, &name, AtFlags::empty()) {
+                Ok(()) => return Ok(TempEntry { dir, name }),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(io::Error::from(Errno::EXIST))
+    }
+
+    /// Removes temporaries left by convoy runs that are no longer alive (a
+    /// `kill -9`, a power cut). A live run's temporaries are left alone.
+    pub fn sweep_temps(&self, dir: BorrowedFd<'_>) -> io::Result<usize> {
+        let fd = rfs::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
+        let mut removed = 0;
+        for entry in rfs::Dir::read_from(&fd)? {
+            let entry = entry?;
+            let name = OsStr::from_bytes(entry.file_name().to_bytes());
+            let Some(pid) = temp_owner(name) else {
+                continue;
+            };
+            if pid != self.pid && !process_alive(pid) {
+                match rfs::unlinkat(dir, name, AtFlags::empty()) {
+                    Ok(()) => removed += 1,
+                    Err(Errno::NOENT) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(removed)
+    }
+}
+
+/// The pid that made a temporary, if `name` is one of convoy's.
+pub(crate) fn temp_owner(name: &OsStr) -> Option<u32> {
+    let b = name.as_bytes();
+    if b.len() != TEMP_LEN
+        || !b.starts_with(TEMP_PREFIX.as_bytes())
+        || !b.ends_with(TEMP_SUFFIX.as_bytes())
+    {
+        return None;
+    }
+    let hex = &b[TEMP_PREFIX.len()..TEMP_PREFIX.len() + 16];
+    if !hex.iter().all(u8::is_ascii_hexdigit) {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(&hex[..8]).ok()?, 16).ok()
+}
+
+fn process_alive(pid: u32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
+        return false;
+    };
+    // EPERM means it exists but belongs to someone else.
+    !matches!(rustix::process::test_kill_process(pid), Err(Errno::SRCH))
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// The name of a temporary entry in a destination folder. Dropped without
+/// [`commit`] it removes itself, so a failed or cancelled copy leaves nothing.
+///
+/// [`commit`]: TempEntry::commit
+pub(crate) struct TempEntry<D: AsFd> {
+    dir: D,
+    name: OsString,
+}
+
+impl<D: AsFd> TempEntry<D> {
+    /// Moves the finished temporary to `name`. Without `replace` an entry that
+    /// appeared meanwhile is never clobbered: the call fails with EEXIST.
+    pub fn commit(mut self, name: &OsStr, replace: bool) -> io::Result<()> {
+        let dir = self.dir.as_fd();
+        let result = if replace {
+            rfs::renameat(dir, &self.name, dir, name)
+        } else {
+            match rfs::renameat_with(dir, &self.name, dir, name, RenameFlags::NOREPLACE) {
+                // Filesystems without RENAME_NOREPLACE: link then unlink is as safe.
+                Err(Errno::INVAL | Errno::NOSYS) => {
+                    rfs::linkat(dir, &self.name, dir, name, AtFlags::empty())
+                        .and_then(|()| rfs::unlinkat(dir, &self.name, AtFlags::empty()))
+                }
+                r => r,
+            }
+        };
+        if result.is_ok() {
+            self.name.clear();
+        }
+        result.map_err(Into::into)
+    }
+}
+
+impl<D: AsFd> Drop for TempEntry<D> {
+    fn drop(&mut self) {
+        if !self.name.is_empty() {
+            let _ = rfs::unlinkat(self.dir.as_fd(), &self.name, AtFlags::empty());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn temp_names_have_a_fixed_length_and_are_recognised() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = DestRoot::open(dir.path()).unwrap();
+        let a = root.temp_name();
+        let b = root.temp_name();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), TEMP_LEN);
+        assert_eq!(temp_owner(&a), Some(root.pid));
+        assert_eq!(temp_owner(OsStr::new(".convoy-notatemp.tmp")), None);
+        assert_eq!(temp_owner(OsStr::new("report.tmp")), None);
+    }
+
+    #[test]
+    fn open_dir_refuses_a_symlink_on_the_way() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("real")).unwrap();
+        std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
+        let root = DestRoot::open(dir.path()).unwrap();
+        assert!(root.open_dir(Path::new("real")).is_ok());
+        assert!(root.open_dir(Path::new("link")).is_err());
+        assert!(root.open_dir_by_components(Path::new("link")).is_err());
+        assert!(root.open_dir(Path::new("../")).is_err());
+    }
+
+    #[test]
+    fn dropped_temp_is_removed_and_commit_does_not_clobber() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = DestRoot::open(dir.path()).unwrap();
+        let fd = root.open_dir(Path::new("")).unwrap();
+        drop(root.create_temp(fd.as_fd(), 0o644).unwrap());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        std::fs::write(dir.path().join("x"), b"old").unwrap();
+        let (t, _fd) = root.create_temp(fd.as_fd(), 0o644).unwrap();
+        assert!(t.commit(OsStr::new("x"), false).is_err());
+        assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"old");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

@@ -1,0 +1,125 @@
+//! After the workers: second names of hard-linked files, then folder modes and
+//! times, deepest first, since writing into a folder changes its mtime.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::AsFd;
+
+use rustix::fs::{self as rfs, AtFlags};
+use rustix::io::Errno;
+
+use super::Shared;
+use super::walk::{DeferredLink, Planned};
+use crate::config::ConflictPolicy;
+use crate::decide::{Decision, decide};
+use crate::error::{CopyError, Op};
+use crate::event::{EntryKind, Event, Outcome, SkipReason};
+
+pub(crate) fn finish(sh: &Shared, planned: Planned) {
+    if !sh.control.is_cancelled() {
+        for link in &planned.links {
+            let outcome = if sh.dry_run {
+                Outcome::Copied
+            } else {
+                hard_link(sh, link)
+            };
+            sh.send(Event::Entry {
+                worker: None,
+                path: link.link.0.rel_path(&link.link.1),
+                kind: EntryKind::HardLink,
+                bytes: link.meta.size,
+                progressed: 0,
+                outcome,
+            });
+        }
+    }
+    // Even after a cancel: folders must not stay private (0700) and misdated.
+    for (dir, meta) in planned.dirs.iter().rev() {
+        let outcome = if sh.dry_run {
+            Outcome::Copied
+        } else {
+            let root = sh.root();
+            match root
+                .open_dir(&dir.rel)
+                .and_then(|fd| sh.meta.apply_dir(fd.as_fd(), meta))
+            {
+                Ok(()) => Outcome::Copied,
+                Err(e) => {
+                    Outcome::Failed(CopyError::new(root.display(&dir.rel), Op::SetMetadata, e))
+                }
+            }
+        };
+        // The root is the destination itself, not an entry of the tree.
+        if dir.rel.as_os_str().is_empty() {
+            if let Outcome::Failed(e) = outcome {
+                sh.send(Event::Notice(e.to_string()));
+            }
+            continue;
+        }
+        let (parent, name) = (
+            dir.rel.parent().unwrap_or(&dir.rel),
+            dir.rel.file_name().unwrap_or_default(),
+        );
+        sh.send(Event::Entry {
+            worker: None,
+            path: crate::event::RelPath {
+                dir: parent.into(),
+                name: name.to_os_string(),
+            },
+            kind: EntryKind::Dir,
+            bytes: 0,
+            progressed: 0,
+            outcome,
+        });
+    }
+}
+
+fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
+    let root = sh.root();
+    let (tdir, tname) = (&link.target.0, &link.target.1);
+    let (ldir, lname) = (&link.link.0, &link.link.1);
+    let fail = |op, e: io::Error| {
+        Outcome::Failed(CopyError::new(root.display(&ldir.rel).join(lname), op, e))
+    };
+    let (tfd, lfd) = match (root.open_dir(&tdir.rel), root.open_dir(&ldir.rel)) {
+        (Ok(t), Ok(l)) => (t, l),
+        (Err(e), _) | (_, Err(e)) => return fail(Op::OpenDir, e),
+    };
+    let target = match rfs::statat(&tfd, tname, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(e) => {
+            return fail(
+                Op::HardLink,
+                io::Error::other(format!("its first name was not copied ({e})")),
+            );
+        }
+    };
+    match rfs::linkat(&tfd, tname, &lfd, lname, AtFlags::empty()) {
+        Ok(()) => return Outcome::Copied,
+        Err(Errno::EXIST) => {}
+        Err(e) => return fail(Op::HardLink, e.into()),
+    }
+    let existing = match rfs::statat(&lfd, lname, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => st,
+        Err(e) => return fail(Op::Stat, e.into()),
+    };
+    if (existing.st_dev, existing.st_ino) == (target.st_dev, target.st_ino) {
+        return Outcome::UpToDate;
+    }
+    let policy = match sh.policy {
+        ConflictPolicy::Ask => ConflictPolicy::Skip,
+        p => p,
+    };
+    match decide(&link.meta, Some(&(&existing).into()), policy) {
+        Decision::UpToDate => Outcome::UpToDate,
+        Decision::Skip(r) => Outcome::Skipped(r),
+        Decision::Ask => Outcome::Skipped(SkipReason::Conflict),
+        Decision::Copy { .. } => match root.temp_link(tfd.as_fd(), tname, lfd.as_fd()) {
+            Ok(entry) => match entry.commit(OsStr::new(lname), true) {
+                Ok(()) => Outcome::Copied,
+                Err(e) => fail(Op::Rename, e),
+            },
+            Err(e) => fail(Op::HardLink, e),
+        },
+    }
+}

@@ -1,0 +1,142 @@
+//! Source metadata as the walk saw it, and applying it to the copy: on the open
+//! temporary's descriptor where there is one (no path lookups, and the final name
+//! appears with its metadata already set).
+
+use std::fs::Metadata;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use rustix::fs::{self as rfs, AtFlags, Mode, Timespec, Timestamps};
+use rustix::process::{Gid, Uid};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SrcMeta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub atime: (i64, i64),
+    pub mtime: (i64, i64),
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    /// 512-byte blocks allocated: fewer than the size needs means holes.
+    pub blocks: u64,
+}
+
+impl From<&Metadata> for SrcMeta {
+    fn from(m: &Metadata) -> Self {
+        SrcMeta {
+            mode: m.mode(),
+            uid: m.uid(),
+            gid: m.gid(),
+            size: m.size(),
+            atime: (m.atime(), m.atime_nsec()),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            dev: m.dev(),
+            ino: m.ino(),
+            nlink: m.nlink(),
+            blocks: m.blocks(),
+        }
+    }
+}
+
+impl From<&rfs::Stat> for SrcMeta {
+    fn from(s: &rfs::Stat) -> Self {
+        SrcMeta {
+            mode: s.st_mode,
+            uid: s.st_uid,
+            gid: s.st_gid,
+            size: s.st_size as u64,
+            atime: (s.st_atime, s.st_atime_nsec as i64),
+            mtime: (s.st_mtime, s.st_mtime_nsec as i64),
+            dev: s.st_dev,
+            ino: s.st_ino,
+            nlink: s.st_nlink,
+            blocks: s.st_blocks as u64,
+        }
+    }
+}
+
+impl SrcMeta {
+    pub fn is_sparse(&self) -> bool {
+        self.blocks.saturating_mul(512) < self.size
+    }
+
+    fn timestamps(&self) -> Timestamps {
+        let ts = |(s, ns): (i64, i64)| Timespec {
+            tv_sec: s,
+            tv_nsec: ns,
+        };
+        Timestamps {
+            last_access: ts(self.atime),
+            last_modification: ts(self.mtime),
+        }
+    }
+}
+
+/// How much of the source's metadata this process can and should reproduce.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MetaPolicy {
+    /// Only root may give files away; others keep their own ownership.
+    pub owner: bool,
+    /// The process umask: a file created with `mode & !umask == mode` needs no chmod.
+    pub umask: u32,
+}
+
+impl MetaPolicy {
+    pub fn current() -> Self {
+        // umask can only be read by setting it; this runs before any worker starts.
+        let old = rustix::process::umask(Mode::from_raw_mode(0o022));
+        rustix::process::umask(old);
+        MetaPolicy {
+            owner: rustix::process::geteuid().is_root(),
+            umask: old.as_raw_mode(),
+        }
+    }
+
+    /// Applies owner, mode and times to a file created with `mode & 0o777`.
+    pub fn apply_fd(&self, fd: BorrowedFd<'_>, m: &SrcMeta) -> io::Result<()> {
+        let mut chmod_needed = (m.mode & 0o777) & self.umask != 0 || m.mode & 0o7000 != 0;
+        if self.owner {
+            let (uid, gid) = (rustix::process::geteuid(), rustix::process::getegid());
+            if uid.as_raw() != m.uid || gid.as_raw() != m.gid {
+                // chown clears set-id bits, so the mode follows it.
+                rfs::fchown(fd, Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid)))?;
+                chmod_needed |= m.mode & 0o7000 != 0;
+            }
+        }
+        if chmod_needed {
+            rfs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
+        }
+        rfs::futimens(fd, &m.timestamps())?;
+        Ok(())
+    }
+
+    /// Folders: always chmod, since they were created private while being filled.
+    pub fn apply_dir(&self, fd: BorrowedFd<'_>, m: &SrcMeta) -> io::Result<()> {
+        if self.owner {
+            rfs::fchown(fd, Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid)))?;
+        }
+        rfs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
+        rfs::futimens(fd, &m.timestamps())?;
+        Ok(())
+    }
+
+    /// Symlinks have no descriptor to use: owner and times by name, not followed.
+    pub fn apply_symlink(&self, dir: BorrowedFd<'_>, name: &Path, m: &SrcMeta) -> io::Result<()> {
+        if self.owner {
+            rfs::chownat(
+                dir,
+                name,
+                Some(Uid::from_raw(m.uid)),
+                Some(Gid::from_raw(m.gid)),
+                AtFlags::SYMLINK_NOFOLLOW,
+            )?;
+        }
+        rfs::utimensat(dir, name, &m.timestamps(), AtFlags::SYMLINK_NOFOLLOW)?;
+        Ok(())
+    }
+}

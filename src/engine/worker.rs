@@ -1,0 +1,468 @@
+//! One worker loop: pass the gate, take a job, copy it, report every entry.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+
+use crossbeam_channel::Receiver;
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
+use super::Shared;
+use super::copy::{self, CopyFail, SMALL_FILE};
+use super::job::{Batch, BigFile, BigState, DirNode, Item, ItemKind, Job, OpenBig};
+use super::meta::SrcMeta;
+use crate::decide::{Decision, decide};
+use crate::error::{CopyError, Op};
+use crate::event::{EntryKind, Event, Outcome, SkipReason, WorkerId};
+
+/// Files at least this large get a `Started` event and live byte progress.
+const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
+
+pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
+    let mut w = Worker {
+        id,
+        sh: shared,
+        buf: Vec::new(),
+    };
+    loop {
+        if shared.control.enter().is_err() {
+            break;
+        }
+        let Ok(job) = jobs.recv() else {
+            shared.control.leave();
+            break;
+        };
+        match job {
+            Job::Batch(b) => w.batch(b),
+            Job::Chunk(f, i) => w.chunk(&f, i),
+        }
+        shared.control.leave();
+    }
+}
+
+struct Worker<'a> {
+    id: WorkerId,
+    sh: &'a Shared,
+    /// Reused for every small file this worker copies.
+    buf: Vec<u8>,
+}
+
+/// The outcome of one entry and how many of its bytes were already reported
+/// through `Progress` events.
+type Done = (Outcome, u64);
+
+fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
+    match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some((&st).into())),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn open_source(path: &Path, deref: bool) -> io::Result<(OwnedFd, SrcMeta)> {
+    // NONBLOCK: a FIFO swapped in after the walk must not hang the open.
+    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+    if !deref {
+        flags |= OFlags::NOFOLLOW;
+    }
+    let fd = rfs::open(path, flags, Mode::empty())?;
+    let st = rfs::fstat(&fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(io::Error::other("no longer a regular file"));
+    }
+    Ok((fd, (&st).into()))
+}
+
+impl Worker<'_> {
+    /// Disk full or read-only: every further file would fail the same way.
+    fn stop_if_fatal(&self, e: &CopyError) {
+        if e.is_fatal() && !self.sh.control.is_cancelled() {
+            self.sh.send(Event::Fatal(format!("stopped: {e}")));
+            self.sh.control.cancel();
+        }
+    }
+
+    fn send_entry(&self, dir: &DirNode, item: &Item, kind: EntryKind, done: Done) {
+        let (outcome, progressed) = done;
+        self.sh.send(Event::Entry {
+            worker: Some(self.id),
+            path: dir.rel_path(&item.name),
+            kind,
+            bytes: if kind == EntryKind::File {
+                item.meta.size
+            } else {
+                0
+            },
+            progressed,
+            outcome,
+        });
+    }
+
+    fn dest_path(&self, dir: &DirNode, name: &OsStr) -> std::path::PathBuf {
+        match &self.sh.root {
+            Some(r) => r.display(&dir.rel).join(name),
+            None => dir.rel.join(name),
+        }
+    }
+
+    fn fail(&self, dir: &DirNode, item: &Item, op: Op, e: io::Error, dest_side: bool) -> Done {
+        let path = if dest_side {
+            self.dest_path(dir, &item.name)
+        } else {
+            item.src.clone()
+        };
+        (Outcome::Failed(CopyError::new(path, op, e)), 0)
+    }
+
+    fn batch(&mut self, b: Batch) {
+        let dir_fd = if self.sh.dry_run && b.dir.fresh {
+            None
+        } else {
+            match self.sh.root().open_dir(&b.dir.rel) {
+                Ok(fd) => Some(fd),
+                Err(e) => {
+                    for item in &b.items {
+                        let kind = entry_kind(item.kind);
+                        let err = io::Error::new(e.kind(), e.to_string());
+                        let done = self.fail(&b.dir, item, Op::OpenDir, err, true);
+                        self.send_entry(&b.dir, item, kind, done);
+                    }
+                    return;
+                }
+            }
+        };
+        for item in &b.items {
+            if self.sh.control.checkpoint().is_err() {
+                return;
+            }
+            let dir_fd = dir_fd.as_ref().map(|f| f.as_fd());
+            let done = match item.kind {
+                ItemKind::File => self.file(dir_fd, &b.dir, item),
+                ItemKind::Symlink => self.symlink(dir_fd, &b.dir, item),
+            };
+            if let (Outcome::Failed(e), _) = &done {
+                self.stop_if_fatal(e);
+            }
+            self.send_entry(&b.dir, item, entry_kind(item.kind), done);
+        }
+    }
+
+    /// Conflict check shared by every kind of entry: `Err` is a finished outcome.
+    fn check_dest(
+        &self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &DirNode,
+        item: &Item,
+        same_content: impl FnOnce(BorrowedFd<'_>, &SrcMeta) -> bool,
+    ) -> Result<bool, Done> {
+        let existing = match (dir.fresh, dir_fd) {
+            (false, Some(fd)) => match dest_state(fd, &item.name) {
+                Ok(Some(d)) if same_content(fd, &d) => return Err((Outcome::UpToDate, 0)),
+                Ok(d) => d,
+                Err(e) => return Err(self.fail(dir, item, Op::Stat, e, true)),
+            },
+            _ => None,
+        };
+        match decide(&item.meta, existing.as_ref(), self.sh.policy) {
+            Decision::Copy { replace } => Ok(replace),
+            Decision::UpToDate => Err((Outcome::UpToDate, 0)),
+            Decision::Skip(r) => Err((Outcome::Skipped(r), 0)),
+            // The batch face has no one to ask; the TUI parks these (issue 3).
+            Decision::Ask => Err((Outcome::Skipped(SkipReason::Conflict), 0)),
+        }
+    }
+
+    fn file(&mut self, dir_fd: Option<BorrowedFd<'_>>, dir: &DirNode, item: &Item) -> Done {
+        let replace = match self.check_dest(dir_fd, dir, item, |_, _| false) {
+            Ok(r) => r,
+            Err(done) => return done,
+        };
+        let Some(dir_fd) = dir_fd.filter(|_| !self.sh.dry_run) else {
+            return (Outcome::Copied, 0);
+        };
+        let (src, meta) = match open_source(&item.src, self.sh.dereference) {
+            Ok(x) => x,
+            Err(e) => return self.fail(dir, item, Op::Open, e, false),
+        };
+        let (entry, out) = match self.sh.root().create_temp(dir_fd, meta.mode) {
+            Ok(x) => x,
+            Err(e) => return self.fail(dir, item, Op::Create, e, true),
+        };
+        let mut progressed = 0u64;
+        let result = if meta.size <= SMALL_FILE {
+            copy::read_write(
+                src.as_fd(),
+                out.as_fd(),
+                &mut self.buf,
+                meta.size,
+                &self.sh.control,
+            )
+        } else {
+            let show = meta.size >= SHOW_PROGRESS_FROM;
+            if show {
+                self.sh.send(Event::Started {
+                    worker: self.id,
+                    path: dir.rel_path(&item.name),
+                    size: meta.size,
+                });
+            }
+            let (sh, id) = (self.sh, self.id);
+            let mut report = |n: u64| {
+                if show {
+                    progressed += n;
+                    sh.send(Event::Progress {
+                        worker: id,
+                        bytes: n,
+                    });
+                }
+            };
+            let ctl = &self.sh.control;
+            if meta.is_sparse() {
+                copy::copy_sparse(
+                    src.as_fd(),
+                    out.as_fd(),
+                    meta.size,
+                    &mut self.buf,
+                    ctl,
+                    &mut report,
+                )
+            } else {
+                copy::copy_range(
+                    src.as_fd(),
+                    out.as_fd(),
+                    0,
+                    None,
+                    &mut self.buf,
+                    ctl,
+                    &mut report,
+                )
+            }
+        };
+        match result {
+            Ok(_) => {}
+            Err(CopyFail::Cancelled) => return (Outcome::Cancelled, progressed),
+            Err(CopyFail::Read(e)) => {
+                return (self.fail(dir, item, Op::Read, e, false).0, progressed);
+            }
+            Err(CopyFail::Write(e)) => {
+                return (self.fail(dir, item, Op::Write, e, true).0, progressed);
+            }
+        }
+        if let Err(e) = self.sh.meta.apply_fd(out.as_fd(), &meta) {
+            return (self.fail(dir, item, Op::SetMetadata, e, true).0, progressed);
+        }
+        drop(out);
+        (self.commit(entry, dir, item, replace), progressed)
+    }
+
+    fn commit<D: AsFd>(
+        &self,
+        entry: super::dest::TempEntry<D>,
+        dir: &DirNode,
+        item: &Item,
+        replace: bool,
+    ) -> Outcome {
+        match entry.commit(&item.name, replace) {
+            Ok(()) => Outcome::Copied,
+            // Something appeared under the name since the check: keep it.
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {
+                Outcome::Skipped(SkipReason::Conflict)
+            }
+            Err(e) => self.fail(dir, item, Op::Rename, e, true).0,
+        }
+    }
+
+    fn symlink(&mut self, dir_fd: Option<BorrowedFd<'_>>, dir: &DirNode, item: &Item) -> Done {
+        let target = match std::fs::read_link(&item.src) {
+            Ok(t) => t,
+            Err(e) => return self.fail(dir, item, Op::ReadLink, e, false),
+        };
+        let same_link = |fd: BorrowedFd<'_>, d: &SrcMeta| {
+            FileType::from_raw_mode(d.mode) == FileType::Symlink
+                && rfs::readlinkat(fd, &item.name, Vec::new())
+                    .is_ok_and(|t| t.as_bytes() == target.as_os_str().as_encoded_bytes())
+        };
+        let replace = match self.check_dest(dir_fd, dir, item, same_link) {
+            Ok(r) => r,
+            Err(done) => return done,
+        };
+        let Some(dir_fd) = dir_fd.filter(|_| !self.sh.dry_run) else {
+            return (Outcome::Copied, 0);
+        };
+        // A new symlink appears whole, so only a replacement needs a temporary.
+        let created = if replace {
+            match self.sh.root().temp_symlink(dir_fd, &target) {
+                Ok(entry) => match self.commit(entry, dir, item, true) {
+                    Outcome::Copied => Ok(()),
+                    other => return (other, 0),
+                },
+                Err(e) => Err(e),
+            }
+        } else {
+            match rfs::symlinkat(&target, dir_fd, &item.name) {
+                Err(Errno::EXIST) => return (Outcome::Skipped(SkipReason::Conflict), 0),
+                r => r.map_err(io::Error::from),
+            }
+        };
+        if let Err(e) = created {
+            return self.fail(dir, item, Op::Symlink, e, true);
+        }
+        match self
+            .sh
+            .meta
+            .apply_symlink(dir_fd, Path::new(&item.name), &item.meta)
+        {
+            Ok(()) => (Outcome::Copied, 0),
+            Err(e) => self.fail(dir, item, Op::SetMetadata, e, true),
+        }
+    }
+
+    /// One chunk of a big file; the first opens it, the last finishes it.
+    fn chunk(&mut self, f: &Arc<BigFile>, index: u64) {
+        if f.failed.load(Ordering::Relaxed) {
+            return self.chunk_done(f);
+        }
+        let open = {
+            let mut state = f.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match &*state {
+                BigState::Settled => return,
+                BigState::Open(o) => Arc::clone(o),
+                BigState::NotStarted => match self.open_big(f) {
+                    Ok(o) => {
+                        *state = BigState::Open(Arc::clone(&o));
+                        o
+                    }
+                    Err(done) => {
+                        *state = BigState::Settled;
+                        f.failed.store(true, Ordering::Relaxed);
+                        drop(state);
+                        return self.send_entry(&f.dir, &f.item, EntryKind::File, done);
+                    }
+                },
+            }
+        };
+        let offset = index * f.chunk_size;
+        let len = f.chunk_size.min(open.meta.size.saturating_sub(offset));
+        self.sh.send(Event::Started {
+            worker: self.id,
+            path: f.dir.rel_path(&f.item.name),
+            size: len,
+        });
+        let (sh, id) = (self.sh, self.id);
+        let mut report = |n: u64| {
+            open.progressed.fetch_add(n, Ordering::Relaxed);
+            sh.send(Event::Progress {
+                worker: id,
+                bytes: n,
+            });
+        };
+        let ctl = &self.sh.control;
+        let r = copy::copy_range(
+            open.src.as_fd(),
+            open.out.as_fd(),
+            offset,
+            Some(len),
+            &mut self.buf,
+            ctl,
+            &mut report,
+        );
+        let err = match r {
+            Ok(n) if n < len => Some((
+                Op::Read,
+                io::Error::other("file shrank while being copied"),
+                false,
+            )),
+            Ok(_) => None,
+            Err(CopyFail::Cancelled) => None,
+            Err(CopyFail::Read(e)) => Some((Op::Read, e, false)),
+            Err(CopyFail::Write(e)) => Some((Op::Write, e, true)),
+        };
+        if let Some((op, e, dest_side)) = err {
+            f.failed.store(true, Ordering::Relaxed);
+            let path = if dest_side {
+                self.dest_path(&f.dir, &f.item.name)
+            } else {
+                f.item.src.clone()
+            };
+            let mut slot = open.error.lock().unwrap_or_else(PoisonError::into_inner);
+            slot.get_or_insert(CopyError::new(path, op, e));
+        }
+        self.chunk_done(f);
+    }
+
+    fn open_big(&self, f: &BigFile) -> Result<Arc<OpenBig>, Done> {
+        let root = self.sh.root();
+        let dir_fd = root
+            .open_dir(&f.dir.rel)
+            .map_err(|e| self.fail(&f.dir, &f.item, Op::OpenDir, e, true))?;
+        let replace = self.check_dest(Some(dir_fd.as_fd()), &f.dir, &f.item, |_, _| false)?;
+        let (src, meta) = open_source(&f.item.src, self.sh.dereference)
+            .map_err(|e| self.fail(&f.dir, &f.item, Op::Open, e, false))?;
+        let (entry, out) = root
+            .create_temp(dir_fd, meta.mode)
+            .map_err(|e| self.fail(&f.dir, &f.item, Op::Create, e, true))?;
+        // Setting the length first lets chunks land at their offsets in any order
+        // without the file growing chunk by chunk.
+        if let Err(e) = rfs::ftruncate(&out, meta.size) {
+            return Err(self.fail(&f.dir, &f.item, Op::Write, e.into(), true));
+        }
+        Ok(Arc::new(OpenBig {
+            src,
+            out,
+            entry: std::sync::Mutex::new(Some(entry)),
+            replace,
+            meta,
+            error: std::sync::Mutex::new(None),
+            progressed: 0.into(),
+        }))
+    }
+
+    /// Counts a chunk off; the last one reports the file.
+    fn chunk_done(&self, f: &BigFile) {
+        if f.remaining.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let open = {
+            let mut state = f.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match std::mem::replace(&mut *state, BigState::Settled) {
+                BigState::Open(o) => o,
+                _ => return, // already reported when it settled
+            }
+        };
+        let progressed = open.progressed.load(Ordering::Relaxed);
+        let entry = open
+            .entry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let error = open
+            .error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        let outcome = match (error, entry) {
+            (Some(e), _) => {
+                self.stop_if_fatal(&e);
+                Outcome::Failed(e)
+            }
+            (None, _) if self.sh.control.is_cancelled() => Outcome::Cancelled,
+            (None, None) => Outcome::Cancelled,
+            (None, Some(entry)) => match self.sh.meta.apply_fd(open.out.as_fd(), &open.meta) {
+                Err(e) => self.fail(&f.dir, &f.item, Op::SetMetadata, e, true).0,
+                Ok(()) => self.commit(entry, &f.dir, &f.item, open.replace),
+            },
+        };
+        self.send_entry(&f.dir, &f.item, EntryKind::File, (outcome, progressed));
+    }
+}
+
+fn entry_kind(k: ItemKind) -> EntryKind {
+    match k {
+        ItemKind::File => EntryKind::File,
+        ItemKind::Symlink => EntryKind::Symlink,
+    }
+}

@@ -1,0 +1,110 @@
+//! Typed errors. Every failure names the path, the operation and the OS reason, so a
+//! person reading one line knows what went wrong and where.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use crate::format::DisplayPath;
+
+/// What convoy was doing when the OS said no.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    ReadDir,
+    Stat,
+    Open,
+    Read,
+    Create,
+    Write,
+    CreateDir,
+    OpenDir,
+    SetMetadata,
+    Rename,
+    ReadLink,
+    Symlink,
+    HardLink,
+    Walk,
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Op::ReadDir => "cannot read folder",
+            Op::Stat => "cannot read metadata",
+            Op::Open => "cannot open for reading",
+            Op::Read => "cannot read",
+            Op::Create => "cannot create",
+            Op::Write => "cannot write",
+            Op::CreateDir => "cannot create folder",
+            Op::OpenDir => "cannot open folder",
+            Op::SetMetadata => "cannot set mode, owner or times",
+            Op::Rename => "cannot move into place",
+            Op::ReadLink => "cannot read symlink",
+            Op::Symlink => "cannot create symlink",
+            Op::HardLink => "cannot create hard link",
+            Op::Walk => "cannot walk",
+        })
+    }
+}
+
+/// A failure on one entry: the rest of the tree is still copied.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {op}: {source}", DisplayPath(path))]
+pub struct CopyError {
+    pub path: PathBuf,
+    pub op: Op,
+    #[source]
+    pub source: io::Error,
+}
+
+impl CopyError {
+    pub fn new(path: impl Into<PathBuf>, op: Op, source: io::Error) -> Self {
+        CopyError {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+
+    /// Errors after which continuing only produces more of the same failure: the
+    /// destination is full or read-only, so the run stops and says why.
+    pub fn is_fatal(&self) -> bool {
+        use rustix::io::Errno;
+        matches!(
+            Errno::from_io_error(&self.source),
+            Some(Errno::NOSPC | Errno::DQUOT | Errno::ROFS)
+        )
+    }
+
+    /// The reason alone, for lists that already show the path.
+    pub fn reason(&self) -> String {
+        format!("{}: {}", self.op, self.source)
+    }
+}
+
+/// Bad input found before anything is written: exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{}: source does not exist", DisplayPath(.0))]
+    SourceMissing(PathBuf),
+    #[error("{}: source is not a folder", DisplayPath(.0))]
+    SourceNotDir(PathBuf),
+    #[error("{}: cannot read source: {}", DisplayPath(.0), .1)]
+    SourceUnreadable(PathBuf, io::Error),
+    #[error("{}: destination is the source itself", DisplayPath(.0))]
+    DestIsSource(PathBuf),
+    #[error("{}: destination is inside the source {}; the copy would copy itself", DisplayPath(.0), DisplayPath(.1))]
+    DestInsideSource(PathBuf, PathBuf),
+    #[error("{}: source is inside the destination and the copy would write into the source at {}", DisplayPath(.0), DisplayPath(.1))]
+    SourceInsideDest(PathBuf, PathBuf),
+    #[error("{}: destination exists and is not a folder", DisplayPath(.0))]
+    DestNotDir(PathBuf),
+    #[error("{}: cannot create destination: {}", DisplayPath(.0), .1)]
+    DestCreate(PathBuf, io::Error),
+    #[error("{}: destination is not writable: {}", DisplayPath(.0), .1)]
+    DestNotWritable(PathBuf, io::Error),
+    #[error("invalid --exclude pattern {0:?}: {1}")]
+    BadExclude(String, String),
+    #[error("{0}")]
+    Other(String),
+}

@@ -1,0 +1,131 @@
+//! The one contract between the engine and its faces. The engine sends these; the
+//! batch reporter, the TUI and tests fold them with [`crate::progress::Progress`].
+//! Payloads stay small: a path is sent once per entry, never per progress tick.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::CopyError;
+
+/// Index of the worker that produced an event (a "lane" in the TUI).
+pub type WorkerId = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    HardLink,
+    Special,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir",
+            EntryKind::Symlink => "symlink",
+            EntryKind::HardLink => "hardlink",
+            EntryKind::Special => "special",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The destination exists and differs; the policy kept it.
+    Conflict,
+    /// `--on-conflict newer` and the destination is not older.
+    NotNewer,
+    /// A folder is in the way of a file or symlink; folders are never replaced.
+    DestIsDir,
+    /// FIFOs, sockets and devices are not copied (a FIFO would hang the reader).
+    Special(&'static str),
+}
+
+impl SkipReason {
+    /// Skips that leave the user's intent unmet and so make the exit code 1.
+    pub fn is_conflict(self) -> bool {
+        !matches!(self, SkipReason::Special(_))
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            SkipReason::Conflict => "destination exists and differs".into(),
+            SkipReason::NotNewer => "destination is not older than the source".into(),
+            SkipReason::DestIsDir => "a folder is in the way at the destination".into(),
+            SkipReason::Special(kind) => format!("{kind} not copied"),
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            SkipReason::Conflict => "conflict",
+            SkipReason::NotNewer => "not_newer",
+            SkipReason::DestIsDir => "dest_is_dir",
+            SkipReason::Special(_) => "special_file",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub enum Outcome {
+    /// Written (or, in a dry run, would be written).
+    Copied,
+    UpToDate,
+    Skipped(SkipReason),
+    Failed(CopyError),
+    /// In flight when the run was cancelled; its temporary was removed.
+    Cancelled,
+}
+
+/// A path relative to the source (and to the destination), split so the hot path
+/// shares the folder part instead of allocating a joined path per file.
+#[derive(Debug, Clone)]
+pub struct RelPath {
+    pub dir: Arc<Path>,
+    pub name: OsString,
+}
+
+impl RelPath {
+    pub fn join(&self) -> PathBuf {
+        self.dir.join(&self.name)
+    }
+}
+
+#[derive(Debug)]
+pub enum Event {
+    /// Totals discovered so far; `complete` once the walk is over.
+    Scan {
+        files: u64,
+        bytes: u64,
+        dirs: u64,
+        complete: bool,
+    },
+    /// A worker began a file large enough to show its own progress.
+    Started {
+        worker: WorkerId,
+        path: RelPath,
+        size: u64,
+    },
+    /// Bytes written since the last report for the file `worker` is copying.
+    Progress { worker: WorkerId, bytes: u64 },
+    /// One entry is finished, whatever happened to it. `bytes` is the source size
+    /// (the work it takes off what remains); `progressed` how much of it was
+    /// already reported through `Progress` events.
+    Entry {
+        worker: Option<WorkerId>,
+        path: RelPath,
+        kind: EntryKind,
+        bytes: u64,
+        progressed: u64,
+        outcome: Outcome,
+    },
+    /// Something stopped the whole run (disk full, read-only destination).
+    Fatal(String),
+    /// A note for the user that is not about one entry.
+    Notice(String),
+    /// The engine has finished: no event follows.
+    Done { cancelled: bool },
+}

@@ -1,0 +1,20 @@
+//! Exit codes as a type, so the rules live in one place (and in the README).
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// Everything copied or already up to date.
+    Success = 0,
+    /// Finished, but some entries failed or were skipped for a conflict, or a
+    /// fatal error (disk full) stopped the run.
+    Partial = 1,
+    /// Bad usage or bad input; nothing was written.
+    Usage = 2,
+    /// Interrupted (Ctrl-C, or cancelled in the TUI).
+    Interrupted = 130,
+}
+
+impl From<ExitCode> for std::process::ExitCode {
+    fn from(c: ExitCode) -> Self {
+        std::process::ExitCode::from(c as u8)
+    }
+}

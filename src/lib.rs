@@ -1,0 +1,14 @@
+//! convoy: a parallel folder copier. The engine walks, plans and copies and
+//! reports everything as events; the batch reporter and the TUI consume them.
+
+pub mod batch;
+pub mod cli;
+pub mod config;
+pub mod decide;
+pub mod engine;
+pub mod error;
+pub mod event;
+pub mod exit;
+pub mod format;
+pub mod paths;
+pub mod progress;

@@ -1,0 +1,43 @@
+//! Entry point: arguments → configuration → batch run (or the TUI) → exit code.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use clap::Parser;
+use convoy::batch::{self, BatchOptions};
+use convoy::cli::Args;
+use convoy::exit::ExitCode;
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    if !args.batch {
+        eprintln!("convoy: the interactive TUI is not built yet; run with --batch (see --help)");
+        return ExitCode::Usage.into();
+    }
+    let config = match args.batch_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("convoy: {e}");
+            return ExitCode::Usage.into();
+        }
+    };
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second Ctrl-C ends the process at once (the next run sweeps its temporaries).
+        let _ =
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted));
+        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
+    }
+    let opts = BatchOptions {
+        json: args.json,
+        quiet: args.quiet,
+        dry_run: config.dry_run,
+    };
+    match convoy::engine::start(config) {
+        Ok(running) => batch::run(running, opts, &interrupted).into(),
+        Err(e) => {
+            eprintln!("convoy: {e}");
+            ExitCode::Usage.into()
+        }
+    }
+}
