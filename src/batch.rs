@@ -151,7 +151,7 @@ impl Reporter {
                 ..
             } => format!("convoy: {e}"),
             Event::Notice(n) => format!("convoy: {n}"),
-            Event::Fatal(m) => format!("convoy: {m}"),
+            Event::Fatal(m) => format!("convoy: stopped: {m}"),
             _ => return,
         };
         self.clear_line();
@@ -273,12 +273,16 @@ impl Reporter {
         } else {
             "Copied"
         };
-        let state = match (p.cancelled, &p.fatal) {
-            (_, Some(f)) => format!("Stopped: {f}\n"),
-            (true, None) => "Cancelled.\n".to_string(),
-            _ => String::new(),
-        };
-        s.push_str(&state);
+        let left = p.scan.files.saturating_sub(p.files_done);
+        match (p.cancelled, &p.fatal) {
+            (_, Some(f)) => {
+                let _ = writeln!(s, "Stopped: {f}; {left} files not copied");
+            }
+            (true, None) => {
+                let _ = writeln!(s, "Cancelled; {left} files not copied");
+            }
+            _ => {}
+        }
         let _ = writeln!(
             s,
             "{verb} {} files ({}), {} folders, {} symlinks, {} hard links in {} ({})",

@@ -67,13 +67,15 @@ impl CopyError {
     }
 
     /// Errors after which continuing only produces more of the same failure: the
-    /// destination is full or read-only, so the run stops and says why.
-    pub fn is_fatal(&self) -> bool {
+    /// run stops, and this says why in words.
+    pub fn fatal_reason(&self) -> Option<&'static str> {
         use rustix::io::Errno;
-        matches!(
-            Errno::from_io_error(&self.source),
-            Some(Errno::NOSPC | Errno::DQUOT | Errno::ROFS)
-        )
+        match Errno::from_io_error(&self.source)? {
+            Errno::NOSPC => Some("the destination is full"),
+            Errno::DQUOT => Some("the destination's disk quota is used up"),
+            Errno::ROFS => Some("the destination is read-only"),
+            _ => None,
+        }
     }
 
     /// The reason alone, for lists that already show the path.

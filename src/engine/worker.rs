@@ -80,8 +80,10 @@ fn open_source(path: &Path, deref: bool) -> io::Result<(OwnedFd, SrcMeta)> {
 impl Worker<'_> {
     /// Disk full or read-only: every further file would fail the same way.
     fn stop_if_fatal(&self, e: &CopyError) {
-        if e.is_fatal() && !self.sh.control.is_cancelled() {
-            self.sh.send(Event::Fatal(format!("stopped: {e}")));
+        if let Some(why) = e.fatal_reason()
+            && !self.sh.control.is_cancelled()
+        {
+            self.sh.send(Event::Fatal(format!("{why} ({e})")));
             self.sh.control.cancel();
         }
     }

@@ -1,0 +1,406 @@
+//! The command line as a script sees it: refusals with exit code 2 that write
+//! nothing, the default destination name, JSON events, unreadable entries,
+//! Ctrl-C and a full disk.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::symlink;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
+#[test]
+fn missing_source_is_refused_with_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("nope"), t.path().join("dst"));
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("nope: source does not exist"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        stderr(&o).lines().count(),
+        1,
+        "one clear line: {}",
+        stderr(&o)
+    );
+    assert!(!dst.exists(), "nothing written");
+}
+
+#[test]
+fn a_file_as_source_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path().join("file"), b"x");
+    let o = batch(&[
+        t.path().join("file").as_os_str(),
+        t.path().join("d").as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("source is not a folder"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn dest_inside_source_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("f"), b"x");
+    for dest in [src.join("inner"), src.join("a/../b"), src.clone()] {
+        let o = batch(&[src.as_os_str(), dest.as_os_str()]);
+        assert_eq!(code(&o), 2, "{dest:?}");
+        assert!(stderr(&o).contains("destination"), "{}", stderr(&o));
+    }
+    symlink(&src, t.path().join("alias")).unwrap();
+    let o = batch(&[src.as_os_str(), t.path().join("alias/inner").as_os_str()]);
+    assert_eq!(code(&o), 2, "through a symlink too");
+    assert_eq!(
+        entries(&src),
+        [Path::new("f")],
+        "nothing was created in the source"
+    );
+}
+
+#[test]
+fn a_file_as_destination_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path().join("src/f"), b"x");
+    write(t.path().join("dst"), b"a file");
+    let o = batch(&[
+        t.path().join("src").as_os_str(),
+        t.path().join("dst").as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("destination exists and is not a folder"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read(t.path().join("dst")).unwrap(), b"a file");
+}
+
+#[test]
+fn bad_usage_exits_2() {
+    assert_eq!(
+        code(&convoy().args(["--batch"]).output().unwrap()),
+        2,
+        "no source"
+    );
+    assert_eq!(
+        code(
+            &convoy()
+                .args(["--batch", "--jobs", "0", "a"])
+                .output()
+                .unwrap()
+        ),
+        2
+    );
+    assert_eq!(
+        code(
+            &convoy()
+                .args(["--batch", "--on-conflict", "maybe", "a"])
+                .output()
+                .unwrap()
+        ),
+        2
+    );
+    let t = tempfile::tempdir().unwrap();
+    write(t.path().join("src/f"), b"x");
+    let o = batch(&[
+        t.path().join("src").as_os_str(),
+        t.path().join("d").as_os_str(),
+        os("--exclude=["),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--exclude"), "{}", stderr(&o));
+    assert!(!t.path().join("d").exists());
+}
+
+#[test]
+fn help_has_examples_and_version_prints() {
+    let o = convoy().arg("--help").output().unwrap();
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("Examples:") && stdout(&o).contains("--on-conflict"));
+    let o = convoy().arg("--version").output().unwrap();
+    assert!(stdout(&o).starts_with("convoy "), "{}", stdout(&o));
+}
+
+#[test]
+fn default_dest_is_a_numbered_copy_beside_the_source() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("photos");
+    write(src.join("a.jpg"), b"jpg");
+    assert_eq!(code(&batch(&[src.as_os_str()])), 0);
+    assert_eq!(
+        fs::read(t.path().join("photos (copy)/a.jpg")).unwrap(),
+        b"jpg"
+    );
+    assert_eq!(code(&batch(&[src.as_os_str()])), 0);
+    assert_eq!(
+        fs::read(t.path().join("photos (copy 2)/a.jpg")).unwrap(),
+        b"jpg"
+    );
+}
+
+#[test]
+fn json_events_parse_and_their_counts_match_the_tree() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for i in 0..40 {
+        write(
+            src.join(format!("d{}/f{i}.bin", i % 4)),
+            &data(i, (i as usize) * 100),
+        );
+    }
+    fs::create_dir_all(src.join("empty")).unwrap();
+    symlink("d0/f0.bin", src.join("link")).unwrap();
+    write(src.join(name(b"bad-\xff")), b"x");
+    let o = batch(&[src.as_os_str(), dst.as_os_str(), os("--json")]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    let (entries_json, summary) = json_lines(&o);
+    let count = |kind: &str| {
+        entries_json
+            .iter()
+            .filter(|e| e["kind"] == kind && e["outcome"] == "copied")
+            .count()
+    };
+    assert_eq!(count("file"), 41);
+    assert_eq!(count("dir"), 5);
+    assert_eq!(count("symlink"), 1);
+    assert_eq!(summary["files_copied"], 41);
+    assert_eq!(summary["dirs"], 5);
+    assert_eq!(summary["symlinks"], 1);
+    assert_eq!(summary["failed"], 0);
+    assert_eq!(summary["exit_code"], 0);
+    let bytes: u64 = (0..40).map(|i| i * 100).sum::<u64>() + 1;
+    assert_eq!(summary["bytes_copied"], bytes);
+    let odd = entries_json
+        .iter()
+        .find(|e| e["path_bytes"].is_array())
+        .expect("non-UTF-8 path has bytes");
+    assert_eq!(odd["path_bytes"], serde_json::json!(b"bad-\xff".to_vec()));
+}
+
+#[test]
+fn quiet_prints_no_summary() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path().join("src/f"), b"x");
+    let o = batch(&[
+        t.path().join("src").as_os_str(),
+        t.path().join("d").as_os_str(),
+        os("-q"),
+    ]);
+    assert_eq!(code(&o), 0);
+    assert!(o.stdout.is_empty() && o.stderr.is_empty());
+}
+
+/// Runs the binary as user `nobody` (tests run as root, who can read anything).
+fn as_nobody(args: &[&OsStr]) -> std::process::Output {
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "--batch",
+        ])
+        .args(args)
+        .output()
+        .expect("setpriv runs")
+}
+
+#[test]
+fn unreadable_entries_are_reported_and_the_rest_is_copied() {
+    if !is_root() {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    let t = shared_tempdir();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("ok.txt"), b"readable");
+    write(src.join("secret.txt"), b"hidden");
+    chmod(src.join("secret.txt"), 0o000);
+    write(src.join("closed/inside.txt"), b"hidden too");
+    chmod(src.join("closed"), 0o000);
+    write(src.join("sub/fine.txt"), b"fine");
+    let o = as_nobody(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 1, "stdout: {} stderr: {}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("secret.txt: cannot open for reading: Permission denied"),
+        "{err}"
+    );
+    assert!(
+        err.contains("closed: cannot read folder: Permission denied"),
+        "{err}"
+    );
+    assert_eq!(fs::read(dst.join("ok.txt")).unwrap(), b"readable");
+    assert_eq!(fs::read(dst.join("sub/fine.txt")).unwrap(), b"fine");
+    assert!(
+        !dst.join("secret.txt").exists(),
+        "no partial file under the final name"
+    );
+    assert!(leftover_temps(&dst).is_empty());
+    assert!(stdout(&o).contains("Failed: 2"), "{}", stdout(&o));
+}
+
+#[test]
+fn ctrl_c_stops_cleanly_with_exit_130() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    // Enough entries that the copy is still running when the signal arrives.
+    for d in 0..100 {
+        for f in 0..400 {
+            write(src.join(format!("{d}/{f}")), b"");
+        }
+    }
+    write(src.join("zz-big.bin"), &data(9, 8 * 1024 * 1024));
+    let mut child = convoy()
+        .args([
+            OsStr::new("--batch"),
+            OsStr::new("--json"),
+            OsStr::new("-j1"),
+        ])
+        .args([src.as_os_str(), dst.as_os_str()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..100 {
+        lines.next().expect("events keep coming").unwrap();
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_child(&child),
+        rustix::process::Signal::INT,
+    )
+    .unwrap();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    let summary: serde_json::Value = serde_json::from_str(rest.last().expect("a summary")).unwrap();
+    assert_eq!(summary["cancelled"], true, "{summary}");
+    let copied = summary["files_copied"].as_u64().unwrap();
+    assert!(copied < 40_001, "stopped before the end: {copied}");
+    assert!(leftover_temps(&dst).is_empty(), "temporaries removed");
+    for rel in entries(&dst) {
+        let (s, d) = (src.join(&rel), dst.join(&rel));
+        if d.is_file() {
+            assert_eq!(
+                fs::read(&s).unwrap(),
+                fs::read(&d).unwrap(),
+                "{rel:?} is complete"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_run_and_keeps_completed_files_whole() {
+    if !is_root() {
+        eprintln!("skipped: needs root to mount a tiny tmpfs");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let (src, mnt) = (t.path().join("src"), t.path().join("mnt"));
+    fs::create_dir(&mnt).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("skipped: cannot mount tmpfs here");
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&mnt);
+    for i in 0..12 {
+        write(src.join(format!("f{i:02}.bin")), &data(i, 300 * 1024));
+    }
+    let dst = mnt.join("dst");
+    let o = batch(&[src.as_os_str(), dst.as_os_str(), os("-j1")]);
+    assert_eq!(code(&o), 1, "stdout: {} stderr: {}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("No space left on device"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stdout(&o).contains("Stopped"), "{}", stdout(&o));
+    assert!(
+        leftover_temps(&dst).is_empty(),
+        "the partial file was removed"
+    );
+    let done = entries(&dst);
+    assert!(!done.is_empty() && done.len() < 12, "{done:?}");
+    for rel in done {
+        assert_eq!(
+            fs::read(src.join(&rel)).unwrap(),
+            fs::read(dst.join(&rel)).unwrap(),
+            "{rel:?} complete"
+        );
+    }
+}
+
+#[test]
+fn planted_dest_symlink_is_not_followed() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst, outside) = (
+        t.path().join("src"),
+        t.path().join("dst"),
+        t.path().join("outside"),
+    );
+    write(src.join("sub/file.txt"), b"from source");
+    write(src.join("top.txt"), b"from source");
+    write(outside.join("file.txt"), b"outside, untouched");
+    write(outside.join("target.txt"), b"outside target, untouched");
+    fs::create_dir(&dst).unwrap();
+    symlink(&outside, dst.join("sub")).unwrap();
+    symlink(outside.join("target.txt"), dst.join("top.txt")).unwrap();
+    for policy in ["skip", "overwrite"] {
+        let o = batch(&[
+            src.as_os_str(),
+            dst.as_os_str(),
+            os("--on-conflict"),
+            os(policy),
+        ]);
+        assert_eq!(
+            fs::read(outside.join("file.txt")).unwrap(),
+            b"outside, untouched",
+            "{policy}"
+        );
+        assert_eq!(
+            fs::read(outside.join("target.txt")).unwrap(),
+            b"outside target, untouched",
+            "{policy}"
+        );
+        assert_eq!(entries(&outside).len(), 2, "{policy}: nothing new outside");
+        if policy == "skip" {
+            assert_eq!(code(&o), 1, "the planted links are conflicts");
+        } else {
+            assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+            assert!(
+                fs::symlink_metadata(dst.join("sub")).unwrap().is_dir(),
+                "link replaced by a folder"
+            );
+            assert_eq!(fs::read(dst.join("top.txt")).unwrap(), b"from source");
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Helpers for the integration tests: run the real binary, build trees, and compare
+//! a copy with its source the way a user would (bytes, modes, times, links).
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rustix::fs::{AtFlags, CWD, Timespec, Timestamps};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_convoy");
+
+pub fn convoy() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_remove("NO_COLOR");
+    c
+}
+
+/// Runs `convoy --batch ARGS` and returns its output.
+pub fn batch(args: &[&OsStr]) -> Output {
+    convoy()
+        .arg("--batch")
+        .args(args)
+        .output()
+        .expect("convoy runs")
+}
+
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Parses `--json` output and returns (entry events, the summary).
+pub fn json_lines(o: &Output) -> (Vec<serde_json::Value>, serde_json::Value) {
+    let mut entries = Vec::new();
+    let mut summary = None;
+    for line in stdout(o).lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON: {line:?}: {e}"));
+        match v["type"].as_str() {
+            Some("entry") => entries.push(v),
+            Some("summary") => summary = Some(v),
+            _ => {}
+        }
+    }
+    (entries, summary.expect("a summary line"))
+}
+
+pub fn write(path: impl AsRef<Path>, data: &[u8]) {
+    let path = path.as_ref();
+    if let Some(p) = path.parent() {
+        fs::create_dir_all(p).unwrap();
+    }
+    fs::write(path, data).unwrap();
+}
+
+pub fn chmod(path: impl AsRef<Path>, mode: u32) {
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Sets the mtime (and atime) of `path` itself, not of a symlink's target.
+pub fn set_mtime(path: impl AsRef<Path>, secs: i64, nanos: i64) {
+    let ts = Timespec {
+        tv_sec: secs,
+        tv_nsec: nanos,
+    };
+    let times = Timestamps {
+        last_access: ts,
+        last_modification: ts,
+    };
+    rustix::fs::utimensat(CWD, path.as_ref(), &times, AtFlags::SYMLINK_NOFOLLOW).unwrap();
+}
+
+/// Deterministic bytes that differ from file to file.
+pub fn data(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+pub fn name(bytes: &[u8]) -> PathBuf {
+    PathBuf::from(OsStr::from_bytes(bytes))
+}
+
+/// Every entry below `root` (relative paths, sorted), excluding `root` itself.
+pub fn entries(root: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.unwrap().path().strip_prefix(root).unwrap().to_path_buf())
+        .collect()
+}
+
+/// Asserts `dst` is an exact copy of `src`: same entries, types, bytes, permission
+/// bits, mtimes (to the nanosecond), owners and symlink targets; folders included,
+/// the roots too. FIFOs, sockets and devices are expected to be absent.
+pub fn assert_same_tree(src: &Path, dst: &Path) {
+    let is_special = |m: &fs::Metadata| {
+        let t = m.file_type();
+        !(t.is_file() || t.is_dir() || t.is_symlink())
+    };
+    let mut expected = vec![PathBuf::new()];
+    expected.extend(
+        entries(src)
+            .into_iter()
+            .filter(|r| !is_special(&fs::symlink_metadata(src.join(r)).unwrap())),
+    );
+    let mut actual = vec![PathBuf::new()];
+    actual.extend(entries(dst));
+    assert_eq!(
+        actual, expected,
+        "the copy has exactly the source's entries"
+    );
+    for rel in &expected {
+        let (s, d) = (src.join(rel), dst.join(rel));
+        let (sm, dm) = (
+            fs::symlink_metadata(&s).unwrap(),
+            fs::symlink_metadata(&d).unwrap(),
+        );
+        assert_eq!(sm.file_type(), dm.file_type(), "{rel:?}: type");
+        if sm.is_file() {
+            assert!(
+                fs::read(&s).unwrap() == fs::read(&d).unwrap(),
+                "{rel:?}: content differs"
+            );
+        }
+        if sm.file_type().is_symlink() {
+            assert_eq!(
+                fs::read_link(&s).unwrap(),
+                fs::read_link(&d).unwrap(),
+                "{rel:?}: link target"
+            );
+        } else {
+            assert_eq!(
+                sm.mode() & 0o7777,
+                dm.mode() & 0o7777,
+                "{rel:?}: permission bits"
+            );
+        }
+        assert_eq!(
+            (sm.mtime(), sm.mtime_nsec()),
+            (dm.mtime(), dm.mtime_nsec()),
+            "{rel:?}: mtime"
+        );
+        assert_eq!((sm.uid(), sm.gid()), (dm.uid(), dm.gid()), "{rel:?}: owner");
+    }
+}
+
+/// Temporaries convoy left anywhere below `root`.
+pub fn leftover_temps(root: &Path) -> Vec<PathBuf> {
+    entries(root)
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().as_bytes();
+            n.starts_with(b".convoy-") && n.ends_with(b".tmp")
+        })
+        .collect()
+}
+
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// A temporary folder others can enter, for tests that drop privileges.
+pub fn shared_tempdir() -> tempfile::TempDir {
+    let t = tempfile::tempdir().unwrap();
+    chmod(t.path(), 0o777);
+    t
+}
