@@ -39,7 +39,7 @@ struct Reporter {
     stdout: io::BufWriter<io::Stdout>,
     tty: bool,
     line_shown: bool,
-    last_report: Instant,
+    last_report: Option<Instant>,
 }
 
 /// Runs a started copy to its end and returns the exit code. `interrupted` is
@@ -52,7 +52,7 @@ pub fn run(running: Running, opts: BatchOptions, interrupted: &AtomicBool) -> Ex
         stdout: io::BufWriter::new(io::stdout()),
         tty: io::stderr().is_terminal(),
         line_shown: false,
-        last_report: start,
+        last_report: None,
     };
     loop {
         match running.events.recv_timeout(TICK) {
@@ -175,10 +175,13 @@ impl Reporter {
             (false, true) => TTY_EVERY,
             (false, false) => PLAIN_EVERY,
         };
-        if p.now.duration_since(self.last_report) < every {
+        if self
+            .last_report
+            .is_some_and(|t| p.now.duration_since(t) < every)
+        {
             return;
         }
-        self.last_report = p.now;
+        self.last_report = Some(p.now);
         if self.opts.json {
             let v = self.progress_json();
             self.json_line(v);
