@@ -1,6 +1,9 @@
 //! Pure decisions about what to do with one entry given what is at the destination.
 //! No I/O here, so every rule is unit-tested on plain values.
 
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
 use crate::config::ConflictPolicy;
 use crate::engine::meta::SrcMeta;
 use crate::event::SkipReason;
@@ -77,6 +80,18 @@ pub fn decide_dir(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPolicy)
             Decision::Ask | Decision::UpToDate => DirDecision::Skip(SkipReason::Conflict),
         },
     }
+}
+
+/// `report.txt` → `report (2).txt`; `.bashrc` → `.bashrc (2)`; `Makefile` →
+/// `Makefile (2)`: the number goes before the last extension, as file managers do.
+pub fn keep_both_name(name: &OsStr, n: u32) -> OsString {
+    let bytes = name.as_bytes();
+    let dot = bytes.iter().rposition(|&b| b == b'.').filter(|&i| i > 0);
+    let (stem, ext) = dot.map_or((bytes, &b""[..]), |i| bytes.split_at(i));
+    let mut out = stem.to_vec();
+    out.extend_from_slice(format!(" ({n})").as_bytes());
+    out.extend_from_slice(ext);
+    OsString::from_vec(out)
 }
 
 #[cfg(test)]
@@ -201,5 +216,14 @@ mod tests {
             decide_dir(&dir(), Some(&file(1, 1)), Ask),
             DirDecision::Skip(SkipReason::Conflict)
         );
+    }
+
+    #[test]
+    fn keep_both_numbers_before_the_extension() {
+        let k = |s: &str, n| keep_both_name(OsStr::new(s), n);
+        assert_eq!(k("report.txt", 1), "report (1).txt");
+        assert_eq!(k("archive.tar.gz", 2), "archive.tar (2).gz");
+        assert_eq!(k(".bashrc", 1), ".bashrc (1)");
+        assert_eq!(k("Makefile", 3), "Makefile (3)");
     }
 }

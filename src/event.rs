@@ -94,6 +94,17 @@ impl RelPath {
     }
 }
 
+/// A destination entry that exists and differs, waiting for a person (policy Ask).
+#[derive(Debug, Clone)]
+pub struct Conflict {
+    pub id: u64,
+    pub path: RelPath,
+    pub src_size: u64,
+    pub src_mtime: (i64, i64),
+    pub dest_size: u64,
+    pub dest_mtime: (i64, i64),
+}
+
 #[derive(Debug)]
 pub enum Event {
     /// Totals discovered so far; `complete` once the walk is over.
@@ -122,6 +133,9 @@ pub enum Event {
         progressed: u64,
         outcome: Outcome,
     },
+    /// An entry is held until [`crate::engine::Control::answer`] decides it; the
+    /// rest of the copy goes on meanwhile.
+    Conflict(Conflict),
     /// Something stopped the whole run (disk full, read-only destination).
     Fatal(String),
     /// A note for the user that is not about one entry.

@@ -137,6 +137,8 @@ impl Progress {
                 progressed,
                 outcome,
             } => self.entry(*worker, path, *kind, *bytes, *progressed, outcome),
+            // Waiting conflicts are the asking face's state; they settle as entries.
+            Event::Conflict(_) => {}
             Event::Fatal(e) => {
                 self.fatal.get_or_insert_with(|| e.clone());
             }

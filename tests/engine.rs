@@ -127,3 +127,58 @@ fn cancel_ends_the_run_and_leaves_no_temporaries() {
     assert!(leftover_temps(&dst).is_empty());
     assert_eq!(p.exit_code(), convoy::exit::ExitCode::Interrupted);
 }
+
+#[test]
+fn ask_parks_conflicts_while_the_rest_is_copied_and_answers_settle_them() {
+    use convoy::config::ConflictPolicy;
+    use convoy::engine::{Answer, Choice};
+    let t = tree(500);
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for name in ["a.txt", "b.txt", "c.txt"] {
+        write(src.join("0").join(name), b"source version");
+        write(dst.join("0").join(name), b"dest version");
+    }
+    let mut cfg = Config::new(&src, &dst);
+    cfg.policy = ConflictPolicy::Ask;
+    let r = engine::start(cfg).unwrap();
+    let mut p = Progress::new(Instant::now());
+    let mut conflicts = Vec::new();
+    // Everything but the three conflicts gets copied without anyone answering.
+    while p.files_done < 500 {
+        let ev = r
+            .events
+            .recv_timeout(Duration::from_secs(30))
+            .expect("copy goes on");
+        if let Event::Conflict(c) = &ev {
+            conflicts.push(c.clone());
+        }
+        p.apply(&ev, Instant::now());
+    }
+    drain_until_quiet(&r, &mut p, Duration::from_millis(200));
+    assert!(!p.done, "open conflicts keep the run open");
+    assert_eq!(conflicts.len(), 3);
+    assert_eq!(conflicts[0].dest_size, 12);
+    let by_name = |n: &str| conflicts.iter().find(|c| c.path.name == n).unwrap().id;
+    r.control.answer(Answer {
+        id: by_name("a.txt"),
+        choice: Choice::KeepBoth,
+        for_all: false,
+    });
+    r.control.answer(Answer {
+        id: by_name("b.txt"),
+        choice: Choice::Overwrite,
+        for_all: true,
+    });
+    run_to_end(&r, &mut p);
+    r.join();
+    let read = |n: &str| std::fs::read(dst.join("0").join(n)).unwrap();
+    assert_eq!(read("a.txt"), b"dest version");
+    assert_eq!(read("a (1).txt"), b"source version", "kept both");
+    assert_eq!(read("b.txt"), b"source version");
+    assert_eq!(
+        read("c.txt"),
+        b"source version",
+        "the for-all answer settled the rest"
+    );
+    assert_eq!(p.exit_code(), convoy::exit::ExitCode::Success);
+}

@@ -4,6 +4,27 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
+use crossbeam_channel::{Receiver, Sender};
+
+/// A person's answer to a conflict held under the `Ask` policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Choice {
+    Overwrite,
+    Skip,
+    /// Copy beside it as `name (1).ext`.
+    KeepBoth,
+    OverwriteIfNewer,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Answer {
+    /// The conflict's id from [`crate::event::Conflict`].
+    pub id: u64,
+    pub choice: Choice,
+    /// Also for every conflict still waiting and every one still to come.
+    pub for_all: bool,
+}
+
 #[derive(Debug)]
 struct Gate {
     /// Workers allowed to hold a job at once.
@@ -20,6 +41,8 @@ struct Inner {
     cancelled: AtomicBool,
     paused: AtomicBool,
     max_workers: usize,
+    answers: Sender<Answer>,
+    answers_rx: Mutex<Option<Receiver<Answer>>>,
 }
 
 /// Cheap to clone; every clone controls the same run.
@@ -35,6 +58,7 @@ pub struct Cancelled;
 impl Control {
     pub fn new(workers: usize, max_workers: usize) -> Self {
         let max_workers = max_workers.max(1);
+        let (answers, answers_rx) = crossbeam_channel::unbounded();
         Control {
             inner: Arc::new(Inner {
                 gate: Mutex::new(Gate {
@@ -46,6 +70,8 @@ impl Control {
                 cancelled: AtomicBool::new(false),
                 paused: AtomicBool::new(false),
                 max_workers,
+                answers,
+                answers_rx: Mutex::new(Some(answers_rx)),
             }),
         }
     }
@@ -90,6 +116,19 @@ impl Control {
 
     pub fn max_workers(&self) -> usize {
         self.inner.max_workers
+    }
+
+    /// Decides a parked conflict (the TUI's dialog).
+    pub fn answer(&self, a: Answer) {
+        let _ = self.inner.answers.send(a);
+    }
+
+    pub(crate) fn take_answers(&self) -> Option<Receiver<Answer>> {
+        self.inner
+            .answers_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
     }
 
     /// Blocks until this worker may take a job. `Err` once cancelled.

@@ -39,7 +39,7 @@ pub(crate) enum ItemKind {
     Symlink,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct Item {
     pub name: OsString,
     pub src: PathBuf,

@@ -2,6 +2,7 @@
 //! of long-lived worker loops copies them, and everything that happens is sent as
 //! an [`Event`]. Nothing here knows about terminals.
 
+mod ask;
 pub mod control;
 pub(crate) mod copy;
 pub(crate) mod dest;
@@ -13,6 +14,7 @@ mod worker;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -21,7 +23,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use crate::config::{Config, ConflictPolicy};
 use crate::error::InputError;
 use crate::event::Event;
-pub use control::Control;
+pub use control::{Answer, Choice, Control};
 use dest::DestRoot;
 use meta::MetaPolicy;
 
@@ -46,6 +48,7 @@ pub(crate) struct Shared {
     pub dereference: bool,
     pub chunk_threshold: u64,
     pub chunk_size: u64,
+    pub ask: ask::Ask,
 }
 
 impl Shared {
@@ -147,6 +150,7 @@ pub fn start(config: Config) -> Result<Running, InputError> {
         dereference: config.dereference,
         chunk_threshold: config.chunk_threshold.max(1),
         chunk_size: config.chunk_size.max(64 * 1024),
+        ask: ask::Ask::new(control.clone()),
     });
     if fd_workers < config.jobs {
         shared.send(Event::Notice(format!(
@@ -217,9 +221,21 @@ fn run(
             return;
         }
     };
-    pool.broadcast(|ctx| worker::run(ctx.index(), shared, job_rx.clone()));
-    // Workers are gone: a walker still blocked on a full queue must see it closed.
-    drop(job_rx);
+    let stop_resolver = AtomicBool::new(false);
+    let answers = shared.control.take_answers();
+    std::thread::scope(|s| {
+        if let Some(answers) = answers.filter(|_| shared.policy == ConflictPolicy::Ask) {
+            s.spawn(|| ask::resolve_loop(shared, answers, &stop_resolver));
+        }
+        pool.broadcast(|ctx| worker::run(ctx.index(), shared, job_rx.clone()));
+        // Workers are gone: a walker still blocked on a full queue must see it closed.
+        drop(job_rx);
+        // Conflicts still open keep the run open until answered (or cancelled).
+        while shared.ask.pending() > 0 && !shared.control.is_cancelled() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        stop_resolver.store(true, Ordering::Release);
+    });
     let planned = walker.join().unwrap_or_default();
     finish::finish(shared, planned);
     shared.send(Event::Done {

@@ -24,7 +24,7 @@ const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
 
 pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
     let mut w = Worker {
-        id,
+        id: Some(id),
         sh: shared,
         buf: Vec::new(),
     };
@@ -44,16 +44,17 @@ pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
     }
 }
 
-struct Worker<'a> {
-    id: WorkerId,
-    sh: &'a Shared,
+pub(super) struct Worker<'a> {
+    /// The lane this worker reports on; `None` for the conflict resolver.
+    pub id: Option<WorkerId>,
+    pub sh: &'a Shared,
     /// Reused for every small file this worker copies.
-    buf: Vec<u8>,
+    pub buf: Vec<u8>,
 }
 
 /// The outcome of one entry and how many of its bytes were already reported
 /// through `Progress` events.
-type Done = (Outcome, u64);
+pub(super) type Done = (Outcome, u64);
 
 fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
     match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
@@ -88,10 +89,17 @@ impl Worker<'_> {
         }
     }
 
+    pub(super) fn finish_entry(&self, dir: &DirNode, item: &Item, done: Done) {
+        if let (Outcome::Failed(e), _) = &done {
+            self.stop_if_fatal(e);
+        }
+        self.send_entry(dir, item, entry_kind(item.kind), done);
+    }
+
     fn send_entry(&self, dir: &DirNode, item: &Item, kind: EntryKind, done: Done) {
         let (outcome, progressed) = done;
         self.sh.send(Event::Entry {
-            worker: Some(self.id),
+            worker: self.id,
             path: dir.rel_path(&item.name),
             kind,
             bytes: if kind == EntryKind::File {
@@ -146,43 +154,65 @@ impl Worker<'_> {
                 ItemKind::File => self.file(dir_fd, &b.dir, item),
                 ItemKind::Symlink => self.symlink(dir_fd, &b.dir, item),
             };
-            if let (Outcome::Failed(e), _) = &done {
-                self.stop_if_fatal(e);
+            // None: parked for a person to decide; reported once decided.
+            if let Some(done) = done {
+                self.finish_entry(&b.dir, item, done);
             }
-            self.send_entry(&b.dir, item, entry_kind(item.kind), done);
         }
     }
 
-    /// Conflict check shared by every kind of entry: `Err` is a finished outcome.
+    /// Conflict check shared by every kind of entry: `Ok(replace)` to write it,
+    /// `Err(Some)` a finished outcome, `Err(None)` parked for a person to decide.
     fn check_dest(
         &self,
         dir_fd: Option<BorrowedFd<'_>>,
-        dir: &DirNode,
+        dir: &Arc<DirNode>,
         item: &Item,
         same_content: impl FnOnce(BorrowedFd<'_>, &SrcMeta) -> bool,
-    ) -> Result<bool, Done> {
+    ) -> Result<bool, Option<Done>> {
         let existing = match (dir.fresh, dir_fd) {
             (false, Some(fd)) => match dest_state(fd, &item.name) {
-                Ok(Some(d)) if same_content(fd, &d) => return Err((Outcome::UpToDate, 0)),
+                Ok(Some(d)) if same_content(fd, &d) => return Err(Some((Outcome::UpToDate, 0))),
                 Ok(d) => d,
-                Err(e) => return Err(self.fail(dir, item, Op::Stat, e, true)),
+                Err(e) => return Err(Some(self.fail(dir, item, Op::Stat, e, true))),
             },
             _ => None,
         };
         match decide(&item.meta, existing.as_ref(), self.sh.policy) {
             Decision::Copy { replace } => Ok(replace),
-            Decision::UpToDate => Err((Outcome::UpToDate, 0)),
-            Decision::Skip(r) => Err((Outcome::Skipped(r), 0)),
-            // The batch face has no one to ask; the TUI parks these (issue 3).
-            Decision::Ask => Err((Outcome::Skipped(SkipReason::Conflict), 0)),
+            Decision::UpToDate => Err(Some((Outcome::UpToDate, 0))),
+            Decision::Skip(r) => Err(Some((Outcome::Skipped(r), 0))),
+            Decision::Ask => match existing {
+                Some(dest) if !self.sh.dry_run => {
+                    self.sh.ask.park(&self.sh.events, dir, item, &dest);
+                    Err(None)
+                }
+                _ => Err(Some((Outcome::Skipped(SkipReason::Conflict), 0))),
+            },
         }
     }
 
-    fn file(&mut self, dir_fd: Option<BorrowedFd<'_>>, dir: &DirNode, item: &Item) -> Done {
+    fn file(
+        &mut self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &Arc<DirNode>,
+        item: &Item,
+    ) -> Option<Done> {
         let replace = match self.check_dest(dir_fd, dir, item, |_, _| false) {
             Ok(r) => r,
             Err(done) => return done,
         };
+        Some(self.write_file(dir_fd, dir, item, replace))
+    }
+
+    /// Copies a regular file whose fate is decided: `replace` an existing entry or not.
+    pub(super) fn write_file(
+        &mut self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &DirNode,
+        item: &Item,
+        replace: bool,
+    ) -> Done {
         let Some(dir_fd) = dir_fd.filter(|_| !self.sh.dry_run) else {
             return (Outcome::Copied, 0);
         };
@@ -204,22 +234,20 @@ impl Worker<'_> {
                 &self.sh.control,
             )
         } else {
-            let show = meta.size >= SHOW_PROGRESS_FROM;
-            if show {
+            // The resolver has no lane; its files show up when finished.
+            let lane = self.id.filter(|_| meta.size >= SHOW_PROGRESS_FROM);
+            if let Some(worker) = lane {
                 self.sh.send(Event::Started {
-                    worker: self.id,
+                    worker,
                     path: dir.rel_path(&item.name),
                     size: meta.size,
                 });
             }
-            let (sh, id) = (self.sh, self.id);
+            let sh = self.sh;
             let mut report = |n: u64| {
-                if show {
+                if let Some(worker) = lane {
                     progressed += n;
-                    sh.send(Event::Progress {
-                        worker: id,
-                        bytes: n,
-                    });
+                    sh.send(Event::Progress { worker, bytes: n });
                 }
             };
             let ctl = &self.sh.control;
@@ -278,10 +306,15 @@ impl Worker<'_> {
         }
     }
 
-    fn symlink(&mut self, dir_fd: Option<BorrowedFd<'_>>, dir: &DirNode, item: &Item) -> Done {
+    fn symlink(
+        &mut self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &Arc<DirNode>,
+        item: &Item,
+    ) -> Option<Done> {
         let target = match std::fs::read_link(&item.src) {
             Ok(t) => t,
-            Err(e) => return self.fail(dir, item, Op::ReadLink, e, false),
+            Err(e) => return Some(self.fail(dir, item, Op::ReadLink, e, false)),
         };
         let same_link = |fd: BorrowedFd<'_>, d: &SrcMeta| {
             FileType::from_raw_mode(d.mode) == FileType::Symlink
@@ -291,6 +324,21 @@ impl Worker<'_> {
         let replace = match self.check_dest(dir_fd, dir, item, same_link) {
             Ok(r) => r,
             Err(done) => return done,
+        };
+        Some(self.write_symlink(dir_fd, dir, item, replace, Some(target)))
+    }
+
+    pub(super) fn write_symlink(
+        &mut self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &DirNode,
+        item: &Item,
+        replace: bool,
+        target: Option<std::path::PathBuf>,
+    ) -> Done {
+        let target = match target.map_or_else(|| std::fs::read_link(&item.src), Ok) {
+            Ok(t) => t,
+            Err(e) => return self.fail(dir, item, Op::ReadLink, e, false),
         };
         let Some(dir_fd) = dir_fd.filter(|_| !self.sh.dry_run) else {
             return (Outcome::Copied, 0);
@@ -342,25 +390,30 @@ impl Worker<'_> {
                         *state = BigState::Settled;
                         f.failed.store(true, Ordering::Relaxed);
                         drop(state);
-                        return self.send_entry(&f.dir, &f.item, EntryKind::File, done);
+                        if let Some(done) = done {
+                            self.finish_entry(&f.dir, &f.item, done);
+                        }
+                        return;
                     }
                 },
             }
         };
         let offset = index * f.chunk_size;
         let len = f.chunk_size.min(open.meta.size.saturating_sub(offset));
-        self.sh.send(Event::Started {
-            worker: self.id,
-            path: f.dir.rel_path(&f.item.name),
-            size: len,
-        });
-        let (sh, id) = (self.sh, self.id);
+        let lane = self.id;
+        if let Some(worker) = lane {
+            self.sh.send(Event::Started {
+                worker,
+                path: f.dir.rel_path(&f.item.name),
+                size: len,
+            });
+        }
+        let sh = self.sh;
         let mut report = |n: u64| {
             open.progressed.fetch_add(n, Ordering::Relaxed);
-            sh.send(Event::Progress {
-                worker: id,
-                bytes: n,
-            });
+            if let Some(worker) = lane {
+                sh.send(Event::Progress { worker, bytes: n });
+            }
         };
         let ctl = &self.sh.control;
         let r = copy::copy_range(
@@ -396,21 +449,23 @@ impl Worker<'_> {
         self.chunk_done(f);
     }
 
-    fn open_big(&self, f: &BigFile) -> Result<Arc<OpenBig>, Done> {
+    /// `Err(None)`: parked for a person to decide.
+    fn open_big(&self, f: &BigFile) -> Result<Arc<OpenBig>, Option<Done>> {
         let root = self.sh.root();
+        let fail = |op, e, dest| Some(self.fail(&f.dir, &f.item, op, e, dest));
         let dir_fd = root
             .open_dir(&f.dir.rel)
-            .map_err(|e| self.fail(&f.dir, &f.item, Op::OpenDir, e, true))?;
+            .map_err(|e| fail(Op::OpenDir, e, true))?;
         let replace = self.check_dest(Some(dir_fd.as_fd()), &f.dir, &f.item, |_, _| false)?;
-        let (src, meta) = open_source(&f.item.src, self.sh.dereference)
-            .map_err(|e| self.fail(&f.dir, &f.item, Op::Open, e, false))?;
+        let (src, meta) =
+            open_source(&f.item.src, self.sh.dereference).map_err(|e| fail(Op::Open, e, false))?;
         let (entry, out) = root
             .create_temp(dir_fd, meta.mode)
-            .map_err(|e| self.fail(&f.dir, &f.item, Op::Create, e, true))?;
+            .map_err(|e| fail(Op::Create, e, true))?;
         // Setting the length first lets chunks land at their offsets in any order
         // without the file growing chunk by chunk.
         if let Err(e) = rfs::ftruncate(&out, meta.size) {
-            return Err(self.fail(&f.dir, &f.item, Op::Write, e.into(), true));
+            return Err(fail(Op::Write, e.into(), true));
         }
         Ok(Arc::new(OpenBig {
             src,
