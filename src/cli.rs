@@ -118,6 +118,7 @@ impl Args {
             dry_run: self.dry_run,
             chunk_threshold: self.chunk_threshold,
             chunk_size: self.chunk_size,
+            only: None,
         })
     }
 }

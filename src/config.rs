@@ -1,6 +1,7 @@
 //! The validated configuration the engine runs from. The CLI (and the TUI's setup
 //! form) resolve raw input into this once; the engine never re-interprets flags.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 
 /// What to do with a destination file that exists and differs from its source.
@@ -35,6 +36,9 @@ pub struct Config {
     pub dry_run: bool,
     pub chunk_threshold: u64,
     pub chunk_size: u64,
+    /// Copy only these paths (relative to `source`; a folder with all it holds):
+    /// how the TUI retries the entries that failed.
+    pub only: Option<HashSet<PathBuf>>,
 }
 
 impl Config {
@@ -49,6 +53,7 @@ impl Config {
             dry_run: false,
             chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
             chunk_size: DEFAULT_CHUNK_SIZE,
+            only: None,
         }
     }
 }

@@ -104,3 +104,101 @@ mod tests {
         assert_eq!(duration(Duration::from_secs(7620)), "2h07m");
     }
 }
+
+/// Shortens `s` to at most `max` terminal columns by cutting the middle, so
+/// both the start of a path and its file name stay visible. Wide (CJK)
+/// characters count as two columns.
+pub fn ellipsize_middle(s: &str, max: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    if s.width() <= max {
+        return s.to_string();
+    }
+    if max <= 1 {
+        return "…".chars().take(max).collect();
+    }
+    let budget = max - 1;
+    let (head_w, tail_w) = (budget / 2, budget - budget / 2);
+    let mut head = String::new();
+    let mut w = 0;
+    for c in s.chars() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > head_w {
+            break;
+        }
+        w += cw;
+        head.push(c);
+    }
+    let mut tail: Vec<char> = Vec::new();
+    let mut w = 0;
+    for c in s.chars().rev() {
+        let cw = c.width().unwrap_or(0);
+        if w + cw > tail_w {
+            break;
+        }
+        w += cw;
+        tail.push(c);
+    }
+    tail.reverse();
+    format!("{head}…{}", tail.into_iter().collect::<String>())
+}
+
+/// Like [`ellipsize_middle`], but a path keeps its file name whole when it can:
+/// the folders give way first (`/home/us…/report.txt`).
+pub fn ellipsize_path(s: &str, max: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
+    if s.width() <= max {
+        return s.to_string();
+    }
+    match s.rfind('/') {
+        Some(i) if s[i..].width() < max => {
+            let tail = &s[i..];
+            let mut head = String::new();
+            let mut w = 0;
+            for c in s.chars() {
+                let cw = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+                if w + cw > max - tail.width() - 1 {
+                    break;
+                }
+                w += cw;
+                head.push(c);
+            }
+            format!("{head}…{tail}")
+        }
+        _ => ellipsize_middle(s, max),
+    }
+}
+
+#[cfg(test)]
+mod ellipsis_tests {
+    use super::{ellipsize_middle, ellipsize_path};
+
+    #[test]
+    fn paths_keep_their_file_name() {
+        let p = ellipsize_path("/data/source/docs/locked.txt", 18);
+        assert_eq!(p, "/data/…/locked.txt");
+        assert!(
+            ellipsize_path("/a/verylongfilenamethatdoesnotfit.txt", 10)
+                .chars()
+                .count()
+                <= 10
+        );
+    }
+    use unicode_width::UnicodeWidthStr;
+
+    #[test]
+    fn long_paths_lose_their_middle_and_fit() {
+        let s = "/home/user/projects/very/deep/folder/structure/file.txt";
+        let e = ellipsize_middle(s, 20);
+        assert_eq!(e.width(), 20);
+        assert!(e.starts_with("/home/us") && e.ends_with("file.txt"), "{e}");
+        assert_eq!(ellipsize_middle("short", 20), "short");
+    }
+
+    #[test]
+    fn wide_characters_never_overflow_the_columns() {
+        let s = "文件夹/子文件夹/另一个文件夹/最后的文件.txt";
+        for max in 5..30 {
+            assert!(ellipsize_middle(s, max).width() <= max, "max {max}");
+        }
+    }
+}

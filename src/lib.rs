@@ -12,3 +12,4 @@ pub mod exit;
 pub mod format;
 pub mod paths;
 pub mod progress;
+pub mod tui;

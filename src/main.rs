@@ -10,9 +10,21 @@ use convoy::exit::ExitCode;
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second Ctrl-C ends the process at once (the next run sweeps its temporaries).
+        let _ =
+            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted));
+        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
+    }
     if !args.batch {
-        eprintln!("convoy: the interactive TUI is not built yet; run with --batch (see --help)");
-        return ExitCode::Usage.into();
+        return match convoy::tui::run(&args, &interrupted) {
+            Ok(code) => code.into(),
+            Err(e) => {
+                eprintln!("convoy: cannot run the terminal interface: {e}");
+                ExitCode::Usage.into()
+            }
+        };
     }
     let config = match args.batch_config() {
         Ok(c) => c,
@@ -21,13 +33,6 @@ fn main() -> std::process::ExitCode {
             return ExitCode::Usage.into();
         }
     };
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second Ctrl-C ends the process at once (the next run sweeps its temporaries).
-        let _ =
-            signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted));
-        let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
-    }
     let opts = BatchOptions {
         json: args.json,
         quiet: args.quiet,

@@ -29,11 +29,16 @@ pub struct Lane {
     /// The last entry this worker finished.
     pub last: Option<RelPath>,
     pub finished: u64,
+    /// When this lane last changed, in events applied: recent lanes sort first.
+    pub touched: u64,
 }
 
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// The path that failed (source or destination side), for people.
     pub path: PathBuf,
+    /// The entry's path relative to the source, for retrying it.
+    pub rel: PathBuf,
     pub reason: String,
 }
 
@@ -64,6 +69,8 @@ pub struct Progress {
     pub lanes: Vec<Lane>,
     pub done: bool,
     pub cancelled: bool,
+    /// Events applied so far.
+    pub seq: u64,
     samples: VecDeque<(Instant, u64, u64)>,
 }
 
@@ -92,6 +99,7 @@ impl Progress {
             lanes: Vec::new(),
             done: false,
             cancelled: false,
+            seq: 0,
             samples: VecDeque::from([(now, 0, 0)]),
         }
     }
@@ -100,11 +108,21 @@ impl Progress {
         if self.lanes.len() <= w {
             self.lanes.resize_with(w + 1, Lane::default);
         }
-        &mut self.lanes[w]
+        let lane = &mut self.lanes[w];
+        lane.touched = self.seq;
+        lane
+    }
+
+    /// Lanes for display: busy ones first, then the most recently active.
+    pub fn lanes_by_activity(&self) -> Vec<&Lane> {
+        let mut v: Vec<&Lane> = self.lanes.iter().filter(|l| l.touched > 0).collect();
+        v.sort_by_key(|l| (l.current.is_none(), std::cmp::Reverse(l.touched)));
+        v
     }
 
     pub fn apply(&mut self, ev: &Event, now: Instant) {
         self.now = now;
+        self.seq += 1;
         match ev {
             Event::Scan {
                 files,
@@ -125,8 +143,13 @@ impl Progress {
             Event::Progress { worker, bytes } => {
                 self.bytes_done += bytes;
                 self.bytes_written += bytes;
-                if let Some(cur) = &mut self.lane(*worker).current {
+                let lane = self.lane(*worker);
+                if let Some(cur) = &mut lane.current {
                     cur.2 += bytes;
+                    // A finished chunk of a big file has no entry of its own.
+                    if cur.2 >= cur.1 {
+                        lane.last = lane.current.take().map(|c| c.0);
+                    }
                 }
             }
             Event::Entry {
@@ -188,6 +211,7 @@ impl Progress {
                 }
                 self.skips.push(Problem {
                     path: path.join(),
+                    rel: path.join(),
                     reason: skip_text(*reason),
                 });
             }
@@ -195,6 +219,7 @@ impl Progress {
                 self.failed += 1;
                 self.failures.push(Problem {
                     path: e.path.clone(),
+                    rel: path.join(),
                     reason: e.reason(),
                 });
             }

@@ -160,6 +160,10 @@ pub fn start(config: Config) -> Result<Running, InputError> {
     }
 
     let source = config.source.clone();
+    let filter = walk::Filter {
+        excludes,
+        only: config.only.clone(),
+    };
     let thread = std::thread::Builder::new()
         .name("convoy-engine".into())
         .spawn(move || {
@@ -168,7 +172,7 @@ pub fn start(config: Config) -> Result<Running, InputError> {
                 &source,
                 (&src_meta).into(),
                 !dest_existed,
-                excludes,
+                filter,
                 walker_fds,
             );
         })
@@ -185,7 +189,7 @@ fn run(
     source: &Path,
     src_meta: meta::SrcMeta,
     dest_fresh: bool,
-    excludes: GlobSet,
+    filter: walk::Filter,
     walker_fds: usize,
 ) {
     let threads = shared.control.max_workers();
@@ -209,7 +213,7 @@ fn run(
         std::thread::Builder::new()
             .name("convoy-walker".into())
             .spawn(move || {
-                walk::Walker::new(&shared, &source, src_meta, dest_fresh, excludes, walker_fds)
+                walk::Walker::new(&shared, &source, src_meta, dest_fresh, filter, walker_fds)
                     .run(&job_tx)
             })
     };

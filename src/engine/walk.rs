@@ -2,7 +2,7 @@
 //! creating destination folders ahead of their files and counting scan totals as
 //! they grow. It blocks when the queue is full, so it never runs far ahead.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
@@ -37,6 +37,38 @@ pub(crate) struct DeferredLink {
     pub meta: SrcMeta,
 }
 
+/// Which source entries the walk takes.
+pub(crate) struct Filter {
+    pub excludes: GlobSet,
+    pub only: Option<HashSet<PathBuf>>,
+}
+
+#[derive(PartialEq, Eq)]
+enum Want {
+    Yes,
+    /// A folder on the way to a wanted path: created, but its files are not.
+    OnTheWay,
+    No,
+}
+
+impl Filter {
+    fn want(&self, rel: &Path, on_the_way: &HashSet<PathBuf>) -> Want {
+        if self.excludes.is_match(rel) {
+            return Want::No;
+        }
+        let Some(only) = &self.only else {
+            return Want::Yes;
+        };
+        if rel.ancestors().any(|a| only.contains(a)) {
+            Want::Yes
+        } else if on_the_way.contains(rel) {
+            Want::OnTheWay
+        } else {
+            Want::No
+        }
+    }
+}
+
 /// What the walk leaves for the finish phase.
 #[derive(Default)]
 pub(crate) struct Planned {
@@ -48,7 +80,9 @@ pub(crate) struct Planned {
 pub(crate) struct Walker<'a> {
     sh: &'a Shared,
     source: PathBuf,
-    excludes: GlobSet,
+    filter: Filter,
+    /// With `only`: every folder that leads to a wanted path.
+    on_the_way: HashSet<PathBuf>,
     max_open: usize,
     planned: Planned,
     root: Arc<DirNode>,
@@ -83,9 +117,15 @@ impl<'a> Walker<'a> {
         source: &Path,
         src_meta: SrcMeta,
         dest_fresh: bool,
-        excludes: GlobSet,
+        filter: Filter,
         max_open: usize,
     ) -> Self {
+        let on_the_way = filter
+            .only
+            .iter()
+            .flatten()
+            .flat_map(|p| p.ancestors().skip(1).map(Path::to_path_buf))
+            .collect();
         let root = Arc::new(DirNode {
             rel: Arc::from(Path::new("")),
             fresh: dest_fresh,
@@ -93,7 +133,8 @@ impl<'a> Walker<'a> {
         Walker {
             sh,
             source: source.to_path_buf(),
-            excludes,
+            filter,
+            on_the_way,
             max_open,
             planned: Planned {
                 dirs: vec![(Arc::clone(&root), src_meta)],
@@ -169,7 +210,8 @@ impl<'a> Walker<'a> {
                 .path()
                 .strip_prefix(&self.source)
                 .unwrap_or(entry.path());
-            if self.excludes.is_match(rel) {
+            let want = self.filter.want(rel, &self.on_the_way);
+            if want == Want::No || (want == Want::OnTheWay && !entry.file_type().is_dir()) {
                 if entry.file_type().is_dir() {
                     it.skip_current_dir();
                 }

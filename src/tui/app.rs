@@ -1,0 +1,473 @@
+//! The TUI's whole state and the one `update` that changes it. It steers the
+//! engine through its control handle and folds engine events into the same
+//! [`Progress`] the batch reporter uses; it never touches the terminal.
+
+use std::cell::RefCell;
+use std::collections::{HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use ratatui::layout::Rect;
+
+use super::setup::{Field, Setup};
+use crate::config::Config;
+use crate::engine::{self, Answer, Choice, Running};
+use crate::event::{Conflict, Event, Outcome};
+use crate::exit::ExitCode;
+use crate::format::DisplayPath;
+use crate::paths;
+use crate::progress::Progress;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    Setup,
+    Copying,
+    Summary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialog {
+    Help,
+    ConfirmCancel,
+    Conflict,
+}
+
+/// Everything a key, a click or a button can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Help,
+    CloseDialog,
+    Focus(Field),
+    FocusNext,
+    FocusPrev,
+    Char(char),
+    Backspace,
+    /// Ctrl-U in a path field, as in a shell.
+    ClearField,
+    Up,
+    Down,
+    Left,
+    Right,
+    Enter,
+    Start,
+    BrowseClick(usize),
+    TogglePause,
+    MoreWorkers,
+    FewerWorkers,
+    AskCancel,
+    ConfirmCancel,
+    ShowConflicts,
+    Answer(Choice),
+    ToggleForAll,
+    Retry,
+    NewCopy,
+    ScrollUp,
+    ScrollDown,
+}
+
+/// Recently finished entries shown in the log pane.
+const LOG_LINES: usize = 200;
+/// One throughput sample per this interval for the sparkline.
+const HISTORY_EVERY: Duration = Duration::from_millis(500);
+const HISTORY_LEN: usize = 240;
+
+pub struct App {
+    pub screen: Screen,
+    pub dialog: Option<Dialog>,
+    pub setup: Setup,
+    pub running: Option<Running>,
+    pub progress: Progress,
+    pub source: PathBuf,
+    pub dest: PathBuf,
+    pub config: Option<Config>,
+    pub log: VecDeque<String>,
+    pub conflicts: VecDeque<Conflict>,
+    pub for_all: bool,
+    pub paused: bool,
+    pub workers: usize,
+    pub history: VecDeque<u64>,
+    last_sample: (Instant, u64),
+    pub scroll: usize,
+    pub quit: bool,
+    /// Filled by the view as it draws: where each button is, for the mouse.
+    pub hits: RefCell<Vec<(Rect, Action)>>,
+    pub colors: bool,
+}
+
+impl App {
+    pub fn new(setup: Setup, colors: bool) -> Self {
+        let now = Instant::now();
+        App {
+            screen: Screen::Setup,
+            dialog: None,
+            setup,
+            running: None,
+            progress: Progress::new(now),
+            source: PathBuf::new(),
+            dest: PathBuf::new(),
+            config: None,
+            log: VecDeque::new(),
+            conflicts: VecDeque::new(),
+            for_all: false,
+            paused: false,
+            workers: 0,
+            history: VecDeque::new(),
+            last_sample: (now, 0),
+            scroll: 0,
+            quit: false,
+            hits: RefCell::new(Vec::new()),
+            colors,
+        }
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        match self.screen {
+            Screen::Setup => ExitCode::Success,
+            _ => self.progress.exit_code(),
+        }
+    }
+
+    /// Starts a copy from the setup form; errors stay on the form.
+    pub fn start_from_setup(&mut self) {
+        let s = &self.setup;
+        if s.source.is_empty() {
+            self.setup.error = Some("choose a source folder first".into());
+            self.setup.set_focus(Field::Source);
+            return;
+        }
+        let dest = (!s.dest.is_empty()).then(|| PathBuf::from(&s.dest));
+        let (source, dest) = match paths::resolve(Path::new(&s.source), dest.as_deref()) {
+            Ok(x) => x,
+            Err(e) => {
+                self.setup.error = Some(e.to_string());
+                return;
+            }
+        };
+        let mut cfg = Config::new(source, dest);
+        cfg.jobs = s.jobs;
+        cfg.policy = s.policy;
+        cfg.dereference = s.dereference;
+        cfg.dry_run = s.dry_run;
+        cfg.excludes = s.excludes.clone();
+        self.start(cfg);
+    }
+
+    pub fn start(&mut self, cfg: Config) {
+        match engine::start(cfg.clone()) {
+            Ok(r) => {
+                let now = Instant::now();
+                self.workers = r.control.workers();
+                self.source = cfg.source.clone();
+                self.dest = cfg.dest.clone();
+                self.config = Some(cfg);
+                self.running = Some(r);
+                self.progress = Progress::new(now);
+                self.log.clear();
+                self.conflicts.clear();
+                self.history.clear();
+                self.last_sample = (now, 0);
+                self.paused = false;
+                self.for_all = false;
+                self.scroll = 0;
+                self.dialog = None;
+                self.screen = Screen::Copying;
+            }
+            Err(e) => {
+                self.setup.error = Some(e.to_string());
+                self.screen = Screen::Setup;
+            }
+        }
+    }
+
+    /// Folds one engine event. Cheap: drawing happens at the frame rate.
+    pub fn on_event(&mut self, ev: &Event, now: Instant) {
+        self.progress.apply(ev, now);
+        match ev {
+            Event::Entry { path, outcome, .. } => {
+                let mark = match outcome {
+                    Outcome::Copied => "✓",
+                    Outcome::UpToDate => "=",
+                    Outcome::Skipped(_) => "–",
+                    Outcome::Failed(_) => "✗",
+                    Outcome::Cancelled => "×",
+                };
+                if self.log.len() == LOG_LINES {
+                    self.log.pop_front();
+                }
+                self.log
+                    .push_back(format!("{mark} {}", DisplayPath(&path.join())));
+            }
+            Event::Conflict(c) => {
+                self.conflicts.push_back(c.clone());
+                if self.dialog.is_none() && self.conflicts.len() == 1 {
+                    self.dialog = Some(Dialog::Conflict);
+                }
+            }
+            Event::Done { .. } => {
+                if let Some(r) = self.running.take() {
+                    r.join();
+                }
+                self.conflicts.clear();
+                self.dialog = None;
+                self.screen = Screen::Summary;
+            }
+            _ => {}
+        }
+    }
+
+    /// Called every frame: samples throughput for the history chart.
+    pub fn tick(&mut self, now: Instant) {
+        if self.screen != Screen::Copying {
+            return;
+        }
+        self.progress.now = now;
+        let (t, b) = self.last_sample;
+        if now.duration_since(t) >= HISTORY_EVERY {
+            let rate =
+                (self.progress.bytes_written - b) as f64 / now.duration_since(t).as_secs_f64();
+            if self.history.len() == HISTORY_LEN {
+                self.history.pop_front();
+            }
+            self.history.push_back(rate as u64);
+            self.last_sample = (now, self.progress.bytes_written);
+        }
+    }
+
+    fn control(&self) -> Option<&engine::Control> {
+        self.running.as_ref().map(|r| &r.control)
+    }
+
+    pub fn update(&mut self, a: Action) {
+        // Dialogs take their keys first.
+        match (self.dialog, a) {
+            (Some(_), Action::Quit) if self.dialog == Some(Dialog::Help) => {
+                self.dialog = None;
+                return;
+            }
+            (_, Action::Help) => {
+                self.dialog = if self.dialog == Some(Dialog::Help) {
+                    None
+                } else {
+                    Some(Dialog::Help)
+                };
+                return;
+            }
+            (Some(_), Action::CloseDialog) => {
+                self.dialog = None;
+                return;
+            }
+            (Some(Dialog::ConfirmCancel), Action::ConfirmCancel) => {
+                if let Some(c) = self.control() {
+                    c.cancel();
+                }
+                self.dialog = None;
+                return;
+            }
+            (Some(Dialog::Conflict), Action::Answer(choice)) => {
+                self.answer(choice);
+                return;
+            }
+            (Some(Dialog::Conflict), Action::ToggleForAll) => {
+                self.for_all = !self.for_all;
+                return;
+            }
+            (Some(Dialog::Help), _) => return,
+            (Some(_), Action::AskCancel) => {
+                self.dialog = None;
+                return;
+            }
+            _ => {}
+        }
+        match self.screen {
+            Screen::Setup => self.update_setup(a),
+            Screen::Copying => self.update_copying(a),
+            Screen::Summary => self.update_summary(a),
+        }
+    }
+
+    fn answer(&mut self, choice: Choice) {
+        let Some(c) = self.conflicts.pop_front() else {
+            self.dialog = None;
+            return;
+        };
+        if let Some(ctl) = self.control() {
+            ctl.answer(Answer {
+                id: c.id,
+                choice,
+                for_all: self.for_all,
+            });
+        }
+        if self.for_all {
+            self.conflicts.clear();
+        }
+        if self.conflicts.is_empty() {
+            self.dialog = None;
+        }
+    }
+
+    fn update_setup(&mut self, a: Action) {
+        let s = &mut self.setup;
+        match a {
+            Action::Quit => self.quit = true,
+            Action::Start => self.start_from_setup(),
+            Action::FocusNext => s.focus_step(1),
+            Action::FocusPrev => s.focus_step(-1),
+            Action::Focus(f) => s.set_focus(f),
+            Action::Char(c) => match s.focus {
+                Field::Source | Field::Dest => s.type_char(c),
+                Field::Deref if c == ' ' => s.dereference = !s.dereference,
+                Field::DryRun if c == ' ' => s.dry_run = !s.dry_run,
+                _ => {}
+            },
+            Action::ClearField => {
+                let f = s.focus;
+                if let Some(t) = s.field_text(f) {
+                    t.clear();
+                    s.backspace();
+                }
+            }
+            Action::Backspace => match s.focus {
+                Field::Source | Field::Dest => s.backspace(),
+                Field::Browser => s.browse_up(),
+                _ => {}
+            },
+            Action::Up | Action::Down => {
+                let down = a == Action::Down;
+                match s.focus {
+                    Field::Source | Field::Dest if !s.suggestions.is_empty() => {
+                        let n = s.suggestions.len();
+                        s.suggestion = if down {
+                            (s.suggestion + 1) % n
+                        } else {
+                            (s.suggestion + n - 1) % n
+                        };
+                    }
+                    Field::Browser => {
+                        let n = s.browse_entries.len().max(1);
+                        s.browse_selected = if down {
+                            (s.browse_selected + 1).min(n - 1)
+                        } else {
+                            s.browse_selected.saturating_sub(1)
+                        };
+                    }
+                    _ => s.focus_step(if down { 1 } else { -1 }),
+                }
+            }
+            Action::Right | Action::Left => {
+                let right = a == Action::Right;
+                match s.focus {
+                    Field::Source | Field::Dest if right => {
+                        s.accept_suggestion();
+                    }
+                    Field::Browser if right => {
+                        s.browse_open(s.browse_selected.max(1).min(s.browse_entries.len() - 1))
+                    }
+                    Field::Browser => s.browse_up(),
+                    Field::Jobs => {
+                        s.jobs = if right {
+                            (s.jobs + 1).min(64)
+                        } else {
+                            s.jobs.saturating_sub(1).max(1)
+                        }
+                    }
+                    Field::Policy => s.cycle_policy(if right { 1 } else { -1 }),
+                    _ => {}
+                }
+            }
+            Action::Enter => match s.focus {
+                Field::Source | Field::Dest if !s.suggestions.is_empty() => {
+                    s.accept_suggestion();
+                }
+                Field::Source | Field::Dest => s.focus_step(1),
+                Field::Browser => s.browse_open(s.browse_selected),
+                Field::Deref => s.dereference = !s.dereference,
+                Field::DryRun => s.dry_run = !s.dry_run,
+                Field::Policy => s.cycle_policy(1),
+                Field::Jobs => s.focus_step(1),
+                Field::Start => self.start_from_setup(),
+                Field::Quit => self.quit = true,
+            },
+            Action::BrowseClick(i) => {
+                s.set_focus(Field::Browser);
+                if s.browse_selected == i {
+                    s.browse_open(i);
+                } else {
+                    s.browse_selected = i;
+                }
+            }
+            Action::ScrollUp | Action::ScrollDown => {
+                let n = s.browse_entries.len().max(1);
+                s.browse_selected = if a == Action::ScrollDown {
+                    (s.browse_selected + 1).min(n - 1)
+                } else {
+                    s.browse_selected.saturating_sub(1)
+                };
+            }
+            _ => {}
+        }
+    }
+
+    fn update_copying(&mut self, a: Action) {
+        match a {
+            Action::TogglePause => {
+                self.paused = !self.paused;
+                if let Some(c) = self.control() {
+                    c.set_paused(self.paused);
+                }
+            }
+            Action::MoreWorkers | Action::FewerWorkers => {
+                let n = if a == Action::MoreWorkers {
+                    self.workers + 1
+                } else {
+                    self.workers.saturating_sub(1)
+                };
+                if let Some(c) = self.control() {
+                    self.workers = c.set_workers(n);
+                }
+            }
+            Action::AskCancel | Action::Quit => self.dialog = Some(Dialog::ConfirmCancel),
+            Action::ShowConflicts if !self.conflicts.is_empty() => {
+                self.dialog = Some(Dialog::Conflict)
+            }
+            Action::ScrollUp => self.scroll = self.scroll.saturating_add(1),
+            Action::ScrollDown => self.scroll = self.scroll.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    fn update_summary(&mut self, a: Action) {
+        match a {
+            Action::Quit | Action::Enter | Action::AskCancel => self.quit = true,
+            Action::Retry => self.retry_failed(),
+            Action::NewCopy => {
+                self.setup.error = None;
+                self.setup.set_focus(Field::Source);
+                self.screen = Screen::Setup;
+            }
+            Action::ScrollDown => {
+                self.scroll = (self.scroll + 1).min(self.progress.failures.len().saturating_sub(1));
+            }
+            Action::ScrollUp => self.scroll = self.scroll.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// Copies only the entries that failed, with the same settings.
+    pub fn retry_failed(&mut self) {
+        let Some(mut cfg) = self.config.clone() else {
+            return;
+        };
+        if self.progress.failures.is_empty() {
+            return;
+        }
+        let only: HashSet<PathBuf> = self
+            .progress
+            .failures
+            .iter()
+            .map(|f| f.rel.clone())
+            .collect();
+        cfg.only = Some(only);
+        self.start(cfg);
+    }
+}

@@ -1,0 +1,166 @@
+//! The interactive face: a full-screen terminal application over the same engine
+//! events as batch mode. One loop selects over terminal input, engine events and
+//! a frame tick; it draws at most 30 times a second, never once per event.
+
+pub mod app;
+pub mod input;
+pub mod setup;
+pub mod view;
+
+use std::io::{self, Stdout};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{never, select, tick};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::{
+    self as cevent, DisableMouseCapture, EnableMouseCapture, Event as TermEvent,
+};
+use ratatui::crossterm::execute;
+use ratatui::crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+
+use crate::cli::Args;
+use crate::exit::ExitCode;
+use app::App;
+use setup::Setup;
+
+const FRAME: Duration = Duration::from_millis(33);
+/// Engine events folded per loop turn before input gets a look in.
+const EVENTS_PER_TURN: usize = 20_000;
+
+/// Builds the app from the command line: the setup form, or straight into the
+/// copy when both SOURCE and DEST are given.
+pub fn app_from_args(args: &Args, colors: bool) -> App {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut setup = Setup::new(args.source.as_deref(), cwd);
+    if let Some(j) = args.jobs {
+        setup.jobs = usize::from(j);
+    }
+    if let Some(p) = args.on_conflict {
+        setup.policy = p.into();
+    }
+    setup.dereference = args.dereference;
+    setup.dry_run = args.dry_run;
+    setup.excludes = args.exclude.clone();
+    if let Some(d) = &args.dest {
+        setup.dest = d.display().to_string();
+        setup.dest_auto = false;
+    }
+    let mut app = App::new(setup, colors);
+    if args.source.is_some() && args.dest.is_some() {
+        app.start_from_setup();
+    }
+    app
+}
+
+fn restore_terminal() {
+    let _ = disable_raw_mode();
+    let _ = execute!(
+        io::stdout(),
+        LeaveAlternateScreen,
+        DisableMouseCapture,
+        ratatui::crossterm::cursor::Show
+    );
+}
+
+/// Restores the terminal when dropped: on return, on error and on panic.
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+fn open_terminal() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>)> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    enable_raw_mode()?;
+    let guard = TerminalGuard;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        ratatui::crossterm::cursor::Hide
+    )?;
+    let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    Ok((guard, terminal))
+}
+
+pub fn run(args: &Args, interrupted: &AtomicBool) -> io::Result<ExitCode> {
+    let colors = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let (_guard, mut terminal) = open_terminal()?;
+    let mut app = app_from_args(args, colors);
+
+    let (input_tx, input_rx) = crossbeam_channel::unbounded();
+    std::thread::Builder::new()
+        .name("convoy-input".into())
+        .spawn(move || {
+            while let Ok(ev) = cevent::read() {
+                if input_tx.send(ev).is_err() {
+                    break;
+                }
+            }
+        })?;
+    let frames = tick(FRAME);
+    let mut dirty = true;
+    loop {
+        let engine = app
+            .running
+            .as_ref()
+            .map_or_else(never, |r| r.events.clone());
+        select! {
+            recv(input_rx) -> ev => {
+                let action = match ev {
+                    Ok(TermEvent::Key(k)) => input::key(&app, k),
+                    Ok(TermEvent::Mouse(m)) => input::mouse(&app, m),
+                    Ok(TermEvent::Resize(..)) => { dirty = true; None }
+                    Ok(_) => None,
+                    Err(_) => Some(app::Action::Quit),
+                };
+                if let Some(a) = action {
+                    app.update(a);
+                    dirty = true;
+                }
+            }
+            recv(engine) -> ev => {
+                if let Ok(ev) = ev {
+                    let now = Instant::now();
+                    app.on_event(&ev, now);
+                    for ev in engine.try_iter().take(EVENTS_PER_TURN) {
+                        app.on_event(&ev, now);
+                    }
+                    dirty = true;
+                }
+            }
+            recv(frames) -> _ => {
+                if interrupted.load(Ordering::Relaxed) {
+                    match app.running.as_ref() {
+                        Some(r) => r.control.cancel(),
+                        None => app.quit = true,
+                    }
+                }
+                app.tick(Instant::now());
+                if dirty || app.running.is_some() {
+                    terminal.draw(|f| f.render_widget(&app, f.area()))?;
+                    dirty = false;
+                }
+            }
+        }
+        if app.quit {
+            break;
+        }
+    }
+    if let Some(r) = app.running.take() {
+        r.control.cancel();
+        r.join();
+    }
+    Ok(app.exit_code())
+}

@@ -1,0 +1,340 @@
+//! The TUI's screens on ratatui's TestBackend, driven by recorded engine events
+//! and key presses: what a person would see at 80×24 and on a wide terminal.
+
+mod common;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use convoy::error::{CopyError, Op};
+use convoy::event::{Conflict, EntryKind, Event, Outcome, RelPath};
+use convoy::tui::app::{Action, App, Dialog, Screen};
+use convoy::tui::input;
+use convoy::tui::setup::{Field, Setup};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::style::Color;
+use unicode_width::UnicodeWidthStr;
+
+/// Renders the app and returns the screen as lines of text.
+fn screen(app: &App, w: u16, h: u16) -> Vec<String> {
+    let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+    term.draw(|f| f.render_widget(app, f.area())).unwrap();
+    let buf = term.backend().buffer().clone();
+    (0..h)
+        .map(|y| {
+            let mut line = String::new();
+            let mut x = 0;
+            while x < w {
+                let sym = buf[(x, y)].symbol();
+                line.push_str(sym);
+                x += sym.width().max(1) as u16;
+            }
+            line
+        })
+        .collect()
+}
+
+fn text(lines: &[String]) -> String {
+    lines.join("\n")
+}
+
+fn rel(dir: &str, name: &str) -> RelPath {
+    RelPath {
+        dir: Arc::from(Path::new(dir)),
+        name: name.into(),
+    }
+}
+
+fn key(app: &App, code: KeyCode) -> Option<Action> {
+    input::key(app, KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn setup_app(dir: &Path) -> App {
+    App::new(Setup::new(None, dir.to_path_buf()), true)
+}
+
+/// An app on the copying screen fed a recorded run: scan, a big file in
+/// progress on one lane, finished files, one failure.
+fn copying_app(dir: &Path, lane_path: RelPath) -> App {
+    let mut app = setup_app(dir);
+    app.screen = Screen::Copying;
+    app.workers = 2;
+    app.source = "/data/source".into();
+    app.dest = "/backup/dest".into();
+    let t = Instant::now();
+    let events = [
+        Event::Scan {
+            files: 10,
+            bytes: 10_000_000,
+            dirs: 2,
+            complete: false,
+        },
+        Event::Started {
+            worker: 0,
+            path: lane_path,
+            size: 8_000_000,
+        },
+        Event::Progress {
+            worker: 0,
+            bytes: 4_000_000,
+        },
+        Event::Entry {
+            worker: Some(1),
+            path: rel("docs", "a.txt"),
+            kind: EntryKind::File,
+            bytes: 1000,
+            progressed: 0,
+            outcome: Outcome::Copied,
+        },
+        Event::Entry {
+            worker: Some(1),
+            path: rel("docs", "locked.txt"),
+            kind: EntryKind::File,
+            bytes: 1000,
+            progressed: 0,
+            outcome: Outcome::Failed(CopyError::new(
+                "/data/source/docs/locked.txt",
+                Op::Open,
+                std::io::Error::from_raw_os_error(13),
+            )),
+        },
+    ];
+    for (i, e) in events.iter().enumerate() {
+        app.on_event(e, t + Duration::from_millis(i as u64 * 300));
+    }
+    app
+}
+
+#[test]
+fn setup_screen_shows_the_form_browser_options_and_start() {
+    let t = tempfile::tempdir().unwrap();
+    std::fs::create_dir(t.path().join("photos")).unwrap();
+    let app = setup_app(t.path());
+    let s = text(&screen(&app, 80, 24));
+    for needle in [
+        "New copy",
+        "Source",
+        "Destination",
+        "photos/",
+        "Options",
+        "Conflicts  ◀ Ask ▶",
+        "Start (F5)",
+        "F5 start",
+    ] {
+        assert!(s.contains(needle), "setup screen lacks {needle:?}:\n{s}");
+    }
+    assert_eq!(
+        app.setup.focus,
+        Field::Source,
+        "the form opens on the empty Source field"
+    );
+}
+
+#[test]
+fn a_missing_source_shows_an_inline_error_not_a_crash() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = setup_app(t.path());
+    for c in "/no/such/folder".chars() {
+        app.update(Action::Char(c));
+    }
+    app.update(Action::Start);
+    assert_eq!(app.screen, Screen::Setup);
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("source does not exist"), "{s}");
+}
+
+#[test]
+fn copying_screen_shows_gauges_lanes_log_and_errors_at_80x24() {
+    let t = tempfile::tempdir().unwrap();
+    let app = copying_app(t.path(), rel("videos", "holiday.mp4"));
+    let lines = screen(&app, 80, 24);
+    let s = text(&lines);
+    for needle in [
+        "Copying",
+        "/data/source",
+        "/backup/dest",
+        "scanning…",
+        "2 / 10+ scanning… files",
+        " 50% videos/holiday.mp4",
+        "✓ docs/a.txt",
+        "Errors (1)",
+        "locked.txt: cannot open for reading: Permission denied",
+        "Pause (p)",
+        "Cancel (Esc)",
+    ] {
+        assert!(s.contains(needle), "copying screen lacks {needle:?}:\n{s}");
+    }
+    assert!(
+        lines.iter().all(|l| l.width() == 80),
+        "every row fills exactly 80 columns"
+    );
+}
+
+#[test]
+fn wide_terminal_and_cjk_paths_keep_columns_aligned() {
+    let t = tempfile::tempdir().unwrap();
+    let long = format!("{}/最后的文件名称.mp4", "文件夹".repeat(20));
+    let app = copying_app(t.path(), rel("", &long));
+    for (w, h) in [(80, 24), (160, 48)] {
+        let lines = screen(&app, w, h);
+        let lane = lines
+            .iter()
+            .find(|l| l.contains("最后的文件名称.mp4"))
+            .unwrap_or_else(|| panic!("the lane shows the file name end:\n{}", text(&lines)));
+        assert!(
+            lane.contains('…'),
+            "a long path is shortened in the middle: {lane}"
+        );
+        for l in &lines {
+            assert_eq!(l.width(), w as usize, "row overflows: {l}");
+        }
+    }
+}
+
+#[test]
+fn conflicts_open_a_dialog_that_answers_without_stopping_anything() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = copying_app(t.path(), rel("", "big.iso"));
+    for id in 0..3 {
+        let c = Conflict {
+            id,
+            path: rel("docs", &format!("report{id}.txt")),
+            src_size: 2048,
+            src_mtime: (1_700_000_000, 0),
+            dest_size: 100,
+            dest_mtime: (1_600_000_000, 0),
+        };
+        app.on_event(&Event::Conflict(c), Instant::now());
+    }
+    assert_eq!(app.dialog, Some(Dialog::Conflict));
+    let s = text(&screen(&app, 80, 24));
+    assert!(
+        s.contains("Conflict 1 of 3") && s.contains("docs/report0.txt"),
+        "{s}"
+    );
+    assert!(
+        s.contains("2.0 KiB") && s.contains("(newer)"),
+        "both sides shown:\n{s}"
+    );
+    assert!(s.contains("Keep both (k)"), "{s}");
+    app.update(key(&app, KeyCode::Esc).unwrap());
+    let s = text(&screen(&app, 80, 24));
+    assert!(
+        s.contains("⚑ 3 conflicts") && s.contains("[ Conflicts (c) ]"),
+        "Esc answers later; a badge waits:\n{s}"
+    );
+    app.update(key(&app, KeyCode::Char('c')).unwrap());
+    assert_eq!(app.dialog, Some(Dialog::Conflict));
+    app.update(key(&app, KeyCode::Char('s')).unwrap());
+    assert_eq!(app.conflicts.len(), 2, "one answered");
+    app.update(key(&app, KeyCode::Char('a')).unwrap());
+    app.update(key(&app, KeyCode::Char('o')).unwrap());
+    assert!(app.conflicts.is_empty(), "for all remaining");
+    assert_eq!(app.dialog, None);
+}
+
+#[test]
+fn cancel_asks_first_then_the_summary_says_cancelled() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = copying_app(t.path(), rel("", "big.iso"));
+    app.update(key(&app, KeyCode::Esc).unwrap());
+    assert_eq!(app.dialog, Some(Dialog::ConfirmCancel));
+    assert!(text(&screen(&app, 80, 24)).contains("Cancel copy?"));
+    app.update(key(&app, KeyCode::Char('n')).unwrap());
+    assert_eq!(app.dialog, None, "n keeps copying");
+    app.update(key(&app, KeyCode::Char('q')).unwrap());
+    app.update(key(&app, KeyCode::Char('y')).unwrap());
+    app.on_event(&Event::Done { cancelled: true }, Instant::now());
+    assert_eq!(app.screen, Screen::Summary);
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("Cancelled — 1 files copied"), "{s}");
+    assert!(
+        !s.contains("Done"),
+        "'Done' appears on no other screen:\n{s}"
+    );
+    assert_eq!(app.exit_code(), convoy::exit::ExitCode::Interrupted);
+}
+
+#[test]
+fn summary_lists_failures_offers_retry_and_quits_with_the_batch_exit_code() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = copying_app(t.path(), rel("", "big.iso"));
+    app.on_event(&Event::Done { cancelled: false }, Instant::now());
+    let s = text(&screen(&app, 100, 30));
+    assert!(s.contains("Done — 1 files copied"), "{s}");
+    assert!(s.contains("Failed (1)") && s.contains("locked.txt"), "{s}");
+    assert!(s.contains("Retry failed (r)"), "{s}");
+    assert_eq!(app.exit_code(), convoy::exit::ExitCode::Partial);
+    app.update(key(&app, KeyCode::Char('q')).unwrap());
+    assert!(app.quit);
+}
+
+#[test]
+fn help_is_everywhere_but_question_marks_type_in_path_fields() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = setup_app(t.path());
+    assert_eq!(
+        key(&app, KeyCode::Char('?')),
+        Some(Action::Char('?')),
+        "typing in Source"
+    );
+    app.update(Action::Focus(Field::Browser));
+    assert_eq!(key(&app, KeyCode::Char('?')), Some(Action::Help));
+    assert_eq!(key(&app, KeyCode::F(1)), Some(Action::Help));
+    app.update(Action::Help);
+    assert!(text(&screen(&app, 80, 24)).contains("pause / resume"));
+    let copying = copying_app(t.path(), rel("", "x"));
+    assert_eq!(key(&copying, KeyCode::Char('?')), Some(Action::Help));
+    assert_eq!(key(&copying, KeyCode::Char(' ')), Some(Action::TogglePause));
+    assert_eq!(key(&copying, KeyCode::Char('+')), Some(Action::MoreWorkers));
+}
+
+#[test]
+fn mouse_clicks_hit_the_buttons_that_were_drawn() {
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let t = tempfile::tempdir().unwrap();
+    let app = copying_app(t.path(), rel("", "x"));
+    let lines = screen(&app, 80, 24);
+    let (row, line) = lines
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.contains("[ Cancel (Esc) ]"))
+        .unwrap();
+    let col = line[..line.find("[ Cancel").unwrap()].width() as u16 + 2;
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: col,
+        row: row as u16,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert_eq!(input::mouse(&app, click), Some(Action::AskCancel));
+}
+
+#[test]
+fn no_color_draws_without_colours() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = copying_app(t.path(), rel("", "x"));
+    app.colors = false;
+    let mut term = Terminal::new(TestBackend::new(80, 24)).unwrap();
+    term.draw(|f| f.render_widget(&app, f.area())).unwrap();
+    let buf = term.backend().buffer();
+    assert!(
+        buf.content()
+            .iter()
+            .all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+        "a colour was used"
+    );
+    app.colors = true;
+    term.draw(|f| f.render_widget(&app, f.area())).unwrap();
+    assert!(
+        term.backend()
+            .buffer()
+            .content()
+            .iter()
+            .any(|c| c.fg != Color::Reset),
+        "colours when allowed"
+    );
+}
