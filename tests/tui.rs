@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::write;
 use convoy::error::{CopyError, Op};
 use convoy::event::{Conflict, EntryKind, Event, Outcome, RelPath};
 use convoy::tui::app::{Action, App, Dialog, Screen};
@@ -337,4 +338,56 @@ fn no_color_draws_without_colours() {
             .any(|c| c.fg != Color::Reset),
         "colours when allowed"
     );
+}
+
+#[test]
+fn retry_failed_copies_only_the_entries_that_failed() {
+    use convoy::config::Config;
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("ok.txt"), b"fine");
+    write(src.join("sub/failed.txt"), b"retry me");
+    let mut app = setup_app(t.path());
+    app.screen = Screen::Summary;
+    app.config = Some(Config::new(&src, &dst));
+    // A recorded first run in which one entry failed.
+    app.on_event(
+        &Event::Entry {
+            worker: Some(0),
+            path: rel("sub", "failed.txt"),
+            kind: EntryKind::File,
+            bytes: 8,
+            progressed: 0,
+            outcome: Outcome::Failed(CopyError::new(
+                src.join("sub/failed.txt"),
+                Op::Open,
+                std::io::Error::from_raw_os_error(5),
+            )),
+        },
+        Instant::now(),
+    );
+    app.update(key(&app, KeyCode::Char('r')).unwrap());
+    assert_eq!(app.screen, Screen::Copying);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.screen == Screen::Copying {
+        let ev = app
+            .running
+            .as_ref()
+            .unwrap()
+            .events
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap();
+        app.on_event(&ev, Instant::now());
+        assert!(Instant::now() < deadline);
+    }
+    assert_eq!(
+        std::fs::read(dst.join("sub/failed.txt")).unwrap(),
+        b"retry me"
+    );
+    assert!(
+        !dst.join("ok.txt").exists(),
+        "entries that did not fail are not copied again"
+    );
+    assert_eq!(app.progress.files_copied, 1);
+    assert!(text(&screen(&app, 80, 24)).contains("Done — 1 files copied"));
 }

@@ -1,0 +1,178 @@
+//! The real binary in a real terminal: tmux runs it, send-keys types, and
+//! capture-pane reads the screen, as a person would see it.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Tmux {
+    socket: String,
+    exit_file: PathBuf,
+}
+
+impl Tmux {
+    /// Starts `convoy ARGS` in a detached 100×30 session; `None` without tmux.
+    fn start(dir: &Path, args: &str, tag: &str) -> Option<Tmux> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+            return None;
+        }
+        let socket = format!("convoy-test-{}-{tag}", std::process::id());
+        let exit_file = dir.join("exit-code");
+        let cmd = format!(
+            "'{BIN}' {args}; echo $? > '{}'; sleep 30",
+            exit_file.display()
+        );
+        let ok = Command::new("tmux")
+            .args([
+                "-L",
+                &socket,
+                "new-session",
+                "-d",
+                "-x",
+                "100",
+                "-y",
+                "30",
+                "-c",
+            ])
+            .arg(dir)
+            .arg(cmd)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux starts");
+        Some(Tmux { socket, exit_file })
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let ok = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "0"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    fn type_text(&self, text: &str) {
+        let ok = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys", "-t", "0", "-l", text])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+
+    fn screen(&self) -> String {
+        let o = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "0"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Waits until the screen shows `text` (generous: CI machines are slow).
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            let s = self.screen();
+            if s.contains(text) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never showed {text:?}; screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn exit_code(&self) -> i32 {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(s) = fs::read_to_string(&self.exit_file)
+                && !s.trim().is_empty()
+            {
+                return s.trim().parse().unwrap();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "convoy did not exit; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+#[test]
+fn setup_form_drives_a_real_copy_to_the_summary() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("photos"), t.path().join("backup"));
+    for i in 0..200 {
+        write(
+            src.join(format!("album{}/img{i}.jpg", i % 5)),
+            &data(i, 3000),
+        );
+    }
+    write(src.join("文件夹/中文.txt"), "你好".as_bytes());
+    let Some(tmux) = Tmux::start(t.path(), "", "setup") else {
+        return;
+    };
+    tmux.wait_for("New copy");
+    tmux.type_text(&src.display().to_string());
+    tmux.keys(&["Tab"]);
+    let s = tmux.wait_for("photos (copy)");
+    assert!(
+        s.contains("Destination"),
+        "the destination default follows the source:\n{s}"
+    );
+    tmux.keys(&["C-u"]);
+    tmux.type_text(&dst.display().to_string());
+    tmux.keys(&["F5"]);
+    let s = tmux.wait_for("Done —");
+    assert!(s.contains("Done — 201 files copied"), "{s}");
+    assert!(s.contains("No failures."), "{s}");
+    assert_same_tree(&src, &dst);
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.exit_code(), 0);
+}
+
+#[test]
+fn pause_then_confirmed_cancel_ends_in_the_cancelled_summary() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for d in 0..100 {
+        for f in 0..300 {
+            write(src.join(format!("{d}/{f}")), b"");
+        }
+    }
+    let args = format!("-j1 '{}' '{}'", src.display(), dst.display());
+    let Some(tmux) = Tmux::start(t.path(), &args, "cancel") else {
+        return;
+    };
+    tmux.wait_for("Copying");
+    tmux.keys(&["p"]);
+    tmux.wait_for("Paused");
+    tmux.wait_for("Resume (p)");
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("Cancel copy?");
+    tmux.keys(&["y"]);
+    let s = tmux.wait_for("Cancelled —");
+    assert!(s.contains("files not copied"), "{s}");
+    assert!(!s.contains("Done"), "{s}");
+    assert!(leftover_temps(&dst).is_empty());
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.exit_code(), 130);
+}
