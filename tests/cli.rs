@@ -404,3 +404,76 @@ fn planted_dest_symlink_is_not_followed() {
         }
     }
 }
+
+#[test]
+fn progress_appears_on_stderr_after_a_second_as_plain_lines_when_not_a_terminal() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for d in 0..50 {
+        for f in 0..400 {
+            write(src.join(format!("{d}/{f}")), b"x");
+        }
+    }
+    let child = convoy()
+        .args([
+            OsStr::new("--batch"),
+            OsStr::new("-j1"),
+            src.as_os_str(),
+            dst.as_os_str(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Stopped at once and resumed after 1.5 s: the run is then older than the
+    // quiet first second but still has most of its 20,000 files to copy.
+    let pid = rustix::process::Pid::from_child(&child);
+    rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    let err = stderr(&o);
+    let line = err
+        .lines()
+        .find(|l| l.contains(" files "))
+        .unwrap_or_else(|| panic!("no progress line: {err:?}"));
+    // "done/total files  bytes/total  pct  rate  ETA", with "+" while still scanning.
+    let counts = line.split(" files").next().unwrap();
+    let (done, total) = counts.split_once('/').expect("done/total");
+    assert!(done.trim().parse::<u64>().is_ok(), "{line}");
+    assert!(
+        total.trim_end_matches('+').parse::<u64>().unwrap() <= 20_000,
+        "{line}"
+    );
+    assert!(line.contains("B/s"), "{line}");
+    assert!(
+        !err.contains('\r'),
+        "no in-place rewriting when stderr is not a terminal"
+    );
+    assert!(stdout(&o).contains("Copied 20000 files"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_destination_that_cannot_be_written_is_refused_before_anything_happens() {
+    if !is_root() {
+        eprintln!("skipped: needs root to switch to an unprivileged user");
+        return;
+    }
+    let t = shared_tempdir();
+    let src = t.path().join("src");
+    write(src.join("f"), b"x");
+    chmod(&src, 0o755);
+    chmod(src.join("f"), 0o644);
+    let locked = t.path().join("locked");
+    fs::create_dir(&locked).unwrap();
+    chmod(&locked, 0o755);
+    let o = as_nobody(&[src.as_os_str(), locked.join("dst").as_os_str()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("locked: destination is not writable: Permission denied"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!locked.join("dst").exists());
+}

@@ -159,7 +159,7 @@ fn copying_screen_shows_gauges_lanes_log_and_errors_at_80x24() {
         "/backup/dest",
         "scanning…",
         "2 / 10+ scanning… files",
-        " 50% videos/holiday.mp4",
+        "████░░░░  50% videos/holiday.mp4",
         "✓ docs/a.txt",
         "Errors (1)",
         "locked.txt: cannot open for reading: Permission denied",

@@ -490,11 +490,9 @@ impl App {
             let idle = self.paused || p.done;
             let (text, style) = match (&lane.current, &lane.last) {
                 (Some((path, size, done)), _) => {
-                    let pct = if *size > 0 { done * 100 / size } else { 0 };
-                    (
-                        format!("{pct:>3}% {}", DisplayPath(&path.join())),
-                        Style::new(),
-                    )
+                    let pct = (done * 100).checked_div(*size).unwrap_or(0).min(100);
+                    let text = format!("{} {pct:>3}% {}", bar(pct, 8), DisplayPath(&path.join()));
+                    (text, Style::new())
                 }
                 (None, Some(last)) if !idle => {
                     (format!("  ✓  {}", DisplayPath(&last.join())), t.dim())
@@ -833,6 +831,12 @@ impl App {
             buf.set_string(inner.x + 24, inner.y + i as u16, v, Style::new());
         }
     }
+}
+
+/// A lane's own small gauge: `████░░░░`.
+fn bar(pct: u64, width: usize) -> String {
+    let full = (pct as usize * width).div_ceil(100).min(width);
+    format!("{}{}", "█".repeat(full), "░".repeat(width - full))
 }
 
 /// `path: reason` in `width` columns: the path gives way first, so the reason
