@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::RecvTimeoutError;
+use crossbeam_channel::TryRecvError;
 use serde_json::{Value, json};
 
 use crate::engine::Running;
@@ -29,7 +29,9 @@ const QUIET_START: Duration = Duration::from_secs(1);
 const TTY_EVERY: Duration = Duration::from_millis(200);
 const PLAIN_EVERY: Duration = Duration::from_secs(5);
 const JSON_EVERY: Duration = Duration::from_secs(1);
-const TICK: Duration = Duration::from_millis(100);
+/// How often queued events are folded; 16 K events fit in the queue, more than
+/// the engine produces in this time.
+const TICK: Duration = Duration::from_millis(20);
 /// Skipped entries listed in the human summary (failures are always all listed).
 const SKIPS_LISTED: usize = 20;
 
@@ -55,16 +57,24 @@ pub fn run(running: Running, opts: BatchOptions, interrupted: &AtomicBool) -> Ex
         last_report: None,
     };
     loop {
-        match running.events.recv_timeout(TICK) {
-            Ok(ev) => {
-                r.event(&ev);
-                // Fold whatever else is queued before printing anything.
-                while let Ok(ev) = running.events.try_recv() {
-                    r.event(&ev);
+        // Poll on a tick rather than block on the channel: a receiver that is
+        // never parked costs the workers no wake-up per event (measured: ~90,000
+        // futex calls for 50,000 files when blocking).
+        std::thread::sleep(TICK);
+        let mut disconnected = false;
+        loop {
+            match running.events.try_recv() {
+                Ok(ev) => r.event(&ev),
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    disconnected = true;
+                    break;
                 }
             }
-            Err(RecvTimeoutError::Timeout) => r.progress.now = Instant::now(),
-            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        r.progress.now = Instant::now();
+        if disconnected && !r.progress.done {
+            break;
         }
         if interrupted.load(Ordering::Relaxed) && !running.control.is_cancelled() {
             running.control.cancel();

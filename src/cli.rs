@@ -89,6 +89,10 @@ pub struct Args {
     pub chunk_threshold: u64,
     #[arg(long, hide = true, value_name = "BYTES", default_value_t = DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u64,
+    /// TUI: quit as soon as the copy ends instead of showing the summary (for
+    /// timing the TUI in the benchmark).
+    #[arg(long, hide = true)]
+    pub quit_when_done: bool,
 }
 
 impl Args {

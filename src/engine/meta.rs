@@ -84,6 +84,9 @@ pub(crate) struct MetaPolicy {
     pub owner: bool,
     /// The process umask: a file created with `mode & !umask == mode` needs no chmod.
     pub umask: u32,
+    /// Who new files belong to anyway: chown only when the source differs.
+    pub euid: u32,
+    pub egid: u32,
 }
 
 impl MetaPolicy {
@@ -94,19 +97,18 @@ impl MetaPolicy {
         MetaPolicy {
             owner: rustix::process::geteuid().is_root(),
             umask: old.as_raw_mode(),
+            euid: rustix::process::geteuid().as_raw(),
+            egid: rustix::process::getegid().as_raw(),
         }
     }
 
     /// Applies owner, mode and times to a file created with `mode & 0o777`.
     pub fn apply_fd(&self, fd: BorrowedFd<'_>, m: &SrcMeta) -> io::Result<()> {
         let mut chmod_needed = (m.mode & 0o777) & self.umask != 0 || m.mode & 0o7000 != 0;
-        if self.owner {
-            let (uid, gid) = (rustix::process::geteuid(), rustix::process::getegid());
-            if uid.as_raw() != m.uid || gid.as_raw() != m.gid {
-                // chown clears set-id bits, so the mode follows it.
-                rfs::fchown(fd, Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid)))?;
-                chmod_needed |= m.mode & 0o7000 != 0;
-            }
+        // chown clears set-id bits, so the mode follows it.
+        if self.owner && (self.euid != m.uid || self.egid != m.gid) {
+            rfs::fchown(fd, Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid)))?;
+            chmod_needed |= m.mode & 0o7000 != 0;
         }
         if chmod_needed {
             rfs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;

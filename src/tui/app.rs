@@ -93,6 +93,8 @@ pub struct App {
     /// Filled by the view as it draws: where each button is, for the mouse.
     pub hits: RefCell<Vec<(Rect, Action)>>,
     pub colors: bool,
+    /// Quit when the copy ends, without waiting on the summary (benchmarks).
+    pub quit_when_done: bool,
 }
 
 impl App {
@@ -118,6 +120,7 @@ impl App {
             quit: false,
             hits: RefCell::new(Vec::new()),
             colors,
+            quit_when_done: false,
         }
     }
 
@@ -211,6 +214,7 @@ impl App {
                 self.conflicts.clear();
                 self.dialog = None;
                 self.screen = Screen::Summary;
+                self.quit |= self.quit_when_done;
             }
             _ => {}
         }

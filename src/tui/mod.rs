@@ -1,6 +1,6 @@
 //! The interactive face: a full-screen terminal application over the same engine
-//! events as batch mode. One loop selects over terminal input, engine events and
-//! a frame tick; it draws at most 30 times a second, never once per event.
+//! events as batch mode. One loop selects over terminal input and a frame tick,
+//! folding engine events once a frame; it draws at most 30 times a second, never once per event.
 
 pub mod app;
 pub mod input;
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{never, select, tick};
+use crossbeam_channel::{select, tick};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
@@ -29,8 +29,8 @@ use app::App;
 use setup::Setup;
 
 const FRAME: Duration = Duration::from_millis(33);
-/// Engine events folded per loop turn before input gets a look in.
-const EVENTS_PER_TURN: usize = 20_000;
+/// Engine events folded per frame at most, so input is never starved.
+const EVENTS_PER_TURN: usize = 100_000;
 
 /// Builds the app from the command line: the setup form, or straight into the
 /// copy when both SOURCE and DEST are given.
@@ -51,6 +51,7 @@ pub fn app_from_args(args: &Args, colors: bool) -> App {
         setup.dest_auto = false;
     }
     let mut app = App::new(setup, colors);
+    app.quit_when_done = args.quit_when_done;
     if args.source.is_some() && args.dest.is_some() {
         app.start_from_setup();
     }
@@ -112,10 +113,6 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> io::Result<ExitCode> {
     let frames = tick(FRAME);
     let mut dirty = true;
     loop {
-        let engine = app
-            .running
-            .as_ref()
-            .map_or_else(never, |r| r.events.clone());
         select! {
             recv(input_rx) -> ev => {
                 let action = match ev {
@@ -130,17 +127,16 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> io::Result<ExitCode> {
                     dirty = true;
                 }
             }
-            recv(engine) -> ev => {
-                if let Ok(ev) = ev {
+            recv(frames) -> _ => {
+                // Engine events are folded once a frame, not waited on: a receiver
+                // that never parks costs the workers no wake-up per event.
+                if let Some(engine) = app.running.as_ref().map(|r| r.events.clone()) {
                     let now = Instant::now();
-                    app.on_event(&ev, now);
                     for ev in engine.try_iter().take(EVENTS_PER_TURN) {
                         app.on_event(&ev, now);
+                        dirty = true;
                     }
-                    dirty = true;
                 }
-            }
-            recv(frames) -> _ => {
                 if interrupted.load(Ordering::Relaxed) {
                     match app.running.as_ref() {
                         Some(r) => r.control.cancel(),

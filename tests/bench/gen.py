@@ -1,0 +1,52 @@
+#!/usr/bin/env python3
+"""Generates the benchmark's deterministic trees (same bytes, names and times
+on every machine): `small` and `large`. Usage: gen.py small|large DIR"""
+import os
+import random
+import sys
+
+MTIME = 1_600_000_000  # fixed times, so mtime checks compare like with like
+
+
+def small(root):
+    """~50,000 files of 1-16 KiB in 2,000 nested folders, symlinks, empty folders."""
+    rng = random.Random(42)
+    n = 0
+    for a in range(20):
+        for b in range(10):
+            for c in range(10):
+                d = os.path.join(root, f"a{a:02d}", f"b{b}", f"c{c}")
+                os.makedirs(d, exist_ok=True)
+                for i in range(25):
+                    p = os.path.join(d, f"f{n:05d}.dat")
+                    with open(p, "wb") as f:
+                        f.write(rng.randbytes(rng.randint(1024, 16384)))
+                    os.utime(p, ns=(MTIME * 10**9 + n, MTIME * 10**9 + n))
+                    n += 1
+    for i in range(20):
+        os.symlink(f"b0/c0/f{i:05d}.dat", os.path.join(root, f"a{i:02d}", f"link{i}"))
+    for i in range(10):
+        os.makedirs(os.path.join(root, "empty", f"e{i}"))
+    return n
+
+
+def large(root):
+    """4 files of 1 GiB of (pseudo-)random data."""
+    rng = random.Random(7)
+    os.makedirs(root, exist_ok=True)
+    for i in range(4):
+        p = os.path.join(root, f"big{i}.bin")
+        with open(p, "wb") as f:
+            for _ in range(16):
+                f.write(rng.randbytes(64 * 1024 * 1024))
+        os.utime(p, (MTIME, MTIME))
+    return 4
+
+
+if __name__ == "__main__":
+    kind, root = sys.argv[1], sys.argv[2]
+    tmp = root + ".partial"
+    os.makedirs(tmp, exist_ok=True)
+    count = {"small": small, "large": large}[kind](tmp)
+    os.rename(tmp, root)
+    print(f"{kind}: {count} files in {root}")

@@ -1,0 +1,45 @@
+#!/usr/bin/env python3
+"""Prints the benchmark table: medians per tool, convoy's ratio to each, files/s,
+MiB/s, CPU seconds, peak RSS, and whether each tool's copy was exact."""
+import glob
+import json
+import os
+import statistics
+import sys
+
+
+def main(results, trees):
+    for tree in trees:
+        info = open(os.path.join(results, f"{tree}.info")).read().strip()
+        files = int(info.split(":")[1].split()[0])
+        nbytes = int(info.split(", ")[1].split()[0])
+        verify = {}
+        vpath = os.path.join(results, f"{tree}.verify")
+        if os.path.exists(vpath):
+            for line in open(vpath):
+                slug, _, verdict = line.strip().partition(" ")
+                verify[slug] = verdict
+        rows = {}
+        for path in sorted(glob.glob(os.path.join(results, f"{tree}.*.json"))):
+            slug = os.path.basename(path)[len(tree) + 1:].rsplit(".", 2)[0]
+            wall = json.load(open(path))["results"][0]["times"][0]
+            user, sys_, rss = open(path[:-5] + ".time").read().split()[-3:]
+            rows.setdefault(slug, []).append((wall, float(user) + float(sys_), int(rss)))
+        if not rows:
+            continue
+        med = {k: (statistics.median(w for w, _, _ in v), statistics.median(c for _, c, _ in v),
+                   max(r for _, _, r in v), len(v)) for k, v in rows.items()}
+        base = med.get("convoy", (None,))[0]
+        print(f"\n### {tree}: {info.split(': ', 1)[1]}\n")
+        print("| tool | median wall s | convoy ÷ tool | files/s | MiB/s | CPU s | peak RSS MiB | output |")
+        print("|---|---:|---:|---:|---:|---:|---:|---|")
+        for slug, (wall, cpu, rss, n) in sorted(med.items(), key=lambda kv: kv[1][0]):
+            ratio = f"{base / wall:.2f}" if base else "–"
+            name = {"cp-a": "cp -a", "rsync-a": "rsync -a"}.get(slug, slug)
+            out = verify.get(slug, "not verified")
+            print(f"| {name} | {wall:.2f} | {ratio} | {files / wall:,.0f} | {nbytes / wall / 2**20:,.0f} "
+                  f"| {cpu:.2f} | {rss / 1024:.1f} | {out} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2:])

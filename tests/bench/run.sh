@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# convoy's benchmark against cp -a, rsync -a, tar|tar, and xcp, fcp, cpz when installed.
+#
+#   tests/bench/run.sh [small|large|mixed ...]      (default: small large mixed)
+#
+# Needs hyperfine, GNU time and python3 (Debian: apt-get install hyperfine time);
+# peers: cargo install xcp fcp cpz. Environment: RUNS (default 5), BENCH_DIR
+# (default /var/tmp/convoy-bench), CACHE=cold to drop the page cache before each run.
+# Tools run interleaved (round 1: every tool, round 2: every tool, ...), each into a
+# fresh, never-used destination: deleting a big tree and creating files right after
+# measures ext4's inode reuse, not the copier. Old small-file copies are deleted in
+# one batch after a tree is done, followed by a sync and a pause. Times end when the
+# copier exits (no final sync). Every tool's first output is verified.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+RUNS=${RUNS:-5}
+BENCH_DIR=${BENCH_DIR:-/var/tmp/convoy-bench}
+CACHE=${CACHE:-warm}
+trees=("$@")
+[ ${#trees[@]} -gt 0 ] || trees=(small large mixed)
+
+for need in hyperfine python3 tmux; do
+  command -v $need >/dev/null || { echo "missing $need: apt-get install hyperfine python3 tmux" >&2; exit 2; }
+done
+[ -x /usr/bin/time ] || { echo "missing /usr/bin/time: apt-get install time" >&2; exit 2; }
+
+cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
+convoy="$repo/target/release/convoy"
+mkdir -p "$BENCH_DIR/trees" "$BENCH_DIR/out" "$BENCH_DIR/results"
+results="$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)"
+mkdir -p "$results"
+
+source_of() {
+  case "$1" in
+    small|large)
+      [ -d "$BENCH_DIR/trees/$1" ] || python3 "$here/gen.py" "$1" "$BENCH_DIR/trees/$1" >&2
+      echo "$BENCH_DIR/trees/$1" ;;
+    mixed) rustc --print sysroot ;;  # a Rust toolchain: many small files, some large
+  esac
+}
+
+# name|command, with {S} the source and {D} the (not yet existing) destination.
+tools=(
+  "convoy|$convoy --batch -q {S} {D}"
+  "convoy-tui|tmux -L convoy-bench new-session -d -x 120 -y 40 \"$convoy --quit-when-done {S} {D}; tmux -L convoy-bench wait-for -S done\" && tmux -L convoy-bench wait-for done"
+  "cp -a|cp -a {S} {D}"
+  "rsync -a|rsync -a {S}/ {D}/"
+  "tar|mkdir {D} && tar -C {S} -cf - . | tar -C {D} -xf -"
+  "xcp|xcp -r {S} {D}"
+  "fcp|fcp {S} {D}"
+  "cpz|cpz {S} {D}"
+)
+available=()
+for t in "${tools[@]}"; do
+  bin=${t#*|}; bin=${bin%% *}
+  if [ "${t%%|*}" = convoy-tui ] || command -v "$bin" >/dev/null; then
+    available+=("$t")
+  else
+    echo "note: ${t%%|*} is not installed, skipped (cargo install xcp fcp cpz)" >&2
+  fi
+done
+
+prepare="sync"
+[ "$CACHE" = cold ] && prepare="sync; echo 3 > /proc/sys/vm/drop_caches"
+
+for tree in "${trees[@]}"; do
+  src=$(source_of "$tree")
+  files=$(find "$src" ! -type d | wc -l)
+  bytes=$(du -sb --apparent-size "$src" | cut -f1)
+  echo "$tree: $files entries, $bytes bytes in $src ($CACHE cache, $RUNS runs)" | tee "$results/$tree.info" >&2
+  # One untimed run fills the page cache with the source.
+  $convoy --batch -q "$src" "$BENCH_DIR/out/warmup-$tree-$$" && rm -rf "$BENCH_DIR/out/warmup-$tree-$$"
+  for round in $(seq 1 "$RUNS"); do
+    for t in "${available[@]}"; do
+      name=${t%%|*}; slug=${name//[^a-z-]/}
+      dst="$BENCH_DIR/out/$tree-$slug-$round-$$"
+      cmd=${t#*|}; cmd=${cmd//\{S\}/\'$src\'}; cmd=${cmd//\{D\}/\'$dst\'}
+      hyperfine --runs 1 --warmup 0 --prepare "$prepare" --style none \
+        --export-json "$results/$tree.$slug.$round.json" \
+        "/usr/bin/time -f '%U %S %M' -o '$results/$tree.$slug.$round.time' sh -c \"$cmd\"" >/dev/null
+      if [ "$round" = 1 ]; then
+        echo "$slug $(python3 "$here/verify.py" "$src" "$dst")" >> "$results/$tree.verify"
+      fi
+      # Big files free few inodes: deleting them at once is harmless and saves disk.
+      [ "$tree" = large ] && rm -rf "$dst"
+    done
+    echo "  round $round done" >&2
+  done
+  rm -rf "$BENCH_DIR/out/$tree"-*
+  sync; sleep "${SETTLE:-75}"
+done
+python3 "$here/report.py" "$results" "${trees[@]}"
