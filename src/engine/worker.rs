@@ -28,17 +28,19 @@ pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
         sh: shared,
         buf: Vec::new(),
     };
-    loop {
-        if shared.control.enter().is_err() {
-            break;
-        }
-        let Ok(job) = jobs.recv() else {
-            shared.control.leave();
-            break;
-        };
-        match job {
-            Job::Batch(b) => w.batch(b),
-            Job::Chunk(f, i) => w.chunk(&f, i),
+    while shared.control.enter().is_ok() {
+        loop {
+            let Ok(job) = jobs.recv() else {
+                shared.control.leave();
+                return;
+            };
+            match job {
+                Job::Batch(b) => w.batch(b),
+                Job::Chunk(f, i) => w.chunk(&f, i),
+            }
+            if shared.control.must_yield() {
+                break;
+            }
         }
         shared.control.leave();
     }
