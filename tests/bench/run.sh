@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # convoy's benchmark against cp -a, rsync -a, tar|tar, and xcp, fcp, cpz when installed.
 #
-#   tests/bench/run.sh [small|large|mixed ...]      (default: small large mixed)
+#   tests/bench/run.sh [small|large|mixed|FOLDER ...]   (default: small large mixed)
 #
 # Needs hyperfine, GNU time and python3 (Debian: apt-get install hyperfine time);
 # peers: cargo install xcp fcp cpz. Environment: RUNS (default 5), BENCH_DIR
@@ -37,13 +37,16 @@ source_of() {
       [ -d "$BENCH_DIR/trees/$1" ] || python3 "$here/gen.py" "$1" "$BENCH_DIR/trees/$1" >&2
       echo "$BENCH_DIR/trees/$1" ;;
     mixed) rustc --print sysroot ;;  # a Rust toolchain: many small files, some large
+    *) [ -d "$1" ] && cd "$1" && pwd ;;  # any folder of your own
   esac
 }
 
 # name|command, with {S} the source and {D} the (not yet existing) destination.
+# A command with {T} writes its own GNU time figures there (the TUI runs inside
+# tmux, where the tmux client's own figures would say nothing about convoy).
 tools=(
   "convoy|$convoy --batch -q {S} {D}"
-  "convoy-tui|tmux -L convoy-bench new-session -d -x 120 -y 40 \"$convoy --quit-when-done {S} {D}; tmux -L convoy-bench wait-for -S done\" && tmux -L convoy-bench wait-for done"
+  "convoy-tui|tmux -L convoy-bench new-session -d -x 120 -y 40 \"/usr/bin/time -f '%U %S %M' -o {T} $convoy --quit-when-done {S} {D}; tmux -L convoy-bench wait-for -S done\" && tmux -L convoy-bench wait-for done"
   "cp -a|cp -a {S} {D}"
   "rsync -a|rsync -a {S}/ {D}/"
   "tar|mkdir {D} && tar -C {S} -cf - . | tar -C {D} -xf -"
@@ -64,8 +67,9 @@ done
 prepare="sync"
 [ "$CACHE" = cold ] && prepare="sync; echo 3 > /proc/sys/vm/drop_caches"
 
-for tree in "${trees[@]}"; do
-  src=$(source_of "$tree")
+for arg in "${trees[@]}"; do
+  src=$(source_of "$arg")
+  tree=$(basename "$arg")
   files=$(find "$src" ! -type d | wc -l)
   bytes=$(du -sb --apparent-size "$src" | cut -f1)
   echo "$tree: $files entries, $bytes bytes in $src ($CACHE cache, $RUNS runs)" | tee "$results/$tree.info" >&2
@@ -75,10 +79,17 @@ for tree in "${trees[@]}"; do
     for t in "${available[@]}"; do
       name=${t%%|*}; slug=${name//[^a-z-]/}
       dst="$BENCH_DIR/out/$tree-$slug-$round-$$"
-      cmd=${t#*|}; cmd=${cmd//\{S\}/\'$src\'}; cmd=${cmd//\{D\}/\'$dst\'}
+      base="$results/$tree.$slug.$round"
+      cmd=${t#*|}; cmd=${cmd//\{S\}/$src}; cmd=${cmd//\{D\}/$dst}
+      if [[ $cmd == *"{T}"* ]]; then
+        printf '%s\n' "${cmd//\{T\}/$base.time}" > "$base.sh"
+        run="sh $base.sh"
+      else
+        printf '%s\n' "$cmd" > "$base.sh"
+        run="/usr/bin/time -f '%U %S %M' -o $base.time sh $base.sh"
+      fi
       hyperfine --runs 1 --warmup 0 --prepare "$prepare" --style none \
-        --export-json "$results/$tree.$slug.$round.json" \
-        "/usr/bin/time -f '%U %S %M' -o '$results/$tree.$slug.$round.time' sh -c \"$cmd\"" >/dev/null
+        --export-json "$base.json" "$run" >/dev/null
       if [ "$round" = 1 ]; then
         echo "$slug $(python3 "$here/verify.py" "$src" "$dst")" >> "$results/$tree.verify"
       fi
@@ -90,4 +101,5 @@ for tree in "${trees[@]}"; do
   rm -rf "$BENCH_DIR/out/$tree"-*
   sync; sleep "${SETTLE:-75}"
 done
-python3 "$here/report.py" "$results" "${trees[@]}"
+names=(); for arg in "${trees[@]}"; do names+=("$(basename "$arg")"); done
+python3 "$here/report.py" "$results" "${names[@]}"
