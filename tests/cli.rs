@@ -13,10 +13,6 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
-
 #[test]
 fn missing_source_is_refused_with_exit_2() {
     let t = tempfile::tempdir().unwrap();

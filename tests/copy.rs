@@ -3,16 +3,11 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
 use common::*;
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
 
 /// A tree with everything a real folder can hold.
 fn rich_tree(src: &Path) {

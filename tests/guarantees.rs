@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::ffi::OsStr;
 use std::fs;
 use std::os::fd::AsFd;
 use std::os::unix::fs::symlink;
@@ -16,10 +15,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
-
-fn os(s: &str) -> &OsStr {
-    OsStr::new(s)
-}
 
 #[test]
 fn kill_during_copy_keeps_old_version_or_complete_new_one() {

@@ -28,6 +28,10 @@ pub fn batch(args: &[&OsStr]) -> Output {
         .expect("convoy runs")
 }
 
+pub fn os(s: &str) -> &OsStr {
+    OsStr::new(s)
+}
+
 pub fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
