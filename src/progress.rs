@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::event::{EntryKind, Event, Outcome, RelPath, SkipReason, WorkerId};
+use crate::event::{EntryKind, Event, Outcome, RelPath, WorkerId};
 use crate::exit::ExitCode;
 
 /// Rates are measured over this window, so the ETA follows changes in the
@@ -212,7 +212,7 @@ impl Progress {
                 self.skips.push(Problem {
                     path: path.join(),
                     rel: path.join(),
-                    reason: skip_text(*reason),
+                    reason: reason.describe(),
                 });
             }
             Outcome::Failed(e) => {
@@ -313,14 +313,11 @@ impl Progress {
     }
 }
 
-fn skip_text(r: SkipReason) -> String {
-    r.describe()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::error::{CopyError, Op};
+    use crate::event::SkipReason;
     use std::path::Path;
     use std::sync::Arc;
 

@@ -12,9 +12,8 @@ use ratatui::layout::Rect;
 use super::setup::{Field, Setup};
 use crate::config::Config;
 use crate::engine::{self, Answer, Choice, Running};
-use crate::event::{Conflict, Event, Outcome};
+use crate::event::{Conflict, Event, Outcome, RelPath};
 use crate::exit::ExitCode;
-use crate::format::DisplayPath;
 use crate::paths;
 use crate::progress::Progress;
 
@@ -81,7 +80,7 @@ pub struct App {
     pub source: PathBuf,
     pub dest: PathBuf,
     pub config: Option<Config>,
-    pub log: VecDeque<String>,
+    pub log: VecDeque<(char, RelPath)>,
     pub conflicts: VecDeque<Conflict>,
     pub for_all: bool,
     pub paused: bool,
@@ -189,17 +188,17 @@ impl App {
         match ev {
             Event::Entry { path, outcome, .. } => {
                 let mark = match outcome {
-                    Outcome::Copied => "✓",
-                    Outcome::UpToDate => "=",
-                    Outcome::Skipped(_) => "–",
-                    Outcome::Failed(_) => "✗",
-                    Outcome::Cancelled => "×",
+                    Outcome::Copied => '✓',
+                    Outcome::UpToDate => '=',
+                    Outcome::Skipped(_) => '–',
+                    Outcome::Failed(_) => '✗',
+                    Outcome::Cancelled => '×',
                 };
                 if self.log.len() == LOG_LINES {
                     self.log.pop_front();
                 }
-                self.log
-                    .push_back(format!("{mark} {}", DisplayPath(&path.join())));
+                // Kept raw: only the few lines on screen are formatted, at draw time.
+                self.log.push_back((mark, path.clone()));
             }
             Event::Conflict(c) => {
                 self.conflicts.push_back(c.clone());
@@ -324,13 +323,7 @@ impl App {
                 Field::DryRun if c == ' ' => s.dry_run = !s.dry_run,
                 _ => {}
             },
-            Action::ClearField => {
-                let f = s.focus;
-                if let Some(t) = s.field_text(f) {
-                    t.clear();
-                    s.backspace();
-                }
-            }
+            Action::ClearField => s.clear_focused(),
             Action::Backspace => match s.focus {
                 Field::Source | Field::Dest => s.backspace(),
                 Field::Browser => s.browse_up(),

@@ -138,6 +138,15 @@ impl Setup {
         }
     }
 
+    /// Ctrl-U: empties the focused path field.
+    pub fn clear_focused(&mut self) {
+        let f = self.focus;
+        if let Some(t) = self.field_text(f) {
+            t.clear();
+            self.after_edit();
+        }
+    }
+
     pub fn backspace(&mut self) {
         let f = self.focus;
         if let Some(t) = self.field_text(f) {

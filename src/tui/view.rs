@@ -515,16 +515,17 @@ impl App {
             .log
             .len()
             .saturating_sub(n + self.scroll.min(self.log.len()));
-        for (i, line) in self.log.iter().skip(skip).take(n).enumerate() {
-            let style = if line.starts_with('✗') {
+        for (i, (mark, path)) in self.log.iter().skip(skip).take(n).enumerate() {
+            let style = if *mark == '✗' {
                 t.bad()
             } else {
                 Style::new()
             };
+            let line = format!("{mark} {}", DisplayPath(&path.join()));
             buf.set_string(
                 rin.x,
                 rin.y + i as u16,
-                ellipsize_path(line, rin.width as usize),
+                ellipsize_path(&line, rin.width as usize),
                 style,
             );
         }
