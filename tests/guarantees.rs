@@ -7,6 +7,7 @@ mod common;
 
 use std::fs;
 use std::os::fd::AsFd;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::symlink;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -154,6 +155,59 @@ fn symlink_swapped_into_the_destination_during_the_copy_is_not_followed() {
 }
 
 #[test]
+fn symlink_swapped_into_the_source_during_the_copy_is_not_read_through() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, secret) = (t.path().join("src"), t.path().join("secret"));
+    for i in 0..3000 {
+        let rel = format!("sub/{}/f{i}", i % 30);
+        write(src.join(&rel), b"public");
+        // The same names outside the source, with what must never be copied.
+        write(secret.join(rel.trim_start_matches("sub/")), b"SECRET");
+    }
+    for run in 0..3 {
+        let dst = t.path().join(format!("dst{run}"));
+        let stop = Arc::new(AtomicBool::new(false));
+        // Once the walk has gone into `sub` (its copy exists), swap it for a
+        // symlink to the secret folder and back, again and again.
+        let attacker = {
+            let (src, secret, dst, stop) =
+                (src.clone(), secret.clone(), dst.clone(), Arc::clone(&stop));
+            std::thread::spawn(move || {
+                while !dst.join("sub").exists() && !stop.load(Ordering::Relaxed) {
+                    std::thread::yield_now();
+                }
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let (real, moved) = (src.join("sub"), src.join(format!("moved-{run}-{n}")));
+                    if fs::rename(&real, &moved).is_ok() {
+                        let _ = symlink(&secret, &real);
+                        std::thread::sleep(Duration::from_micros(500));
+                        let _ = fs::remove_file(&real);
+                        let _ = fs::rename(&moved, &real);
+                    }
+                    n += 1;
+                }
+            })
+        };
+        let o = batch(&[src.as_os_str(), dst.as_os_str(), os("-j4")]);
+        assert!(matches!(code(&o), 0 | 1), "stderr: {}", stderr(&o));
+        stop.store(true, Ordering::Relaxed);
+        attacker.join().unwrap();
+    }
+    for run in 0..3 {
+        let dst = t.path().join(format!("dst{run}"));
+        let leaked: Vec<_> = entries(&dst)
+            .into_iter()
+            .filter(|p| fs::read(dst.join(p)).is_ok_and(|b| b == b"SECRET"))
+            .collect();
+        assert!(
+            leaked.is_empty(),
+            "read through a swapped symlink: {leaked:?}"
+        );
+    }
+}
+
+#[test]
 fn same_file_through_a_hard_link_is_left_intact() {
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
@@ -197,10 +251,20 @@ fn forty_levels_copy_under_ulimit_32_with_8_workers() {
 }
 
 /// Builds `depth` nested folders of 200-byte names relative to open handles,
-/// since the full path is longer than the kernel will resolve.
+/// since the full path is longer than the kernel will resolve. Every level holds
+/// a file (own mode and mtime), a symlink, and every fifth level a side folder.
 fn deep_tree(root: &Path, depth: usize) {
-    use rustix::fs::{Mode, OFlags, mkdirat, openat};
+    use rustix::fs::{Mode, OFlags, Timespec, Timestamps, futimens, mkdirat, openat, symlinkat};
     fs::create_dir_all(root).unwrap();
+    let open_dir = |at: &dyn AsFd, name: &str| {
+        openat(
+            at.as_fd(),
+            name,
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap()
+    };
     let mut dir = openat(
         rustix::fs::CWD,
         root,
@@ -215,46 +279,142 @@ fn deep_tree(root: &Path, depth: usize) {
             &dir,
             format!("f{i}").as_str(),
             OFlags::CREATE | OFlags::WRONLY,
-            Mode::from_raw_mode(0o644),
+            Mode::from_raw_mode(0o600 + (i as u32 % 8) * 0o10),
         )
         .unwrap();
-        rustix::io::write(&f, b"deep").unwrap();
-        dir = openat(
-            dir.as_fd(),
-            name.as_str(),
-            OFlags::DIRECTORY | OFlags::RDONLY,
-            Mode::empty(),
+        rustix::io::write(&f, format!("deep {i}").as_bytes()).unwrap();
+        let t = Timespec {
+            tv_sec: 1_500_000_000 + i as i64,
+            tv_nsec: 123_456_789,
+        };
+        futimens(
+            &f,
+            &Timestamps {
+                last_access: t,
+                last_modification: t,
+            },
         )
         .unwrap();
+        symlinkat(format!("f{i}").as_str(), &dir, format!("l{i}").as_str()).unwrap();
+        if i % 5 == 4 {
+            mkdirat(&dir, "side", Mode::from_raw_mode(0o750)).unwrap();
+            let side = open_dir(&dir, "side");
+            let g = openat(
+                &side,
+                "g",
+                OFlags::CREATE | OFlags::WRONLY,
+                Mode::from_raw_mode(0o644),
+            )
+            .unwrap();
+            rustix::io::write(&g, &data(i as u64, 70_000)).unwrap();
+        }
+        dir = open_dir(&dir, name.as_str());
     }
 }
 
+/// Compares two trees through folder handles (paths would be too long): names,
+/// types, bytes, modes, mtimes and symlink targets. Returns the entries compared.
+fn assert_same_tree_by_handles(src: &dyn AsFd, dst: &dyn AsFd, at: &str) -> usize {
+    use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags, openat, readlinkat, statat};
+    let names = |fd: &dyn AsFd| {
+        let mut v: Vec<Vec<u8>> = Dir::read_from(fd.as_fd())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_bytes().to_vec())
+            .filter(|n| n != b"." && n != b"..")
+            .collect();
+        v.sort();
+        v
+    };
+    let (sn, dn) = (names(src), names(dst));
+    assert_eq!(sn, dn, "entries of {at}");
+    let mut count = 0;
+    for n in &sn {
+        let n = std::ffi::OsStr::from_bytes(n);
+        let (s, d) = (
+            statat(src.as_fd(), n, AtFlags::SYMLINK_NOFOLLOW).unwrap(),
+            statat(dst.as_fd(), n, AtFlags::SYMLINK_NOFOLLOW).unwrap(),
+        );
+        let what = format!("{at}/{}", n.to_string_lossy());
+        assert_eq!(s.st_mode, d.st_mode, "mode of {what}");
+        let ft = FileType::from_raw_mode(s.st_mode);
+        if ft != FileType::Symlink {
+            assert_eq!(
+                (s.st_mtime, s.st_mtime_nsec),
+                (d.st_mtime, d.st_mtime_nsec),
+                "mtime of {what}"
+            );
+        }
+        count += 1;
+        match ft {
+            FileType::Directory => {
+                let open = |fd: &dyn AsFd| {
+                    openat(
+                        fd.as_fd(),
+                        n,
+                        OFlags::DIRECTORY | OFlags::RDONLY,
+                        Mode::empty(),
+                    )
+                    .unwrap()
+                };
+                count += assert_same_tree_by_handles(&open(src), &open(dst), &what);
+            }
+            FileType::Symlink => assert_eq!(
+                readlinkat(src.as_fd(), n, Vec::new()).unwrap(),
+                readlinkat(dst.as_fd(), n, Vec::new()).unwrap(),
+                "target of {what}"
+            ),
+            _ => {
+                let read = |fd: &dyn AsFd| {
+                    let f = openat(fd.as_fd(), n, OFlags::RDONLY, Mode::empty()).unwrap();
+                    let mut out = Vec::new();
+                    let mut buf = vec![0u8; 65536];
+                    loop {
+                        let k = rustix::io::read(&f, &mut buf).unwrap();
+                        if k == 0 {
+                            break out;
+                        }
+                        out.extend_from_slice(&buf[..k]);
+                    }
+                };
+                assert!(read(src) == read(dst), "bytes of {what}");
+            }
+        }
+    }
+    count
+}
+
 #[test]
-fn a_tree_deeper_than_path_max_is_reported_not_a_panic() {
+fn a_tree_deeper_than_path_max_is_copied_whole() {
+    use rustix::fs::{Mode, OFlags, openat};
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
-    deep_tree(&src, 30); // 30 × 201 bytes: past PATH_MAX (4096)
+    let depth = 40; // 40 × 201 bytes: twice PATH_MAX (4096)
+    deep_tree(&src, depth);
     let o = batch(&[src.as_os_str(), dst.as_os_str()]);
-    assert!(matches!(code(&o), 0 | 1), "stderr: {}", stderr(&o));
-    eprintln!(
-        "deep tree: exit {}, {} lines of errors",
-        code(&o),
-        stderr(&o).lines().count()
+    assert_eq!(code(&o), 0, "stdout: {} stderr: {}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("Copied 48 files") && stdout(&o).contains("40 symlinks"),
+        "{}",
+        stdout(&o)
     );
-    assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
-    if code(&o) == 1 {
-        assert!(
-            stderr(&o).contains("File name too long"),
-            "each lost entry is named: {}",
-            stderr(&o)
-        );
-    }
-    // Everything within reach was copied.
-    assert_eq!(fs::read(dst.join("f0")).unwrap(), b"deep");
-    assert_eq!(
-        fs::read(dst.join("d".repeat(200)).join("f1")).unwrap(),
-        b"deep"
-    );
+    let open = |p: &Path| {
+        openat(
+            rustix::fs::CWD,
+            p,
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap()
+    };
+    let compared = assert_same_tree_by_handles(&open(&src), &open(&dst), "");
+    // Per level: folder, file, symlink; every fifth level a side folder and its file.
+    assert_eq!(compared, depth * 3 + depth / 5 * 2);
+    // Re-running finds everything up to date, however deep.
+    let again = batch(&[src.as_os_str(), dst.as_os_str(), os("--json")]);
+    assert_eq!(code(&again), 0, "stderr: {}", stderr(&again));
+    let (_, summary) = json_lines(&again);
+    assert_eq!(summary["files_copied"], 0, "{summary}");
+    assert_eq!(summary["failed"], 0, "{summary}");
     // Removing a tree this deep needs handles too; the temp dir's remover copes.
 }
 
@@ -350,3 +510,43 @@ fn memory_stays_under_budget_for_200k_files() {
 
 /// The README's stated budget for 200,000 files.
 const MEMORY_BUDGET_KIB: u64 = 32 * 1024;
+
+#[test]
+fn a_symlink_loop_deeper_than_path_max_is_reported_with_dereference() {
+    use rustix::fs::{Mode, OFlags, openat, symlinkat};
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    deep_tree(&src, 25);
+    // At the bottom: a link back to a folder above the PATH_MAX boundary.
+    let mut dir = openat(
+        rustix::fs::CWD,
+        &src,
+        OFlags::DIRECTORY | OFlags::RDONLY,
+        Mode::empty(),
+    )
+    .unwrap();
+    for _ in 0..25 {
+        dir = openat(
+            &dir,
+            "d".repeat(200).as_str(),
+            OFlags::DIRECTORY | OFlags::RDONLY,
+            Mode::empty(),
+        )
+        .unwrap();
+    }
+    symlinkat("../".repeat(20).as_str(), &dir, "up").unwrap();
+    let o = batch(&[src.as_os_str(), dst.as_os_str(), os("-L")]);
+    assert_eq!(code(&o), 1, "stdout: {} stderr: {}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let looped_to = src.join(vec!["d".repeat(200); 5].join("/"));
+    assert!(
+        err.trim_end().ends_with(&format!(
+            "/up: cannot read folder: symlink loop back to {}",
+            looped_to.display()
+        )),
+        "{err}"
+    );
+    // Every file (and, with -L, what each symlink points to) is still copied.
+    assert!(stdout(&o).contains("Copied 55 files"), "{}", stdout(&o));
+}

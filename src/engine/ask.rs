@@ -105,6 +105,7 @@ pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: &Atomic
         id: None,
         sh,
         buf: Vec::new(),
+        src_dir: None,
     };
     loop {
         match answers.recv_timeout(Duration::from_millis(50)) {
@@ -150,7 +151,8 @@ fn resolve(w: &mut Worker<'_>, p: Parked, choice: Choice) {
             return w.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::Conflict), 0));
         }
         Choice::KeepBoth => {
-            item.name = free_name(dir_fd.as_fd(), &item.name);
+            let new_name = free_name(dir_fd.as_fd(), &item.name);
+            item.from = Some(std::mem::replace(&mut item.name, new_name));
             false
         }
     };

@@ -7,11 +7,13 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags, ResolveFlags};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
+
+use super::beneath::Beneath;
 
 const TEMP_PREFIX: &str = ".convoy-";
 const TEMP_SUFFIX: &str = ".tmp";
@@ -19,16 +21,11 @@ const TEMP_SUFFIX: &str = ".tmp";
 /// whatever the final name's length, so NAME_MAX is never at stake.
 const TEMP_LEN: usize = TEMP_PREFIX.len() + 16 + TEMP_SUFFIX.len();
 
-pub(crate) const DIR_FLAGS: OFlags = OFlags::RDONLY
-    .union(OFlags::DIRECTORY)
-    .union(OFlags::NOFOLLOW)
-    .union(OFlags::CLOEXEC);
+pub(crate) use super::beneath::DIR_FLAGS;
 
 pub(crate) struct DestRoot {
-    fd: OwnedFd,
+    dirs: Beneath,
     path: PathBuf,
-    /// Cleared the first time the kernel answers ENOSYS to openat2.
-    has_openat2: AtomicBool,
     temp_seq: AtomicU64,
     temp_seed: u64,
     pid: u32,
@@ -44,9 +41,8 @@ impl DestRoot {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         Ok(DestRoot {
-            fd,
+            dirs: Beneath::new(fd, false),
             path: path.to_path_buf(),
-            has_openat2: AtomicBool::new(true),
             temp_seq: AtomicU64::new(0),
             temp_seed: nanos ^ (u64::from(pid) << 32),
             pid,
@@ -63,43 +59,13 @@ impl DestRoot {
     }
 
     pub fn root_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
+        self.dirs.fd.as_fd()
     }
 
     /// Opens the folder at `rel` beneath the root; fails with ELOOP/EXDEV rather
     /// than follow a symlink or `..` anywhere on the way.
     pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
-        let rel = if rel.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            rel
-        };
-        if self.has_openat2.load(Ordering::Relaxed) {
-            let resolve =
-                ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;
-            match rfs::openat2(&self.fd, rel, DIR_FLAGS, Mode::empty(), resolve) {
-                Err(Errno::NOSYS) => self.has_openat2.store(false, Ordering::Relaxed),
-                // EAGAIN: a concurrent rename elsewhere; the kernel asks for a retry.
-                Err(Errno::AGAIN) => return self.open_dir_by_components(rel),
-                r => return r.map_err(Into::into),
-            }
-        }
-        self.open_dir_by_components(rel)
-    }
-
-    /// The portable path: one `openat(O_NOFOLLOW)` per component.
-    fn open_dir_by_components(&self, rel: &Path) -> io::Result<OwnedFd> {
-        let mut fd = rfs::openat(&self.fd, ".", DIR_FLAGS, Mode::empty())?;
-        for comp in rel.components() {
-            match comp {
-                Component::Normal(name) => {
-                    fd = rfs::openat(&fd, name, DIR_FLAGS, Mode::empty())?;
-                }
-                Component::CurDir => {}
-                _ => return Err(io::Error::from(Errno::XDEV)),
-            }
-        }
-        Ok(fd)
+        self.dirs.open_dir(rel)
     }
 
     fn temp_name(&self) -> OsString {
@@ -275,7 +241,11 @@ mod tests {
         let root = DestRoot::open(dir.path()).unwrap();
         assert!(root.open_dir(Path::new("real")).is_ok());
         assert!(root.open_dir(Path::new("link")).is_err());
-        assert!(root.open_dir_by_components(Path::new("link")).is_err());
+        assert!(
+            root.dirs
+                .open_by_components(root.root_fd(), Path::new("link"))
+                .is_err()
+        );
         assert!(root.open_dir(Path::new("../")).is_err());
     }
 

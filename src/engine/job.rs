@@ -3,7 +3,7 @@
 //! is next and one huge file balances against thousands of small ones.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
@@ -41,10 +41,18 @@ pub(crate) enum ItemKind {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Item {
+    /// The name at the destination.
     pub name: OsString,
-    pub src: PathBuf,
+    /// The name in the source, when it differs ("Keep both" renames the copy).
+    pub from: Option<OsString>,
     pub kind: ItemKind,
     pub meta: SrcMeta,
+}
+
+impl Item {
+    pub fn source_name(&self) -> &std::ffi::OsStr {
+        self.from.as_deref().unwrap_or(&self.name)
+    }
 }
 
 #[derive(Debug)]

@@ -3,12 +3,14 @@
 //! an [`Event`]. Nothing here knows about terminals.
 
 mod ask;
+mod beneath;
 pub mod control;
 pub(crate) mod copy;
 pub(crate) mod dest;
 mod finish;
 mod job;
 pub mod meta;
+mod source;
 mod walk;
 mod worker;
 
@@ -26,20 +28,23 @@ use crate::event::Event;
 pub use control::{Answer, Choice, Control};
 use dest::DestRoot;
 use meta::MetaPolicy;
+use source::SourceRoot;
 
 /// Jobs waiting in the channel: enough to keep every worker fed while the walker
 /// works ahead, few enough that memory does not grow with the tree.
 const JOB_QUEUE: usize = 64;
 /// Events are small; a slow consumer eventually slows the workers, never memory.
 const EVENT_QUEUE: usize = 16 * 1024;
-/// Descriptors a worker may hold at once: source, temporary, folder (+1 spare).
+/// Descriptors a worker may hold at once: source file and folder, temporary,
+/// destination folder.
 const FDS_PER_WORKER: u64 = 4;
-/// stdio, the destination root, the walker's folder, signals, a sweep.
-const FDS_RESERVED: u64 = 10;
+/// stdio, both roots, the walker's folder, signals, a sweep.
+const FDS_RESERVED: u64 = 12;
 
 /// What every thread of one run shares.
 pub(crate) struct Shared {
     pub root: Option<DestRoot>,
+    pub source: SourceRoot,
     pub meta: MetaPolicy,
     pub control: Control,
     pub events: Sender<Event>,
@@ -121,6 +126,8 @@ pub fn start(config: Config) -> Result<Running, InputError> {
     let excludes = build_excludes(&config.excludes)?;
     let src_meta = std::fs::metadata(&config.source)
         .map_err(|e| InputError::SourceUnreadable(config.source.clone(), e))?;
+    let source_root = SourceRoot::open(&config.source, config.dereference)
+        .map_err(|e| InputError::SourceUnreadable(config.source.clone(), e))?;
 
     let dest_existed = config.dest.is_dir();
     let root = if config.dry_run && !dest_existed {
@@ -142,6 +149,7 @@ pub fn start(config: Config) -> Result<Running, InputError> {
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
     let shared = Arc::new(Shared {
         root,
+        source: source_root,
         meta: MetaPolicy::current(),
         control: control.clone(),
         events: ev_tx,

@@ -6,13 +6,14 @@ use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
 use crossbeam_channel::Sender;
 use globset::GlobSet;
-use rustix::fs::{self as rfs, AtFlags, Mode};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode};
 use rustix::io::Errno;
 use walkdir::WalkDir;
 
@@ -41,6 +42,74 @@ pub(crate) struct DeferredLink {
 pub(crate) struct Filter {
     pub excludes: GlobSet,
     pub only: Option<HashSet<PathBuf>>,
+}
+
+/// What the walk does after planning an entry.
+enum Visit {
+    /// A folder to walk into, with its destination.
+    Enter(Arc<DirNode>),
+    Next,
+    /// A folder not to walk into.
+    Skip,
+    /// The workers are gone.
+    Stop,
+}
+
+/// One open folder of a walk below PATH_MAX: its names, read up front so its
+/// handle can be closed while deeper levels are walked.
+struct Level {
+    node: Arc<DirNode>,
+    fd: Option<Arc<OwnedFd>>,
+    names: std::vec::IntoIter<OsString>,
+    id: (u64, u64),
+}
+
+impl Level {
+    fn read(
+        node: Arc<DirNode>,
+        fd: OwnedFd,
+        id: (u64, u64),
+    ) -> Result<Self, (Arc<DirNode>, io::Error)> {
+        let mut names = Vec::new();
+        let dir = match rfs::Dir::read_from(&fd) {
+            Ok(d) => d,
+            Err(e) => return Err((node, e.into())),
+        };
+        for entry in dir {
+            match entry {
+                Ok(e) => {
+                    let n = e.file_name().to_bytes();
+                    if n != b"." && n != b".." {
+                        names.push(OsString::from_vec(n.to_vec()));
+                    }
+                }
+                Err(e) => return Err((node, e.into())),
+            }
+        }
+        names.sort_unstable();
+        Ok(Level {
+            node,
+            fd: Some(Arc::new(fd)),
+            names: names.into_iter(),
+            id,
+        })
+    }
+}
+
+fn loop_error(ancestor: &Path) -> io::Error {
+    io::Error::other(format!(
+        "symlink loop back to {}",
+        crate::format::DisplayPath(ancestor)
+    ))
+}
+
+/// A walkdir error that only means "too long a path": the depth and path of
+/// the folder it could not open.
+fn too_deep(err: &walkdir::Error) -> Option<(usize, PathBuf)> {
+    let io = err.io_error()?;
+    (io.raw_os_error() == Some(Errno::NAMETOOLONG.raw_os_error()) && err.loop_ancestor().is_none())
+        .then(|| Some((err.depth(), err.path()?.to_path_buf())))
+        .flatten()
 }
 
 #[derive(PartialEq, Eq)]
@@ -94,20 +163,37 @@ pub(crate) struct Walker<'a> {
     files: u64,
     bytes: u64,
     dirs: u64,
+    /// Entries seen by the handle-relative walk, for scan updates.
+    seen_deep: u64,
 }
 
-fn is_special(ft: std::fs::FileType) -> Option<&'static str> {
+fn is_special(ft: FileType) -> Option<&'static str> {
+    match ft {
+        FileType::Fifo => Some("FIFO"),
+        FileType::Socket => Some("socket"),
+        FileType::BlockDevice => Some("block device"),
+        FileType::CharacterDevice => Some("character device"),
+        _ => None,
+    }
+}
+
+/// walkdir's file type in the terms of the handle-relative walk.
+fn kind_of(ft: std::fs::FileType) -> FileType {
     use std::os::unix::fs::FileTypeExt;
-    if ft.is_fifo() {
-        Some("FIFO")
+    if ft.is_dir() {
+        FileType::Directory
+    } else if ft.is_symlink() {
+        FileType::Symlink
+    } else if ft.is_fifo() {
+        FileType::Fifo
     } else if ft.is_socket() {
-        Some("socket")
+        FileType::Socket
     } else if ft.is_block_device() {
-        Some("block device")
+        FileType::BlockDevice
     } else if ft.is_char_device() {
-        Some("character device")
+        FileType::CharacterDevice
     } else {
-        None
+        FileType::RegularFile
     }
 }
 
@@ -148,6 +234,7 @@ impl<'a> Walker<'a> {
             files: 0,
             bytes: 0,
             dirs: 1,
+            seen_deep: 0,
         }
     }
 
@@ -199,98 +286,309 @@ impl<'a> Walker<'a> {
             let entry = match next {
                 Ok(e) => e,
                 Err(err) => {
-                    self.walk_error(&stack, err);
+                    if let Some((depth, path)) = too_deep(&err) {
+                        // Past PATH_MAX: walkdir cannot open it by path; handles can.
+                        let parent = Arc::clone(&stack[depth.clamp(1, stack.len()) - 1]);
+                        if !self.deep_dir(jobs, &parent, &path) {
+                            break;
+                        }
+                    } else {
+                        self.walk_error(&stack, err);
+                    }
                     continue;
                 }
             };
             stack.truncate(entry.depth());
             let parent = Arc::clone(&stack[entry.depth() - 1]);
-            let name = entry.file_name().to_os_string();
             let rel = entry
                 .path()
                 .strip_prefix(&self.source)
                 .unwrap_or(entry.path());
-            let want = self.filter.want(rel, &self.on_the_way);
-            if want == Want::No || (want == Want::OnTheWay && !entry.file_type().is_dir()) {
-                if entry.file_type().is_dir() {
-                    it.skip_current_dir();
-                }
-                continue;
-            }
-            let ft = entry.file_type();
-            let meta = match entry.metadata() {
-                Ok(m) => SrcMeta::from(&m),
-                Err(e) => {
-                    let err = e
-                        .into_io_error()
-                        .unwrap_or_else(|| io::Error::other("cannot stat"));
-                    let kind = if ft.is_dir() {
-                        EntryKind::Dir
-                    } else {
-                        EntryKind::File
-                    };
-                    let failure = CopyError::new(entry.path(), Op::Stat, err);
-                    self.report(&parent, name, kind, Outcome::Failed(failure));
-                    if ft.is_dir() {
-                        it.skip_current_dir();
+            let meta = entry.metadata().map(|m| SrcMeta::from(&m)).or_else(|e| {
+                let err = e
+                    .into_io_error()
+                    .unwrap_or_else(|| io::Error::other("cannot stat"));
+                match err.raw_os_error() {
+                    // The full path is too long to stat; its folder's handle is not.
+                    Some(code) if code == Errno::NAMETOOLONG.raw_os_error() => {
+                        self.sh.source.stat(rel)
                     }
-                    continue;
+                    _ => Err(err),
                 }
-            };
-            if ft.is_dir() {
-                self.dirs += 1;
-                match self.make_dir(&parent, name, meta) {
-                    Some(node) => {
-                        self.planned.dirs.push((Arc::clone(&node), meta));
-                        stack.push(node);
-                    }
-                    None => it.skip_current_dir(),
-                }
-                continue;
-            }
-            self.files += 1;
-            if let Some(kind) = is_special(ft) {
-                self.report(
-                    &parent,
-                    name,
-                    EntryKind::Special,
-                    Outcome::Skipped(SkipReason::Special(kind)),
-                );
-                continue;
-            }
-            let kind = if ft.is_symlink() {
-                ItemKind::Symlink
-            } else {
-                ItemKind::File
-            };
-            let item = Item {
-                name,
-                src: entry.into_path(),
-                kind,
-                meta,
-            };
-            if kind == ItemKind::File {
-                self.bytes += meta.size;
-                if meta.nlink > 1 && self.defer_hard_link(&parent, &item) {
-                    continue;
-                }
-            }
-            let ok = if kind == ItemKind::File
-                && meta.size >= self.sh.chunk_threshold
-                && !meta.is_sparse()
-                && !self.sh.dry_run
-            {
-                self.send_chunks(jobs, &parent, item)
-            } else {
-                self.add_to_batch(jobs, &parent, item)
-            };
-            if !ok {
-                break;
+            });
+            let name = entry.file_name().to_os_string();
+            match self.visit(jobs, &parent, name, rel, kind_of(entry.file_type()), meta) {
+                Visit::Enter(node) => stack.push(node),
+                Visit::Next => {}
+                Visit::Skip => it.skip_current_dir(),
+                Visit::Stop => break,
             }
         }
         self.flush(jobs);
         self.send_scan(true);
         self.planned
+    }
+
+    /// Plans one source entry; says whether the walk goes into it.
+    fn visit(
+        &mut self,
+        jobs: &Sender<Job>,
+        parent: &Arc<DirNode>,
+        name: OsString,
+        rel: &Path,
+        ft: FileType,
+        meta: io::Result<SrcMeta>,
+    ) -> Visit {
+        let is_dir = ft == FileType::Directory;
+        let skip = if is_dir { Visit::Skip } else { Visit::Next };
+        let want = self.filter.want(rel, &self.on_the_way);
+        if want == Want::No || (want == Want::OnTheWay && !is_dir) {
+            return skip;
+        }
+        let meta = match meta {
+            Ok(m) => m,
+            Err(err) => {
+                let kind = if is_dir {
+                    EntryKind::Dir
+                } else {
+                    EntryKind::File
+                };
+                let failure = CopyError::new(self.source.join(rel), Op::Stat, err);
+                self.report(parent, name, kind, Outcome::Failed(failure));
+                return skip;
+            }
+        };
+        if is_dir {
+            self.dirs += 1;
+            return match self.make_dir(parent, name, meta) {
+                Some(node) => {
+                    self.planned.dirs.push((Arc::clone(&node), meta));
+                    Visit::Enter(node)
+                }
+                None => Visit::Skip,
+            };
+        }
+        self.files += 1;
+        if let Some(kind) = is_special(ft) {
+            self.report(
+                parent,
+                name,
+                EntryKind::Special,
+                Outcome::Skipped(SkipReason::Special(kind)),
+            );
+            return Visit::Next;
+        }
+        let kind = if ft == FileType::Symlink {
+            ItemKind::Symlink
+        } else {
+            ItemKind::File
+        };
+        let item = Item {
+            name,
+            from: None,
+            kind,
+            meta,
+        };
+        if kind == ItemKind::File {
+            self.bytes += meta.size;
+            if meta.nlink > 1 && self.defer_hard_link(parent, &item) {
+                return Visit::Next;
+            }
+        }
+        let ok = if kind == ItemKind::File
+            && meta.size >= self.sh.chunk_threshold
+            && !meta.is_sparse()
+            && !self.sh.dry_run
+        {
+            self.send_chunks(jobs, parent, item)
+        } else {
+            self.add_to_batch(jobs, parent, item)
+        };
+        if ok { Visit::Next } else { Visit::Stop }
+    }
+
+    /// A folder deeper than PATH_MAX and everything beneath it, walked through
+    /// folder handles (at most `max_open` held at once). `false`: stop the walk.
+    fn deep_dir(&mut self, jobs: &Sender<Job>, parent: &Arc<DirNode>, path: &Path) -> bool {
+        let rel = path
+            .strip_prefix(&self.source)
+            .unwrap_or(path)
+            .to_path_buf();
+        let name = rel.file_name().map(OsString::from).unwrap_or_default();
+        let meta = self.sh.source.stat(&rel);
+        let opened = meta
+            .as_ref()
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()))
+            .and_then(|_| self.sh.source.open_dir(&rel));
+        let fd = match opened {
+            Ok(fd) => fd,
+            Err(e) => {
+                let failure = CopyError::new(path, Op::ReadDir, e);
+                self.report(parent, name, EntryKind::Dir, Outcome::Failed(failure));
+                return true;
+            }
+        };
+        let id = meta.as_ref().map_or((0, 0), |m| (m.dev, m.ino));
+        // With -L, a symlink may lead back above where this walk starts.
+        let outer = if self.sh.dereference {
+            match self
+                .sh
+                .source
+                .ids_on_the_way(rel.parent().unwrap_or(Path::new("")))
+            {
+                Ok(ids) => ids,
+                Err(e) => {
+                    let failure = CopyError::new(path, Op::ReadDir, e);
+                    self.report(parent, name, EntryKind::Dir, Outcome::Failed(failure));
+                    return true;
+                }
+            }
+        } else {
+            Vec::new()
+        };
+        // Paired with their paths: the root, then one more component each.
+        let mut on_the_way = PathBuf::new();
+        let outer: Vec<((u64, u64), PathBuf)> = outer
+            .into_iter()
+            .zip(std::iter::once(None).chain(rel.iter().map(Some)))
+            .map(|(id, comp)| {
+                on_the_way.extend(comp);
+                (id, on_the_way.clone())
+            })
+            .collect();
+        if let Some((_, anc)) = outer.iter().find(|(i, _)| *i == id) {
+            let e = loop_error(&self.source.join(anc));
+            let failure = CopyError::new(path, Op::ReadDir, e);
+            self.report(parent, name, EntryKind::Dir, Outcome::Failed(failure));
+            return true;
+        }
+        let node = match self.visit(jobs, parent, name, &rel, FileType::Directory, meta) {
+            Visit::Enter(node) => node,
+            Visit::Stop => return false,
+            Visit::Next | Visit::Skip => return true,
+        };
+        let mut levels = match Level::read(node, fd, id) {
+            Ok(l) => vec![l],
+            Err((node, e)) => {
+                self.read_dir_failed(&node, e);
+                return true;
+            }
+        };
+        while let Some(top) = levels.last_mut() {
+            if self.sh.control.is_cancelled() {
+                return false;
+            }
+            let Some(name) = top.names.next() else {
+                levels.pop();
+                continue;
+            };
+            self.seen_deep += 1;
+            if self.seen_deep.is_multiple_of(SCAN_EVERY) {
+                self.send_scan(false);
+            }
+            let parent = Arc::clone(&top.node);
+            let dir = match self.level_fd(&mut levels) {
+                Ok(fd) => fd,
+                Err(e) => {
+                    self.read_dir_failed(&parent, e);
+                    levels.pop();
+                    continue;
+                }
+            };
+            let rel = parent.rel.join(&name);
+            let meta = self.sh.source.stat_at(dir.as_fd(), &name);
+            let ft = meta
+                .as_ref()
+                .map_or(FileType::RegularFile, |m| FileType::from_raw_mode(m.mode));
+            let mut child = None;
+            if ft == FileType::Directory {
+                let id = meta.as_ref().map_or((0, 0), |m| (m.dev, m.ino));
+                let ancestor = outer
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, p)| p.as_path())
+                    .or_else(|| levels.iter().find(|l| l.id == id).map(|l| &*l.node.rel));
+                let opened = if let Some(anc) = ancestor {
+                    Err(loop_error(&self.source.join(anc)))
+                } else {
+                    self.sh.source.open_child_dir(dir.as_fd(), &name)
+                };
+                match opened {
+                    Ok(fd) => child = Some((fd, id)),
+                    Err(e) => {
+                        let failure = CopyError::new(self.source.join(&rel), Op::ReadDir, e);
+                        self.report(&parent, name, EntryKind::Dir, Outcome::Failed(failure));
+                        continue;
+                    }
+                }
+            }
+            match self.visit(jobs, &parent, name, &rel, ft, meta) {
+                Visit::Enter(node) => {
+                    let (fd, id) = child.expect("a folder was opened");
+                    match Level::read(node, fd, id) {
+                        Ok(l) => levels.push(l),
+                        Err((node, e)) => self.read_dir_failed(&node, e),
+                    }
+                    self.limit_open(&mut levels);
+                }
+                Visit::Next | Visit::Skip => {}
+                Visit::Stop => return false,
+            }
+        }
+        true
+    }
+
+    fn read_dir_failed(&self, node: &DirNode, e: io::Error) {
+        let name = node.rel.file_name().map(OsString::from).unwrap_or_default();
+        let parent = Arc::new(DirNode {
+            rel: Arc::from(node.rel.parent().unwrap_or(Path::new(""))),
+            fresh: false,
+        });
+        let failure = CopyError::new(self.source.join(&*node.rel), Op::ReadDir, e);
+        self.report(&parent, name, EntryKind::Dir, Outcome::Failed(failure));
+    }
+
+    /// The open handle of the deepest level, reopened if it was closed to stay
+    /// within the descriptor budget.
+    fn level_fd(&self, levels: &mut [Level]) -> io::Result<Arc<OwnedFd>> {
+        let last = levels.len() - 1;
+        if let Some(fd) = &levels[last].fd {
+            return Ok(Arc::clone(fd));
+        }
+        // From the nearest level still open, one component at a time.
+        let from = levels[..last].iter().rposition(|l| l.fd.is_some());
+        let fd = match from {
+            Some(i) => {
+                let base = Arc::clone(levels[i].fd.as_ref().expect("open"));
+                let suffix = levels[last]
+                    .node
+                    .rel
+                    .strip_prefix(&*levels[i].node.rel)
+                    .map_err(|_| io::Error::other("not beneath"))?
+                    .to_path_buf();
+                self.sh
+                    .source
+                    .open_child_dir(base.as_fd(), suffix.as_os_str())?
+            }
+            None => self.sh.source.open_dir(&levels[last].node.rel)?,
+        };
+        let fd = Arc::new(fd);
+        levels[last].fd = Some(Arc::clone(&fd));
+        self.limit_open(levels);
+        Ok(fd)
+    }
+
+    /// Closes the shallowest handles beyond the walker's share of descriptors.
+    fn limit_open(&self, levels: &mut [Level]) {
+        let mut open = levels.iter().filter(|l| l.fd.is_some()).count();
+        for l in levels.iter_mut() {
+            if open <= self.max_open {
+                break;
+            }
+            if l.fd.take().is_some() {
+                open -= 1;
+            }
+        }
     }
 
     fn walk_error(&self, stack: &[Arc<DirNode>], err: walkdir::Error) {
@@ -302,10 +600,7 @@ impl<'a> Walker<'a> {
         let parent = &stack[depth - 1];
         let name = path.file_name().map(OsString::from).unwrap_or_default();
         let io = match err.loop_ancestor() {
-            Some(anc) => io::Error::other(format!(
-                "symlink loop back to {}",
-                crate::format::DisplayPath(anc)
-            )),
+            Some(anc) => loop_error(anc),
             None => err
                 .into_io_error()
                 .unwrap_or_else(|| io::Error::other("walk failed")),
@@ -379,8 +674,19 @@ impl<'a> Walker<'a> {
             .as_ref()
             .is_some_and(|(n, _)| Arc::ptr_eq(n, node));
         if !cached {
+            // Mostly the folder just made in the open one: one step, not a path.
+            let from_parent = match (&self.open, node.rel.parent(), node.rel.file_name()) {
+                (Some((n, fd)), Some(parent), Some(name)) if *n.rel == *parent => Some(
+                    rfs::openat(fd, name, super::dest::DIR_FLAGS, Mode::empty())
+                        .map_err(io::Error::from),
+                ),
+                _ => None,
+            };
             self.open = None;
-            let fd = self.sh.root().open_dir(&node.rel)?;
+            let fd = match from_parent {
+                Some(r) => r?,
+                None => self.sh.root().open_dir(&node.rel)?,
+            };
             self.open = Some((Arc::clone(node), fd));
         }
         Ok(&self.open.as_ref().expect("just opened").1)

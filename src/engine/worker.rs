@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 
 use crossbeam_channel::Receiver;
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self as rfs, AtFlags, FileType};
 use rustix::io::Errno;
 
 use super::Shared;
@@ -27,6 +27,7 @@ pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
         id: Some(id),
         sh: shared,
         buf: Vec::new(),
+        src_dir: None,
     };
     while shared.control.enter().is_ok() {
         loop {
@@ -52,6 +53,8 @@ pub(super) struct Worker<'a> {
     pub sh: &'a Shared,
     /// Reused for every small file this worker copies.
     pub buf: Vec<u8>,
+    /// The source folder of the last batch, kept open for the next one.
+    pub src_dir: Option<(Arc<Path>, Arc<OwnedFd>)>,
 }
 
 /// The outcome of one entry and how many of its bytes were already reported
@@ -66,21 +69,24 @@ fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> 
     }
 }
 
-fn open_source(path: &Path, deref: bool) -> io::Result<(OwnedFd, SrcMeta)> {
-    // NONBLOCK: a FIFO swapped in after the walk must not hang the open.
-    let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
-    if !deref {
-        flags |= OFlags::NOFOLLOW;
-    }
-    let fd = rfs::open(path, flags, Mode::empty())?;
-    let st = rfs::fstat(&fd)?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(io::Error::other("no longer a regular file"));
-    }
-    Ok((fd, (&st).into()))
-}
-
 impl Worker<'_> {
+    /// The open source folder of `dir`, reopened only when it changes.
+    fn source_dir(&mut self, dir: &DirNode) -> io::Result<Arc<OwnedFd>> {
+        if let Some((rel, fd)) = &self.src_dir
+            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
+        {
+            return Ok(Arc::clone(fd));
+        }
+        self.src_dir = None;
+        let fd = Arc::new(self.sh.source.open_dir(&dir.rel)?);
+        self.src_dir = Some((Arc::clone(&dir.rel), Arc::clone(&fd)));
+        Ok(fd)
+    }
+
+    fn src_path(&self, dir: &DirNode, name: &OsStr) -> std::path::PathBuf {
+        self.sh.source.display(&dir.rel).join(name)
+    }
+
     /// Disk full or read-only: every further file would fail the same way.
     fn stop_if_fatal(&self, e: &CopyError) {
         if let Some(why) = e.fatal_reason()
@@ -125,7 +131,7 @@ impl Worker<'_> {
         let path = if dest_side {
             self.dest_path(dir, &item.name)
         } else {
-            item.src.clone()
+            self.src_path(dir, item.source_name())
         };
         (Outcome::Failed(CopyError::new(path, op, e)), 0)
     }
@@ -218,7 +224,10 @@ impl Worker<'_> {
         let Some(dir_fd) = dir_fd.filter(|_| !self.sh.dry_run) else {
             return (Outcome::Copied, 0);
         };
-        let (src, meta) = match open_source(&item.src, self.sh.dereference) {
+        let opened = self
+            .source_dir(dir)
+            .and_then(|d| self.sh.source.open_file(d.as_fd(), item.source_name()));
+        let (src, meta) = match opened {
             Ok(x) => x,
             Err(e) => return self.fail(dir, item, Op::Open, e, false),
         };
@@ -314,7 +323,7 @@ impl Worker<'_> {
         dir: &Arc<DirNode>,
         item: &Item,
     ) -> Option<Done> {
-        let target = match std::fs::read_link(&item.src) {
+        let target = match self.read_link(dir, item) {
             Ok(t) => t,
             Err(e) => return Some(self.fail(dir, item, Op::ReadLink, e, false)),
         };
@@ -330,6 +339,11 @@ impl Worker<'_> {
         Some(self.write_symlink(dir_fd, dir, item, replace, Some(target)))
     }
 
+    fn read_link(&mut self, dir: &DirNode, item: &Item) -> io::Result<std::path::PathBuf> {
+        let d = self.source_dir(dir)?;
+        self.sh.source.read_link(d.as_fd(), item.source_name())
+    }
+
     pub(super) fn write_symlink(
         &mut self,
         dir_fd: Option<BorrowedFd<'_>>,
@@ -338,7 +352,7 @@ impl Worker<'_> {
         replace: bool,
         target: Option<std::path::PathBuf>,
     ) -> Done {
-        let target = match target.map_or_else(|| std::fs::read_link(&item.src), Ok) {
+        let target = match target.map_or_else(|| self.read_link(dir, item), Ok) {
             Ok(t) => t,
             Err(e) => return self.fail(dir, item, Op::ReadLink, e, false),
         };
@@ -443,7 +457,7 @@ impl Worker<'_> {
             let path = if dest_side {
                 self.dest_path(&f.dir, &f.item.name)
             } else {
-                f.item.src.clone()
+                self.src_path(&f.dir, f.item.source_name())
             };
             let mut slot = open.error.lock().unwrap_or_else(PoisonError::into_inner);
             slot.get_or_insert(CopyError::new(path, op, e));
@@ -452,15 +466,17 @@ impl Worker<'_> {
     }
 
     /// `Err(None)`: parked for a person to decide.
-    fn open_big(&self, f: &BigFile) -> Result<Arc<OpenBig>, Option<Done>> {
+    fn open_big(&mut self, f: &BigFile) -> Result<Arc<OpenBig>, Option<Done>> {
+        let src_dir = self.source_dir(&f.dir);
         let root = self.sh.root();
         let fail = |op, e, dest| Some(self.fail(&f.dir, &f.item, op, e, dest));
         let dir_fd = root
             .open_dir(&f.dir.rel)
             .map_err(|e| fail(Op::OpenDir, e, true))?;
         let replace = self.check_dest(Some(dir_fd.as_fd()), &f.dir, &f.item, |_, _| false)?;
-        let (src, meta) =
-            open_source(&f.item.src, self.sh.dereference).map_err(|e| fail(Op::Open, e, false))?;
+        let (src, meta) = src_dir
+            .and_then(|d| self.sh.source.open_file(d.as_fd(), f.item.source_name()))
+            .map_err(|e| fail(Op::Open, e, false))?;
         let (entry, out) = root
             .create_temp(dir_fd, meta.mode)
             .map_err(|e| fail(Op::Create, e, true))?;
