@@ -42,11 +42,15 @@ fn write_err(e: Errno) -> CopyFail {
 
 /// Reads `src` to its end and writes it all to `out`; returns the bytes copied.
 /// `expected` sizes the first read so a small file takes one call each way.
+/// Unless `checked`, `src` was not `fstat`ed after opening: a file that reads
+/// longer than expected is checked to still be a regular file before going on
+/// (a device swapped in could otherwise be read forever).
 pub fn read_write(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
     expected: u64,
+    mut checked: bool,
     ctl: &Control,
 ) -> Result<u64, CopyFail> {
     let want = (expected as usize)
@@ -65,6 +69,10 @@ pub fn read_write(
         };
         if n == 0 {
             return Ok(total);
+        }
+        if !checked && total + n as u64 > expected {
+            super::source::regular_meta(src).map_err(CopyFail::Read)?;
+            checked = true;
         }
         write_all(out, &buf[..n])?;
         total += n as u64;
@@ -198,4 +206,32 @@ pub fn copy_sparse(
     let now = rfs::fstat(src).map_or(size, |s| s.st_size as u64);
     rfs::ftruncate(out, size.min(now)).map_err(write_err)?;
     Ok(copied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+
+    #[test]
+    fn an_unchecked_source_that_reads_past_its_size_must_be_a_regular_file() {
+        let zero = std::fs::File::open("/dev/zero").unwrap();
+        let out = tempfile::tempfile().unwrap();
+        let ctl = Control::new(1, 1);
+        let mut buf = Vec::new();
+        let r = read_write(zero.as_fd(), out.as_fd(), &mut buf, 10, false, &ctl);
+        assert!(matches!(r, Err(CopyFail::Read(_))), "{r:?}");
+        // A regular file that grew since the walk is copied whole.
+        let mut grown = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut grown, &[7u8; 9000]).unwrap();
+        let src = rustix::fs::openat(
+            rustix::fs::CWD,
+            format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&grown)).as_str(),
+            rustix::fs::OFlags::RDONLY,
+            rustix::fs::Mode::empty(),
+        )
+        .unwrap();
+        let r = read_write(src.as_fd(), out.as_fd(), &mut buf, 100, false, &ctl);
+        assert_eq!(r.unwrap(), 9000);
+    }
 }

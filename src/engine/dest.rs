@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
@@ -26,6 +26,11 @@ pub(crate) use super::beneath::DIR_FLAGS;
 pub(crate) struct DestRoot {
     dirs: Beneath,
     path: PathBuf,
+    /// Cleared the first time the filesystem refuses O_TMPFILE.
+    has_tmpfile: AtomicBool,
+    /// Set the first time `linkat(AT_EMPTY_PATH)` is refused (it needs
+    /// CAP_DAC_READ_SEARCH): link through /proc/self/fd instead.
+    link_by_proc: AtomicBool,
     temp_seq: AtomicU64,
     temp_seed: u64,
     pid: u32,
@@ -43,6 +48,8 @@ impl DestRoot {
         Ok(DestRoot {
             dirs: Beneath::new(fd, false),
             path: path.to_path_buf(),
+            has_tmpfile: AtomicBool::new(true),
+            link_by_proc: AtomicBool::new(false),
             temp_seq: AtomicU64::new(0),
             temp_seed: nanos ^ (u64::from(pid) << 32),
             pid,
@@ -72,6 +79,47 @@ impl DestRoot {
         let n = self.temp_seq.fetch_add(1, Ordering::Relaxed);
         let r = splitmix64(self.temp_seed.wrapping_add(n)) as u32;
         OsString::from(format!("{TEMP_PREFIX}{:08x}{r:08x}{TEMP_SUFFIX}", self.pid))
+    }
+
+    /// Creates the file a copy is written into: nameless (O_TMPFILE) where the
+    /// filesystem allows, so it needs no name until it is complete and vanishes
+    /// by itself if the process dies; a named temporary otherwise.
+    pub fn create_file<D: AsFd>(&self, dir: D, mode: u32) -> io::Result<NewFile<'_, D>> {
+        if self.has_tmpfile.load(Ordering::Relaxed) {
+            let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+            match rfs::openat(&dir, ".", flags, Mode::from_raw_mode(mode & 0o777)) {
+                Ok(fd) => {
+                    return Ok(NewFile::Nameless {
+                        root: self,
+                        dir,
+                        fd,
+                    });
+                }
+                Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {
+                    self.has_tmpfile.store(false, Ordering::Relaxed);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let (entry, fd) = self.create_temp(dir, mode)?;
+        Ok(NewFile::Named { entry, fd })
+    }
+
+    /// Gives the nameless file `fd` the name `name` in `dir`; EEXIST if taken.
+    fn link_nameless(
+        &self,
+        fd: BorrowedFd<'_>,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+    ) -> io::Result<()> {
+        if !self.link_by_proc.load(Ordering::Relaxed) {
+            match rfs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
+                Err(Errno::NOENT | Errno::PERM) => self.link_by_proc.store(true, Ordering::Relaxed),
+                r => return r.map_err(Into::into),
+            }
+        }
+        let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        rfs::linkat(rfs::CWD, proc.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW).map_err(Into::into)
     }
 
     /// Creates a new, empty temporary file in `dir`, retrying on a name clash.
@@ -175,6 +223,58 @@ fn splitmix64(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+/// The file a copy is written into, until it is complete.
+pub(crate) enum NewFile<'r, D: AsFd> {
+    Nameless {
+        root: &'r DestRoot,
+        dir: D,
+        fd: OwnedFd,
+    },
+    Named {
+        entry: TempEntry<D>,
+        fd: OwnedFd,
+    },
+}
+
+impl<D: AsFd> NewFile<'_, D> {
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        match self {
+            NewFile::Nameless { fd, .. } | NewFile::Named { fd, .. } => fd.as_fd(),
+        }
+    }
+
+    /// Puts the complete file in place under `name`. Without `replace` an
+    /// entry that appeared meanwhile is never clobbered: the call fails with
+    /// EEXIST. Replacing goes through a temporary name and one rename, so the
+    /// old version stays whole until the new one takes its place.
+    pub fn commit(self, name: &OsStr, replace: bool) -> io::Result<()> {
+        match self {
+            NewFile::Named { entry, fd } => {
+                drop(fd);
+                entry.commit(name, replace)
+            }
+            NewFile::Nameless { root, dir, fd } => {
+                if !replace {
+                    return root.link_nameless(fd.as_fd(), dir.as_fd(), name);
+                }
+                let mut last = io::Error::from(Errno::EXIST);
+                for _ in 0..16 {
+                    let temp = root.temp_name();
+                    match root.link_nameless(fd.as_fd(), dir.as_fd(), &temp) {
+                        Ok(()) => {
+                            let entry = TempEntry { dir, name: temp };
+                            return entry.commit(name, true);
+                        }
+                        Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => last = e,
+                        Err(e) => return Err(e),
+                    }
+                }
+                Err(last)
+            }
+        }
+    }
+}
+
 /// The name of a temporary entry in a destination folder. Dropped without
 /// [`commit`] it removes itself, so a failed or cancelled copy leaves nothing.
 ///
@@ -261,5 +361,37 @@ mod tests {
         assert!(t.commit(OsStr::new("x"), false).is_err());
         assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn new_files_appear_only_complete_with_or_without_o_tmpfile() {
+        for tmpfile in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let root = DestRoot::open(dir.path()).unwrap();
+            root.has_tmpfile.store(tmpfile, Ordering::Relaxed);
+            let fd = root.open_dir(Path::new("")).unwrap();
+            let listed = || std::fs::read_dir(dir.path()).unwrap().count();
+            let f = root.create_file(fd.as_fd(), 0o644).unwrap();
+            assert_eq!(matches!(f, NewFile::Nameless { .. }), tmpfile);
+            rustix::io::write(f.fd(), b"new").unwrap();
+            assert_eq!(
+                listed(),
+                usize::from(!tmpfile),
+                "only a named temporary shows"
+            );
+            f.commit(OsStr::new("a"), false).unwrap();
+            assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new");
+            // Not replacing: an existing name is kept and the copy discarded.
+            let f = root.create_file(fd.as_fd(), 0o644).unwrap();
+            rustix::io::write(f.fd(), b"newer").unwrap();
+            assert!(f.commit(OsStr::new("a"), false).is_err());
+            assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new");
+            // Replacing: the new version takes the name in one step.
+            let f = root.create_file(fd.as_fd(), 0o644).unwrap();
+            rustix::io::write(f.fd(), b"newest").unwrap();
+            f.commit(OsStr::new("a"), true).unwrap();
+            assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"newest");
+            assert_eq!(listed(), 1, "no temporary left");
+        }
     }
 }

@@ -13,7 +13,26 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::beneath::{Beneath, DIR_FLAGS};
+use super::copy::SMALL_FILE;
 use super::meta::SrcMeta;
+
+/// Where an open source file's metadata comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fresh {
+    /// `fstat` of the open file: type and size are known.
+    Checked,
+    /// The walk's `lstat`: to be checked if the file reads differently.
+    Walked,
+}
+
+/// The metadata of an open file, which must (still) be a regular file.
+pub(crate) fn regular_meta(fd: BorrowedFd<'_>) -> io::Result<SrcMeta> {
+    let st = rfs::fstat(fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(io::Error::other("no longer a regular file"));
+    }
+    Ok((&st).into())
+}
 
 pub(crate) struct SourceRoot {
     dirs: Beneath,
@@ -84,19 +103,26 @@ impl SourceRoot {
     }
 
     /// Opens the regular file `name` in `dir` for reading and returns its
-    /// current metadata.
-    pub fn open_file(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<(OwnedFd, SrcMeta)> {
+    /// metadata: the walk's for a small file (one `fstat` fewer per file; the
+    /// copy re-checks when what it reads disagrees, see `Fresh`), a fresh
+    /// `fstat` otherwise.
+    pub fn open_file(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        walked: &SrcMeta,
+    ) -> io::Result<(OwnedFd, SrcMeta, Fresh)> {
         // NONBLOCK: a FIFO swapped in after the walk must not hang the open.
         let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
         if !self.dirs.follow {
             flags |= OFlags::NOFOLLOW;
         }
         let fd = rfs::openat(dir, name, flags, Mode::empty())?;
-        let st = rfs::fstat(&fd)?;
-        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-            return Err(io::Error::other("no longer a regular file"));
+        if walked.size <= SMALL_FILE && !walked.is_sparse() {
+            return Ok((fd, *walked, Fresh::Walked));
         }
-        Ok((fd, (&st).into()))
+        let meta = regular_meta(fd.as_fd())?;
+        Ok((fd, meta, Fresh::Checked))
     }
 
     pub fn read_link(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<PathBuf> {

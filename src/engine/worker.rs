@@ -15,6 +15,7 @@ use super::Shared;
 use super::copy::{self, CopyFail, SMALL_FILE};
 use super::job::{Batch, BigFile, BigState, DirNode, Item, ItemKind, Job, OpenBig};
 use super::meta::SrcMeta;
+use super::source::{self, Fresh};
 use crate::decide::{Decision, decide};
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Outcome, SkipReason, WorkerId};
@@ -224,26 +225,43 @@ impl Worker<'_> {
         let Some(dir_fd) = dir_fd.filter(|_| !self.sh.dry_run) else {
             return (Outcome::Copied, 0);
         };
-        let opened = self
-            .source_dir(dir)
-            .and_then(|d| self.sh.source.open_file(d.as_fd(), item.source_name()));
-        let (src, meta) = match opened {
+        let opened = self.source_dir(dir).and_then(|d| {
+            self.sh
+                .source
+                .open_file(d.as_fd(), item.source_name(), &item.meta)
+        });
+        let (src, mut meta, fresh) = match opened {
             Ok(x) => x,
             Err(e) => return self.fail(dir, item, Op::Open, e, false),
         };
-        let (entry, out) = match self.sh.root().create_temp(dir_fd, meta.mode) {
+        let new = match self.sh.root().create_file(dir_fd, meta.mode) {
             Ok(x) => x,
             Err(e) => return self.fail(dir, item, Op::Create, e, true),
         };
+        let out = new.fd();
         let mut progressed = 0u64;
         let result = if meta.size <= SMALL_FILE {
-            copy::read_write(
+            let r = copy::read_write(
                 src.as_fd(),
                 out.as_fd(),
                 &mut self.buf,
                 meta.size,
+                fresh == Fresh::Checked,
                 &self.sh.control,
-            )
+            );
+            // It changed since the walk: stamp what was read with its own times.
+            match r {
+                Ok(n) if fresh == Fresh::Walked && n != meta.size => {
+                    match source::regular_meta(src.as_fd()) {
+                        Ok(m) => {
+                            meta = m;
+                            r
+                        }
+                        Err(e) => Err(CopyFail::Read(e)),
+                    }
+                }
+                r => r,
+            }
         } else {
             // The resolver has no lane; its files show up when finished.
             let lane = self.id.filter(|_| meta.size >= SHOW_PROGRESS_FROM);
@@ -296,18 +314,13 @@ impl Worker<'_> {
         if let Err(e) = self.sh.meta.apply_fd(out.as_fd(), &meta) {
             return (self.fail(dir, item, Op::SetMetadata, e, true).0, progressed);
         }
-        drop(out);
-        (self.commit(entry, dir, item, replace), progressed)
+        let placed = new.commit(&item.name, replace);
+        (self.placed(placed, dir, item), progressed)
     }
 
-    fn commit<D: AsFd>(
-        &self,
-        entry: super::dest::TempEntry<D>,
-        dir: &DirNode,
-        item: &Item,
-        replace: bool,
-    ) -> Outcome {
-        match entry.commit(&item.name, replace) {
+    /// The outcome of putting a finished copy in place.
+    fn placed(&self, result: io::Result<()>, dir: &DirNode, item: &Item) -> Outcome {
+        match result {
             Ok(()) => Outcome::Copied,
             // Something appeared under the name since the check: keep it.
             Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {
@@ -362,7 +375,7 @@ impl Worker<'_> {
         // A new symlink appears whole, so only a replacement needs a temporary.
         let created = if replace {
             match self.sh.root().temp_symlink(dir_fd, &target) {
-                Ok(entry) => match self.commit(entry, dir, item, true) {
+                Ok(entry) => match self.placed(entry.commit(&item.name, true), dir, item) {
                     Outcome::Copied => Ok(()),
                     other => return (other, 0),
                 },
@@ -474,8 +487,12 @@ impl Worker<'_> {
             .open_dir(&f.dir.rel)
             .map_err(|e| fail(Op::OpenDir, e, true))?;
         let replace = self.check_dest(Some(dir_fd.as_fd()), &f.dir, &f.item, |_, _| false)?;
-        let (src, meta) = src_dir
-            .and_then(|d| self.sh.source.open_file(d.as_fd(), f.item.source_name()))
+        let (src, meta, _) = src_dir
+            .and_then(|d| {
+                self.sh
+                    .source
+                    .open_file(d.as_fd(), f.item.source_name(), &f.item.meta)
+            })
             .map_err(|e| fail(Op::Open, e, false))?;
         let (entry, out) = root
             .create_temp(dir_fd, meta.mode)
@@ -528,7 +545,7 @@ impl Worker<'_> {
             (None, None) => Outcome::Cancelled,
             (None, Some(entry)) => match self.sh.meta.apply_fd(open.out.as_fd(), &open.meta) {
                 Err(e) => self.fail(&f.dir, &f.item, Op::SetMetadata, e, true).0,
-                Ok(()) => self.commit(entry, &f.dir, &f.item, open.replace),
+                Ok(()) => self.placed(entry.commit(&f.item.name, open.replace), &f.dir, &f.item),
             },
         };
         self.send_entry(&f.dir, &f.item, EntryKind::File, (outcome, progressed));

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Generates the benchmark's deterministic trees (same bytes, names and times
-on every machine): `small` and `large`. Usage: gen.py small|large DIR"""
+on every machine): `small`, `large` and `huge`. Usage: gen.py small|large|huge DIR"""
 import os
 import random
 import sys
@@ -43,10 +43,22 @@ def large(root):
     return 4
 
 
+def huge(root):
+    """One file of 4 GiB of (pseudo-)random data: only chunking can split it."""
+    rng = random.Random(9)
+    os.makedirs(root, exist_ok=True)
+    p = os.path.join(root, "huge.bin")
+    with open(p, "wb") as f:
+        for _ in range(64):
+            f.write(rng.randbytes(64 * 1024 * 1024))
+    os.utime(p, (MTIME, MTIME))
+    return 1
+
+
 if __name__ == "__main__":
     kind, root = sys.argv[1], sys.argv[2]
     tmp = root + ".partial"
     os.makedirs(tmp, exist_ok=True)
-    count = {"small": small, "large": large}[kind](tmp)
+    count = {"small": small, "large": large, "huge": huge}[kind](tmp)
     os.rename(tmp, root)
     print(f"{kind}: {count} files in {root}")

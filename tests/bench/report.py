@@ -36,6 +36,8 @@ def main(results, trees):
         for slug, (wall, cpu, rss, n) in sorted(med.items(), key=lambda kv: kv[1][0]):
             ratio = f"{base / wall:.2f}" if base else "–"
             name = {"cp-a": "cp -a", "rsync-a": "rsync -a"}.get(slug, slug)
+            if slug.startswith("convoy-j"):
+                name = "convoy -j " + slug[len("convoy-j"):]
             out = verify.get(slug, "not verified")
             print(f"| {name} | {wall:.2f} | {ratio} | {files / wall:,.0f} | {nbytes / wall / 2**20:,.0f} "
                   f"| {cpu:.2f} | {rss / 1024:.1f} | {out} |")

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # convoy's benchmark against cp -a, rsync -a, tar|tar, and xcp, fcp, cpz when installed.
 #
-#   tests/bench/run.sh [small|large|mixed|FOLDER ...]   (default: small large mixed)
+#   tests/bench/run.sh [small|large|huge|mixed|FOLDER ...]   (default: small large mixed)
+#   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling)
 #
 # Needs hyperfine, GNU time and python3 (Debian: apt-get install hyperfine time);
 # peers: cargo install xcp fcp cpz. Environment: RUNS (default 5), BENCH_DIR
-# (default /var/tmp/convoy-bench), CACHE=cold to drop the page cache before each run.
+# (default /var/tmp/convoy-bench), CACHE=cold to drop the page cache before each run,
+# JOBS to time only convoy at those worker counts.
 # Tools run interleaved (round 1: every tool, round 2: every tool, ...), each into a
 # fresh, never-used destination: deleting a big tree and creating files right after
 # measures ext4's inode reuse, not the copier. Old small-file copies are deleted in
@@ -33,7 +35,7 @@ mkdir -p "$results"
 
 source_of() {
   case "$1" in
-    small|large)
+    small|large|huge)
       [ -d "$BENCH_DIR/trees/$1" ] || python3 "$here/gen.py" "$1" "$BENCH_DIR/trees/$1" >&2
       echo "$BENCH_DIR/trees/$1" ;;
     mixed) rustc --print sysroot ;;  # a Rust toolchain: many small files, some large
@@ -54,10 +56,14 @@ tools=(
   "fcp|fcp {S} {D}"
   "cpz|cpz {S} {D}"
 )
+if [ -n "${JOBS:-}" ]; then
+  tools=()
+  for j in $JOBS; do tools+=("convoy -j$j|$convoy --batch -q -j $j {S} {D}"); done
+fi
 available=()
 for t in "${tools[@]}"; do
   bin=${t#*|}; bin=${bin%% *}
-  if [ "${t%%|*}" = convoy-tui ] || command -v "$bin" >/dev/null; then
+  if [[ ${t%%|*} == convoy* ]] || command -v "$bin" >/dev/null; then
     available+=("$t")
   else
     echo "note: ${t%%|*} is not installed, skipped (cargo install xcp fcp cpz)" >&2
@@ -77,7 +83,7 @@ for arg in "${trees[@]}"; do
   $convoy --batch -q "$src" "$BENCH_DIR/out/warmup-$tree-$$" && rm -rf "$BENCH_DIR/out/warmup-$tree-$$"
   for round in $(seq 1 "$RUNS"); do
     for t in "${available[@]}"; do
-      name=${t%%|*}; slug=${name//[^a-z-]/}
+      name=${t%%|*}; slug=${name//[^a-z0-9-]/}
       dst="$BENCH_DIR/out/$tree-$slug-$round-$$"
       base="$results/$tree.$slug.$round"
       cmd=${t#*|}; cmd=${cmd//\{S\}/$src}; cmd=${cmd//\{D\}/$dst}
@@ -93,8 +99,9 @@ for arg in "${trees[@]}"; do
       if [ "$round" = 1 ]; then
         echo "$slug $(python3 "$here/verify.py" "$src" "$dst")" >> "$results/$tree.verify"
       fi
-      # Big files free few inodes: deleting them at once is harmless and saves disk.
-      [ "$tree" = large ] && rm -rf "$dst"
+      # Big files free few inodes: deleting them at once saves disk. The
+      # filesystem's discard of the freed blocks must not land on the next tool.
+      if [ "$tree" = large ] || [ "$tree" = huge ]; then rm -rf "$dst"; sync; sleep "${DISCARD_PAUSE:-10}"; fi
     done
     echo "  round $round done" >&2
   done
