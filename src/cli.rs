@@ -62,7 +62,7 @@ pub struct Args {
     /// Run without the TUI: progress on stderr, a summary on stdout.
     #[arg(long)]
     pub batch: bool,
-    /// Worker threads [default: available parallelism].
+    /// Worker threads [default: two per core].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub jobs: Option<u16>,
     /// What to do with a destination file that exists and differs [default: skip in

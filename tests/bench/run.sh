@@ -70,6 +70,11 @@ for t in "${tools[@]}"; do
   fi
 done
 
+# Copies left by an interrupted run: deleted, then time for ext4 to forget them.
+if [ -n "$(ls -A "$BENCH_DIR/out")" ]; then
+  rm -rf "${BENCH_DIR:?}/out/"*; sync; sleep "${SETTLE:-150}"
+fi
+
 prepare="sync"
 [ "$CACHE" = cold ] && prepare="sync; echo 3 > /proc/sys/vm/drop_caches"
 
@@ -80,7 +85,9 @@ for arg in "${trees[@]}"; do
   bytes=$(du -sb --apparent-size "$src" | cut -f1)
   echo "$tree: $files entries, $bytes bytes in $src ($CACHE cache, $RUNS runs)" | tee "$results/$tree.info" >&2
   # One untimed run fills the page cache with the source.
-  $convoy --batch -q "$src" "$BENCH_DIR/out/warmup-$tree-$$" && rm -rf "$BENCH_DIR/out/warmup-$tree-$$"
+  # Its copy is deleted with the others after the tree: deleting it now would slow
+  # the first tool of round 1 (see the note on ext4 above).
+  $convoy --batch -q "$src" "$BENCH_DIR/out/$tree-warmup-$$"
   for round in $(seq 1 "$RUNS"); do
     for t in "${available[@]}"; do
       name=${t%%|*}; slug=${name//[^a-z0-9-]/}
@@ -106,7 +113,7 @@ for arg in "${trees[@]}"; do
     echo "  round $round done" >&2
   done
   rm -rf "$BENCH_DIR/out/$tree"-*
-  sync; sleep "${SETTLE:-75}"
+  sync; sleep "${SETTLE:-150}"
 done
 names=(); for arg in "${trees[@]}"; do names+=("$(basename "$arg")"); done
 python3 "$here/report.py" "$results" "${names[@]}"
