@@ -421,9 +421,13 @@ fn progress_appears_on_stderr_after_a_second_as_plain_lines_when_not_a_terminal(
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Stopped at once and resumed after 1.5 s: the run is then older than the
-    // quiet first second but still has most of its 20,000 files to copy.
+    // Stopped as soon as it writes (its clock is running by then) and resumed
+    // after 1.5 s: the run is then older than the quiet first second but still
+    // has most of its 20,000 files to copy.
     let pid = rustix::process::Pid::from_child(&child);
+    while fs::read_dir(&dst).map_or(true, |mut d| d.next().is_none()) {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
     rustix::process::kill_process(pid, rustix::process::Signal::STOP).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     rustix::process::kill_process(pid, rustix::process::Signal::CONT).unwrap();

@@ -75,9 +75,8 @@ fn kill_during_copy_keeps_old_version_or_complete_new_one() {
         }
         for rel in entries(&dst) {
             let p = dst.join(&rel);
-            let name = rel.file_name().unwrap().to_string_lossy();
             if p.is_file()
-                && !name.starts_with(".convoy-")
+                && !in_temporary(&rel)
                 && rel.starts_with("small")
                 && rel != Path::new("small/0/0.txt")
             {
@@ -99,6 +98,78 @@ fn kill_during_copy_keeps_old_version_or_complete_new_one() {
     assert!(
         leftover_temps(&dst).is_empty(),
         "{:?}",
+        leftover_temps(&dst)
+    );
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn kill_while_new_folders_are_filled_leaves_only_complete_files_under_final_names() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    // New folders are filled under a temporary name, their files written in
+    // place: a kill must leave partial files only inside such a folder.
+    for d in 0..120 {
+        for f in 0..40 {
+            let seed = d * 1000 + f;
+            write(
+                src.join(format!("d{d:03}/sub/f{f}.bin")),
+                &data(seed, 8192 + f as usize * 997),
+            );
+        }
+        write(src.join(format!("d{d:03}/top.txt")), &data(d, 5000));
+    }
+    let mut staged_seen = 0;
+    for extra_ms in [0u64, 5, 40] {
+        let mut child = convoy()
+            .args([os("--batch"), os("-q"), os("-j4")])
+            .args([src.as_os_str(), dst.as_os_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Killed while a folder is still under its temporary name.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !fs::read_dir(&dst).is_ok_and(|d| {
+            d.flatten()
+                .any(|e| in_temporary(Path::new(&e.file_name())) && e.path().is_dir())
+        }) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no staged folder appeared"
+            );
+            if child.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        std::thread::sleep(Duration::from_millis(extra_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let mut finals = 0;
+        for rel in entries(&dst) {
+            if in_temporary(&rel) {
+                staged_seen += 1;
+                continue;
+            }
+            let p = dst.join(&rel);
+            if p.is_file() {
+                finals += 1;
+                assert_eq!(
+                    fs::read(&p).unwrap(),
+                    fs::read(src.join(&rel)).unwrap(),
+                    "{rel:?} is under its final name but not complete (kill after {extra_ms} ms)"
+                );
+            }
+        }
+        eprintln!("killed {extra_ms} ms after a staged folder appeared: {finals} complete files");
+    }
+    assert!(staged_seen > 0, "no kill landed while a folder was staged");
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    assert!(
+        leftover_temps(&dst).is_empty(),
+        "the rerun removes staged folders of dead runs: {:?}",
         leftover_temps(&dst)
     );
     assert_same_tree(&src, &dst);

@@ -134,7 +134,7 @@ fn resolve(w: &mut Worker<'_>, p: Parked, choice: Choice) {
         dest,
     } = p;
     let root = w.sh.root();
-    let dir_fd = match root.open_dir(&dir.rel) {
+    let dir_fd = match root.open_node(&dir) {
         Ok(fd) => fd,
         Err(e) => {
             let err = CopyError::new(root.display(&dir.rel).join(&item.name), Op::OpenDir, e);

@@ -1,7 +1,9 @@
 //! Writing beneath the destination without ever following a symlink that is in it.
 //! Every folder is opened from the destination root with `openat2` and
-//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`; files are created as fixed-length
-//! temporaries with `O_EXCL` in that folder and renamed into place when complete.
+//! `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`. A file appears under its name only
+//! when complete: written nameless (`O_TMPFILE`) or as a fixed-length temporary
+//! and then linked or renamed into place, or written in place inside a folder that
+//! is itself still under a temporary name (see `stage`).
 
 use std::ffi::{OsStr, OsString};
 use std::io;
@@ -9,11 +11,13 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use super::beneath::Beneath;
+use super::job::DirNode;
 
 const TEMP_PREFIX: &str = ".convoy-";
 const TEMP_SUFFIX: &str = ".tmp";
@@ -34,6 +38,9 @@ pub(crate) struct DestRoot {
     temp_seq: AtomicU64,
     temp_seed: u64,
     pid: u32,
+    /// Held to find a folder by its current names (read) or to rename a staged
+    /// folder into place (write), so no lookup sees a name change half way.
+    places: RwLock<()>,
 }
 
 impl DestRoot {
@@ -53,6 +60,7 @@ impl DestRoot {
             temp_seq: AtomicU64::new(0),
             temp_seed: nanos ^ (u64::from(pid) << 32),
             pid,
+            places: RwLock::new(()),
         })
     }
 
@@ -69,10 +77,70 @@ impl DestRoot {
         self.dirs.fd.as_fd()
     }
 
-    /// Opens the folder at `rel` beneath the root; fails with ELOOP/EXDEV rather
-    /// than follow a symlink or `..` anywhere on the way.
-    pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
-        self.dirs.open_dir(rel)
+    /// Opens the destination folder of `node` wherever it is now: under its own
+    /// name, or under its or an ancestor's temporary name while staged. Fails
+    /// with ELOOP/EXDEV rather than follow a symlink or `..` anywhere on the way.
+    pub fn open_node(&self, node: &DirNode) -> io::Result<OwnedFd> {
+        let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
+        self.dirs.open_dir(&node.current())
+    }
+
+    /// Opens `node` inside `parent`, the open folder of its parent.
+    pub fn open_child_node(&self, parent: BorrowedFd<'_>, node: &DirNode) -> io::Result<OwnedFd> {
+        let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
+        rfs::openat(parent, node.current_name(), DIR_FLAGS, Mode::empty()).map_err(Into::into)
+    }
+
+    /// Creates a staged folder in `dir`: under a fresh temporary name, private
+    /// until its metadata is applied at the end.
+    pub fn make_staged_dir(&self, dir: BorrowedFd<'_>) -> io::Result<OsString> {
+        for _ in 0..16 {
+            let name = self.temp_name();
+            match rfs::mkdirat(dir, &name, Mode::from_raw_mode(0o700)) {
+                Ok(()) => return Ok(name),
+                Err(Errno::EXIST) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(io::Error::from(Errno::EXIST))
+    }
+
+    /// Renames a staged folder to its own name, never over an entry that
+    /// appeared there meanwhile. If that fails the folder and what it holds are
+    /// removed, and the reason is kept to be reported with the folder.
+    pub fn place(&self, node: &DirNode) {
+        let (Some(stage), Some(parent)) = (&node.stage, &node.parent) else {
+            return;
+        };
+        let _held = self.places.write().unwrap_or_else(PoisonError::into_inner);
+        if stage.is_placed() {
+            return;
+        }
+        let parent_fd = match self.dirs.open_dir(&parent.current()) {
+            Ok(fd) => fd,
+            Err(e) => return stage.set_failed(e),
+        };
+        match rename_noreplace(parent_fd.as_fd(), &stage.temp, node.name()) {
+            Ok(()) => stage.set_placed(),
+            Err(e) => {
+                let _ = remove_tree(parent_fd.as_fd(), &stage.temp);
+                stage.set_failed(e);
+            }
+        }
+    }
+
+    /// A job of `node` is finished: the folder is placed when it was the last.
+    pub fn job_done(&self, node: &DirNode) {
+        if node.stage.as_ref().is_some_and(|s| s.job_done()) {
+            self.place(node);
+        }
+    }
+
+    /// The walker has listed every file of `node`.
+    pub fn files_listed(&self, node: &DirNode) {
+        if node.stage.as_ref().is_some_and(|s| s.files_listed()) {
+            self.place(node);
+        }
     }
 
     fn temp_name(&self) -> OsString {
@@ -81,11 +149,18 @@ impl DestRoot {
         OsString::from(format!("{TEMP_PREFIX}{:08x}{r:08x}{TEMP_SUFFIX}", self.pid))
     }
 
-    /// Creates the file a copy is written into: nameless (O_TMPFILE) where the
-    /// filesystem allows, so it needs no name until it is complete and vanishes
-    /// by itself if the process dies; a named temporary otherwise.
-    pub fn create_file<D: AsFd>(&self, dir: D, mode: u32) -> io::Result<NewFile<'_, D>> {
-        if self.has_tmpfile.load(Ordering::Relaxed) {
+    /// Creates the file a copy is written into: under its own name `in_place`
+    /// (in a staged folder, where nobody sees it until it is complete); else
+    /// nameless (O_TMPFILE) where the filesystem allows, so it needs no name until
+    /// it is complete and vanishes by itself if the process dies; else a named
+    /// temporary.
+    pub fn create_file<D: AsFd>(
+        &self,
+        dir: D,
+        mode: u32,
+        in_place: Option<&OsStr>,
+    ) -> io::Result<NewFile<'_, D>> {
+        if in_place.is_none() && self.has_tmpfile.load(Ordering::Relaxed) {
             let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
             match rfs::openat(&dir, ".", flags, Mode::from_raw_mode(mode & 0o777)) {
                 Ok(fd) => {
@@ -101,7 +176,7 @@ impl DestRoot {
                 Err(e) => return Err(e.into()),
             }
         }
-        let (entry, fd) = self.create_temp(dir, mode)?;
+        let (entry, fd) = self.create_temp(dir, mode, in_place)?;
         Ok(NewFile::Named { entry, fd })
     }
 
@@ -122,15 +197,30 @@ impl DestRoot {
         rfs::linkat(rfs::CWD, proc.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW).map_err(Into::into)
     }
 
-    /// Creates a new, empty temporary file in `dir`, retrying on a name clash.
-    /// The guard removes it again unless it is committed.
-    pub fn create_temp<D: AsFd>(&self, dir: D, mode: u32) -> io::Result<(TempEntry<D>, OwnedFd)> {
+    /// Creates a new, empty file in `dir`: named `in_place`, or a temporary
+    /// (retrying on a name clash). The guard removes it again unless committed.
+    pub fn create_temp<D: AsFd>(
+        &self,
+        dir: D,
+        mode: u32,
+        in_place: Option<&OsStr>,
+    ) -> io::Result<(TempEntry<D>, OwnedFd)> {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(mode & 0o777);
+        if let Some(name) = in_place {
+            let fd = rfs::openat(&dir, name, flags, mode)?;
+            let entry = TempEntry {
+                dir,
+                name: name.to_os_string(),
+                in_place: true,
+            };
+            return Ok((entry, fd));
+        }
         for _ in 0..16 {
             let name = self.temp_name();
-            match rfs::openat(&dir, &name, flags, Mode::from_raw_mode(mode & 0o777)) {
-                Ok(fd) => return Ok((TempEntry { dir, name }, fd)),
+            match rfs::openat(&dir, &name, flags, mode) {
+                Ok(fd) => return Ok((TempEntry::new(dir, name), fd)),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -143,7 +233,7 @@ impl DestRoot {
         for _ in 0..16 {
             let name = self.temp_name();
             match rfs::symlinkat(target, &dir, &name) {
-                Ok(()) => return Ok(TempEntry { dir, name }),
+                Ok(()) => return Ok(TempEntry::new(dir, name)),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -161,7 +251,7 @@ impl DestRoot {
         for _ in 0..16 {
             let name = self.temp_name();
             match rfs::linkat(target_dir, target_name, &dir, &name, AtFlags::empty()) {
-                Ok(()) => return Ok(TempEntry { dir, name }),
+                Ok(()) => return Ok(TempEntry::new(dir, name)),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -170,7 +260,8 @@ impl DestRoot {
     }
 
     /// Removes temporaries left by convoy runs that are no longer alive (a
-    /// `kill -9`, a power cut). A live run's temporaries are left alone.
+    /// `kill -9`, a power cut): files, and staged folders with all they hold.
+    /// A live run's temporaries are left alone.
     pub fn sweep_temps(&self, dir: BorrowedFd<'_>) -> io::Result<usize> {
         let fd = rfs::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
         let mut removed = 0;
@@ -184,6 +275,11 @@ impl DestRoot {
                 match rfs::unlinkat(dir, name, AtFlags::empty()) {
                     Ok(()) => removed += 1,
                     Err(Errno::NOENT) => {}
+                    // A folder that was being filled when its run died.
+                    Err(Errno::ISDIR) => {
+                        remove_tree(dir, name)?;
+                        removed += 1;
+                    }
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -206,6 +302,71 @@ pub(crate) fn temp_owner(name: &OsStr) -> Option<u32> {
         return None;
     }
     u32::from_str_radix(std::str::from_utf8(&hex[..8]).ok()?, 16).ok()
+}
+
+/// Renames `from` to `to` in `dir` unless `to` exists.
+fn rename_noreplace(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> io::Result<()> {
+    match rfs::renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
+        // Filesystems without RENAME_NOREPLACE: look first (a folder cannot be
+        // linked, so this is the best there is).
+        Err(Errno::INVAL | Errno::NOSYS) => match rfs::statat(dir, to, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(_) => Err(io::Error::from(Errno::EXIST)),
+            Err(Errno::NOENT) => rfs::renameat(dir, from, dir, to).map_err(Into::into),
+            Err(e) => Err(e.into()),
+        },
+        r => r.map_err(Into::into),
+    }
+}
+
+/// Removes the folder `name` in `dir` and everything in it, through handles:
+/// nothing inside is followed, and at most two descriptors are open at a time
+/// whatever the depth (each step reopens its way down from `dir`).
+pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
+    let open = |path: &[OsString]| -> io::Result<OwnedFd> {
+        let mut fd = rfs::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
+        for n in path {
+            fd = rfs::openat(&fd, n, DIR_FLAGS, Mode::empty())?;
+        }
+        Ok(fd)
+    };
+    let mut path = vec![name.to_os_string()];
+    // Entries may appear while it is emptied (a run still writing into it):
+    // relist a few times, then give up.
+    let mut retries = 8u32;
+    while let Some(last) = path.last().cloned() {
+        let fd = open(&path)?;
+        let mut subfolder = None;
+        for entry in rfs::Dir::read_from(&fd)? {
+            let entry = entry?;
+            let n = entry.file_name().to_bytes();
+            if n == b"." || n == b".." {
+                continue;
+            }
+            let n = OsStr::from_bytes(n);
+            match rfs::unlinkat(&fd, n, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => {}
+                Err(Errno::ISDIR) => {
+                    subfolder = Some(n.to_os_string());
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        drop(fd);
+        if let Some(sub) = subfolder {
+            path.push(sub);
+            continue;
+        }
+        let parent = open(&path[..path.len() - 1])?;
+        match rfs::unlinkat(&parent, &last, AtFlags::REMOVEDIR) {
+            Ok(()) | Err(Errno::NOENT) => {
+                path.pop();
+            }
+            Err(Errno::NOTEMPTY) if retries > 0 => retries -= 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
 }
 
 fn process_alive(pid: u32) -> bool {
@@ -261,10 +422,7 @@ impl<D: AsFd> NewFile<'_, D> {
                 for _ in 0..16 {
                     let temp = root.temp_name();
                     match root.link_nameless(fd.as_fd(), dir.as_fd(), &temp) {
-                        Ok(()) => {
-                            let entry = TempEntry { dir, name: temp };
-                            return entry.commit(name, true);
-                        }
+                        Ok(()) => return TempEntry::new(dir, temp).commit(name, true),
                         Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => last = e,
                         Err(e) => return Err(e),
                     }
@@ -282,12 +440,26 @@ impl<D: AsFd> NewFile<'_, D> {
 pub(crate) struct TempEntry<D: AsFd> {
     dir: D,
     name: OsString,
+    /// Already under its final name (in a staged folder): committing keeps it.
+    in_place: bool,
 }
 
 impl<D: AsFd> TempEntry<D> {
+    fn new(dir: D, name: OsString) -> Self {
+        TempEntry {
+            dir,
+            name,
+            in_place: false,
+        }
+    }
+
     /// Moves the finished temporary to `name`. Without `replace` an entry that
     /// appeared meanwhile is never clobbered: the call fails with EEXIST.
     pub fn commit(mut self, name: &OsStr, replace: bool) -> io::Result<()> {
+        if self.in_place {
+            self.name.clear();
+            return Ok(());
+        }
         let dir = self.dir.as_fd();
         let result = if replace {
             rfs::renameat(dir, &self.name, dir, name)
@@ -339,25 +511,48 @@ mod tests {
         std::fs::create_dir(dir.path().join("real")).unwrap();
         std::os::unix::fs::symlink("real", dir.path().join("link")).unwrap();
         let root = DestRoot::open(dir.path()).unwrap();
-        assert!(root.open_dir(Path::new("real")).is_ok());
-        assert!(root.open_dir(Path::new("link")).is_err());
+        assert!(root.dirs.open_dir(Path::new("real")).is_ok());
+        assert!(root.dirs.open_dir(Path::new("link")).is_err());
         assert!(
             root.dirs
                 .open_by_components(root.root_fd(), Path::new("link"))
                 .is_err()
         );
-        assert!(root.open_dir(Path::new("../")).is_err());
+        assert!(root.dirs.open_dir(Path::new("../")).is_err());
+    }
+
+    #[test]
+    fn sweep_removes_a_dead_runs_staged_folder_and_nothing_a_link_in_it_points_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let (dst, outside) = (dir.path().join("dst"), dir.path().join("outside"));
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep.txt"), b"keep").unwrap();
+        // pid 0x7fffffff cannot be alive: pids stop at 2^22.
+        let staged = dst.join(".convoy-7fffffff00000001.tmp");
+        let mut deep = staged.clone();
+        for i in 0..30 {
+            deep.push(format!("level{i}"));
+            std::fs::create_dir_all(&deep).unwrap();
+            std::fs::write(deep.join("partial.bin"), b"half").unwrap();
+        }
+        std::os::unix::fs::symlink(&outside, deep.join("out")).unwrap();
+        std::fs::write(dst.join("user.txt"), b"mine").unwrap();
+        let root = DestRoot::open(&dst).unwrap();
+        assert_eq!(root.sweep_temps(root.root_fd()).unwrap(), 1);
+        assert!(!staged.exists(), "the staged folder is gone");
+        assert_eq!(std::fs::read(dst.join("user.txt")).unwrap(), b"mine");
+        assert_eq!(std::fs::read(outside.join("keep.txt")).unwrap(), b"keep");
     }
 
     #[test]
     fn dropped_temp_is_removed_and_commit_does_not_clobber() {
         let dir = tempfile::tempdir().unwrap();
         let root = DestRoot::open(dir.path()).unwrap();
-        let fd = root.open_dir(Path::new("")).unwrap();
-        drop(root.create_temp(fd.as_fd(), 0o644).unwrap());
+        let fd = root.dirs.open_dir(Path::new("")).unwrap();
+        drop(root.create_temp(fd.as_fd(), 0o644, None).unwrap());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         std::fs::write(dir.path().join("x"), b"old").unwrap();
-        let (t, _fd) = root.create_temp(fd.as_fd(), 0o644).unwrap();
+        let (t, _fd) = root.create_temp(fd.as_fd(), 0o644, None).unwrap();
         assert!(t.commit(OsStr::new("x"), false).is_err());
         assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -369,9 +564,9 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let root = DestRoot::open(dir.path()).unwrap();
             root.has_tmpfile.store(tmpfile, Ordering::Relaxed);
-            let fd = root.open_dir(Path::new("")).unwrap();
+            let fd = root.dirs.open_dir(Path::new("")).unwrap();
             let listed = || std::fs::read_dir(dir.path()).unwrap().count();
-            let f = root.create_file(fd.as_fd(), 0o644).unwrap();
+            let f = root.create_file(fd.as_fd(), 0o644, None).unwrap();
             assert_eq!(matches!(f, NewFile::Nameless { .. }), tmpfile);
             rustix::io::write(f.fd(), b"new").unwrap();
             assert_eq!(
@@ -382,12 +577,12 @@ mod tests {
             f.commit(OsStr::new("a"), false).unwrap();
             assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new");
             // Not replacing: an existing name is kept and the copy discarded.
-            let f = root.create_file(fd.as_fd(), 0o644).unwrap();
+            let f = root.create_file(fd.as_fd(), 0o644, None).unwrap();
             rustix::io::write(f.fd(), b"newer").unwrap();
             assert!(f.commit(OsStr::new("a"), false).is_err());
             assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new");
             // Replacing: the new version takes the name in one step.
-            let f = root.create_file(fd.as_fd(), 0o644).unwrap();
+            let f = root.create_file(fd.as_fd(), 0o644, None).unwrap();
             rustix::io::write(f.fd(), b"newest").unwrap();
             f.commit(OsStr::new("a"), true).unwrap();
             assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"newest");

@@ -16,6 +16,16 @@ use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Outcome, SkipReason};
 
 pub(crate) fn finish(sh: &Shared, planned: Planned) {
+    // Folders still under a temporary name: cancelled (or stopped by a fatal
+    // error) before their last file. What they hold is complete, so it goes in
+    // place like everything else that was copied.
+    if let Some(root) = &sh.root {
+        for (dir, _) in &planned.dirs {
+            if dir.stage.as_ref().is_some_and(|s| !s.is_placed()) {
+                root.place(dir);
+            }
+        }
+    }
     if !sh.control.is_cancelled() {
         for link in &planned.links {
             let outcome = if sh.dry_run {
@@ -39,14 +49,16 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             Outcome::Copied
         } else {
             let root = sh.root();
-            match root
-                .open_dir(&dir.rel)
-                .and_then(|fd| sh.meta.apply_dir(fd.as_fd(), meta))
-            {
-                Ok(()) => Outcome::Copied,
-                Err(e) => {
-                    Outcome::Failed(CopyError::new(root.display(&dir.rel), Op::SetMetadata, e))
-                }
+            let display = || root.display(&dir.rel);
+            match dir.stage.as_ref().and_then(|s| s.take_failure()) {
+                Some(e) => Outcome::Failed(CopyError::new(display(), Op::Rename, e)),
+                None => match root
+                    .open_node(dir)
+                    .and_then(|fd| sh.meta.apply_dir(fd.as_fd(), meta))
+                {
+                    Ok(()) => Outcome::Copied,
+                    Err(e) => Outcome::Failed(CopyError::new(display(), Op::SetMetadata, e)),
+                },
             }
         };
         // The root is the destination itself, not an entry of the tree.
@@ -81,7 +93,7 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
     let fail = |op, e: io::Error| {
         Outcome::Failed(CopyError::new(root.display(&ldir.rel).join(lname), op, e))
     };
-    let (tfd, lfd) = match (root.open_dir(&tdir.rel), root.open_dir(&ldir.rel)) {
+    let (tfd, lfd) = match (root.open_node(tdir), root.open_node(ldir)) {
         (Ok(t), Ok(l)) => (t, l),
         (Err(e), _) | (_, Err(e)) => return fail(Op::OpenDir, e),
     };

@@ -2,8 +2,8 @@
 //! folder, and chunks of big files, in one queue so idle workers take whatever
 //! is next and one huge file balances against thousands of small ones.
 
-use std::ffi::OsString;
-use std::path::Path;
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Mutex};
 
@@ -11,25 +11,88 @@ use std::os::fd::OwnedFd;
 
 use super::dest::TempEntry;
 use super::meta::SrcMeta;
+use super::stage::Stage;
 use crate::error::CopyError;
 use crate::event::RelPath;
 
-/// A destination folder as jobs see it: a path beneath the root, never a
+/// A destination folder as jobs see it: a place beneath the root, never a
 /// descriptor, so queued jobs hold no files open.
 #[derive(Debug)]
 pub(crate) struct DirNode {
+    /// Its path relative to the source root, and to the destination root once
+    /// it is in place.
     pub rel: Arc<Path>,
     /// Created by this run (or would be, in a dry run): nothing in it can exist
     /// yet, so its entries need no conflict check.
     pub fresh: bool,
+    /// The folder it is in; `None` for the root.
+    pub parent: Option<Arc<DirNode>>,
+    /// Set when this run creates the folder: it is filled under a temporary name.
+    pub stage: Option<Stage>,
 }
 
 impl DirNode {
+    pub fn root(fresh: bool) -> Arc<Self> {
+        Arc::new(DirNode {
+            rel: Arc::from(Path::new("")),
+            fresh,
+            parent: None,
+            stage: None,
+        })
+    }
+
+    pub fn child(
+        parent: &Arc<DirNode>,
+        name: &OsStr,
+        fresh: bool,
+        stage: Option<Stage>,
+    ) -> Arc<Self> {
+        Arc::new(DirNode {
+            rel: Arc::from(parent.rel.join(name)),
+            fresh,
+            parent: Some(Arc::clone(parent)),
+            stage,
+        })
+    }
+
     pub fn rel_path(&self, name: &OsString) -> RelPath {
         RelPath {
             dir: Arc::clone(&self.rel),
             name: name.clone(),
         }
+    }
+
+    /// Its own name (empty for the root).
+    pub fn name(&self) -> &OsStr {
+        self.rel.file_name().unwrap_or_default()
+    }
+
+    /// Its name in its parent right now: the temporary one until it is placed.
+    /// Only stable under the destination's placement lock.
+    pub fn current_name(&self) -> &OsStr {
+        match &self.stage {
+            Some(s) if !s.is_placed() => &s.temp,
+            _ => self.name(),
+        }
+    }
+
+    /// Where it is right now relative to the destination root, temporary names
+    /// of its own or of its ancestors included. Only stable under the
+    /// destination's placement lock.
+    pub fn current(&self) -> PathBuf {
+        let mut names = Vec::new();
+        let mut node = self;
+        while let Some(parent) = &node.parent {
+            names.push(node.current_name());
+            node = parent;
+        }
+        names.iter().rev().collect()
+    }
+
+    /// Files in a folder that is still being filled under a temporary name are
+    /// written under their own names: nobody sees them until the folder is placed.
+    pub fn writes_in_place(&self) -> bool {
+        self.stage.is_some()
     }
 }
 

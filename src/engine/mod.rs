@@ -11,6 +11,7 @@ mod finish;
 mod job;
 pub mod meta;
 mod source;
+mod stage;
 mod walk;
 mod worker;
 

@@ -20,6 +20,7 @@ use walkdir::WalkDir;
 use super::Shared;
 use super::job::{Batch, BigFile, BigState, DirNode, Item, ItemKind, Job};
 use super::meta::SrcMeta;
+use super::stage::Stage;
 use crate::decide::{DirDecision, decide_dir};
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Outcome, SkipReason};
@@ -212,10 +213,7 @@ impl<'a> Walker<'a> {
             .flatten()
             .flat_map(|p| p.ancestors().skip(1).map(Path::to_path_buf))
             .collect();
-        let root = Arc::new(DirNode {
-            rel: Arc::from(Path::new("")),
-            fresh: dest_fresh,
-        });
+        let root = DirNode::root(dest_fresh);
         Walker {
             sh,
             source: source.to_path_buf(),
@@ -267,10 +265,19 @@ impl<'a> Walker<'a> {
             self.sh
                 .send(Event::Notice(format!("cannot clean old temporaries: {e}")));
         }
+        // Files before subfolders: a folder's files are all listed (and its
+        // staged folder can be placed once they are written) before the walk
+        // goes deeper, and they travel in as few batches as possible.
         let mut it = WalkDir::new(&self.source)
             .follow_links(self.sh.dereference)
             .max_open(self.max_open)
             .min_depth(1)
+            .sort_by(|a, b| {
+                let dir = |e: &walkdir::DirEntry| e.file_type().is_dir();
+                dir(a)
+                    .cmp(&dir(b))
+                    .then_with(|| a.file_name().cmp(b.file_name()))
+            })
             .into_iter();
         // stack[d] is the destination folder for entries at depth d + 1.
         let mut stack: Vec<Arc<DirNode>> = vec![Arc::clone(&self.root)];
@@ -289,7 +296,13 @@ impl<'a> Walker<'a> {
                     if let Some((depth, path)) = too_deep(&err) {
                         // Past PATH_MAX: walkdir cannot open it by path; handles can.
                         let parent = Arc::clone(&stack[depth.clamp(1, stack.len()) - 1]);
-                        if !self.deep_dir(jobs, &parent, &path) {
+                        // Mostly walkdir yielded the folder (and it was made)
+                        // before failing to read it.
+                        let made = stack
+                            .get(depth)
+                            .filter(|n| path.strip_prefix(&self.source).is_ok_and(|r| *n.rel == *r))
+                            .cloned();
+                        if !self.deep_dir(jobs, &parent, &path, made) {
                             break;
                         }
                     } else {
@@ -298,8 +311,13 @@ impl<'a> Walker<'a> {
                     continue;
                 }
             };
-            stack.truncate(entry.depth());
+            for left in stack.drain(entry.depth()..) {
+                self.files_listed(jobs, &left);
+            }
             let parent = Arc::clone(&stack[entry.depth() - 1]);
+            if entry.file_type().is_dir() {
+                self.files_listed(jobs, &parent);
+            }
             let rel = entry
                 .path()
                 .strip_prefix(&self.source)
@@ -325,8 +343,31 @@ impl<'a> Walker<'a> {
             }
         }
         self.flush(jobs);
+        for left in stack.drain(..) {
+            self.files_listed(jobs, &left);
+        }
         self.send_scan(true);
         self.planned
+    }
+
+    /// No more files of `node` will be planned (the walk has moved past them).
+    fn files_listed(&mut self, jobs: &Sender<Job>, node: &Arc<DirNode>) {
+        if node.stage.is_none() {
+            return;
+        }
+        // Its last batch is counted (queued) before the walker's hold goes, or
+        // the folder could be placed with files still to be written in it.
+        if self
+            .batch
+            .as_ref()
+            .is_some_and(|b| Arc::ptr_eq(&b.dir, node))
+        {
+            // A failed send means the workers are gone; the finish places it.
+            let _ = self.flush(jobs);
+        }
+        if let Some(root) = &self.sh.root {
+            root.files_listed(node);
+        }
     }
 
     /// Plans one source entry; says whether the walk goes into it.
@@ -409,7 +450,13 @@ impl<'a> Walker<'a> {
 
     /// A folder deeper than PATH_MAX and everything beneath it, walked through
     /// folder handles (at most `max_open` held at once). `false`: stop the walk.
-    fn deep_dir(&mut self, jobs: &Sender<Job>, parent: &Arc<DirNode>, path: &Path) -> bool {
+    fn deep_dir(
+        &mut self,
+        jobs: &Sender<Job>,
+        parent: &Arc<DirNode>,
+        path: &Path,
+        made: Option<Arc<DirNode>>,
+    ) -> bool {
         let rel = path
             .strip_prefix(&self.source)
             .unwrap_or(path)
@@ -462,7 +509,11 @@ impl<'a> Walker<'a> {
             self.report(parent, name, EntryKind::Dir, Outcome::Failed(failure));
             return true;
         }
-        let node = match self.visit(jobs, parent, name, &rel, FileType::Directory, meta) {
+        let visited = match made {
+            Some(node) => Visit::Enter(node),
+            None => self.visit(jobs, parent, name, &rel, FileType::Directory, meta),
+        };
+        let node = match visited {
             Visit::Enter(node) => node,
             Visit::Stop => return false,
             Visit::Next | Visit::Skip => return true,
@@ -471,6 +522,7 @@ impl<'a> Walker<'a> {
             Ok(l) => vec![l],
             Err((node, e)) => {
                 self.read_dir_failed(&node, e);
+                self.files_listed(jobs, &node);
                 return true;
             }
         };
@@ -479,7 +531,9 @@ impl<'a> Walker<'a> {
                 return false;
             }
             let Some(name) = top.names.next() else {
+                let node = Arc::clone(&top.node);
                 levels.pop();
+                self.files_listed(jobs, &node);
                 continue;
             };
             self.seen_deep += 1;
@@ -492,6 +546,7 @@ impl<'a> Walker<'a> {
                 Err(e) => {
                     self.read_dir_failed(&parent, e);
                     levels.pop();
+                    self.files_listed(jobs, &parent);
                     continue;
                 }
             };
@@ -527,7 +582,10 @@ impl<'a> Walker<'a> {
                     let (fd, id) = child.expect("a folder was opened");
                     match Level::read(node, fd, id) {
                         Ok(l) => levels.push(l),
-                        Err((node, e)) => self.read_dir_failed(&node, e),
+                        Err((node, e)) => {
+                            self.read_dir_failed(&node, e);
+                            self.files_listed(jobs, &node);
+                        }
                     }
                     self.limit_open(&mut levels);
                 }
@@ -540,10 +598,10 @@ impl<'a> Walker<'a> {
 
     fn read_dir_failed(&self, node: &DirNode, e: io::Error) {
         let name = node.rel.file_name().map(OsString::from).unwrap_or_default();
-        let parent = Arc::new(DirNode {
-            rel: Arc::from(node.rel.parent().unwrap_or(Path::new(""))),
-            fresh: false,
-        });
+        let parent = match &node.parent {
+            Some(p) => Arc::clone(p),
+            None => DirNode::root(false),
+        };
         let failure = CopyError::new(self.source.join(&*node.rel), Op::ReadDir, e);
         self.report(&parent, name, EntryKind::Dir, Outcome::Failed(failure));
     }
@@ -648,7 +706,12 @@ impl<'a> Walker<'a> {
     fn flush(&mut self, jobs: &Sender<Job>) -> bool {
         self.batch_bytes = 0;
         match self.batch.take() {
-            Some(b) => jobs.send(Job::Batch(b)).is_ok(),
+            Some(b) => {
+                if let Some(stage) = &b.dir.stage {
+                    stage.add_job();
+                }
+                jobs.send(Job::Batch(b)).is_ok()
+            }
             None => true,
         }
     }
@@ -664,7 +727,12 @@ impl<'a> Walker<'a> {
             failed: AtomicBool::new(false),
             state: Mutex::new(BigState::NotStarted),
         });
-        (0..chunks).all(|i| jobs.send(Job::Chunk(Arc::clone(&big), i)).is_ok())
+        (0..chunks).all(|i| {
+            if let Some(stage) = &parent.stage {
+                stage.add_job();
+            }
+            jobs.send(Job::Chunk(Arc::clone(&big), i)).is_ok()
+        })
     }
 
     /// The walker's open folder, reopened from the root when it moved elsewhere.
@@ -674,18 +742,13 @@ impl<'a> Walker<'a> {
             .as_ref()
             .is_some_and(|(n, _)| Arc::ptr_eq(n, node));
         if !cached {
+            let root = self.sh.root();
             // Mostly the folder just made in the open one: one step, not a path.
-            let from_parent = match (&self.open, node.rel.parent(), node.rel.file_name()) {
-                (Some((n, fd)), Some(parent), Some(name)) if *n.rel == *parent => Some(
-                    rfs::openat(fd, name, super::dest::DIR_FLAGS, Mode::empty())
-                        .map_err(io::Error::from),
-                ),
-                _ => None,
-            };
-            self.open = None;
-            let fd = match from_parent {
-                Some(r) => r?,
-                None => self.sh.root().open_dir(&node.rel)?,
+            let fd = match (&self.open, &node.parent) {
+                (Some((open, fd)), Some(parent)) if Arc::ptr_eq(open, parent) => {
+                    root.open_child_node(fd.as_fd(), node)?
+                }
+                _ => root.open_node(node)?,
             };
             self.open = Some((Arc::clone(node), fd));
         }
@@ -693,78 +756,67 @@ impl<'a> Walker<'a> {
     }
 
     /// Creates (or finds) the destination of a source folder. `None` means its
-    /// contents are not to be walked: skipped by policy, or it failed.
+    /// contents are not to be walked: skipped by policy, or it failed. A folder
+    /// it creates is staged: made under a temporary name, placed once filled.
     fn make_dir(
         &mut self,
         parent: &Arc<DirNode>,
         name: OsString,
         meta: SrcMeta,
     ) -> Option<Arc<DirNode>> {
-        let rel: Arc<Path> = Arc::from(parent.rel.join(&name));
-        let node = |fresh| {
-            Some(Arc::new(DirNode {
-                rel: Arc::clone(&rel),
-                fresh,
-            }))
-        };
         if parent.fresh && self.sh.dry_run {
-            return node(true);
+            return Some(DirNode::child(parent, &name, true, None));
         }
         let dry_run = self.sh.dry_run;
         let policy = self.sh.policy;
-        let result = (|| -> Result<Result<bool, SkipReason>, (Op, io::Error)> {
+        let made = (|| -> Result<Result<Made, SkipReason>, (Op, io::Error)> {
+            let root = self.sh.root();
             let fd = self.dir_fd(parent).map_err(|e| (Op::OpenDir, e))?.as_fd();
+            let create = || {
+                root.make_staged_dir(fd)
+                    .map(|temp| Ok(Made::Staged(temp)))
+                    .map_err(|e| (Op::CreateDir, e))
+            };
             // In a folder this run created, nothing can be in the way.
             if parent.fresh {
-                match rfs::mkdirat(fd, &name, Mode::from_raw_mode(0o700)) {
-                    Ok(()) => return Ok(Ok(true)),
-                    Err(Errno::EXIST) => {}
-                    Err(e) => return Err((Op::CreateDir, e.into())),
-                }
+                return create();
             }
             let existing = match rfs::statat(fd, &name, AtFlags::SYMLINK_NOFOLLOW) {
                 Ok(st) => Some(SrcMeta::from(&st)),
                 Err(Errno::NOENT) => None,
                 Err(e) => return Err((Op::Stat, e.into())),
             };
-            let decision = decide_dir(&meta, existing.as_ref(), policy);
-            if dry_run {
-                return Ok(match decision {
-                    DirDecision::Merge => Ok(false),
-                    DirDecision::Create | DirDecision::Replace => Ok(true),
-                    DirDecision::Skip(r) => Err(r),
-                });
-            }
-            match decision {
+            match decide_dir(&meta, existing.as_ref(), policy) {
+                DirDecision::Merge if dry_run => Ok(Ok(Made::Merged)),
+                DirDecision::Create | DirDecision::Replace if dry_run => Ok(Ok(Made::DryRun)),
                 DirDecision::Merge => {
                     let sub = rfs::openat(fd, &name, super::dest::DIR_FLAGS, Mode::empty())
                         .map_err(|e| (Op::OpenDir, e.into()))?;
                     // Leftovers of a killed run; a failure here is not the copy's.
-                    let _ = self.sh.root().sweep_temps(sub.as_fd());
-                    Ok(Ok(false))
+                    let _ = root.sweep_temps(sub.as_fd());
+                    Ok(Ok(Made::Merged))
                 }
                 DirDecision::Replace => {
                     rfs::unlinkat(fd, &name, AtFlags::empty())
                         .map_err(|e| (Op::CreateDir, e.into()))?;
-                    rfs::mkdirat(fd, &name, Mode::from_raw_mode(0o700))
-                        .map_err(|e| (Op::CreateDir, e.into()))?;
-                    Ok(Ok(true))
+                    create()
                 }
-                DirDecision::Create => match rfs::mkdirat(fd, &name, Mode::from_raw_mode(0o700)) {
-                    Ok(()) => Ok(Ok(true)),
-                    Err(e) => Err((Op::CreateDir, e.into())),
-                },
+                DirDecision::Create => create(),
                 DirDecision::Skip(r) => Ok(Err(r)),
             }
         })();
-        match result {
-            Ok(Ok(fresh)) => node(fresh),
+        match made {
+            Ok(Ok(Made::Merged)) => Some(DirNode::child(parent, &name, false, None)),
+            Ok(Ok(Made::DryRun)) => Some(DirNode::child(parent, &name, true, None)),
+            Ok(Ok(Made::Staged(temp))) => {
+                Some(DirNode::child(parent, &name, true, Some(Stage::new(temp))))
+            }
             Ok(Err(reason)) => {
                 self.report(parent, name, EntryKind::Dir, Outcome::Skipped(reason));
                 None
             }
             Err((op, e)) => {
-                let path = self.sh.root().display(&rel);
+                let path = self.sh.root().display(&parent.rel.join(&name));
                 self.report(
                     parent,
                     name,
@@ -775,4 +827,14 @@ impl<'a> Walker<'a> {
             }
         }
     }
+}
+
+/// What became of a source folder at the destination.
+enum Made {
+    /// It exists: its entries are merged into it.
+    Merged,
+    /// Created under this temporary name.
+    Staged(OsString),
+    /// Would be created.
+    DryRun,
 }

@@ -36,9 +36,19 @@ pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
                 shared.control.leave();
                 return;
             };
-            match job {
-                Job::Batch(b) => w.batch(b),
-                Job::Chunk(f, i) => w.chunk(&f, i),
+            let dir = match job {
+                Job::Batch(b) => {
+                    let dir = Arc::clone(&b.dir);
+                    w.batch(b);
+                    dir
+                }
+                Job::Chunk(f, i) => {
+                    w.chunk(&f, i);
+                    Arc::clone(&f.dir)
+                }
+            };
+            if let Some(root) = &shared.root {
+                root.job_done(&dir);
             }
             if shared.control.must_yield() {
                 break;
@@ -141,7 +151,7 @@ impl Worker<'_> {
         let dir_fd = if self.sh.dry_run && b.dir.fresh {
             None
         } else {
-            match self.sh.root().open_dir(&b.dir.rel) {
+            match self.sh.root().open_node(&b.dir) {
                 Ok(fd) => Some(fd),
                 Err(e) => {
                     for item in &b.items {
@@ -234,7 +244,8 @@ impl Worker<'_> {
             Ok(x) => x,
             Err(e) => return self.fail(dir, item, Op::Open, e, false),
         };
-        let new = match self.sh.root().create_file(dir_fd, meta.mode) {
+        let in_place = dir.writes_in_place().then_some(item.name.as_os_str());
+        let new = match self.sh.root().create_file(dir_fd, meta.mode, in_place) {
             Ok(x) => x,
             Err(e) => return self.fail(dir, item, Op::Create, e, true),
         };
@@ -484,7 +495,7 @@ impl Worker<'_> {
         let root = self.sh.root();
         let fail = |op, e, dest| Some(self.fail(&f.dir, &f.item, op, e, dest));
         let dir_fd = root
-            .open_dir(&f.dir.rel)
+            .open_node(&f.dir)
             .map_err(|e| fail(Op::OpenDir, e, true))?;
         let replace = self.check_dest(Some(dir_fd.as_fd()), &f.dir, &f.item, |_, _| false)?;
         let (src, meta, _) = src_dir
@@ -494,8 +505,9 @@ impl Worker<'_> {
                     .open_file(d.as_fd(), f.item.source_name(), &f.item.meta)
             })
             .map_err(|e| fail(Op::Open, e, false))?;
+        let in_place = f.dir.writes_in_place().then_some(f.item.name.as_os_str());
         let (entry, out) = root
-            .create_temp(dir_fd, meta.mode)
+            .create_temp(dir_fd, meta.mode, in_place)
             .map_err(|e| fail(Op::Create, e, true))?;
         // Setting the length first lets chunks land at their offsets in any order
         // without the file growing chunk by chunk.

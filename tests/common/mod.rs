@@ -167,6 +167,14 @@ pub fn assert_same_tree(src: &Path, dst: &Path) {
     }
 }
 
+/// Whether `rel` is a temporary or inside one (a folder still being filled).
+pub fn in_temporary(rel: &Path) -> bool {
+    rel.iter().any(|c| {
+        let n = c.as_bytes();
+        n.starts_with(b".convoy-") && n.ends_with(b".tmp")
+    })
+}
+
 /// Temporaries convoy left anywhere below `root`.
 pub fn leftover_temps(root: &Path) -> Vec<PathBuf> {
     entries(root)
