@@ -23,7 +23,35 @@ use crate::event::{EntryKind, Event, Outcome, SkipReason, WorkerId};
 /// Files at least this large get a `Started` event and live byte progress.
 const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
 
+/// Gives the gate's permit back when the worker lets go of it, also when it
+/// unwinds from a panic (the other workers would otherwise wait for it forever).
+struct Permit<'a>(&'a super::control::Control);
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        self.0.leave();
+    }
+}
+
+/// A worker loop. A panic (a bug) stops the run with a message instead of
+/// hanging it: the partial file of the panicking worker is removed as its
+/// guards unwind, the others finish their entry and stop.
 pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
+    let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(id, shared, jobs)));
+    if let Err(panic) = worked {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        shared.send(Event::Fatal(format!(
+            "internal error in worker {id}, the copy was stopped: {why}"
+        )));
+        shared.control.cancel();
+    }
+}
+
+fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
     let mut w = Worker {
         id: Some(id),
         sh: shared,
@@ -31,9 +59,9 @@ pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
         src_dir: None,
     };
     while shared.control.enter().is_ok() {
+        let _permit = Permit(&shared.control);
         loop {
             let Ok(job) = jobs.recv() else {
-                shared.control.leave();
                 return;
             };
             let dir = match job {
@@ -54,7 +82,6 @@ pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
                 break;
             }
         }
-        shared.control.leave();
     }
 }
 

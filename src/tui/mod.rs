@@ -80,8 +80,15 @@ impl Drop for TerminalGuard {
 fn open_terminal() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>)> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        restore_terminal();
-        previous(info);
+        // A worker's panic is caught by the engine and shown as a stopped run;
+        // printing it here would garble the screen the interface still owns.
+        let worker = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with("convoy-worker"));
+        if !worker {
+            restore_terminal();
+            previous(info);
+        }
     }));
     enable_raw_mode()?;
     let guard = TerminalGuard;
