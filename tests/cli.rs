@@ -328,8 +328,11 @@ fn a_full_disk_stops_the_run_and_keeps_completed_files_whole() {
         }
     }
     let _guard = Unmount(&mnt);
+    // Two in the destination's root (copied first), ten in a folder the copy
+    // creates and fills under a temporary name.
     for i in 0..12 {
-        write(src.join(format!("f{i:02}.bin")), &data(i, 300 * 1024));
+        let dir = if i < 2 { "" } else { "sub/" };
+        write(src.join(format!("{dir}f{i:02}.bin")), &data(i, 300 * 1024));
     }
     let dst = mnt.join("dst");
     let o = batch(&[src.as_os_str(), dst.as_os_str(), os("-j1")]);
@@ -344,8 +347,15 @@ fn a_full_disk_stops_the_run_and_keeps_completed_files_whole() {
         leftover_temps(&dst).is_empty(),
         "the partial file was removed"
     );
-    let done = entries(&dst);
+    let done: Vec<_> = entries(&dst)
+        .into_iter()
+        .filter(|rel| dst.join(rel).is_file())
+        .collect();
     assert!(!done.is_empty() && done.len() < 12, "{done:?}");
+    assert!(
+        done.iter().any(|rel| rel.starts_with("sub")),
+        "the files finished in the new folder are in place: {done:?}"
+    );
     for rel in done {
         assert_eq!(
             fs::read(src.join(&rel)).unwrap(),

@@ -8,7 +8,8 @@
 # peers: cargo install xcp fcp cpz. Environment: RUNS (default 5), BENCH_DIR
 # (default /var/tmp/convoy-bench), CACHE=cold to drop the page cache before each run,
 # JOBS to time only convoy at those worker counts.
-# Tools run interleaved (round 1: every tool, round 2: every tool, ...), each into a
+# Tools run interleaved (round 1: every tool, round 2: every tool starting with the
+# second, ...), each into a
 # fresh, never-used destination: deleting a big tree and creating files right after
 # measures ext4's inode reuse, not the copier. Old small-file copies are deleted in
 # one batch after a tree is done, followed by a sync and a pause. Times end when the
@@ -89,7 +90,11 @@ for arg in "${trees[@]}"; do
   # the first tool of round 1 (see the note on ext4 above).
   $convoy --batch -q "$src" "$BENCH_DIR/out/$tree-warmup-$$"
   for round in $(seq 1 "$RUNS"); do
-    for t in "${available[@]}"; do
+    # Each round starts one tool later: this machine has slow phases (see the
+    # README) that would otherwise always hit the same tools, first in line.
+    n=${#available[@]}; order=()
+    for k in $(seq 0 $((n - 1))); do order+=("${available[$(( (k + round - 1) % n ))]}"); done
+    for t in "${order[@]}"; do
       name=${t%%|*}; slug=${name//[^a-z0-9-]/}
       dst="$BENCH_DIR/out/$tree-$slug-$round-$$"
       base="$results/$tree.$slug.$round"
