@@ -158,7 +158,7 @@ fn resolve(w: &mut Worker<'_>, p: Parked, choice: Choice) {
     };
     let fd = Some(dir_fd.as_fd());
     let done = match item.kind {
-        ItemKind::File => w.write_file(fd, &dir, &item, replace),
+        ItemKind::File => w.write_file(fd, &dir, &item, replace, false),
         ItemKind::Symlink => w.write_symlink(fd, &dir, &item, replace, None),
     };
     w.finish_entry(&dir, &item, done);

@@ -136,9 +136,9 @@ impl DestRoot {
         }
     }
 
-    /// The walker has listed every file of `node`.
-    pub fn files_listed(&self, node: &DirNode) {
-        if node.stage.as_ref().is_some_and(|s| s.files_listed()) {
+    /// The walker plans no more in-place files in `node`.
+    pub fn walker_done(&self, node: &DirNode) {
+        if node.stage.as_ref().is_some_and(|s| s.walker_done()) {
             self.place(node);
         }
     }

@@ -88,12 +88,6 @@ impl DirNode {
         }
         names.iter().rev().collect()
     }
-
-    /// Files in a folder that is still being filled under a temporary name are
-    /// written under their own names: nobody sees them until the folder is placed.
-    pub fn writes_in_place(&self) -> bool {
-        self.stage.is_some()
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +116,8 @@ impl Item {
 pub(crate) struct Batch {
     pub dir: Arc<DirNode>,
     pub items: Vec<Item>,
+    /// Written under their own names: the folder is staged and waits for them.
+    pub in_place: bool,
 }
 
 pub(crate) enum Job {
@@ -135,6 +131,8 @@ pub(crate) enum Job {
 pub(crate) struct BigFile {
     pub dir: Arc<DirNode>,
     pub item: Item,
+    /// As for a [`Batch`].
+    pub in_place: bool,
     pub chunk_size: u64,
     pub remaining: AtomicU64,
     pub failed: AtomicBool,

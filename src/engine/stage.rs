@@ -1,10 +1,11 @@
-//! Folders this run creates are filled under a temporary name and renamed to their
-//! own name once every file directly in them is written. A file inside such a
-//! folder needs no temporary of its own: it is created under its final name, one
-//! call instead of a nameless create plus a link (about a tenth of the kernel time
-//! of a tree of small files). After a crash every final name in the destination
-//! still holds a complete file; what was being written sits in a temporary folder
-//! the next run removes.
+//! Folders this run creates are made under a temporary name and renamed to their
+//! own name once the files the walk met in them before their first subfolder are
+//! written (for most folders: all their files). Such a file needs no temporary of
+//! its own: it is created under its final name, one call instead of a nameless
+//! create plus a link (about a tenth of the kernel time of a tree of small files).
+//! Files met later are written as in any visible folder. After a crash every final
+//! name in the destination still holds a complete file; what was being written in
+//! place sits in a temporary folder the next run removes.
 
 use std::ffi::OsString;
 use std::io;
@@ -16,10 +17,10 @@ use std::sync::{Mutex, PoisonError};
 pub(crate) struct Stage {
     /// Its name in its parent until it is placed.
     pub temp: OsString,
-    /// Jobs of the folder not yet finished, plus one while the walker may still
-    /// list files in it.
+    /// In-place jobs of the folder not yet finished, plus one while the walker
+    /// may still plan more of them.
     pending: AtomicUsize,
-    listed: AtomicBool,
+    walker_done: AtomicBool,
     /// Read and written under the destination's placement lock.
     placed: AtomicBool,
     /// Why it could not be renamed into place, reported with the folder.
@@ -31,13 +32,18 @@ impl Stage {
         Stage {
             temp,
             pending: AtomicUsize::new(1),
-            listed: AtomicBool::new(false),
+            walker_done: AtomicBool::new(false),
             placed: AtomicBool::new(false),
             failed: Mutex::new(None),
         }
     }
 
-    /// A job for this folder is about to be queued.
+    /// Whether the walker still plans files of this folder to be written in place.
+    pub fn open_for_files(&self) -> bool {
+        !self.walker_done.load(Ordering::Acquire)
+    }
+
+    /// An in-place job for this folder is about to be queued.
     pub fn add_job(&self) {
         self.pending.fetch_add(1, Ordering::AcqRel);
     }
@@ -47,10 +53,10 @@ impl Stage {
         self.pending.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
-    /// The walker has listed every file of the folder (it lists files before
-    /// subfolders); `true` when nothing is left to write in the folder.
-    pub fn files_listed(&self) -> bool {
-        !self.listed.swap(true, Ordering::AcqRel) && self.job_done()
+    /// The walker plans no more in-place files here (it met a subfolder or left
+    /// the folder); `true` when nothing is left to write in place.
+    pub fn walker_done(&self) -> bool {
+        !self.walker_done.swap(true, Ordering::AcqRel) && self.job_done()
     }
 
     pub fn is_placed(&self) -> bool {
@@ -78,18 +84,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_folder_is_done_once_listed_and_every_job_is_finished() {
+    fn a_folder_is_done_once_the_walker_lets_go_and_every_job_is_finished() {
         let s = Stage::new(".convoy-x.tmp".into());
         s.add_job();
         s.add_job();
         assert!(!s.job_done());
-        assert!(!s.files_listed());
-        assert!(!s.files_listed(), "listing is counted once");
+        assert!(s.open_for_files());
+        assert!(!s.walker_done());
+        assert!(!s.walker_done(), "the walker lets go once");
+        assert!(!s.open_for_files());
         assert!(s.job_done());
         let empty = Stage::new(".convoy-y.tmp".into());
         assert!(
-            empty.files_listed(),
-            "a folder without files is done when listed"
+            empty.walker_done(),
+            "a folder without in-place files is done when the walker lets go"
         );
     }
 }

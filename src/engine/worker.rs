@@ -64,18 +64,18 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
             let Ok(job) = jobs.recv() else {
                 return;
             };
-            let dir = match job {
+            let (dir, in_place) = match job {
                 Job::Batch(b) => {
-                    let dir = Arc::clone(&b.dir);
+                    let done = (Arc::clone(&b.dir), b.in_place);
                     w.batch(b);
-                    dir
+                    done
                 }
                 Job::Chunk(f, i) => {
                     w.chunk(&f, i);
-                    Arc::clone(&f.dir)
+                    (Arc::clone(&f.dir), f.in_place)
                 }
             };
-            if let Some(root) = &shared.root {
+            if let Some(root) = shared.root.as_ref().filter(|_| in_place) {
                 root.job_done(&dir);
             }
             if shared.control.must_yield() {
@@ -197,7 +197,7 @@ impl Worker<'_> {
             }
             let dir_fd = dir_fd.as_ref().map(|f| f.as_fd());
             let done = match item.kind {
-                ItemKind::File => self.file(dir_fd, &b.dir, item),
+                ItemKind::File => self.file(dir_fd, &b.dir, item, b.in_place),
                 ItemKind::Symlink => self.symlink(dir_fd, &b.dir, item),
             };
             // None: parked for a person to decide; reported once decided.
@@ -243,21 +243,24 @@ impl Worker<'_> {
         dir_fd: Option<BorrowedFd<'_>>,
         dir: &Arc<DirNode>,
         item: &Item,
+        in_place: bool,
     ) -> Option<Done> {
         let replace = match self.check_dest(dir_fd, dir, item, |_, _| false) {
             Ok(r) => r,
             Err(done) => return done,
         };
-        Some(self.write_file(dir_fd, dir, item, replace))
+        Some(self.write_file(dir_fd, dir, item, replace, in_place))
     }
 
-    /// Copies a regular file whose fate is decided: `replace` an existing entry or not.
+    /// Copies a regular file whose fate is decided: `replace` an existing entry or
+    /// not; write it `in_place` under its own name (in a staged folder) or not.
     pub(super) fn write_file(
         &mut self,
         dir_fd: Option<BorrowedFd<'_>>,
         dir: &DirNode,
         item: &Item,
         replace: bool,
+        in_place: bool,
     ) -> Done {
         let Some(dir_fd) = dir_fd.filter(|_| !self.sh.dry_run) else {
             return (Outcome::Copied, 0);
@@ -271,7 +274,7 @@ impl Worker<'_> {
             Ok(x) => x,
             Err(e) => return self.fail(dir, item, Op::Open, e, false),
         };
-        let in_place = dir.writes_in_place().then_some(item.name.as_os_str());
+        let in_place = in_place.then_some(item.name.as_os_str());
         let new = match self.sh.root().create_file(dir_fd, meta.mode, in_place) {
             Ok(x) => x,
             Err(e) => return self.fail(dir, item, Op::Create, e, true),
@@ -532,7 +535,7 @@ impl Worker<'_> {
                     .open_file(d.as_fd(), f.item.source_name(), &f.item.meta)
             })
             .map_err(|e| fail(Op::Open, e, false))?;
-        let in_place = f.dir.writes_in_place().then_some(f.item.name.as_os_str());
+        let in_place = f.in_place.then_some(f.item.name.as_os_str());
         let (entry, out) = root
             .create_temp(dir_fd, meta.mode, in_place)
             .map_err(|e| fail(Op::Create, e, true))?;
