@@ -12,6 +12,7 @@ mod job;
 pub mod meta;
 mod source;
 mod stage;
+mod sweep;
 mod walk;
 mod worker;
 
