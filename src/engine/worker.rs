@@ -265,6 +265,10 @@ impl Worker<'_> {
         let Some(dir_fd) = dir_fd.filter(|_| !self.sh.dry_run) else {
             return (Outcome::Copied, 0);
         };
+        #[cfg(test)]
+        if item.name == tests::PANIC_NAME {
+            panic!("injected by a test");
+        }
         let opened = self.source_dir(dir).and_then(|d| {
             self.sh
                 .source
@@ -598,5 +602,51 @@ fn entry_kind(k: ItemKind) -> EntryKind {
     match k {
         ItemKind::File => EntryKind::File,
         ItemKind::Symlink => EntryKind::Symlink,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::Config;
+    use crate::event::Event;
+
+    /// A file by this name makes the worker copying it panic (unit tests only).
+    pub(super) const PANIC_NAME: &str = "panic-in-worker.test";
+
+    #[test]
+    fn a_panicking_worker_stops_the_run_instead_of_hanging_it() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for d in 0..10 {
+            std::fs::create_dir_all(src.join(d.to_string())).unwrap();
+            for f in 0..50 {
+                std::fs::write(src.join(format!("{d}/{f}")), b"data").unwrap();
+            }
+        }
+        std::fs::write(src.join("5").join(PANIC_NAME), b"boom").unwrap();
+        let mut cfg = Config::new(&src, t.path().join("dst"));
+        cfg.jobs = 2;
+        let r = crate::engine::start(cfg).unwrap();
+        let mut fatal = None;
+        loop {
+            match r.events.recv_timeout(Duration::from_secs(30)) {
+                Ok(Event::Fatal(why)) => fatal = Some(why),
+                Ok(Event::Done { cancelled }) => {
+                    assert!(cancelled, "the run is stopped");
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("the run hung after a worker panicked: {e}"),
+            }
+        }
+        r.join();
+        let why = fatal.expect("a fatal event says why the run stopped");
+        assert!(why.contains("internal error"), "{why}");
+        assert!(
+            !t.path().join("dst/5").join(PANIC_NAME).exists(),
+            "nothing half-written under the file's name"
+        );
     }
 }
