@@ -16,6 +16,7 @@ use crate::event::{Event, Outcome};
 use crate::exit::ExitCode;
 use crate::format::{self, DisplayPath};
 use crate::progress::Progress;
+use crate::summary::{self, Eta};
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BatchOptions {
@@ -148,8 +149,16 @@ impl Reporter {
                 o.insert("outcome".into(), json!(name));
                 self.json_line(Value::Object(o));
             }
-            Event::Notice(n) => self.json_line(json!({"type": "notice", "message": n})),
-            Event::Fatal(m) => self.json_line(json!({"type": "fatal", "message": m})),
+            Event::Notice(n) => self.json_line(json!({
+                "type": "notice",
+                "reason": n.code(),
+                "message": n.to_string(),
+            })),
+            Event::Fatal(f) => self.json_line(json!({
+                "type": "fatal",
+                "reason": f.code(),
+                "message": f.to_string(),
+            })),
             _ => {}
         }
     }
@@ -227,10 +236,9 @@ impl Reporter {
         let pct = (p.bytes_done * 100)
             .checked_div(p.scan.bytes)
             .map_or_else(String::new, |pct| format!(" {:>3}%", pct.min(100)));
-        let eta = match (p.scan.complete, p.eta()) {
-            (false, _) => "scanning…".to_string(),
-            (true, Some(d)) => format!("ETA {}", format::duration(d)),
-            (true, None) => "ETA –".to_string(),
+        let eta = match Eta::of(p) {
+            Eta::Scanning => Eta::Scanning.to_string(),
+            eta => format!("ETA {eta}"),
         };
         format!(
             "{}/{}{more} files  {}/{}{more}{pct}  {}  {eta}",
@@ -286,32 +294,17 @@ impl Reporter {
         } else {
             "Copied"
         };
-        let left = p.scan.files.saturating_sub(p.files_done);
-        match (p.cancelled, &p.fatal) {
-            (_, Some(f)) => {
-                let _ = writeln!(s, "Stopped: {f}; {left} files not copied");
-            }
-            (true, None) => {
-                let _ = writeln!(s, "Cancelled; {left} files not copied");
-            }
-            _ => {}
+        if let Some(line) = summary::stopped_line(p) {
+            let _ = writeln!(s, "{line}");
         }
         let _ = writeln!(
             s,
-            "{verb} {} files ({}), {} folders, {} symlinks, {} hard links in {} ({})",
-            p.files_copied,
-            format::bytes(p.bytes_copied),
-            p.dirs,
-            p.symlinks,
-            p.hard_links,
+            "{verb} {} in {} ({})",
+            summary::copied_counts(p),
             format::duration(p.elapsed()),
             format::rate(p.average_rate()),
         );
-        let _ = writeln!(
-            s,
-            "Up to date: {}  Skipped: {}  Failed: {}",
-            p.up_to_date, p.skipped, p.failed
-        );
+        let _ = writeln!(s, "{}", summary::outcome_counts(p));
         if !p.skips.is_empty() {
             let _ = writeln!(s, "Skipped:");
             for k in p.skips.iter().take(SKIPS_LISTED) {

@@ -6,10 +6,9 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    Config, ConflictPolicy, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, default_jobs,
+    Chunking, Config, ConflictPolicy, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, default_jobs,
 };
 use crate::error::InputError;
-use crate::paths;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnConflict {
@@ -95,34 +94,55 @@ pub struct Args {
     pub quit_when_done: bool,
 }
 
+/// Which face runs the copy: the defaults differ (the TUI can ask about
+/// conflicts, a script cannot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    Batch,
+    Tui,
+}
+
 impl Args {
-    /// Resolves the arguments into a configuration for a batch run.
-    pub fn batch_config(&self) -> Result<Config, InputError> {
-        let source = self
-            .source
-            .as_ref()
-            .ok_or_else(|| InputError::Other("SOURCE is required with --batch".into()))?;
-        let policy = match self.on_conflict.unwrap_or(OnConflict::Skip) {
-            OnConflict::Ask => {
+    /// Every option as a [`Config`], the one route from arguments to the
+    /// engine's settings: batch mode runs it once its paths are resolved, the
+    /// TUI's setup form starts from it and overrides only the fields it edits.
+    /// SOURCE and DEST are as typed (empty when not given) and not yet checked.
+    pub fn base_config(&self, face: Face) -> Result<Config, InputError> {
+        let default_policy = match face {
+            Face::Batch => OnConflict::Skip,
+            Face::Tui => OnConflict::Ask,
+        };
+        let policy = match (face, self.on_conflict.unwrap_or(default_policy)) {
+            (Face::Batch, OnConflict::Ask) => {
                 return Err(InputError::Other(
                     "--on-conflict ask needs the TUI; with --batch use skip, overwrite or newer"
                         .into(),
                 ));
             }
-            p => p.into(),
+            (_, p) => p.into(),
         };
-        let (source, dest) = paths::resolve(source, self.dest.as_deref())?;
         Ok(Config {
-            source,
-            dest,
+            source: self.source.clone().unwrap_or_default(),
+            dest: self.dest.clone().unwrap_or_default(),
             jobs: self.jobs.map_or_else(default_jobs, usize::from),
             policy,
             dereference: self.dereference,
             excludes: self.exclude.clone(),
             dry_run: self.dry_run,
-            chunk_threshold: self.chunk_threshold,
-            chunk_size: self.chunk_size,
+            chunking: Chunking {
+                threshold: self.chunk_threshold,
+                size: self.chunk_size,
+            },
             only: None,
         })
+    }
+
+    /// The configuration of a batch run: every option, and SOURCE and DEST
+    /// checked and resolved (the default destination filled in).
+    pub fn batch_config(&self) -> Result<Config, InputError> {
+        if self.source.is_none() {
+            return Err(InputError::Other("SOURCE is required with --batch".into()));
+        }
+        self.base_config(Face::Batch)?.resolved()
     }
 }

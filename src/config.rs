@@ -4,6 +4,9 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use crate::error::InputError;
+use crate::paths;
+
 /// What to do with a destination file that exists and differs from its source.
 /// (A destination with the source's size and mtime is up to date and always kept.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,8 +16,28 @@ pub enum ConflictPolicy {
     Overwrite,
     /// Overwrite only when the source's mtime is later than the destination's.
     Newer,
-    /// Hold the entry for a person to decide while the rest is copied (TUI).
+    /// Hold the entry for a person to decide while the rest is copied (needs a
+    /// face that can ask).
     Ask,
+}
+
+/// Splitting big files into chunks copied by several workers at once: off by
+/// default (see [`DEFAULT_CHUNK_THRESHOLD`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Chunking {
+    /// Files at least this large are split.
+    pub threshold: u64,
+    /// Bytes per chunk.
+    pub size: u64,
+}
+
+impl Default for Chunking {
+    fn default() -> Self {
+        Chunking {
+            threshold: DEFAULT_CHUNK_THRESHOLD,
+            size: DEFAULT_CHUNK_SIZE,
+        }
+    }
 }
 
 /// Size above which a file is split into chunks copied by several workers at once:
@@ -39,10 +62,9 @@ pub struct Config {
     /// Globs matched against the path relative to `source`.
     pub excludes: Vec<String>,
     pub dry_run: bool,
-    pub chunk_threshold: u64,
-    pub chunk_size: u64,
+    pub chunking: Chunking,
     /// Copy only these paths (relative to `source`; a folder with all it holds):
-    /// how the TUI retries the entries that failed.
+    /// how failed entries are retried.
     pub only: Option<HashSet<PathBuf>>,
 }
 
@@ -56,10 +78,21 @@ impl Config {
             dereference: false,
             excludes: Vec::new(),
             dry_run: false,
-            chunk_threshold: DEFAULT_CHUNK_THRESHOLD,
-            chunk_size: DEFAULT_CHUNK_SIZE,
+            chunking: Chunking::default(),
             only: None,
         }
+    }
+}
+
+impl Config {
+    /// The same configuration with SOURCE checked and DEST filled in and
+    /// checked (see [`paths::resolve`]): what the engine may be started with.
+    pub fn resolved(mut self) -> Result<Config, InputError> {
+        let dest = (!self.dest.as_os_str().is_empty()).then_some(self.dest.as_path());
+        let (source, dest) = paths::resolve(&self.source, dest)?;
+        self.source = source;
+        self.dest = dest;
+        Ok(self)
     }
 }
 

@@ -57,24 +57,26 @@ pub struct CopyError {
     pub source: io::Error,
 }
 
+/// The same OS error again: errors travel in events and are kept by faces.
+pub fn clone_io(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+impl Clone for CopyError {
+    fn clone(&self) -> Self {
+        CopyError::new(self.path.clone(), self.op, clone_io(&self.source))
+    }
+}
+
 impl CopyError {
     pub fn new(path: impl Into<PathBuf>, op: Op, source: io::Error) -> Self {
         CopyError {
             path: path.into(),
             op,
             source,
-        }
-    }
-
-    /// Errors after which continuing only produces more of the same failure: the
-    /// run stops, and this says why in words.
-    pub fn fatal_reason(&self) -> Option<&'static str> {
-        use rustix::io::Errno;
-        match Errno::from_io_error(&self.source)? {
-            Errno::NOSPC => Some("the destination is full"),
-            Errno::DQUOT => Some("the destination's disk quota is used up"),
-            Errno::ROFS => Some("the destination is read-only"),
-            _ => None,
         }
     }
 

@@ -3,12 +3,13 @@
 //! Payloads stay small: a path is sent once per entry, never per progress tick.
 
 use std::ffi::OsString;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::CopyError;
 
-/// Index of the worker that produced an event (a "lane" in the TUI).
+/// Index of the worker that produced an event: events of one worker form a lane.
 pub type WorkerId = usize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,119 @@ pub struct Conflict {
     pub dest_mtime: (i64, i64),
 }
 
+/// Why a whole run stopped before its end.
+#[derive(Debug)]
+pub enum Fatal {
+    /// The destination takes nothing more; `error` is the first failure that
+    /// said so. Every further file would fail the same way.
+    Destination {
+        fault: DestinationFault,
+        error: CopyError,
+    },
+    /// A thread of the engine died on a bug.
+    Internal { thread: String, message: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DestinationFault {
+    Full,
+    Quota,
+    ReadOnly,
+}
+
+impl Fatal {
+    /// A fatal stop when `e` means the destination takes nothing more.
+    pub fn of_copy_error(e: &CopyError) -> Option<Fatal> {
+        use rustix::io::Errno;
+        let fault = match Errno::from_io_error(&e.source)? {
+            Errno::NOSPC => DestinationFault::Full,
+            Errno::DQUOT => DestinationFault::Quota,
+            Errno::ROFS => DestinationFault::ReadOnly,
+            _ => return None,
+        };
+        Some(Fatal::Destination {
+            fault,
+            error: e.clone(),
+        })
+    }
+
+    /// A stable name for scripts (the JSON `reason`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Fatal::Destination { fault, .. } => match fault {
+                DestinationFault::Full => "dest_full",
+                DestinationFault::Quota => "dest_quota",
+                DestinationFault::ReadOnly => "dest_read_only",
+            },
+            Fatal::Internal { .. } => "internal",
+        }
+    }
+}
+
+impl fmt::Display for Fatal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fatal::Destination { fault, error } => {
+                let why = match fault {
+                    DestinationFault::Full => "the destination is full",
+                    DestinationFault::Quota => "the destination's disk quota is used up",
+                    DestinationFault::ReadOnly => "the destination is read-only",
+                };
+                write!(f, "{why} ({error})")
+            }
+            Fatal::Internal { thread, message } => {
+                write!(
+                    f,
+                    "internal error in {thread}, the copy was stopped: {message}"
+                )
+            }
+        }
+    }
+}
+
+/// A remark about the run as a whole, not about one entry.
+#[derive(Debug)]
+pub enum Notice {
+    /// The open-file limit allows fewer workers than were asked for.
+    FdLimit { allowed: usize, asked: usize },
+    /// Temporaries left by a dead run could not all be removed.
+    Sweep(std::io::Error),
+    /// The destination folder itself could not be given the source's mode,
+    /// owner or times.
+    RootMetadata(CopyError),
+    /// A thread of the engine could not be started.
+    Start {
+        what: &'static str,
+        error: std::io::Error,
+    },
+}
+
+impl Notice {
+    /// A stable name for scripts (the JSON `reason`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Notice::FdLimit { .. } => "fd_limit",
+            Notice::Sweep(_) => "sweep_failed",
+            Notice::RootMetadata(_) => "root_metadata",
+            Notice::Start { .. } => "thread_start",
+        }
+    }
+}
+
+impl fmt::Display for Notice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Notice::FdLimit { allowed, asked } => write!(
+                f,
+                "the open-file limit allows {allowed} workers, not {asked}"
+            ),
+            Notice::Sweep(e) => write!(f, "cannot clean old temporaries: {e}"),
+            Notice::RootMetadata(e) => write!(f, "{e}"),
+            Notice::Start { what, error } => write!(f, "cannot start {what}: {error}"),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum Event {
     /// Totals discovered so far; `complete` once the walk is over.
@@ -137,9 +251,9 @@ pub enum Event {
     /// rest of the copy goes on meanwhile.
     Conflict(Conflict),
     /// Something stopped the whole run (disk full, read-only destination).
-    Fatal(String),
+    Fatal(Fatal),
     /// A note for the user that is not about one entry.
-    Notice(String),
+    Notice(Notice),
     /// The engine has finished: no event follows.
     Done { cancelled: bool },
 }

@@ -1,10 +1,10 @@
 //! convoy: a parallel folder copier. The engine walks, plans and copies and
 //! reports everything as events; the batch reporter and the TUI consume them.
+#![forbid(unsafe_code)]
 
 pub mod batch;
 pub mod cli;
 pub mod config;
-pub mod decide;
 pub mod engine;
 pub mod error;
 pub mod event;
@@ -12,4 +12,5 @@ pub mod exit;
 pub mod format;
 pub mod paths;
 pub mod progress;
+pub mod summary;
 pub mod tui;

@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
         return match convoy::tui::run(&args, &interrupted) {
             Ok(code) => code.into(),
             Err(e) => {
-                eprintln!("convoy: cannot run the terminal interface: {e}");
+                eprintln!("convoy: {e}");
                 ExitCode::Usage.into()
             }
         };

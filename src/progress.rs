@@ -21,7 +21,7 @@ pub struct Scan {
     pub complete: bool,
 }
 
-/// What one worker is doing, for the TUI's lanes.
+/// What one worker is doing (its lane).
 #[derive(Debug, Clone, Default)]
 pub struct Lane {
     /// The file being copied (large files only) with its size and bytes done.
@@ -163,9 +163,9 @@ impl Progress {
             // Waiting conflicts are the asking face's state; they settle as entries.
             Event::Conflict(_) => {}
             Event::Fatal(e) => {
-                self.fatal.get_or_insert_with(|| e.clone());
+                self.fatal.get_or_insert_with(|| e.to_string());
             }
-            Event::Notice(n) => self.notices.push(n.clone()),
+            Event::Notice(n) => self.notices.push(n.to_string()),
             Event::Done { cancelled } => {
                 self.done = true;
                 self.cancelled = *cancelled;

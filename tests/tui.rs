@@ -299,6 +299,10 @@ fn mouse_clicks_hit_the_buttons_that_were_drawn() {
     let t = tempfile::tempdir().unwrap();
     let app = copying_app(t.path(), rel("", "x"));
     let lines = screen(&app, 80, 24);
+    // The click targets of that same frame.
+    let mut hits = convoy::tui::hits::Hits::default();
+    let mut buf = ratatui::buffer::Buffer::empty(ratatui::layout::Rect::new(0, 0, 80, 24));
+    convoy::tui::view::draw(&app, buf.area, &mut buf, &mut hits);
     let (row, line) = lines
         .iter()
         .enumerate()
@@ -311,7 +315,7 @@ fn mouse_clicks_hit_the_buttons_that_were_drawn() {
         row: row as u16,
         modifiers: KeyModifiers::NONE,
     };
-    assert_eq!(input::mouse(&app, click), Some(Action::AskCancel));
+    assert_eq!(input::mouse(&hits, click), Some(Action::AskCancel));
 }
 
 #[test]

@@ -1,30 +1,24 @@
-//! The `Ask` policy: a conflicting entry is parked (the workers go on with the
-//! rest), announced as an event, and copied by a resolver thread once a person
-//! answers. An answer "for all" becomes the standing choice for later conflicts.
+//! The `Ask` policy's waiting room: a conflicting entry is parked (the workers
+//! go on with the rest) and announced as an event; `resolver` copies it once an
+//! answer arrives. An answer "for all" becomes the standing choice for later
+//! conflicts.
 
 use std::collections::HashMap;
-use std::ffi::{OsStr, OsString};
-use std::os::fd::AsFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
-use rustix::fs::{self as rfs, AtFlags};
+use crossbeam_channel::Sender;
 
-use super::Shared;
 use super::control::{Answer, Choice, Control};
-use super::job::{DirNode, Item, ItemKind};
+use super::item::Item;
 use super::meta::SrcMeta;
-use super::worker::Worker;
-use crate::decide::keep_both_name;
-use crate::error::{CopyError, Op};
-use crate::event::{Conflict, Event, Outcome, SkipReason};
+use super::node::DirNode;
+use crate::event::{Conflict, Event};
 
+/// An entry waiting for an answer, with the destination as it was found.
 pub(crate) struct Parked {
-    dir: Arc<DirNode>,
-    item: Item,
-    dest: SrcMeta,
+    pub dir: Arc<DirNode>,
+    pub item: Item,
+    pub dest: SrcMeta,
 }
 
 #[derive(Default)]
@@ -88,7 +82,8 @@ impl Ask {
         self.lock().parked.len()
     }
 
-    fn take(&self, a: Answer) -> Vec<Parked> {
+    /// The entries an answer settles: one, or with `for_all` every one waiting.
+    pub fn take(&self, a: Answer) -> Vec<Parked> {
         let mut inner = self.lock();
         if a.for_all {
             inner.standing = Some(a.choice);
@@ -97,77 +92,4 @@ impl Ask {
             inner.parked.remove(&a.id).into_iter().collect()
         }
     }
-}
-
-/// Runs until `stop` is set (nothing is parked any more) or the run is cancelled.
-pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: &AtomicBool) {
-    let mut w = Worker {
-        id: None,
-        sh,
-        buf: Vec::new(),
-        src_dir: None,
-    };
-    loop {
-        match answers.recv_timeout(Duration::from_millis(50)) {
-            Ok(a) => {
-                for p in sh.ask.take(a) {
-                    if sh.control.is_cancelled() {
-                        return;
-                    }
-                    resolve(&mut w, p, a.choice);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {
-                if stop.load(Ordering::Acquire) || sh.control.is_cancelled() {
-                    return;
-                }
-            }
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
-    }
-}
-
-fn resolve(w: &mut Worker<'_>, p: Parked, choice: Choice) {
-    let Parked {
-        dir,
-        mut item,
-        dest,
-    } = p;
-    let root = w.sh.root();
-    let dir_fd = match root.open_node(&dir) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let err = CopyError::new(root.display(&dir.rel).join(&item.name), Op::OpenDir, e);
-            return w.finish_entry(&dir, &item, (Outcome::Failed(err), 0));
-        }
-    };
-    let replace = match choice {
-        Choice::Overwrite => true,
-        Choice::OverwriteIfNewer if item.meta.mtime > dest.mtime => true,
-        Choice::OverwriteIfNewer => {
-            return w.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::NotNewer), 0));
-        }
-        Choice::Skip => {
-            return w.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::Conflict), 0));
-        }
-        Choice::KeepBoth => {
-            let new_name = free_name(dir_fd.as_fd(), &item.name);
-            item.from = Some(std::mem::replace(&mut item.name, new_name));
-            false
-        }
-    };
-    let fd = Some(dir_fd.as_fd());
-    let done = match item.kind {
-        ItemKind::File => w.write_file(fd, &dir, &item, replace, false),
-        ItemKind::Symlink => w.write_symlink(fd, &dir, &item, replace, None),
-    };
-    w.finish_entry(&dir, &item, done);
-}
-
-/// The first `name (N).ext` not taken in the folder.
-fn free_name(dir: std::os::fd::BorrowedFd<'_>, name: &OsStr) -> OsString {
-    (1..)
-        .map(|n| keep_both_name(name, n))
-        .find(|c| rfs::statat(dir, c, AtFlags::SYMLINK_NOFOLLOW).is_err())
-        .expect("some number is free")
 }

@@ -124,7 +124,8 @@ impl Control {
         self.inner.max_workers
     }
 
-    /// Decides a parked conflict (the TUI's dialog).
+    /// Settles a parked conflict ([`crate::event::Event::Conflict`]) with a
+    /// person's answer.
     pub fn answer(&self, a: Answer) {
         let _ = self.inner.answers.send(a);
     }

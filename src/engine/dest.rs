@@ -8,25 +8,17 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{PoisonError, RwLock};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
-use super::beneath::Beneath;
-use super::job::DirNode;
-use super::sweep::remove_tree;
-
-const TEMP_PREFIX: &str = ".convoy-";
-const TEMP_SUFFIX: &str = ".tmp";
-/// `.convoy-` + 8 hex digits of pid + 8 of randomness + `.tmp`: always 28 bytes,
-/// whatever the final name's length, so NAME_MAX is never at stake.
-const TEMP_LEN: usize = TEMP_PREFIX.len() + 16 + TEMP_SUFFIX.len();
-
-pub(crate) use super::beneath::DIR_FLAGS;
+use super::beneath::{Beneath, DIR_FLAGS};
+use super::node::DirNode;
+use super::sweep::{remove_tree, sweep_dead_temps};
+use super::temp_name::TempNames;
 
 pub(crate) struct DestRoot {
     dirs: Beneath,
@@ -36,9 +28,7 @@ pub(crate) struct DestRoot {
     /// Set the first time `linkat(AT_EMPTY_PATH)` is refused (it needs
     /// CAP_DAC_READ_SEARCH): link through /proc/self/fd instead.
     link_by_proc: AtomicBool,
-    temp_seq: AtomicU64,
-    temp_seed: u64,
-    pid: u32,
+    temps: TempNames,
     /// Held to find a folder by its current names (read) or to rename a staged
     /// folder into place (write), so no lookup sees a name change half way.
     places: RwLock<()>,
@@ -50,17 +40,12 @@ impl DestRoot {
     pub fn open(path: &Path) -> io::Result<Self> {
         let fd = rfs::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
         Ok(DestRoot {
             dirs: Beneath::new(fd, false),
             path: path.to_path_buf(),
             has_tmpfile: AtomicBool::new(true),
             link_by_proc: AtomicBool::new(false),
-            temp_seq: AtomicU64::new(0),
-            temp_seed: nanos ^ (u64::from(pid) << 32),
-            pid,
+            temps: TempNames::new(pid),
             places: RwLock::new(()),
         })
     }
@@ -145,9 +130,7 @@ impl DestRoot {
     }
 
     fn temp_name(&self) -> OsString {
-        let n = self.temp_seq.fetch_add(1, Ordering::Relaxed);
-        let r = splitmix64(self.temp_seed.wrapping_add(n)) as u32;
-        OsString::from(format!("{TEMP_PREFIX}{:08x}{r:08x}{TEMP_SUFFIX}", self.pid))
+        self.temps.next()
     }
 
     /// Creates the file a copy is written into: under its own name `in_place`
@@ -264,24 +247,8 @@ impl DestRoot {
     /// `kill -9`, a power cut): files, and staged folders with all they hold.
     /// A live run's temporaries are left alone.
     pub fn sweep_temps(&self, dir: BorrowedFd<'_>) -> io::Result<usize> {
-        super::sweep::sweep_dead_temps(dir, self.pid)
+        sweep_dead_temps(dir, self.temps.pid())
     }
-}
-
-/// The pid that made a temporary, if `name` is one of convoy's.
-pub(crate) fn temp_owner(name: &OsStr) -> Option<u32> {
-    let b = name.as_bytes();
-    if b.len() != TEMP_LEN
-        || !b.starts_with(TEMP_PREFIX.as_bytes())
-        || !b.ends_with(TEMP_SUFFIX.as_bytes())
-    {
-        return None;
-    }
-    let hex = &b[TEMP_PREFIX.len()..TEMP_PREFIX.len() + 16];
-    if !hex.iter().all(u8::is_ascii_hexdigit) {
-        return None;
-    }
-    u32::from_str_radix(std::str::from_utf8(&hex[..8]).ok()?, 16).ok()
 }
 
 /// Renames `from` to `to` in `dir` unless `to` exists.
@@ -296,13 +263,6 @@ fn rename_noreplace(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> io::Result
         },
         r => r.map_err(Into::into),
     }
-}
-
-fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
 }
 
 /// The file a copy is written into, until it is complete.
@@ -412,19 +372,6 @@ impl<D: AsFd> Drop for TempEntry<D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn temp_names_have_a_fixed_length_and_are_recognised() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = DestRoot::open(dir.path()).unwrap();
-        let a = root.temp_name();
-        let b = root.temp_name();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), TEMP_LEN);
-        assert_eq!(temp_owner(&a), Some(root.pid));
-        assert_eq!(temp_owner(OsStr::new(".convoy-notatemp.tmp")), None);
-        assert_eq!(temp_owner(OsStr::new("report.tmp")), None);
-    }
 
     #[test]
     fn open_dir_refuses_a_symlink_on_the_way() {

@@ -8,12 +8,12 @@ use std::os::fd::AsFd;
 use rustix::fs::{self as rfs, AtFlags};
 use rustix::io::Errno;
 
-use super::Shared;
-use super::walk::{DeferredLink, Planned};
+use super::decide::{Decision, decide};
+use super::plan::{DeferredLink, Planned};
+use super::shared::Shared;
 use crate::config::ConflictPolicy;
-use crate::decide::{Decision, decide};
 use crate::error::{CopyError, Op};
-use crate::event::{EntryKind, Event, Outcome, SkipReason};
+use crate::event::{EntryKind, Event, Notice, Outcome, SkipReason};
 
 pub(crate) fn finish(sh: &Shared, planned: Planned) {
     // Folders still under a temporary name: cancelled (or stopped by a fatal
@@ -62,22 +62,15 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             }
         };
         // The root is the destination itself, not an entry of the tree.
-        if dir.rel.as_os_str().is_empty() {
+        if dir.is_root() {
             if let Outcome::Failed(e) = outcome {
-                sh.send(Event::Notice(e.to_string()));
+                sh.send(Event::Notice(Notice::RootMetadata(e)));
             }
             continue;
         }
-        let (parent, name) = (
-            dir.rel.parent().unwrap_or(&dir.rel),
-            dir.rel.file_name().unwrap_or_default(),
-        );
         sh.send(Event::Entry {
             worker: None,
-            path: crate::event::RelPath {
-                dir: parent.into(),
-                name: name.to_os_string(),
-            },
+            path: dir.as_entry(),
             kind: EntryKind::Dir,
             bytes: 0,
             progressed: 0,

@@ -1,6 +1,7 @@
 //! Source metadata as the walk saw it, and applying it to the copy: on the open
 //! temporary's descriptor where there is one (no path lookups, and the final name
-//! appears with its metadata already set).
+//! appears with its metadata already set). File types are rustix's `FileType`
+//! throughout the engine; walkdir's are converted once, here.
 
 use std::fs::Metadata;
 use std::io;
@@ -8,7 +9,7 @@ use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
-use rustix::fs::{self as rfs, AtFlags, Mode, Timespec, Timestamps};
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps};
 use rustix::process::{Gid, Uid};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +62,18 @@ impl From<&rfs::Stat> for SrcMeta {
 }
 
 impl SrcMeta {
+    pub fn file_type(&self) -> FileType {
+        FileType::from_raw_mode(self.mode)
+    }
+
+    pub fn is_dir(&self) -> bool {
+        self.file_type() == FileType::Directory
+    }
+
+    pub fn is_file(&self) -> bool {
+        self.file_type() == FileType::RegularFile
+    }
+
     pub fn is_sparse(&self) -> bool {
         self.blocks.saturating_mul(512) < self.size
     }
@@ -74,6 +87,66 @@ impl SrcMeta {
             last_access: ts(self.atime),
             last_modification: ts(self.mtime),
         }
+    }
+}
+
+#[cfg(test)]
+impl SrcMeta {
+    /// A regular file for unit tests: mode 0644, all its blocks allocated.
+    pub fn test_file(size: u64, mtime: i64) -> SrcMeta {
+        SrcMeta {
+            mode: 0o100644,
+            uid: 0,
+            gid: 0,
+            size,
+            atime: (0, 0),
+            mtime: (mtime, 0),
+            dev: 1,
+            ino: 1,
+            nlink: 1,
+            blocks: size.div_ceil(512),
+        }
+    }
+}
+
+/// The metadata of an open file, which must (still) be a regular file.
+pub(crate) fn regular_meta(fd: BorrowedFd<'_>) -> io::Result<SrcMeta> {
+    let st = rfs::fstat(fd)?;
+    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(io::Error::other("no longer a regular file"));
+    }
+    Ok((&st).into())
+}
+
+/// walkdir's file type in the engine's terms.
+pub(crate) fn file_type_of(ft: std::fs::FileType) -> FileType {
+    use std::os::unix::fs::FileTypeExt;
+    if ft.is_dir() {
+        FileType::Directory
+    } else if ft.is_symlink() {
+        FileType::Symlink
+    } else if ft.is_fifo() {
+        FileType::Fifo
+    } else if ft.is_socket() {
+        FileType::Socket
+    } else if ft.is_block_device() {
+        FileType::BlockDevice
+    } else if ft.is_char_device() {
+        FileType::CharacterDevice
+    } else {
+        FileType::RegularFile
+    }
+}
+
+/// What a FIFO, socket or device is called in a message; `None` for the types
+/// that are copied.
+pub(crate) fn special_kind(ft: FileType) -> Option<&'static str> {
+    match ft {
+        FileType::Fifo => Some("FIFO"),
+        FileType::Socket => Some("socket"),
+        FileType::BlockDevice => Some("block device"),
+        FileType::CharacterDevice => Some("character device"),
+        _ => None,
     }
 }
 

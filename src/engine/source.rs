@@ -9,12 +9,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::beneath::{Beneath, DIR_FLAGS};
-use super::copy::SMALL_FILE;
-use super::meta::SrcMeta;
+use super::meta::{SrcMeta, regular_meta};
 
 /// Where an open source file's metadata comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,15 +22,6 @@ pub(crate) enum Fresh {
     Checked,
     /// The walk's `lstat`: to be checked if the file reads differently.
     Walked,
-}
-
-/// The metadata of an open file, which must (still) be a regular file.
-pub(crate) fn regular_meta(fd: BorrowedFd<'_>) -> io::Result<SrcMeta> {
-    let st = rfs::fstat(fd)?;
-    if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
-        return Err(io::Error::other("no longer a regular file"));
-    }
-    Ok((&st).into())
 }
 
 pub(crate) struct SourceRoot {
@@ -103,14 +93,15 @@ impl SourceRoot {
     }
 
     /// Opens the regular file `name` in `dir` for reading and returns its
-    /// metadata: the walk's for a small file (one `fstat` fewer per file; the
-    /// copy re-checks when what it reads disagrees, see `Fresh`), a fresh
-    /// `fstat` otherwise.
+    /// metadata: the walk's when the caller `trust_walk`s it (one `fstat` fewer
+    /// per small file; the copy re-checks when what it reads disagrees, see
+    /// `Fresh`), a fresh `fstat` otherwise.
     pub fn open_file(
         &self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
         walked: &SrcMeta,
+        trust_walk: bool,
     ) -> io::Result<(OwnedFd, SrcMeta, Fresh)> {
         // NONBLOCK: a FIFO swapped in after the walk must not hang the open.
         let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
@@ -118,7 +109,7 @@ impl SourceRoot {
             flags |= OFlags::NOFOLLOW;
         }
         let fd = rfs::openat(dir, name, flags, Mode::empty())?;
-        if walked.size <= SMALL_FILE && !walked.is_sparse() {
+        if trust_walk {
             return Ok((fd, *walked, Fresh::Walked));
         }
         let meta = regular_meta(fd.as_fd())?;

@@ -11,7 +11,7 @@ use rustix::fs::{self as rfs, AtFlags, Mode};
 use rustix::io::Errno;
 
 use super::beneath::DIR_FLAGS;
-use super::dest::temp_owner;
+use super::temp_name;
 
 /// Removes from `dir` the temporaries of convoy runs other than `own_pid` that
 /// are no longer alive; returns how many entries it removed.
@@ -21,7 +21,7 @@ pub(crate) fn sweep_dead_temps(dir: BorrowedFd<'_>, own_pid: u32) -> io::Result<
     for entry in rfs::Dir::read_from(&fd)? {
         let entry = entry?;
         let name = OsStr::from_bytes(entry.file_name().to_bytes());
-        let Some(pid) = temp_owner(name) else {
+        let Some(pid) = temp_name::owner(name) else {
             continue;
         };
         if pid != own_pid && !process_alive(pid) {

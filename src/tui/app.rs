@@ -2,68 +2,17 @@
 //! engine through its control handle and folds engine events into the same
 //! [`Progress`] the batch reporter uses; it never touches the terminal.
 
-use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use ratatui::layout::Rect;
-
+pub use super::action::{Action, Dialog, Screen};
 use super::setup::{Field, Setup};
-use crate::config::Config;
+use crate::config::{Config, ConflictPolicy};
 use crate::engine::{self, Answer, Choice, Running};
 use crate::event::{Conflict, Event, Outcome, RelPath};
 use crate::exit::ExitCode;
-use crate::paths;
 use crate::progress::Progress;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Screen {
-    Setup,
-    Copying,
-    Summary,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialog {
-    Help,
-    ConfirmCancel,
-    Conflict,
-}
-
-/// Everything a key, a click or a button can ask for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Quit,
-    Help,
-    CloseDialog,
-    Focus(Field),
-    FocusNext,
-    FocusPrev,
-    Char(char),
-    Backspace,
-    /// Ctrl-U in a path field, as in a shell.
-    ClearField,
-    Up,
-    Down,
-    Left,
-    Right,
-    Enter,
-    Start,
-    BrowseClick(usize),
-    TogglePause,
-    MoreWorkers,
-    FewerWorkers,
-    AskCancel,
-    ConfirmCancel,
-    ShowConflicts,
-    Answer(Choice),
-    ToggleForAll,
-    Retry,
-    NewCopy,
-    ScrollUp,
-    ScrollDown,
-}
 
 /// Recently finished entries shown in the log pane.
 const LOG_LINES: usize = 200;
@@ -75,6 +24,8 @@ pub struct App {
     pub screen: Screen,
     pub dialog: Option<Dialog>,
     pub setup: Setup,
+    /// Every setting from the command line; the form overrides what it edits.
+    pub base: Config,
     pub running: Option<Running>,
     pub progress: Progress,
     pub source: PathBuf,
@@ -88,9 +39,9 @@ pub struct App {
     pub history: VecDeque<u64>,
     last_sample: (Instant, u64),
     pub scroll: usize,
+    /// How far the help dialog is scrolled.
+    pub help_scroll: usize,
     pub quit: bool,
-    /// Filled by the view as it draws: where each button is, for the mouse.
-    pub hits: RefCell<Vec<(Rect, Action)>>,
     pub colors: bool,
     /// Quit when the copy ends, without waiting on the summary (benchmarks).
     pub quit_when_done: bool,
@@ -103,6 +54,10 @@ impl App {
             screen: Screen::Setup,
             dialog: None,
             setup,
+            base: Config {
+                policy: ConflictPolicy::Ask,
+                ..Config::new("", "")
+            },
             running: None,
             progress: Progress::new(now),
             source: PathBuf::new(),
@@ -116,8 +71,8 @@ impl App {
             history: VecDeque::new(),
             last_sample: (now, 0),
             scroll: 0,
+            help_scroll: 0,
             quit: false,
-            hits: RefCell::new(Vec::new()),
             colors,
             quit_when_done: false,
         }
@@ -130,29 +85,20 @@ impl App {
         }
     }
 
-    /// Starts a copy from the setup form; errors stay on the form.
+    /// Starts a copy from the setup form over the command line's settings;
+    /// errors stay on the form.
     pub fn start_from_setup(&mut self) {
-        let s = &self.setup;
-        if s.source.is_empty() {
+        if self.setup.source.is_empty() {
             self.setup.error = Some("choose a source folder first".into());
             self.setup.set_focus(Field::Source);
             return;
         }
-        let dest = (!s.dest.is_empty()).then(|| PathBuf::from(&s.dest));
-        let (source, dest) = match paths::resolve(Path::new(&s.source), dest.as_deref()) {
-            Ok(x) => x,
-            Err(e) => {
-                self.setup.error = Some(e.to_string());
-                return;
-            }
-        };
-        let mut cfg = Config::new(source, dest);
-        cfg.jobs = s.jobs;
-        cfg.policy = s.policy;
-        cfg.dereference = s.dereference;
-        cfg.dry_run = s.dry_run;
-        cfg.excludes = s.excludes.clone();
-        self.start(cfg);
+        let mut cfg = self.base.clone();
+        self.setup.apply(&mut cfg);
+        match cfg.resolved() {
+            Ok(cfg) => self.start(cfg),
+            Err(e) => self.setup.error = Some(e.to_string()),
+        }
     }
 
     pub fn start(&mut self, cfg: Config) {
@@ -252,8 +198,17 @@ impl App {
                 self.dialog = if self.dialog == Some(Dialog::Help) {
                     None
                 } else {
+                    self.help_scroll = 0;
                     Some(Dialog::Help)
                 };
+                return;
+            }
+            (Some(Dialog::Help), Action::ScrollDown) => {
+                self.help_scroll += 1;
+                return;
+            }
+            (Some(Dialog::Help), Action::ScrollUp) => {
+                self.help_scroll = self.help_scroll.saturating_sub(1);
                 return;
             }
             (Some(_), Action::CloseDialog) => {

@@ -1,98 +1,64 @@
-//! Keys and mouse events to actions: a pure mapping that depends only on which
-//! screen, dialog and field are current.
+//! Keys and mouse events to actions: a pure mapping from the key table (`keys`)
+//! and the screen, dialog and field that are current, and from where the last
+//! frame drew what (`Hits`).
 
 use ratatui::crossterm::event::{
     KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
 
-use super::app::{Action, App, Dialog, Screen};
+use super::action::{Action, Dialog, Screen};
+use super::app::App;
+use super::hits::Hits;
+use super::keys::{self, Context};
 use super::setup::Field;
-use crate::engine::Choice;
+
+/// Which part of the key table applies now.
+pub fn context(app: &App) -> Context {
+    match (app.dialog, app.screen) {
+        (Some(Dialog::Help), _) => Context::Help,
+        (Some(Dialog::ConfirmCancel), _) => Context::ConfirmCancel,
+        (Some(Dialog::Conflict), _) => Context::Conflict,
+        (None, Screen::Setup) => Context::Setup,
+        (None, Screen::Copying) => Context::Copying,
+        (None, Screen::Summary) => Context::Summary,
+    }
+}
 
 pub fn key(app: &App, k: KeyEvent) -> Option<Action> {
     if k.kind == KeyEventKind::Release {
         return None;
     }
-    let ctrl_c = k.modifiers.contains(KeyModifiers::CONTROL) && k.code == KeyCode::Char('c');
-    let typing = app.screen == Screen::Setup
-        && app.dialog.is_none()
-        && matches!(app.setup.focus, Field::Source | Field::Dest);
-    if k.code == KeyCode::F(1) || (k.code == KeyCode::Char('?') && !typing) {
-        return Some(Action::Help);
+    let context = context(app);
+    let plain_char = match k.code {
+        KeyCode::Char(c)
+            if !k
+                .modifiers
+                .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+        {
+            Some(c)
+        }
+        _ => None,
+    };
+    // In a path field characters are text, `?` and `q` included.
+    let typing =
+        context == Context::Setup && matches!(app.setup.focus, Field::Source | Field::Dest);
+    if let (true, Some(c)) = (typing, plain_char) {
+        return Some(Action::Char(c));
     }
-    if let Some(d) = app.dialog {
-        return match (d, k.code) {
-            (_, _) if ctrl_c => Some(Action::CloseDialog),
-            (Dialog::Help, _) => Some(Action::CloseDialog),
-            (Dialog::ConfirmCancel, KeyCode::Char('y' | 'Y') | KeyCode::Enter) => {
-                Some(Action::ConfirmCancel)
-            }
-            (Dialog::ConfirmCancel, KeyCode::Char('n' | 'N' | 'q') | KeyCode::Esc) => {
-                Some(Action::CloseDialog)
-            }
-            (Dialog::Conflict, KeyCode::Char('o')) => Some(Action::Answer(Choice::Overwrite)),
-            (Dialog::Conflict, KeyCode::Char('s')) => Some(Action::Answer(Choice::Skip)),
-            (Dialog::Conflict, KeyCode::Char('k')) => Some(Action::Answer(Choice::KeepBoth)),
-            (Dialog::Conflict, KeyCode::Char('n')) => {
-                Some(Action::Answer(Choice::OverwriteIfNewer))
-            }
-            (Dialog::Conflict, KeyCode::Char('a')) => Some(Action::ToggleForAll),
-            (Dialog::Conflict, KeyCode::Esc) => Some(Action::CloseDialog),
-            _ => None,
-        };
+    if let Some(action) = keys::lookup(context, &k) {
+        return Some(action);
     }
-    match app.screen {
-        Screen::Setup => Some(match k.code {
-            _ if ctrl_c => Action::Quit,
-            KeyCode::F(5) => Action::Start,
-            KeyCode::Tab => Action::FocusNext,
-            KeyCode::BackTab => Action::FocusPrev,
-            KeyCode::Esc => Action::Quit,
-            KeyCode::Enter => Action::Enter,
-            KeyCode::Up => Action::Up,
-            KeyCode::Down => Action::Down,
-            KeyCode::Left => Action::Left,
-            KeyCode::Right => Action::Right,
-            KeyCode::Backspace => Action::Backspace,
-            KeyCode::Char('q') if !typing => Action::Quit,
-            KeyCode::Char('u') if k.modifiers.contains(KeyModifiers::CONTROL) => Action::ClearField,
-            KeyCode::Char(c) => Action::Char(c),
-            _ => return None,
-        }),
-        Screen::Copying => Some(match k.code {
-            _ if ctrl_c => Action::AskCancel,
-            KeyCode::Char('p' | ' ') => Action::TogglePause,
-            KeyCode::Char('+' | '=') => Action::MoreWorkers,
-            KeyCode::Char('-' | '_') => Action::FewerWorkers,
-            KeyCode::Char('q') | KeyCode::Esc => Action::AskCancel,
-            KeyCode::Char('c') => Action::ShowConflicts,
-            KeyCode::Up => Action::ScrollUp,
-            KeyCode::Down => Action::ScrollDown,
-            _ => return None,
-        }),
-        Screen::Summary => Some(match k.code {
-            _ if ctrl_c => Action::Quit,
-            KeyCode::Char('q') | KeyCode::Esc | KeyCode::Enter => Action::Quit,
-            KeyCode::Char('r') => Action::Retry,
-            KeyCode::Char('n') => Action::NewCopy,
-            KeyCode::Up => Action::ScrollUp,
-            KeyCode::Down => Action::ScrollDown,
-            _ => return None,
-        }),
+    match context {
+        // Space toggles the focused option; other characters are harmless.
+        Context::Setup => plain_char.map(Action::Char),
+        Context::Help => Some(Action::CloseDialog),
+        _ => None,
     }
 }
 
-pub fn mouse(app: &App, m: MouseEvent) -> Option<Action> {
+pub fn mouse(hits: &Hits, m: MouseEvent) -> Option<Action> {
     match m.kind {
-        MouseEventKind::Down(MouseButton::Left) => app
-            .hits
-            .borrow()
-            .iter()
-            .rev()
-            .find(|(r, _)| {
-                r.x <= m.column && m.column < r.right() && r.y <= m.row && m.row < r.bottom()
-            })
-            .map(|(_, a)| *a),
+        MouseEventKind::Down(MouseButton::Left) => hits.at(m.column, m.row),
         MouseEventKind::ScrollUp => Some(Action::ScrollUp),
         MouseEventKind::ScrollDown => Some(Action::ScrollDown),
         _ => None,

@@ -2,8 +2,11 @@
 //! events as batch mode. One loop selects over terminal input and a frame tick,
 //! folding engine events once a frame; it draws at most 30 times a second, never once per event.
 
+pub mod action;
 pub mod app;
+pub mod hits;
 pub mod input;
+pub mod keys;
 pub mod setup;
 pub mod view;
 
@@ -23,10 +26,21 @@ use ratatui::crossterm::terminal::{
     EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
 };
 
-use crate::cli::Args;
+use crate::cli::{Args, Face};
+use crate::error::InputError;
 use crate::exit::ExitCode;
 use app::App;
+use hits::Hits;
 use setup::Setup;
+
+/// Why the interface could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Input(#[from] InputError),
+    #[error("cannot run the terminal interface: {0}")]
+    Terminal(#[from] io::Error),
+}
 
 const FRAME: Duration = Duration::from_millis(33);
 /// Engine events folded per frame at most, so input is never starved.
@@ -34,28 +48,16 @@ const EVENTS_PER_TURN: usize = 100_000;
 
 /// Builds the app from the command line: the setup form, or straight into the
 /// copy when both SOURCE and DEST are given.
-pub fn app_from_args(args: &Args, colors: bool) -> App {
+pub fn app_from_args(args: &Args, colors: bool) -> Result<App, InputError> {
+    let base = args.base_config(Face::Tui)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
-    let mut setup = Setup::new(args.source.as_deref(), cwd);
-    if let Some(j) = args.jobs {
-        setup.jobs = usize::from(j);
-    }
-    if let Some(p) = args.on_conflict {
-        setup.policy = p.into();
-    }
-    setup.dereference = args.dereference;
-    setup.dry_run = args.dry_run;
-    setup.excludes = args.exclude.clone();
-    if let Some(d) = &args.dest {
-        setup.dest = d.display().to_string();
-        setup.dest_auto = false;
-    }
-    let mut app = App::new(setup, colors);
+    let mut app = App::new(Setup::from_config(&base, cwd), colors);
+    app.base = base;
     app.quit_when_done = args.quit_when_done;
     if args.source.is_some() && args.dest.is_some() {
         app.start_from_setup();
     }
-    app
+    Ok(app)
 }
 
 fn restore_terminal() {
@@ -80,12 +82,12 @@ impl Drop for TerminalGuard {
 fn open_terminal() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdout>>)> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        // A worker's panic is caught by the engine and shown as a stopped run;
-        // printing it here would garble the screen the interface still owns.
-        let worker = std::thread::current()
+        // The engine catches its threads' panics and reports a stopped run;
+        // printing one here would garble the screen the interface still owns.
+        let engine = std::thread::current()
             .name()
-            .is_some_and(|n| n.starts_with("convoy-worker"));
-        if !worker {
+            .is_some_and(|n| n.starts_with(crate::engine::THREAD_PREFIX));
+        if !engine {
             restore_terminal();
             previous(info);
         }
@@ -102,10 +104,12 @@ fn open_terminal() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdou
     Ok((guard, terminal))
 }
 
-pub fn run(args: &Args, interrupted: &AtomicBool) -> io::Result<ExitCode> {
+/// Runs the interface to its end. Bad options are an `InputError` (exit 2),
+/// a terminal that cannot be driven an `io::Error`.
+pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> {
     let colors = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let mut app = app_from_args(args, colors)?;
     let (_guard, mut terminal) = open_terminal()?;
-    let mut app = app_from_args(args, colors);
 
     let (input_tx, input_rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
@@ -119,12 +123,13 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> io::Result<ExitCode> {
         })?;
     let frames = tick(FRAME);
     let mut dirty = true;
+    let mut hits = Hits::default();
     loop {
         select! {
             recv(input_rx) -> ev => {
                 let action = match ev {
                     Ok(TermEvent::Key(k)) => input::key(&app, k),
-                    Ok(TermEvent::Mouse(m)) => input::mouse(&app, m),
+                    Ok(TermEvent::Mouse(m)) => input::mouse(&hits, m),
                     Ok(TermEvent::Resize(..)) => { dirty = true; None }
                     Ok(_) => None,
                     Err(_) => Some(app::Action::Quit),
@@ -152,7 +157,7 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> io::Result<ExitCode> {
                 }
                 app.tick(Instant::now());
                 if dirty || app.running.is_some() {
-                    terminal.draw(|f| f.render_widget(&app, f.area()))?;
+                    terminal.draw(|f| view::draw(&app, f.area(), f.buffer_mut(), &mut hits))?;
                     dirty = false;
                 }
             }

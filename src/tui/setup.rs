@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::config::{ConflictPolicy, default_jobs};
+use crate::config::{Config, ConflictPolicy, default_jobs};
 use crate::paths;
 
 /// Where keyboard focus is on the setup screen, in Tab order.
@@ -67,8 +67,6 @@ pub struct Setup {
     pub policy: ConflictPolicy,
     pub dereference: bool,
     pub dry_run: bool,
-    /// From `--exclude` on the command line; not edited in the form.
-    pub excludes: Vec<String>,
     pub error: Option<String>,
 }
 
@@ -90,7 +88,6 @@ impl Setup {
             policy: ConflictPolicy::Ask,
             dereference: false,
             dry_run: false,
-            excludes: Vec::new(),
             error: None,
         };
         if let Some(src) = source {
@@ -100,6 +97,32 @@ impl Setup {
         }
         s.list_browser();
         s
+    }
+
+    /// The form filled from a configuration (the command line's): its paths
+    /// when given, and the options the form edits.
+    pub fn from_config(base: &Config, start_dir: PathBuf) -> Self {
+        let source = (!base.source.as_os_str().is_empty()).then_some(base.source.as_path());
+        let mut s = Setup::new(source, start_dir);
+        s.jobs = base.jobs;
+        s.policy = base.policy;
+        s.dereference = base.dereference;
+        s.dry_run = base.dry_run;
+        if !base.dest.as_os_str().is_empty() {
+            s.dest = base.dest.display().to_string();
+            s.dest_auto = false;
+        }
+        s
+    }
+
+    /// Writes what the form edits into `cfg`; everything else stays as it was.
+    pub fn apply(&self, cfg: &mut Config) {
+        cfg.source = PathBuf::from(&self.source);
+        cfg.dest = PathBuf::from(&self.dest);
+        cfg.jobs = self.jobs;
+        cfg.policy = self.policy;
+        cfg.dereference = self.dereference;
+        cfg.dry_run = self.dry_run;
     }
 
     pub fn field_text(&mut self, f: Field) -> Option<&mut String> {
@@ -308,6 +331,32 @@ mod tests {
         assert_eq!(s.source, format!("{}/phones/", t.path().display()));
         assert!(s.error.is_none());
         assert!(s.dest.ends_with("phones (copy)"), "{}", s.dest);
+    }
+
+    #[test]
+    fn the_form_edits_its_fields_and_keeps_every_other_setting() {
+        let t = tempfile::tempdir().unwrap();
+        let mut base = Config::new("", "");
+        base.jobs = 3;
+        base.excludes = vec!["*.tmp".into()];
+        base.chunking.threshold = 1 << 20;
+        let mut s = Setup::from_config(&base, t.path().to_path_buf());
+        assert_eq!(s.jobs, 3);
+        s.jobs = 5;
+        s.source = "/a".into();
+        s.dest = "/b".into();
+        let mut cfg = base.clone();
+        s.apply(&mut cfg);
+        assert_eq!(
+            (cfg.jobs, cfg.source.as_path(), cfg.dest.as_path()),
+            (5, std::path::Path::new("/a"), std::path::Path::new("/b"))
+        );
+        assert_eq!(cfg.excludes, ["*.tmp"], "not on the form, kept");
+        assert_eq!(
+            cfg.chunking.threshold,
+            1 << 20,
+            "hidden options survive the form"
+        );
     }
 
     #[test]

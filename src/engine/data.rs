@@ -13,14 +13,14 @@ use rustix::io::Errno;
 use super::control::{Cancelled, Control};
 
 /// Files up to this size are copied with plain read/write.
-pub const SMALL_FILE: u64 = 256 * 1024;
+pub(crate) const SMALL_FILE: u64 = 256 * 1024;
 /// Bytes per `copy_file_range` call: the granularity of pause, cancel and progress.
-pub const STEP: u64 = 8 * 1024 * 1024;
+pub(crate) const STEP: u64 = 8 * 1024 * 1024;
 
 /// Which side failed matters to the user: "cannot read" names the source,
 /// "cannot write" names the destination.
 #[derive(Debug)]
-pub enum CopyFail {
+pub(crate) enum CopyFail {
     Read(io::Error),
     Write(io::Error),
     Cancelled,
@@ -45,7 +45,7 @@ fn write_err(e: Errno) -> CopyFail {
 /// Unless `checked`, `src` was not `fstat`ed after opening: a file that reads
 /// longer than expected is checked to still be a regular file before going on
 /// (a device swapped in could otherwise be read forever).
-pub fn read_write(
+pub(crate) fn read_write(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     buf: &mut Vec<u8>,
@@ -71,7 +71,7 @@ pub fn read_write(
             return Ok(total);
         }
         if !checked && total + n as u64 > expected {
-            super::source::regular_meta(src).map_err(CopyFail::Read)?;
+            super::meta::regular_meta(src).map_err(CopyFail::Read)?;
             checked = true;
         }
         write_all(out, &buf[..n])?;
@@ -99,7 +99,7 @@ fn write_all(out: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), CopyFail> {
 /// Copies `len` bytes at `offset` (or to the end of the source when `len` is
 /// `None`), calling `progress` after each step. Falls back to pread/pwrite where
 /// the kernel or filesystem has no `copy_file_range`.
-pub fn copy_range(
+pub(crate) fn copy_range(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     offset: u64,
@@ -169,7 +169,7 @@ fn pread_pwrite(
 
 /// Copies only the data segments of a sparse file and sets the length, so the
 /// holes are not written as zeros. Returns the bytes of data copied.
-pub fn copy_sparse(
+pub(crate) fn copy_sparse(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     size: u64,

@@ -4,25 +4,13 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use super::meta::SrcMeta;
 use crate::config::ConflictPolicy;
-use crate::engine::meta::SrcMeta;
 use crate::event::SkipReason;
-
-const S_IFMT: u32 = 0o170000;
-const S_IFDIR: u32 = 0o040000;
-const S_IFREG: u32 = 0o100000;
-
-pub fn is_dir(m: &SrcMeta) -> bool {
-    m.mode & S_IFMT == S_IFDIR
-}
-
-pub fn is_file(m: &SrcMeta) -> bool {
-    m.mode & S_IFMT == S_IFREG
-}
 
 /// What to do with a file or symlink whose destination name is `dest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// Write it; `replace` when an existing entry is to be swapped out atomically.
     Copy {
         replace: bool,
@@ -35,14 +23,14 @@ pub enum Decision {
 
 /// Up to date means a regular file of the same size and mtime (to the nanosecond
 /// the filesystem stores), judged from the destination's `lstat`.
-pub fn decide(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPolicy) -> Decision {
+pub(crate) fn decide(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPolicy) -> Decision {
     let Some(dest) = dest else {
         return Decision::Copy { replace: false };
     };
-    if is_dir(dest) {
+    if dest.is_dir() {
         return Decision::Skip(SkipReason::DestIsDir);
     }
-    if is_file(src) && is_file(dest) && src.size == dest.size && src.mtime == dest.mtime {
+    if src.is_file() && dest.is_file() && src.size == dest.size && src.mtime == dest.mtime {
         return Decision::UpToDate;
     }
     resolve(src, dest, policy)
@@ -60,7 +48,7 @@ fn resolve(src: &SrcMeta, dest: &SrcMeta, policy: ConflictPolicy) -> Decision {
 
 /// What to do for a source folder whose destination name is `dest`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DirDecision {
+pub(crate) enum DirDecision {
     Create,
     Merge,
     /// A file or symlink is in the way and the policy says replace it.
@@ -68,10 +56,14 @@ pub enum DirDecision {
     Skip(SkipReason),
 }
 
-pub fn decide_dir(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPolicy) -> DirDecision {
+pub(crate) fn decide_dir(
+    src: &SrcMeta,
+    dest: Option<&SrcMeta>,
+    policy: ConflictPolicy,
+) -> DirDecision {
     match dest {
         None => DirDecision::Create,
-        Some(d) if is_dir(d) => DirDecision::Merge,
+        Some(d) if d.is_dir() => DirDecision::Merge,
         // A folder cannot wait for an answer (its contents are being walked):
         // under Ask it is kept, and reported as a conflict.
         Some(d) => match resolve(src, d, policy) {
@@ -84,7 +76,7 @@ pub fn decide_dir(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPolicy)
 
 /// `report.txt` → `report (2).txt`; `.bashrc` → `.bashrc (2)`; `Makefile` →
 /// `Makefile (2)`: the number goes before the last extension, as file managers do.
-pub fn keep_both_name(name: &OsStr, n: u32) -> OsString {
+pub(crate) fn keep_both_name(name: &OsStr, n: u32) -> OsString {
     let bytes = name.as_bytes();
     let dot = bytes.iter().rposition(|&b| b == b'.').filter(|&i| i > 0);
     let (stem, ext) = dot.map_or((bytes, &b""[..]), |i| bytes.split_at(i));
@@ -100,23 +92,12 @@ mod tests {
     use ConflictPolicy::*;
 
     fn file(size: u64, mtime: i64) -> SrcMeta {
-        SrcMeta {
-            mode: S_IFREG | 0o644,
-            uid: 0,
-            gid: 0,
-            size,
-            atime: (0, 0),
-            mtime: (mtime, 0),
-            dev: 1,
-            ino: 1,
-            nlink: 1,
-            blocks: 0,
-        }
+        SrcMeta::test_file(size, mtime)
     }
 
     fn dir() -> SrcMeta {
         SrcMeta {
-            mode: S_IFDIR | 0o755,
+            mode: 0o040755,
             ..file(4096, 0)
         }
     }

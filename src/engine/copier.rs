@@ -1,0 +1,184 @@
+//! A copier: one worker's state (its lane, its buffer, the source folder it has
+//! open) and what every kind of entry needs on the way to an outcome: the
+//! conflict check, failure messages with the path on the right side, putting a
+//! finished copy in place, and reporting.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{self as rfs, AtFlags};
+use rustix::io::Errno;
+
+use super::decide::{Decision, decide};
+use super::item::{Item, ItemKind};
+use super::meta::SrcMeta;
+use super::node::DirNode;
+use super::shared::Shared;
+use crate::error::{CopyError, Op};
+use crate::event::{EntryKind, Event, Fatal, Outcome, SkipReason, WorkerId};
+
+/// The outcome of one entry and how many of its bytes were already reported
+/// through `Progress` events.
+pub(super) type Done = (Outcome, u64);
+
+pub(super) struct Copier<'a> {
+    /// The lane this copier reports on; `None` for the conflict resolver.
+    pub id: Option<WorkerId>,
+    pub sh: &'a Shared,
+    /// Reused for every small file this copier copies.
+    pub buf: Vec<u8>,
+    /// The source folder of the last batch, kept open for the next one.
+    src_dir: Option<(Arc<Path>, Arc<OwnedFd>)>,
+}
+
+fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
+    match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some((&st).into())),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(super) fn entry_kind(k: ItemKind) -> EntryKind {
+    match k {
+        ItemKind::File => EntryKind::File,
+        ItemKind::Symlink => EntryKind::Symlink,
+    }
+}
+
+impl<'a> Copier<'a> {
+    pub fn new(id: Option<WorkerId>, sh: &'a Shared) -> Self {
+        Copier {
+            id,
+            sh,
+            buf: Vec::new(),
+            src_dir: None,
+        }
+    }
+
+    /// The open source folder of `dir`, reopened only when it changes.
+    pub fn source_dir(&mut self, dir: &DirNode) -> io::Result<Arc<OwnedFd>> {
+        if let Some((rel, fd)) = &self.src_dir
+            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
+        {
+            return Ok(Arc::clone(fd));
+        }
+        self.src_dir = None;
+        let fd = Arc::new(self.sh.source.open_dir(&dir.rel)?);
+        self.src_dir = Some((Arc::clone(&dir.rel), Arc::clone(&fd)));
+        Ok(fd)
+    }
+
+    fn src_path(&self, dir: &DirNode, name: &OsStr) -> PathBuf {
+        self.sh.source.display(&dir.rel).join(name)
+    }
+
+    fn dest_path(&self, dir: &DirNode, name: &OsStr) -> PathBuf {
+        match &self.sh.root {
+            Some(r) => r.display(&dir.rel).join(name),
+            None => dir.rel.join(name),
+        }
+    }
+
+    /// A failure of `item`, named by its destination path when `dest_side`,
+    /// by its source path otherwise.
+    pub fn error(
+        &self,
+        dir: &DirNode,
+        item: &Item,
+        op: Op,
+        e: io::Error,
+        dest_side: bool,
+    ) -> CopyError {
+        let path = if dest_side {
+            self.dest_path(dir, &item.name)
+        } else {
+            self.src_path(dir, item.source_name())
+        };
+        CopyError::new(path, op, e)
+    }
+
+    pub fn fail(&self, dir: &DirNode, item: &Item, op: Op, e: io::Error, dest_side: bool) -> Done {
+        (Outcome::Failed(self.error(dir, item, op, e, dest_side)), 0)
+    }
+
+    /// Disk full or read-only: every further file would fail the same way.
+    pub fn stop_if_fatal(&self, e: &CopyError) {
+        if let Some(fatal) = Fatal::of_copy_error(e)
+            && !self.sh.control.is_cancelled()
+        {
+            self.sh.send(Event::Fatal(fatal));
+            self.sh.control.cancel();
+        }
+    }
+
+    pub fn finish_entry(&self, dir: &DirNode, item: &Item, done: Done) {
+        if let (Outcome::Failed(e), _) = &done {
+            self.stop_if_fatal(e);
+        }
+        self.send_entry(dir, item, done);
+    }
+
+    pub fn send_entry(&self, dir: &DirNode, item: &Item, done: Done) {
+        let (outcome, progressed) = done;
+        let kind = entry_kind(item.kind);
+        self.sh.send(Event::Entry {
+            worker: self.id,
+            path: dir.rel_path(&item.name),
+            kind,
+            bytes: if kind == EntryKind::File {
+                item.meta.size
+            } else {
+                0
+            },
+            progressed,
+            outcome,
+        });
+    }
+
+    /// Conflict check shared by every kind of entry: `Ok(replace)` to write it,
+    /// `Err(Some)` a finished outcome, `Err(None)` parked for a person to decide.
+    pub fn check_dest(
+        &self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &Arc<DirNode>,
+        item: &Item,
+        same_content: impl FnOnce(BorrowedFd<'_>, &SrcMeta) -> bool,
+    ) -> Result<bool, Option<Done>> {
+        let existing = match (dir.fresh, dir_fd) {
+            (false, Some(fd)) => match dest_state(fd, &item.name) {
+                Ok(Some(d)) if same_content(fd, &d) => return Err(Some((Outcome::UpToDate, 0))),
+                Ok(d) => d,
+                Err(e) => return Err(Some(self.fail(dir, item, Op::Stat, e, true))),
+            },
+            _ => None,
+        };
+        match decide(&item.meta, existing.as_ref(), self.sh.policy) {
+            Decision::Copy { replace } => Ok(replace),
+            Decision::UpToDate => Err(Some((Outcome::UpToDate, 0))),
+            Decision::Skip(r) => Err(Some((Outcome::Skipped(r), 0))),
+            Decision::Ask => match existing {
+                Some(dest) if !self.sh.dry_run => {
+                    self.sh.ask.park(&self.sh.events, dir, item, &dest);
+                    Err(None)
+                }
+                _ => Err(Some((Outcome::Skipped(SkipReason::Conflict), 0))),
+            },
+        }
+    }
+
+    /// The outcome of putting a finished copy in place.
+    pub fn placed(&self, result: io::Result<()>, dir: &DirNode, item: &Item) -> Outcome {
+        match result {
+            Ok(()) => Outcome::Copied,
+            // Something appeared under the name since the check: keep it.
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {
+                Outcome::Skipped(SkipReason::Conflict)
+            }
+            Err(e) => self.fail(dir, item, Op::Rename, e, true).0,
+        }
+    }
+}

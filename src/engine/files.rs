@@ -1,0 +1,251 @@
+//! Copying files and symlinks whole, the default path: a batch of one folder's
+//! entries, each checked against the destination, written complete and only
+//! then given its name.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::{self as rfs, FileType};
+use rustix::io::Errno;
+
+use super::copier::{Copier, Done};
+use super::data::{self, CopyFail, SMALL_FILE};
+use super::item::{Item, ItemKind};
+use super::job::Batch;
+use super::meta::regular_meta;
+use super::node::DirNode;
+use super::source::Fresh;
+use crate::error::Op;
+use crate::event::{Event, Outcome, SkipReason};
+
+/// Files at least this large get a `Started` event and live byte progress.
+const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
+
+/// A file by this name makes the copier copying it panic (unit tests only).
+#[cfg(test)]
+pub(super) const PANIC_NAME: &str = "panic-in-worker.test";
+
+pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
+    let dir_fd = if c.sh.dry_run && b.dir.fresh {
+        None
+    } else {
+        match c.sh.root().open_node(&b.dir) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                for item in &b.items {
+                    let err = crate::error::clone_io(&e);
+                    let done = c.fail(&b.dir, item, Op::OpenDir, err, true);
+                    c.send_entry(&b.dir, item, done);
+                }
+                return;
+            }
+        }
+    };
+    for item in &b.items {
+        if c.sh.control.checkpoint().is_err() {
+            return;
+        }
+        let dir_fd = dir_fd.as_ref().map(|f| f.as_fd());
+        let done = match item.kind {
+            ItemKind::File => file(c, dir_fd, &b.dir, item, b.in_place),
+            ItemKind::Symlink => symlink(c, dir_fd, &b.dir, item),
+        };
+        // None: parked for a person to decide; reported once decided.
+        if let Some(done) = done {
+            c.finish_entry(&b.dir, item, done);
+        }
+    }
+}
+
+fn file(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+    item: &Item,
+    in_place: bool,
+) -> Option<Done> {
+    let replace = match c.check_dest(dir_fd, dir, item, |_, _| false) {
+        Ok(r) => r,
+        Err(done) => return done,
+    };
+    Some(copy_file(c, dir_fd, dir, item, replace, in_place))
+}
+
+/// Copies a regular file whose fate is decided: `replace` an existing entry or
+/// not; write it `in_place` under its own name (in a staged folder) or not.
+pub(super) fn copy_file(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &DirNode,
+    item: &Item,
+    replace: bool,
+    in_place: bool,
+) -> Done {
+    let Some(dir_fd) = dir_fd.filter(|_| !c.sh.dry_run) else {
+        return (Outcome::Copied, 0);
+    };
+    #[cfg(test)]
+    if item.name == PANIC_NAME {
+        panic!("injected by a test");
+    }
+    // Small files trust the walk's lstat: one fstat fewer per file.
+    let trust_walk = item.meta.size <= SMALL_FILE && !item.meta.is_sparse();
+    let opened = c.source_dir(dir).and_then(|d| {
+        c.sh.source
+            .open_file(d.as_fd(), item.source_name(), &item.meta, trust_walk)
+    });
+    let (src, mut meta, fresh) = match opened {
+        Ok(x) => x,
+        Err(e) => return c.fail(dir, item, Op::Open, e, false),
+    };
+    let in_place = in_place.then_some(item.name.as_os_str());
+    let new = match c.sh.root().create_file(dir_fd, meta.mode, in_place) {
+        Ok(x) => x,
+        Err(e) => return c.fail(dir, item, Op::Create, e, true),
+    };
+    let out = new.fd();
+    let mut progressed = 0u64;
+    let result = if meta.size <= SMALL_FILE {
+        let r = data::read_write(
+            src.as_fd(),
+            out.as_fd(),
+            &mut c.buf,
+            meta.size,
+            fresh == Fresh::Checked,
+            &c.sh.control,
+        );
+        // It changed since the walk: stamp what was read with its own times.
+        match r {
+            Ok(n) if fresh == Fresh::Walked && n != meta.size => match regular_meta(src.as_fd()) {
+                Ok(m) => {
+                    meta = m;
+                    r
+                }
+                Err(e) => Err(CopyFail::Read(e)),
+            },
+            r => r,
+        }
+    } else {
+        // The resolver has no lane; its files show up when finished.
+        let lane = c.id.filter(|_| meta.size >= SHOW_PROGRESS_FROM);
+        if let Some(worker) = lane {
+            c.sh.send(Event::Started {
+                worker,
+                path: dir.rel_path(&item.name),
+                size: meta.size,
+            });
+        }
+        let sh = c.sh;
+        let mut report = |n: u64| {
+            if let Some(worker) = lane {
+                progressed += n;
+                sh.send(Event::Progress { worker, bytes: n });
+            }
+        };
+        let ctl = &sh.control;
+        if meta.is_sparse() {
+            data::copy_sparse(
+                src.as_fd(),
+                out.as_fd(),
+                meta.size,
+                &mut c.buf,
+                ctl,
+                &mut report,
+            )
+        } else {
+            data::copy_range(
+                src.as_fd(),
+                out.as_fd(),
+                0,
+                None,
+                &mut c.buf,
+                ctl,
+                &mut report,
+            )
+        }
+    };
+    match result {
+        Ok(_) => {}
+        Err(CopyFail::Cancelled) => return (Outcome::Cancelled, progressed),
+        Err(CopyFail::Read(e)) => return (c.fail(dir, item, Op::Read, e, false).0, progressed),
+        Err(CopyFail::Write(e)) => return (c.fail(dir, item, Op::Write, e, true).0, progressed),
+    }
+    if let Err(e) = c.sh.meta.apply_fd(out.as_fd(), &meta) {
+        return (c.fail(dir, item, Op::SetMetadata, e, true).0, progressed);
+    }
+    let placed = new.commit(&item.name, replace);
+    (c.placed(placed, dir, item), progressed)
+}
+
+fn symlink(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+    item: &Item,
+) -> Option<Done> {
+    let target = match read_link(c, dir, item) {
+        Ok(t) => t,
+        Err(e) => return Some(c.fail(dir, item, Op::ReadLink, e, false)),
+    };
+    let same_link = |fd: BorrowedFd<'_>, d: &super::meta::SrcMeta| {
+        d.file_type() == FileType::Symlink
+            && rfs::readlinkat(fd, &item.name, Vec::new())
+                .is_ok_and(|t| t.as_bytes() == target.as_os_str().as_encoded_bytes())
+    };
+    let replace = match c.check_dest(dir_fd, dir, item, same_link) {
+        Ok(r) => r,
+        Err(done) => return done,
+    };
+    Some(copy_symlink(c, dir_fd, dir, item, replace, Some(target)))
+}
+
+fn read_link(c: &mut Copier<'_>, dir: &DirNode, item: &Item) -> io::Result<PathBuf> {
+    let d = c.source_dir(dir)?;
+    c.sh.source.read_link(d.as_fd(), item.source_name())
+}
+
+/// Makes the symlink of `item` (its `target` read already, or read now).
+pub(super) fn copy_symlink(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &DirNode,
+    item: &Item,
+    replace: bool,
+    target: Option<PathBuf>,
+) -> Done {
+    let target = match target.map_or_else(|| read_link(c, dir, item), Ok) {
+        Ok(t) => t,
+        Err(e) => return c.fail(dir, item, Op::ReadLink, e, false),
+    };
+    let Some(dir_fd) = dir_fd.filter(|_| !c.sh.dry_run) else {
+        return (Outcome::Copied, 0);
+    };
+    // A new symlink appears whole, so only a replacement needs a temporary.
+    let created = if replace {
+        match c.sh.root().temp_symlink(dir_fd, &target) {
+            Ok(entry) => match c.placed(entry.commit(&item.name, true), dir, item) {
+                Outcome::Copied => Ok(()),
+                other => return (other, 0),
+            },
+            Err(e) => Err(e),
+        }
+    } else {
+        match rfs::symlinkat(&target, dir_fd, &item.name) {
+            Err(Errno::EXIST) => return (Outcome::Skipped(SkipReason::Conflict), 0),
+            r => r.map_err(io::Error::from),
+        }
+    };
+    if let Err(e) = created {
+        return c.fail(dir, item, Op::Symlink, e, true);
+    }
+    match c
+        .sh
+        .meta
+        .apply_symlink(dir_fd, Path::new(&item.name), &item.meta)
+    {
+        Ok(()) => (Outcome::Copied, 0),
+        Err(e) => c.fail(dir, item, Op::SetMetadata, e, true),
+    }
+}

@@ -1,0 +1,87 @@
+//! The resolver thread of the `Ask` policy: takes a person's answers and copies
+//! (or skips) the entries they settle, while the workers go on with the rest.
+
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rustix::fs::{self as rfs, AtFlags};
+
+use super::ask::Parked;
+use super::control::{Answer, Choice};
+use super::copier::Copier;
+use super::decide::keep_both_name;
+use super::files;
+use super::item::ItemKind;
+use super::shared::Shared;
+use crate::error::Op;
+use crate::event::{Outcome, SkipReason};
+
+/// Runs until `stop` is set (nothing is parked any more) or the run is cancelled.
+pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: &AtomicBool) {
+    let mut c = Copier::new(None, sh);
+    loop {
+        match answers.recv_timeout(Duration::from_millis(50)) {
+            Ok(a) => {
+                for p in sh.ask.take(a) {
+                    if sh.control.is_cancelled() {
+                        return;
+                    }
+                    resolve(&mut c, p, a.choice);
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::Acquire) || sh.control.is_cancelled() {
+                    return;
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+fn resolve(c: &mut Copier<'_>, p: Parked, choice: Choice) {
+    let Parked {
+        dir,
+        mut item,
+        dest,
+    } = p;
+    let dir_fd = match c.sh.root().open_node(&dir) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let done = c.fail(&dir, &item, Op::OpenDir, e, true);
+            return c.finish_entry(&dir, &item, done);
+        }
+    };
+    let replace = match choice {
+        Choice::Overwrite => true,
+        Choice::OverwriteIfNewer if item.meta.mtime > dest.mtime => true,
+        Choice::OverwriteIfNewer => {
+            return c.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::NotNewer), 0));
+        }
+        Choice::Skip => {
+            return c.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::Conflict), 0));
+        }
+        Choice::KeepBoth => {
+            let new_name = free_name(dir_fd.as_fd(), &item.name);
+            item.from = Some(std::mem::replace(&mut item.name, new_name));
+            false
+        }
+    };
+    let fd = Some(dir_fd.as_fd());
+    let done = match item.kind {
+        ItemKind::File => files::copy_file(c, fd, &dir, &item, replace, false),
+        ItemKind::Symlink => files::copy_symlink(c, fd, &dir, &item, replace, None),
+    };
+    c.finish_entry(&dir, &item, done);
+}
+
+/// The first `name (N).ext` not taken in the folder.
+fn free_name(dir: BorrowedFd<'_>, name: &OsStr) -> OsString {
+    (1..)
+        .map(|n| keep_both_name(name, n))
+        .find(|c| rfs::statat(dir, c, AtFlags::SYMLINK_NOFOLLOW).is_err())
+        .expect("some number is free")
+}

@@ -1,0 +1,257 @@
+//! The copying screen: where from and to, gauges by bytes and by files, speed,
+//! ETA, the throughput chart, one lane per worker, recent files and errors.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Gauge, Paragraph, Sparkline, Widget};
+
+use super::widgets::{Canvas, bar, problem_line, window};
+use crate::format::{self, DisplayPath, ellipsize_path};
+use crate::summary::Eta;
+use crate::tui::action::Action;
+use crate::tui::app::App;
+use crate::tui::keys::{self, Context};
+
+pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let p = &app.progress;
+    let title = match (app.paused, p.cancelled) {
+        (_, true) => " convoy — Cancelling… ",
+        (true, _) => " convoy — Paused ",
+        _ => " convoy — Copying ",
+    };
+    let block = window(title, &c.theme);
+    let inner = block.inner(area);
+    block.render(area, c.buf);
+    let [from, to, g1, g2, stats, spark, lanes, errors, btns] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Length(4),
+        Constraint::Min(3),
+        Constraint::Length(if p.failed > 0 { 4 } else { 3 }),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let w = inner.width.saturating_sub(8) as usize;
+    for (row, label, path) in [(from, "From", &app.source), (to, "To", &app.dest)] {
+        c.buf.set_string(row.x + 1, row.y, label, c.theme.accent());
+        let shown = ellipsize_path(&path.display().to_string(), w);
+        c.buf.set_string(row.x + 7, row.y, shown, Style::new());
+    }
+    gauges(app, g1, g2, c);
+    stats_line(app, stats, c);
+    throughput(app, spark, c);
+    let [lanes_area, log_area] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(lanes);
+    workers(app, lanes_area, c);
+    recent(app, log_area, c);
+    errors_box(app, errors, c);
+
+    let t = &c.theme;
+    let pause = if app.paused { "Resume" } else { "Pause" };
+    let mut items = vec![
+        (
+            keys::label(Context::Copying, Action::TogglePause, pause),
+            Action::TogglePause,
+            t.accent(),
+        ),
+        (
+            keys::label(Context::Copying, Action::AskCancel, "Cancel"),
+            Action::AskCancel,
+            Style::new(),
+        ),
+    ];
+    if !app.conflicts.is_empty() {
+        items.push((
+            keys::label(Context::Copying, Action::ShowConflicts, "Conflicts"),
+            Action::ShowConflicts,
+            t.warn(),
+        ));
+    }
+    let fewer = keys::keys_text(Context::Copying, &[Action::FewerWorkers]);
+    let more = keys::keys_text(Context::Copying, &[Action::MoreWorkers]);
+    items.push((
+        format!("{fewer} worker"),
+        Action::FewerWorkers,
+        Style::new(),
+    ));
+    items.push((format!("{more} worker"), Action::MoreWorkers, Style::new()));
+    c.buttons(btns, &items);
+}
+
+fn gauges(app: &App, g1: Rect, g2: Rect, c: &mut Canvas<'_>) {
+    let p = &app.progress;
+    let scanning = if p.scan.complete { "" } else { "+ scanning…" };
+    let ratio = |done: u64, total: u64| {
+        if total == 0 {
+            0.0
+        } else {
+            (done as f64 / total as f64).clamp(0.0, 1.0)
+        }
+    };
+    // A gauge never shows 100 % before the run is really finished.
+    let cap = |r: f64| if p.done { r } else { r.min(0.999) };
+    let rows = [
+        (
+            g1,
+            "Bytes",
+            cap(ratio(p.bytes_done, p.scan.bytes)),
+            format!(
+                "{} / {}{scanning}",
+                format::bytes(p.bytes_done),
+                format::bytes(p.scan.bytes)
+            ),
+            Color::Cyan,
+        ),
+        (
+            g2,
+            "Files",
+            cap(ratio(p.files_done, p.scan.files)),
+            format!("{} / {}{scanning} files", p.files_done, p.scan.files),
+            Color::Green,
+        ),
+    ];
+    for (area, name, r, label, color) in rows {
+        c.buf.set_string(area.x + 1, area.y, name, c.theme.accent());
+        Gauge::default()
+            .gauge_style(c.theme.gauge(color))
+            .ratio(r)
+            .label(label)
+            .use_unicode(true)
+            .render(
+                Rect::new(area.x + 8, area.y, area.width.saturating_sub(9), 1),
+                c.buf,
+            );
+    }
+}
+
+fn stats_line(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let (p, t) = (&app.progress, &c.theme);
+    let (bps, fps) = p.rates();
+    // Badges first: they matter most and must survive a narrow terminal.
+    let mut spans = Vec::new();
+    if !app.conflicts.is_empty() {
+        spans.push(Span::styled(
+            format!(" ⚑ {} conflicts ", app.conflicts.len()),
+            t.warn(),
+        ));
+    }
+    if p.failed > 0 {
+        spans.push(Span::styled(format!(" ✗ {} errors ", p.failed), t.bad()));
+    }
+    spans.extend([
+        Span::styled(" Speed ", t.accent()),
+        Span::raw(format!("{} ({:.0} files/s)", format::rate(bps), fps)),
+        Span::styled("  Elapsed ", t.accent()),
+        Span::raw(format::duration(p.elapsed())),
+        Span::styled("  ETA ", t.accent()),
+        Span::raw(Eta::of(p).to_string()),
+        Span::styled("  Workers ", t.accent()),
+        Span::raw(format!("{}", app.workers)),
+    ]);
+    Paragraph::new(Line::from(spans)).render(area, c.buf);
+}
+
+fn throughput(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let peak = app.history.iter().copied().max().unwrap_or(0) as f64;
+    let block = window(
+        format!(" Throughput (peak {}) ", format::rate(peak)),
+        &c.theme,
+    );
+    let inner = block.inner(area);
+    block.render(area, c.buf);
+    let data: Vec<u64> = app
+        .history
+        .iter()
+        .rev()
+        .take(inner.width as usize)
+        .rev()
+        .copied()
+        .collect();
+    Sparkline::default()
+        .data(&data)
+        .style(c.theme.fg(Color::Cyan))
+        .render(inner, c.buf);
+}
+
+fn workers(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let p = &app.progress;
+    let block = window(" Workers ", &c.theme);
+    let lin = block.inner(area);
+    block.render(area, c.buf);
+    let lanes = p.lanes_by_activity();
+    let busy = lanes.iter().filter(|l| l.current.is_some()).count();
+    for i in 0..app.workers.max(busy).min(lin.height as usize) {
+        let y = lin.y + i as u16;
+        let lane = lanes.get(i).copied().cloned().unwrap_or_default();
+        let idle = app.paused || p.done;
+        let (text, style) = match (&lane.current, &lane.last) {
+            (Some((path, size, done)), _) => {
+                let pct = (done * 100).checked_div(*size).unwrap_or(0).min(100);
+                let text = format!("{} {pct:>3}% {}", bar(pct, 8), DisplayPath(&path.join()));
+                (text, Style::new())
+            }
+            (None, Some(last)) if !idle => {
+                (format!("  ✓  {}", DisplayPath(&last.join())), c.theme.dim())
+            }
+            _ => ("  idle".to_string(), c.theme.dim()),
+        };
+        c.buf
+            .set_string(lin.x, y, format!("{:>2}", i + 1), c.theme.accent());
+        c.buf.set_string(
+            lin.x + 3,
+            y,
+            ellipsize_path(&text, lin.width.saturating_sub(3) as usize),
+            style,
+        );
+    }
+}
+
+fn recent(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let block = window(" Recent ", &c.theme);
+    let rin = block.inner(area);
+    block.render(area, c.buf);
+    let n = rin.height as usize;
+    let skip = app
+        .log
+        .len()
+        .saturating_sub(n + app.scroll.min(app.log.len()));
+    for (i, (mark, path)) in app.log.iter().skip(skip).take(n).enumerate() {
+        let style = if *mark == '✗' {
+            c.theme.bad()
+        } else {
+            Style::new()
+        };
+        let line = format!("{mark} {}", DisplayPath(&path.join()));
+        c.buf.set_string(
+            rin.x,
+            rin.y + i as u16,
+            ellipsize_path(&line, rin.width as usize),
+            style,
+        );
+    }
+}
+
+fn errors_box(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let p = &app.progress;
+    let border = if p.failed > 0 {
+        c.theme.bad()
+    } else {
+        c.theme.dim()
+    };
+    let block = window(format!(" Errors ({}) ", p.failed), &c.theme).border_style(border);
+    let ein = block.inner(area);
+    block.render(area, c.buf);
+    if p.failures.is_empty() {
+        c.buf.set_string(ein.x, ein.y, "none so far", c.theme.dim());
+    }
+    let shown = p.failures.iter().rev().take(ein.height as usize);
+    for (i, f) in shown.enumerate() {
+        let text = problem_line(&f.path, &f.reason, ein.width as usize);
+        c.buf
+            .set_string(ein.x, ein.y + i as u16, text, c.theme.bad());
+    }
+}

@@ -1,0 +1,122 @@
+//! The summary: how the run ended, its counts, and every failure (scrollable),
+//! with Retry failed, New copy and Quit.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Widget, Wrap};
+
+use super::widgets::{Canvas, problem_line, window};
+use crate::format::{self, ellipsize_middle};
+use crate::summary;
+use crate::tui::action::Action;
+use crate::tui::app::App;
+use crate::tui::keys::{self, Context};
+
+pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let p = &app.progress;
+    let dry = app.config.as_ref().is_some_and(|c| c.dry_run);
+    let style = if p.failed > 0 || p.fatal.is_some() {
+        c.theme.bad()
+    } else {
+        c.theme.good().add_modifier(Modifier::BOLD)
+    };
+    let title = format!(" {} ", summary::headline(p, dry));
+    let block = window(Line::styled(title, style), &c.theme);
+    let inner = block.inner(area);
+    block.render(area, c.buf);
+    let [head, list, btns] = Layout::vertical([
+        Constraint::Length(6),
+        Constraint::Min(2),
+        Constraint::Length(1),
+    ])
+    .areas(inner);
+    let t = &c.theme;
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(" Copied     ", t.accent()),
+            Span::raw(summary::copied_counts(p)),
+        ]),
+        Line::from(vec![
+            Span::styled(" Up to date ", t.accent()),
+            Span::raw(format!("{}", p.up_to_date)),
+            Span::styled("   Skipped ", t.accent()),
+            Span::raw(format!("{}", p.skipped)),
+            Span::styled("   Failed ", t.accent()),
+            Span::styled(
+                format!("{}", p.failed),
+                if p.failed > 0 { t.bad() } else { Style::new() },
+            ),
+        ]),
+        Line::from(vec![
+            Span::styled(" Elapsed    ", t.accent()),
+            Span::raw(format::duration(p.elapsed())),
+            Span::styled("   Average ", t.accent()),
+            Span::raw(format::rate(p.average_rate())),
+        ]),
+        Line::from(vec![
+            Span::styled(" Into       ", t.accent()),
+            Span::raw(ellipsize_middle(
+                &app.dest.display().to_string(),
+                inner.width.saturating_sub(14) as usize,
+            )),
+        ]),
+    ];
+    if let Some(line) = summary::stopped_line(p) {
+        let style = if p.fatal.is_some() { t.bad() } else { t.warn() };
+        lines.push(Line::styled(format!(" {line}"), style));
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(head, c.buf);
+    problems(app, list, c);
+
+    let t = &c.theme;
+    let mut items = vec![];
+    if !p.failures.is_empty() {
+        items.push((
+            keys::label(Context::Summary, Action::Retry, "Retry failed"),
+            Action::Retry,
+            t.accent(),
+        ));
+    }
+    items.push((
+        keys::label(Context::Summary, Action::NewCopy, "New copy"),
+        Action::NewCopy,
+        Style::new(),
+    ));
+    items.push((
+        keys::label(Context::Summary, Action::Quit, "Quit"),
+        Action::Quit,
+        Style::new(),
+    ));
+    c.buttons(btns, &items);
+}
+
+/// Failures, scrollable; or, when nothing failed, what was skipped.
+fn problems(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let p = &app.progress;
+    let block = window(format!(" Failed ({}) ", p.failures.len()), &c.theme);
+    let lin = block.inner(area);
+    block.render(area, c.buf);
+    if p.failures.is_empty() {
+        let msg = if p.skips.is_empty() {
+            "No failures."
+        } else {
+            "No failures; skipped entries:"
+        };
+        c.buf.set_string(lin.x, lin.y, msg, c.theme.good());
+        let room = lin.height.saturating_sub(1) as usize;
+        for (i, k) in p.skips.iter().take(room).enumerate() {
+            let text = problem_line(&k.path, &k.reason, lin.width as usize);
+            c.buf
+                .set_string(lin.x, lin.y + 1 + i as u16, text, c.theme.dim());
+        }
+    }
+    let shown = p.failures.iter().skip(app.scroll).take(lin.height as usize);
+    for (i, f) in shown.enumerate() {
+        let text = problem_line(&f.path, &f.reason, lin.width as usize);
+        c.buf
+            .set_string(lin.x, lin.y + i as u16, text, c.theme.bad());
+    }
+}
