@@ -24,6 +24,7 @@ pub enum Op {
     Symlink,
     HardLink,
     Walk,
+    RemoveTemp,
 }
 
 impl fmt::Display for Op {
@@ -43,6 +44,7 @@ impl fmt::Display for Op {
             Op::Symlink => "cannot create symlink",
             Op::HardLink => "cannot create hard link",
             Op::Walk => "cannot walk",
+            Op::RemoveTemp => "cannot remove",
         })
     }
 }

@@ -117,6 +117,13 @@ pub enum Fatal {
     },
     /// A thread of the engine died on a bug.
     Internal { thread: String, message: String },
+    /// A thread the run needs could not be started (too many threads, no memory).
+    Start {
+        what: &'static str,
+        error: std::io::Error,
+    },
+    /// The engine's thread ended without saying the run was over.
+    EngineLost,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +158,8 @@ impl Fatal {
                 DestinationFault::ReadOnly => "dest_read_only",
             },
             Fatal::Internal { .. } => "internal",
+            Fatal::Start { .. } => "thread_start",
+            Fatal::EngineLost => "engine_lost",
         }
     }
 }
@@ -172,6 +181,8 @@ impl fmt::Display for Fatal {
                     "internal error in {thread}, the copy was stopped: {message}"
                 )
             }
+            Fatal::Start { what, error } => write!(f, "cannot start {what}: {error}"),
+            Fatal::EngineLost => f.write_str("the copy stopped without finishing"),
         }
     }
 }
@@ -181,16 +192,16 @@ impl fmt::Display for Fatal {
 pub enum Notice {
     /// The open-file limit allows fewer workers than were asked for.
     FdLimit { allowed: usize, asked: usize },
-    /// Temporaries left by a dead run could not all be removed.
-    Sweep(std::io::Error),
+    /// A temporary left by a dead run could not be removed.
+    Sweep(CopyError),
+    /// A temporary of this run could not be removed (the next run sweeps it).
+    LeftBehind(CopyError),
     /// The destination folder itself could not be given the source's mode,
     /// owner or times.
     RootMetadata(CopyError),
-    /// A thread of the engine could not be started.
-    Start {
-        what: &'static str,
-        error: std::io::Error,
-    },
+    /// The destination cannot set symlinks' own times or owners (setting them
+    /// would change what they point to): they are left as they come.
+    SymlinkMetaNotKept { times: bool, owner: bool },
 }
 
 impl Notice {
@@ -199,9 +210,19 @@ impl Notice {
         match self {
             Notice::FdLimit { .. } => "fd_limit",
             Notice::Sweep(_) => "sweep_failed",
+            Notice::LeftBehind(_) => "temporary_left",
             Notice::RootMetadata(_) => "root_metadata",
-            Notice::Start { .. } => "thread_start",
+            Notice::SymlinkMetaNotKept { .. } => "symlink_meta_not_kept",
         }
+    }
+
+    /// Whether it leaves the destination other than promised (exit code 1),
+    /// rather than only informing.
+    pub fn is_problem(&self) -> bool {
+        !matches!(
+            self,
+            Notice::FdLimit { .. } | Notice::SymlinkMetaNotKept { .. }
+        )
     }
 }
 
@@ -212,9 +233,23 @@ impl fmt::Display for Notice {
                 f,
                 "the open-file limit allows {allowed} workers, not {asked}"
             ),
-            Notice::Sweep(e) => write!(f, "cannot clean old temporaries: {e}"),
+            Notice::Sweep(e) => write!(f, "{e} (a temporary left by an earlier run)"),
+            Notice::LeftBehind(e) => {
+                write!(f, "{e} (a temporary of this run; the next run removes it)")
+            }
             Notice::RootMetadata(e) => write!(f, "{e}"),
-            Notice::Start { what, error } => write!(f, "cannot start {what}: {error}"),
+            Notice::SymlinkMetaNotKept { times, owner } => {
+                let what = match (times, owner) {
+                    (true, true) => "times and owners",
+                    (true, false) => "times",
+                    _ => "owners",
+                };
+                write!(
+                    f,
+                    "symlink {what} not kept (the destination cannot set them without \
+                     changing what the links point to)"
+                )
+            }
         }
     }
 }

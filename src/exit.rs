@@ -18,3 +18,14 @@ impl From<ExitCode> for std::process::ExitCode {
         std::process::ExitCode::from(c as u8)
     }
 }
+
+impl ExitCode {
+    /// The more serious of the two: a run interrupted or failed stays so.
+    pub fn at_least(self, other: ExitCode) -> ExitCode {
+        if self == ExitCode::Success {
+            other
+        } else {
+            self
+        }
+    }
+}

@@ -12,5 +12,6 @@ pub mod exit;
 pub mod format;
 pub mod paths;
 pub mod progress;
+mod retry;
 pub mod summary;
 pub mod tui;

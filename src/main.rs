@@ -11,8 +11,14 @@ use convoy::exit::ExitCode;
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
     let interrupted = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        // A second Ctrl-C ends the process at once (the next run sweeps its temporaries).
+    // Ctrl-C, a kill and a closed terminal all stop the copy cleanly: in-flight
+    // files are abandoned and their temporaries removed.
+    for sig in [
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+        signal_hook::consts::SIGHUP,
+    ] {
+        // A second signal ends the process at once (the next run sweeps its temporaries).
         let _ =
             signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted));
         let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
@@ -26,6 +32,7 @@ fn main() -> std::process::ExitCode {
             }
         };
     }
+    quiet_engine_panics();
     let config = match args.batch_config() {
         Ok(c) => c,
         Err(e) => {
@@ -42,7 +49,22 @@ fn main() -> std::process::ExitCode {
         Ok(running) => batch::run(running, opts, &interrupted).into(),
         Err(e) => {
             eprintln!("convoy: {e}");
-            ExitCode::Usage.into()
+            e.exit_code().into()
         }
     }
+}
+
+/// The engine catches its threads' panics and stops the run with a message
+/// that says where and why; the default hook's backtrace note on stderr would
+/// only interleave with the reporter's lines.
+fn quiet_engine_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let engine = std::thread::current()
+            .name()
+            .is_some_and(|n| n.starts_with(convoy::engine::THREAD_PREFIX));
+        if !engine {
+            previous(info);
+        }
+    }));
 }

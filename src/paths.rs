@@ -8,9 +8,10 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::InputError;
+use crate::retry::interrupted as retry;
 
 /// `<name> (copy)` beside the source, or `(copy 2)`, `(copy 3)` … if taken.
-pub fn default_dest(source: &Path, exists: impl Fn(&Path) -> bool) -> PathBuf {
+pub fn default_dest(source: &Path, mut exists: impl FnMut(&Path) -> bool) -> PathBuf {
     let name = source
         .file_name()
         .map_or_else(|| OsString::from("root"), OsString::from);
@@ -35,11 +36,34 @@ fn id(m: &fs::Metadata) -> (u64, u64) {
     (m.dev(), m.ino())
 }
 
+/// Whether `p` can be listed: opened as a folder and its first entry read
+/// (through rustix: the standard library's folder iterator panics when closing
+/// the folder fails).
+fn listable(p: &Path) -> io::Result<()> {
+    use rustix::fs::{Dir, Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let fd = retry(|| rustix::fs::open(p, flags, Mode::empty()).map_err(io::Error::from))?;
+    match Dir::new(fd)?.read() {
+        Some(Err(e)) => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Whether `p` exists: `false` only when the OS says so, never for a failure
+/// to look.
+fn exists(p: &Path) -> io::Result<bool> {
+    match retry(|| fs::symlink_metadata(p)) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Checks SOURCE, fills in DEST when omitted and refuses a destination that is the
 /// source or inside it (through symlinks and `..` too: device and inode of each of
 /// the destination's existing ancestors are compared with the source's).
 pub fn resolve(source: &Path, dest: Option<&Path>) -> Result<(PathBuf, PathBuf), InputError> {
-    let src_meta = match fs::metadata(source) {
+    let src_meta = match retry(|| fs::metadata(source)) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(InputError::SourceMissing(source.into()));
@@ -49,42 +73,53 @@ pub fn resolve(source: &Path, dest: Option<&Path>) -> Result<(PathBuf, PathBuf),
     if !src_meta.is_dir() {
         return Err(InputError::SourceNotDir(source.into()));
     }
-    let src_canon =
-        fs::canonicalize(source).map_err(|e| InputError::SourceUnreadable(source.into(), e))?;
-    fs::read_dir(&src_canon).map_err(|e| InputError::SourceUnreadable(source.into(), e))?;
+    let unreadable = |e| InputError::SourceUnreadable(source.into(), e);
+    let src_canon = retry(|| fs::canonicalize(source)).map_err(unreadable)?;
+    listable(&src_canon).map_err(unreadable)?;
 
     let dest = match dest {
         Some(d) => d.to_path_buf(),
-        None => default_dest(&src_canon, |p| fs::symlink_metadata(p).is_ok()),
+        None => {
+            let mut failed = None;
+            let d = default_dest(&src_canon, |p| {
+                exists(p).unwrap_or_else(|e| {
+                    failed.get_or_insert(e);
+                    true
+                })
+            });
+            if let Some(e) = failed {
+                return Err(InputError::DestCreate(d, e));
+            }
+            d
+        }
     };
-    let dest_abs =
-        std::path::absolute(&dest).map_err(|e| InputError::DestCreate(dest.clone(), e))?;
+    let cannot = |e| InputError::DestCreate(dest.clone(), e);
+    let dest_abs = retry(|| std::path::absolute(&dest)).map_err(cannot)?;
 
     // The nearest part of DEST that exists, and what is still to be created below it.
     let mut existing = dest_abs.as_path();
     let mut missing = Vec::new();
-    while fs::metadata(existing).is_err() {
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_os_string());
-                existing = parent;
-            }
-            // `..` spelled in a missing part: step over it lexically.
-            (Some(parent), None) => existing = parent,
-            (None, _) => break,
+    let existing_meta = loop {
+        match retry(|| fs::metadata(existing)) {
+            Ok(m) => break m,
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(cannot(e)),
+            Err(e) => match (existing.parent(), existing.file_name()) {
+                (Some(parent), Some(name)) => {
+                    missing.push(name.to_os_string());
+                    existing = parent;
+                }
+                // `..` spelled in a missing part: step over it lexically.
+                (Some(parent), None) => existing = parent,
+                (None, _) => return Err(cannot(e)),
+            },
         }
-    }
-    let existing_meta =
-        fs::metadata(existing).map_err(|e| InputError::DestCreate(dest.clone(), e))?;
+    };
     if missing.is_empty() && !existing_meta.is_dir() {
         return Err(InputError::DestNotDir(dest));
     }
-    let existing_canon =
-        fs::canonicalize(existing).map_err(|e| InputError::DestCreate(dest.clone(), e))?;
+    let existing_canon = retry(|| fs::canonicalize(existing)).map_err(cannot)?;
     for ancestor in existing_canon.ancestors() {
-        let Ok(m) = fs::metadata(ancestor) else {
-            continue;
-        };
+        let m = retry(|| fs::metadata(ancestor)).map_err(cannot)?;
         if id(&m) == id(&src_meta) {
             return Err(if ancestor == existing_canon && missing.is_empty() {
                 InputError::DestIsSource(dest)
@@ -99,13 +134,15 @@ pub fn resolve(source: &Path, dest: Option<&Path>) -> Result<(PathBuf, PathBuf),
     let mut dest_full = existing_canon.clone();
     dest_full.extend(missing.iter().rev());
     if let Ok(p) = src_canon.strip_prefix(&dest_full)
-        && fs::symlink_metadata(src_canon.join(p)).is_ok()
+        && exists(&src_canon.join(p)).map_err(unreadable)?
     {
         return Err(InputError::SourceInsideDest(source.into(), dest));
     }
 
-    if let Err(e) = rustix::fs::access(existing, rustix::fs::Access::WRITE_OK) {
-        return Err(InputError::DestNotWritable(existing.into(), e.into()));
+    let writable =
+        || rustix::fs::access(existing, rustix::fs::Access::WRITE_OK).map_err(io::Error::from);
+    if let Err(e) = retry(writable) {
+        return Err(InputError::DestNotWritable(existing.into(), e));
     }
     Ok((source.to_path_buf(), dest))
 }

@@ -65,6 +65,8 @@ pub struct Progress {
     pub failures: Vec<Problem>,
     pub skips: Vec<Problem>,
     pub notices: Vec<String>,
+    /// Notices that leave the destination other than promised (exit code 1).
+    pub problems: Vec<String>,
     pub fatal: Option<String>,
     pub lanes: Vec<Lane>,
     pub done: bool,
@@ -95,6 +97,7 @@ impl Progress {
             failures: Vec::new(),
             skips: Vec::new(),
             notices: Vec::new(),
+            problems: Vec::new(),
             fatal: None,
             lanes: Vec::new(),
             done: false,
@@ -165,6 +168,7 @@ impl Progress {
             Event::Fatal(e) => {
                 self.fatal.get_or_insert_with(|| e.to_string());
             }
+            Event::Notice(n) if n.is_problem() => self.problems.push(n.to_string()),
             Event::Notice(n) => self.notices.push(n.to_string()),
             Event::Done { cancelled } => {
                 self.done = true;
@@ -249,6 +253,26 @@ impl Progress {
         }
     }
 
+    /// The event stream ended without `Done`: the engine is gone, and what it
+    /// had not reported is not known to be copied.
+    pub fn engine_lost(&mut self) {
+        if !self.done {
+            self.fatal
+                .get_or_insert_with(|| crate::event::Fatal::EngineLost.to_string());
+            self.done = true;
+            self.cancelled = true;
+        }
+    }
+
+    /// Totals as far as they are known: never fewer than what is already done
+    /// (workers can finish entries the walker has not yet counted aloud).
+    pub fn known_totals(&self) -> (u64, u64) {
+        (
+            self.scan.files.max(self.files_done),
+            self.scan.bytes.max(self.bytes_done),
+        )
+    }
+
     pub fn elapsed(&self) -> Duration {
         self.now.duration_since(self.started)
     }
@@ -305,7 +329,11 @@ impl Progress {
     pub fn exit_code(&self) -> ExitCode {
         if self.cancelled && self.fatal.is_none() {
             ExitCode::Interrupted
-        } else if self.failed > 0 || self.conflicts > 0 || self.fatal.is_some() {
+        } else if self.failed > 0
+            || self.conflicts > 0
+            || self.fatal.is_some()
+            || !self.problems.is_empty()
+        {
             ExitCode::Partial
         } else {
             ExitCode::Success

@@ -5,9 +5,11 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path};
+
+use super::sys;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use rustix::fs::{self as rfs, Mode, OFlags, ResolveFlags};
+use rustix::fs::{Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 pub(crate) const DIR_FLAGS: OFlags = OFlags::RDONLY
@@ -56,7 +58,7 @@ impl Beneath {
             } else {
                 ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS
             };
-            match rfs::openat2(&self.fd, rel, self.flags(), Mode::empty(), resolve) {
+            match sys::openat2(&self.fd, rel, self.flags(), Mode::empty(), resolve) {
                 Err(Errno::NOSYS) => self.has_openat2.store(false, Ordering::Relaxed),
                 // EAGAIN: a concurrent rename elsewhere; the kernel asks for a retry.
                 // NAMETOOLONG: deeper than PATH_MAX, reachable one step at a time.
@@ -70,11 +72,11 @@ impl Beneath {
     /// Opens `rel` beneath `from` (the root or a folder beneath it) one
     /// `openat` per component.
     pub fn open_by_components(&self, from: BorrowedFd<'_>, rel: &Path) -> io::Result<OwnedFd> {
-        let mut fd = rfs::openat(from, ".", DIR_FLAGS, Mode::empty())?;
+        let mut fd = sys::openat(from, ".", DIR_FLAGS, Mode::empty())?;
         for comp in rel.components() {
             match comp {
                 Component::Normal(name) => {
-                    fd = rfs::openat(&fd, name, self.flags(), Mode::empty())?;
+                    fd = sys::openat(&fd, name, self.flags(), Mode::empty())?;
                 }
                 Component::CurDir => {}
                 _ => return Err(io::Error::from(Errno::XDEV)),

@@ -10,14 +10,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use rustix::fs as rfs;
-
 use super::copier::{Copier, Done};
 use super::data::{self, CopyFail};
 use super::dest::TempEntry;
 use super::item::Item;
 use super::meta::SrcMeta;
 use super::node::DirNode;
+use super::sys;
 use crate::config::Chunking;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Outcome};
@@ -179,11 +178,11 @@ fn open_big(c: &mut Copier<'_>, f: &BigFile) -> Result<Arc<OpenBig>, Option<Done
         .map_err(|e| fail(Op::Open, e, false))?;
     let in_place = f.in_place.then_some(f.item.name.as_os_str());
     let (entry, out) = root
-        .create_temp(dir_fd, meta.mode, in_place)
+        .create_temp(dir_fd, &f.dir, meta.mode, in_place)
         .map_err(|e| fail(Op::Create, e, true))?;
     // Setting the length first lets chunks land at their offsets in any order
     // without the file growing chunk by chunk.
-    if let Err(e) = rfs::ftruncate(&out, meta.size) {
+    if let Err(e) = sys::ftruncate(&out, meta.size) {
         return Err(fail(Op::Write, e.into(), true));
     }
     Ok(Arc::new(OpenBig {

@@ -9,7 +9,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::{self as rfs, AtFlags};
+use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
 use super::decide::{Decision, decide};
@@ -17,6 +17,7 @@ use super::item::{Item, ItemKind};
 use super::meta::SrcMeta;
 use super::node::DirNode;
 use super::shared::Shared;
+use super::sys;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Fatal, Outcome, SkipReason, WorkerId};
 
@@ -35,7 +36,7 @@ pub(super) struct Copier<'a> {
 }
 
 fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
-    match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+    match sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => Ok(Some((&st).into())),
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(e.into()),

@@ -7,10 +7,11 @@
 use std::io;
 use std::os::fd::BorrowedFd;
 
-use rustix::fs::{self as rfs, SeekFrom};
+use rustix::fs::SeekFrom;
 use rustix::io::Errno;
 
 use super::control::{Cancelled, Control};
+use super::sys;
 
 /// Files up to this size are copied with plain read/write.
 pub(crate) const SMALL_FILE: u64 = 256 * 1024;
@@ -61,12 +62,7 @@ pub(crate) fn read_write(
     }
     let mut total = 0u64;
     loop {
-        let n = loop {
-            match rustix::io::read(src, &mut buf[..]) {
-                Err(Errno::INTR) => continue,
-                r => break r.map_err(read_err)?,
-            }
-        };
+        let n = sys::read(src, &mut buf[..]).map_err(read_err)?;
         if n == 0 {
             return Ok(total);
         }
@@ -86,10 +82,9 @@ pub(crate) fn read_write(
 
 fn write_all(out: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), CopyFail> {
     while !data.is_empty() {
-        match rustix::io::write(out, data) {
+        match sys::write(out, data) {
             Ok(0) => return Err(write_err(Errno::NOSPC)),
             Ok(n) => data = &data[n..],
-            Err(Errno::INTR) => {}
             Err(e) => return Err(write_err(e)),
         }
     }
@@ -115,16 +110,9 @@ pub(crate) fn copy_range(
             Some(l) => (l - done).min(STEP),
             None => STEP,
         };
-        let (mut off_in, mut off_out) = (offset + done, offset + done);
-        let n = match rfs::copy_file_range(
-            src,
-            Some(&mut off_in),
-            out,
-            Some(&mut off_out),
-            step as usize,
-        ) {
+        let at = offset + done;
+        let n = match sys::copy_file_range(src, at, out, at, step as usize) {
             Ok(n) => n as u64,
-            Err(Errno::INTR) => continue,
             Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
                 pread_pwrite(src, out, offset + done, step, buf)?
             }
@@ -154,16 +142,8 @@ fn pread_pwrite(
     if buf.len() < want {
         buf.resize(want, 0);
     }
-    let n = rustix::io::pread(src, &mut buf[..want], offset).map_err(read_err)?;
-    let mut written = 0;
-    while written < n {
-        match rustix::io::pwrite(out, &buf[written..n], offset + written as u64) {
-            Ok(0) => return Err(write_err(Errno::NOSPC)),
-            Ok(w) => written += w,
-            Err(Errno::INTR) => {}
-            Err(e) => return Err(write_err(e)),
-        }
-    }
+    let n = sys::pread(src, &mut buf[..want], offset).map_err(read_err)?;
+    pwrite_all(out, &buf[..n], offset)?;
     Ok(n as u64)
 }
 
@@ -179,20 +159,26 @@ pub(crate) fn copy_sparse(
 ) -> Result<u64, CopyFail> {
     let mut pos = 0u64;
     let mut copied = 0u64;
+    // No SEEK_DATA here: the rest is copied block by block, zeros skipped.
+    let unsupported = |e| matches!(e, Errno::INVAL | Errno::OPNOTSUPP);
     while pos < size {
-        let data = match rfs::seek(src, SeekFrom::Data(pos)) {
+        let data = match sys::seek(src, SeekFrom::Data(pos)) {
             Ok(d) => d,
             Err(Errno::NXIO) => break, // only a hole remains
-            Err(Errno::INVAL | Errno::OPNOTSUPP) => {
-                // No SEEK_DATA here: copy the rest densely.
-                copied += copy_range(src, out, pos, Some(size - pos), buf, ctl, progress)?;
+            Err(e) if unsupported(e) => {
+                copied += copy_skipping_zeros(src, out, pos, size, buf, ctl, progress)?;
                 break;
             }
             Err(e) => return Err(read_err(e)),
         };
-        let hole = rfs::seek(src, SeekFrom::Hole(data))
-            .map_err(read_err)?
-            .min(size);
+        let hole = match sys::seek(src, SeekFrom::Hole(data)) {
+            Ok(h) => h.min(size),
+            Err(e) if unsupported(e) => {
+                copied += copy_skipping_zeros(src, out, data, size, buf, ctl, progress)?;
+                break;
+            }
+            Err(e) => return Err(read_err(e)),
+        };
         if hole > data {
             let n = copy_range(src, out, data, Some(hole - data), buf, ctl, progress)?;
             copied += n;
@@ -203,9 +189,54 @@ pub(crate) fn copy_sparse(
         pos = hole;
     }
     // The length as it was when read: a file that shrank meanwhile is not padded.
-    let now = rfs::fstat(src).map_or(size, |s| s.st_size as u64);
-    rfs::ftruncate(out, size.min(now)).map_err(write_err)?;
+    let now = sys::fstat(src).map_or(size, |s| s.st_size as u64);
+    sys::ftruncate(out, size.min(now)).map_err(write_err)?;
     Ok(copied)
+}
+
+/// Where the filesystem cannot say where data is: reads from `from` to `size`
+/// and writes only the blocks that are not all zeros, so holes stay holes
+/// wherever the destination has them.
+fn copy_skipping_zeros(
+    src: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+    from: u64,
+    size: u64,
+    buf: &mut Vec<u8>,
+    ctl: &Control,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, CopyFail> {
+    const BLOCK: usize = 64 * 1024;
+    if buf.len() < BLOCK {
+        buf.resize(BLOCK, 0);
+    }
+    let mut pos = from;
+    while pos < size {
+        let want = (size - pos).min(BLOCK as u64) as usize;
+        let n = sys::pread(src, &mut buf[..want], pos).map_err(read_err)?;
+        if n == 0 {
+            break;
+        }
+        if buf[..n].iter().any(|&b| b != 0) {
+            pwrite_all(out, &buf[..n], pos)?;
+        }
+        pos += n as u64;
+        progress(n as u64);
+        ctl.checkpoint()?;
+    }
+    Ok(pos - from)
+}
+
+fn pwrite_all(out: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result<(), CopyFail> {
+    let mut written = 0;
+    while written < data.len() {
+        match sys::pwrite(out, &data[written..], offset + written as u64) {
+            Ok(0) => return Err(write_err(Errno::NOSPC)),
+            Ok(w) => written += w,
+            Err(e) => return Err(write_err(e)),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ pub(crate) fn decide(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPoli
     if dest.is_dir() {
         return Decision::Skip(SkipReason::DestIsDir);
     }
-    if src.is_file() && dest.is_file() && src.size == dest.size && src.mtime == dest.mtime {
+    if src.same_content(dest) {
         return Decision::UpToDate;
     }
     resolve(src, dest, policy)

@@ -10,15 +10,19 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use super::beneath::{Beneath, DIR_FLAGS};
+use super::caps::{SymlinkMeta, probe_symlinks};
 use super::node::DirNode;
 use super::sweep::{remove_tree, sweep_dead_temps};
+use super::sys;
 use super::temp_name::TempNames;
+use crate::error::{CopyError, Op};
+use crate::format::DisplayPath;
 
 pub(crate) struct DestRoot {
     dirs: Beneath,
@@ -32,13 +36,28 @@ pub(crate) struct DestRoot {
     /// Held to find a folder by its current names (read) or to rename a staged
     /// folder into place (write), so no lookup sees a name change half way.
     places: RwLock<()>,
+    /// Learned at the first symlink.
+    symlink_meta: Mutex<Option<SymlinkMeta>>,
+    left: Arc<LeftBehind>,
+}
+
+/// Temporaries this run could not remove (a dying disk): reported at the end,
+/// since the destination holds more than it should until the next run's sweep.
+#[derive(Default)]
+pub(crate) struct LeftBehind(Mutex<Vec<(Arc<DirNode>, OsString, io::Error)>>);
+
+impl LeftBehind {
+    fn add(&self, at: &Arc<DirNode>, name: OsString, e: io::Error) {
+        let mut left = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        left.push((Arc::clone(at), name, e));
+    }
 }
 
 impl DestRoot {
     /// Opens the destination folder the user named (following symlinks in the
     /// path they typed: that is their choice; nothing beneath it is followed).
     pub fn open(path: &Path) -> io::Result<Self> {
-        let fd = rfs::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
+        let fd = sys::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
         Ok(DestRoot {
             dirs: Beneath::new(fd, false),
@@ -46,6 +65,8 @@ impl DestRoot {
             has_tmpfile: AtomicBool::new(true),
             link_by_proc: AtomicBool::new(false),
             temps: TempNames::new(pid),
+            symlink_meta: Mutex::new(None),
+            left: Arc::default(),
             places: RwLock::new(()),
         })
     }
@@ -63,6 +84,58 @@ impl DestRoot {
         self.dirs.fd.as_fd()
     }
 
+    /// Whether symlinks' own times and owner can be set here (`owner`: whether
+    /// owners are kept at all), probed in `dir` the first time; the flag says
+    /// whether this call probed.
+    pub fn symlink_meta(
+        &self,
+        dir: BorrowedFd<'_>,
+        at: &Arc<DirNode>,
+        owner: bool,
+    ) -> (SymlinkMeta, bool) {
+        let mut known = self
+            .symlink_meta
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match *known {
+            Some(m) => (m, false),
+            None => {
+                let (m, left) = probe_symlinks(dir, &self.temps, owner);
+                for (name, e) in left {
+                    self.left.add(at, name, e);
+                }
+                *known = Some(m);
+                (m, true)
+            }
+        }
+    }
+
+    /// The temporaries this run could not remove, as failures to report.
+    pub fn take_left_behind(&self) -> Vec<CopyError> {
+        let left = std::mem::take(&mut *self.left.0.lock().unwrap_or_else(PoisonError::into_inner));
+        left.into_iter()
+            .map(|(at, name, e)| {
+                CopyError::new(self.display(&at.rel).join(name), Op::RemoveTemp, e)
+            })
+            .collect()
+    }
+
+    fn entry<D: AsFd>(
+        &self,
+        dir: D,
+        at: &Arc<DirNode>,
+        name: OsString,
+        staged: bool,
+    ) -> TempEntry<D> {
+        TempEntry {
+            dir,
+            name,
+            at: Arc::clone(at),
+            staged,
+            left: Arc::clone(&self.left),
+        }
+    }
+
     /// Opens the destination folder of `node` wherever it is now: under its own
     /// name, or under its or an ancestor's temporary name while staged. Fails
     /// with ELOOP/EXDEV rather than follow a symlink or `..` anywhere on the way.
@@ -74,7 +147,7 @@ impl DestRoot {
     /// Opens `node` inside `parent`, the open folder of its parent.
     pub fn open_child_node(&self, parent: BorrowedFd<'_>, node: &DirNode) -> io::Result<OwnedFd> {
         let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
-        rfs::openat(parent, node.current_name(), DIR_FLAGS, Mode::empty()).map_err(Into::into)
+        sys::openat(parent, node.current_name(), DIR_FLAGS, Mode::empty()).map_err(Into::into)
     }
 
     /// Creates a staged folder in `dir`: under a fresh temporary name, private
@@ -82,7 +155,7 @@ impl DestRoot {
     pub fn make_staged_dir(&self, dir: BorrowedFd<'_>) -> io::Result<OsString> {
         for _ in 0..16 {
             let name = self.temp_name();
-            match rfs::mkdirat(dir, &name, Mode::from_raw_mode(0o700)) {
+            match sys::mkdirat(dir, &name, Mode::from_raw_mode(0o700)) {
                 Ok(()) => return Ok(name),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
@@ -92,25 +165,76 @@ impl DestRoot {
     }
 
     /// Renames a staged folder to its own name, never over an entry that
-    /// appeared there meanwhile. If that fails the folder and what it holds are
+    /// appeared there meanwhile. A failed copy written in it that could not be
+    /// removed then is removed now or moved out of the way under a temporary
+    /// name; if neither works the folder is not placed, so no partial file ever
+    /// comes into view. If placing fails the folder and what it holds are
     /// removed, and the reason is kept to be reported with the folder.
     pub fn place(&self, node: &DirNode) {
         let (Some(stage), Some(parent)) = (&node.stage, &node.parent) else {
             return;
         };
         let _held = self.places.write().unwrap_or_else(PoisonError::into_inner);
-        if stage.is_placed() {
+        if stage.is_settled() {
             return;
+        }
+        let mut up = Some(parent);
+        while let Some(p) = up {
+            if p.stage
+                .as_ref()
+                .is_some_and(|s| s.is_settled() && !s.is_placed())
+            {
+                let why = "the folder it is in could not be put in place";
+                return stage.set_failed(io::Error::other(why));
+            }
+            up = p.parent.as_ref();
         }
         let parent_fd = match self.dirs.open_dir(&parent.current()) {
             Ok(fd) => fd,
             Err(e) => return stage.set_failed(e),
         };
+        for name in stage.take_tainted() {
+            if let Err(e) = self.clear_failed_copy(parent_fd.as_fd(), node, &stage.temp, &name) {
+                let why = format!(
+                    "{} in it holds a partial copy that cannot be removed ({e})",
+                    DisplayPath(Path::new(&name))
+                );
+                return stage.set_failed(io::Error::new(e.kind(), why));
+            }
+        }
         match rename_noreplace(parent_fd.as_fd(), &stage.temp, node.name()) {
             Ok(()) => stage.set_placed(),
             Err(e) => {
+                // What cannot be removed now is a dead run's leftover next time.
                 let _ = remove_tree(parent_fd.as_fd(), &stage.temp);
                 stage.set_failed(e);
+            }
+        }
+    }
+
+    /// Removes the failed copy `name` from the staged folder `temp`, or moves
+    /// it to a temporary name (the next run's sweep removes it).
+    fn clear_failed_copy(
+        &self,
+        parent: BorrowedFd<'_>,
+        node: &DirNode,
+        temp: &OsStr,
+        name: &OsStr,
+    ) -> io::Result<()> {
+        let dir = sys::openat(parent, temp, DIR_FLAGS, Mode::empty())?;
+        match sys::unlinkat(&dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => {
+                let aside = self.temp_name();
+                sys::renameat(dir.as_fd(), name, dir.as_fd(), aside.as_os_str())?;
+                let folder = DirNode::child(
+                    node.parent.as_ref().expect("a staged folder has a parent"),
+                    node.name(),
+                    true,
+                    None,
+                );
+                self.left.add(&folder, aside, e.into());
+                Ok(())
             }
         }
     }
@@ -141,16 +265,18 @@ impl DestRoot {
     pub fn create_file<D: AsFd>(
         &self,
         dir: D,
+        at: &Arc<DirNode>,
         mode: u32,
         in_place: Option<&OsStr>,
     ) -> io::Result<NewFile<'_, D>> {
         if in_place.is_none() && self.has_tmpfile.load(Ordering::Relaxed) {
             let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
-            match rfs::openat(&dir, ".", flags, Mode::from_raw_mode(mode & 0o777)) {
+            match sys::openat(&dir, ".", flags, Mode::from_raw_mode(mode & 0o777)) {
                 Ok(fd) => {
                     return Ok(NewFile::Nameless {
                         root: self,
                         dir,
+                        at: Arc::clone(at),
                         fd,
                     });
                 }
@@ -160,7 +286,7 @@ impl DestRoot {
                 Err(e) => return Err(e.into()),
             }
         }
-        let (entry, fd) = self.create_temp(dir, mode, in_place)?;
+        let (entry, fd) = self.create_temp(dir, at, mode, in_place)?;
         Ok(NewFile::Named { entry, fd })
     }
 
@@ -172,13 +298,13 @@ impl DestRoot {
         name: &OsStr,
     ) -> io::Result<()> {
         if !self.link_by_proc.load(Ordering::Relaxed) {
-            match rfs::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
+            match sys::linkat(fd, "", dir, name, AtFlags::EMPTY_PATH) {
                 Err(Errno::NOENT | Errno::PERM) => self.link_by_proc.store(true, Ordering::Relaxed),
                 r => return r.map_err(Into::into),
             }
         }
         let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
-        rfs::linkat(rfs::CWD, proc.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW).map_err(Into::into)
+        sys::linkat(rfs::CWD, proc.as_str(), dir, name, AtFlags::SYMLINK_FOLLOW).map_err(Into::into)
     }
 
     /// Creates a new, empty file in `dir`: named `in_place`, or a temporary
@@ -186,6 +312,7 @@ impl DestRoot {
     pub fn create_temp<D: AsFd>(
         &self,
         dir: D,
+        at: &Arc<DirNode>,
         mode: u32,
         in_place: Option<&OsStr>,
     ) -> io::Result<(TempEntry<D>, OwnedFd)> {
@@ -193,18 +320,13 @@ impl DestRoot {
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mode = Mode::from_raw_mode(mode & 0o777);
         if let Some(name) = in_place {
-            let fd = rfs::openat(&dir, name, flags, mode)?;
-            let entry = TempEntry {
-                dir,
-                name: name.to_os_string(),
-                in_place: true,
-            };
-            return Ok((entry, fd));
+            let fd = sys::openat(&dir, name, flags, mode)?;
+            return Ok((self.entry(dir, at, name.to_os_string(), true), fd));
         }
         for _ in 0..16 {
             let name = self.temp_name();
-            match rfs::openat(&dir, &name, flags, mode) {
-                Ok(fd) => return Ok((TempEntry::new(dir, name), fd)),
+            match sys::openat(&dir, &name, flags, mode) {
+                Ok(fd) => return Ok((self.entry(dir, at, name, false), fd)),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -213,11 +335,16 @@ impl DestRoot {
     }
 
     /// Creates a symlink under a temporary name, for replacing an existing entry.
-    pub fn temp_symlink<D: AsFd>(&self, dir: D, target: &Path) -> io::Result<TempEntry<D>> {
+    pub fn temp_symlink<D: AsFd>(
+        &self,
+        dir: D,
+        at: &Arc<DirNode>,
+        target: &Path,
+    ) -> io::Result<TempEntry<D>> {
         for _ in 0..16 {
             let name = self.temp_name();
-            match rfs::symlinkat(target, &dir, &name) {
-                Ok(()) => return Ok(TempEntry::new(dir, name)),
+            match sys::symlinkat(target, &dir, &name) {
+                Ok(()) => return Ok(self.entry(dir, at, name, false)),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -231,11 +358,12 @@ impl DestRoot {
         target_dir: BorrowedFd<'_>,
         target_name: &OsStr,
         dir: D,
+        at: &Arc<DirNode>,
     ) -> io::Result<TempEntry<D>> {
         for _ in 0..16 {
             let name = self.temp_name();
-            match rfs::linkat(target_dir, target_name, &dir, &name, AtFlags::empty()) {
-                Ok(()) => return Ok(TempEntry::new(dir, name)),
+            match sys::linkat(target_dir, target_name, &dir, &name, AtFlags::empty()) {
+                Ok(()) => return Ok(self.entry(dir, at, name, false)),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -244,21 +372,29 @@ impl DestRoot {
     }
 
     /// Removes temporaries left by convoy runs that are no longer alive (a
-    /// `kill -9`, a power cut): files, and staged folders with all they hold.
-    /// A live run's temporaries are left alone.
-    pub fn sweep_temps(&self, dir: BorrowedFd<'_>) -> io::Result<usize> {
-        sweep_dead_temps(dir, self.temps.pid())
+    /// `kill -9`, a power cut) from `dir`, the folder at `rel`: files, and
+    /// staged folders with all they hold. A live run's temporaries are left
+    /// alone. Returns what could not be removed.
+    pub fn sweep_temps(&self, dir: BorrowedFd<'_>, rel: &Path) -> Vec<CopyError> {
+        let at = self.display(rel);
+        match sweep_dead_temps(dir, self.temps.pid()) {
+            Ok(failed) => failed
+                .into_iter()
+                .map(|(name, e)| CopyError::new(at.join(name), Op::RemoveTemp, e))
+                .collect(),
+            Err(e) => vec![CopyError::new(at, Op::ReadDir, e)],
+        }
     }
 }
 
 /// Renames `from` to `to` in `dir` unless `to` exists.
 fn rename_noreplace(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> io::Result<()> {
-    match rfs::renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
+    match sys::renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
         // Filesystems without RENAME_NOREPLACE: look first (a folder cannot be
         // linked, so this is the best there is).
-        Err(Errno::INVAL | Errno::NOSYS) => match rfs::statat(dir, to, AtFlags::SYMLINK_NOFOLLOW) {
+        Err(Errno::INVAL | Errno::NOSYS) => match sys::statat(dir, to, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(_) => Err(io::Error::from(Errno::EXIST)),
-            Err(Errno::NOENT) => rfs::renameat(dir, from, dir, to).map_err(Into::into),
+            Err(Errno::NOENT) => sys::renameat(dir, from, dir, to).map_err(Into::into),
             Err(e) => Err(e.into()),
         },
         r => r.map_err(Into::into),
@@ -270,6 +406,7 @@ pub(crate) enum NewFile<'r, D: AsFd> {
     Nameless {
         root: &'r DestRoot,
         dir: D,
+        at: Arc<DirNode>,
         fd: OwnedFd,
     },
     Named {
@@ -295,7 +432,7 @@ impl<D: AsFd> NewFile<'_, D> {
                 drop(fd);
                 entry.commit(name, replace)
             }
-            NewFile::Nameless { root, dir, fd } => {
+            NewFile::Nameless { root, dir, at, fd } => {
                 if !replace {
                     return root.link_nameless(fd.as_fd(), dir.as_fd(), name);
                 }
@@ -303,7 +440,7 @@ impl<D: AsFd> NewFile<'_, D> {
                 for _ in 0..16 {
                     let temp = root.temp_name();
                     match root.link_nameless(fd.as_fd(), dir.as_fd(), &temp) {
-                        Ok(()) => return TempEntry::new(dir, temp).commit(name, true),
+                        Ok(()) => return root.entry(dir, &at, temp, false).commit(name, true),
                         Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => last = e,
                         Err(e) => return Err(e),
                     }
@@ -321,35 +458,37 @@ impl<D: AsFd> NewFile<'_, D> {
 pub(crate) struct TempEntry<D: AsFd> {
     dir: D,
     name: OsString,
-    /// Already under its final name (in a staged folder): committing keeps it.
-    in_place: bool,
+    /// The folder it is in.
+    at: Arc<DirNode>,
+    /// Already under its final name in a staged folder: committing keeps it,
+    /// and a failed copy that cannot be removed keeps the folder out of view
+    /// (see `Stage::taint`).
+    staged: bool,
+    left: Arc<LeftBehind>,
 }
 
 impl<D: AsFd> TempEntry<D> {
-    fn new(dir: D, name: OsString) -> Self {
-        TempEntry {
-            dir,
-            name,
-            in_place: false,
-        }
-    }
-
     /// Moves the finished temporary to `name`. Without `replace` an entry that
     /// appeared meanwhile is never clobbered: the call fails with EEXIST.
     pub fn commit(mut self, name: &OsStr, replace: bool) -> io::Result<()> {
-        if self.in_place {
+        if self.staged {
             self.name.clear();
             return Ok(());
         }
         let dir = self.dir.as_fd();
         let result = if replace {
-            rfs::renameat(dir, &self.name, dir, name)
+            sys::renameat(dir, &self.name, dir, name)
         } else {
-            match rfs::renameat_with(dir, &self.name, dir, name, RenameFlags::NOREPLACE) {
-                // Filesystems without RENAME_NOREPLACE: link then unlink is as safe.
+            match sys::renameat_with(dir, &self.name, dir, name, RenameFlags::NOREPLACE) {
+                // Filesystems without RENAME_NOREPLACE: link then unlink is as
+                // safe. Once linked the copy is in place; a temporary name the
+                // unlink leaves behind is removed by the guard or a later sweep.
                 Err(Errno::INVAL | Errno::NOSYS) => {
-                    rfs::linkat(dir, &self.name, dir, name, AtFlags::empty())
-                        .and_then(|()| rfs::unlinkat(dir, &self.name, AtFlags::empty()))
+                    sys::linkat(dir, &self.name, dir, name, AtFlags::empty())?;
+                    if sys::unlinkat(dir, &self.name, AtFlags::empty()).is_ok() {
+                        self.name.clear();
+                    }
+                    return Ok(());
                 }
                 r => r,
             }
@@ -359,12 +498,29 @@ impl<D: AsFd> TempEntry<D> {
         }
         result.map_err(Into::into)
     }
+
+    /// Its current name in its folder (until committed).
+    pub fn name(&self) -> &OsStr {
+        &self.name
+    }
 }
 
 impl<D: AsFd> Drop for TempEntry<D> {
     fn drop(&mut self) {
-        if !self.name.is_empty() {
-            let _ = rfs::unlinkat(self.dir.as_fd(), &self.name, AtFlags::empty());
+        if self.name.is_empty() {
+            return;
+        }
+        match sys::unlinkat(self.dir.as_fd(), &self.name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => {}
+            // A final name in a staged folder must not come into view; a
+            // temporary name left behind is reported (the next run sweeps it).
+            Err(e) => {
+                let name = std::mem::take(&mut self.name);
+                match self.at.stage.as_ref().filter(|_| self.staged) {
+                    Some(stage) => stage.taint(name),
+                    None => self.left.add(&self.at, name, e.into()),
+                }
+            }
         }
     }
 }
@@ -394,10 +550,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = DestRoot::open(dir.path()).unwrap();
         let fd = root.dirs.open_dir(Path::new("")).unwrap();
-        drop(root.create_temp(fd.as_fd(), 0o644, None).unwrap());
+        let at = DirNode::root(false);
+        drop(root.create_temp(fd.as_fd(), &at, 0o644, None).unwrap());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         std::fs::write(dir.path().join("x"), b"old").unwrap();
-        let (t, _fd) = root.create_temp(fd.as_fd(), 0o644, None).unwrap();
+        let (t, _fd) = root.create_temp(fd.as_fd(), &at, 0o644, None).unwrap();
         assert!(t.commit(OsStr::new("x"), false).is_err());
         assert_eq!(std::fs::read(dir.path().join("x")).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
@@ -410,8 +567,9 @@ mod tests {
             let root = DestRoot::open(dir.path()).unwrap();
             root.has_tmpfile.store(tmpfile, Ordering::Relaxed);
             let fd = root.dirs.open_dir(Path::new("")).unwrap();
+            let at = DirNode::root(false);
             let listed = || std::fs::read_dir(dir.path()).unwrap().count();
-            let f = root.create_file(fd.as_fd(), 0o644, None).unwrap();
+            let f = root.create_file(fd.as_fd(), &at, 0o644, None).unwrap();
             assert_eq!(matches!(f, NewFile::Nameless { .. }), tmpfile);
             rustix::io::write(f.fd(), b"new").unwrap();
             assert_eq!(
@@ -422,12 +580,12 @@ mod tests {
             f.commit(OsStr::new("a"), false).unwrap();
             assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new");
             // Not replacing: an existing name is kept and the copy discarded.
-            let f = root.create_file(fd.as_fd(), 0o644, None).unwrap();
+            let f = root.create_file(fd.as_fd(), &at, 0o644, None).unwrap();
             rustix::io::write(f.fd(), b"newer").unwrap();
             assert!(f.commit(OsStr::new("a"), false).is_err());
             assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"new");
             // Replacing: the new version takes the name in one step.
-            let f = root.create_file(fd.as_fd(), 0o644, None).unwrap();
+            let f = root.create_file(fd.as_fd(), &at, 0o644, None).unwrap();
             rustix::io::write(f.fd(), b"newest").unwrap();
             f.commit(OsStr::new("a"), true).unwrap();
             assert_eq!(std::fs::read(dir.path().join("a")).unwrap(), b"newest");

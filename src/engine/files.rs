@@ -4,21 +4,23 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use rustix::fs::{self as rfs, FileType};
+use rustix::fs::{AtFlags, FileType};
 use rustix::io::Errno;
 
+use super::caps::SymlinkMeta;
 use super::copier::{Copier, Done};
 use super::data::{self, CopyFail, SMALL_FILE};
 use super::item::{Item, ItemKind};
 use super::job::Batch;
-use super::meta::regular_meta;
+use super::meta::{SrcMeta, regular_meta};
 use super::node::DirNode;
 use super::source::Fresh;
+use super::sys;
 use crate::error::Op;
-use crate::event::{Event, Outcome, SkipReason};
+use crate::event::{Event, Notice, Outcome, SkipReason};
 
 /// Files at least this large get a `Started` event and live byte progress.
 const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
@@ -50,7 +52,7 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
         let dir_fd = dir_fd.as_ref().map(|f| f.as_fd());
         let done = match item.kind {
             ItemKind::File => file(c, dir_fd, &b.dir, item, b.in_place),
-            ItemKind::Symlink => symlink(c, dir_fd, &b.dir, item),
+            ItemKind::Symlink => symlink(c, dir_fd, &b.dir, item, b.in_place),
         };
         // None: parked for a person to decide; reported once decided.
         if let Some(done) = done {
@@ -78,7 +80,7 @@ fn file(
 pub(super) fn copy_file(
     c: &mut Copier<'_>,
     dir_fd: Option<BorrowedFd<'_>>,
-    dir: &DirNode,
+    dir: &Arc<DirNode>,
     item: &Item,
     replace: bool,
     in_place: bool,
@@ -101,7 +103,7 @@ pub(super) fn copy_file(
         Err(e) => return c.fail(dir, item, Op::Open, e, false),
     };
     let in_place = in_place.then_some(item.name.as_os_str());
-    let new = match c.sh.root().create_file(dir_fd, meta.mode, in_place) {
+    let new = match c.sh.root().create_file(dir_fd, dir, meta.mode, in_place) {
         Ok(x) => x,
         Err(e) => return c.fail(dir, item, Op::Create, e, true),
     };
@@ -184,21 +186,50 @@ fn symlink(
     dir_fd: Option<BorrowedFd<'_>>,
     dir: &Arc<DirNode>,
     item: &Item,
+    in_place: bool,
 ) -> Option<Done> {
     let target = match read_link(c, dir, item) {
         Ok(t) => t,
         Err(e) => return Some(c.fail(dir, item, Op::ReadLink, e, false)),
     };
-    let same_link = |fd: BorrowedFd<'_>, d: &super::meta::SrcMeta| {
+    let can = symlink_caps(c, dir_fd, dir);
+    // Up to date: a symlink with the same target and, where the destination
+    // keeps them, the same time.
+    let same_link = |fd: BorrowedFd<'_>, d: &SrcMeta| {
         d.file_type() == FileType::Symlink
-            && rfs::readlinkat(fd, &item.name, Vec::new())
+            && (!can.times || d.mtime == item.meta.mtime)
+            && sys::readlinkat(fd, &item.name)
                 .is_ok_and(|t| t.as_bytes() == target.as_os_str().as_encoded_bytes())
     };
     let replace = match c.check_dest(dir_fd, dir, item, same_link) {
         Ok(r) => r,
         Err(done) => return done,
     };
-    Some(copy_symlink(c, dir_fd, dir, item, replace, Some(target)))
+    Some(copy_symlink(
+        c,
+        dir_fd,
+        dir,
+        item,
+        (replace, in_place),
+        Some(target),
+    ))
+}
+
+/// What the destination lets a symlink keep of its own metadata; the first
+/// symlink of a run finds out, and says so when something cannot be kept.
+fn symlink_caps(c: &Copier<'_>, dir_fd: Option<BorrowedFd<'_>>, dir: &Arc<DirNode>) -> SymlinkMeta {
+    let owner = c.sh.meta.owner;
+    let Some(dir_fd) = dir_fd.filter(|_| !c.sh.dry_run) else {
+        return SymlinkMeta { times: true, owner };
+    };
+    let (can, probed) = c.sh.root().symlink_meta(dir_fd, dir, owner);
+    if probed && (!can.times || owner && !can.owner) {
+        c.sh.send(Event::Notice(Notice::SymlinkMetaNotKept {
+            times: !can.times,
+            owner: owner && !can.owner,
+        }));
+    }
+    can
 }
 
 fn read_link(c: &mut Copier<'_>, dir: &DirNode, item: &Item) -> io::Result<PathBuf> {
@@ -206,13 +237,17 @@ fn read_link(c: &mut Copier<'_>, dir: &DirNode, item: &Item) -> io::Result<PathB
     c.sh.source.read_link(d.as_fd(), item.source_name())
 }
 
-/// Makes the symlink of `item` (its `target` read already, or read now).
+/// Makes the symlink of `item` (its `target` read already, or read now):
+/// `replace` an existing entry or not, write it `in_place` (in a staged
+/// folder) or not. Outside a staged folder it gets its owner and times under
+/// a temporary name and only then its own, so its name never shows a link
+/// with the wrong metadata.
 pub(super) fn copy_symlink(
     c: &mut Copier<'_>,
     dir_fd: Option<BorrowedFd<'_>>,
-    dir: &DirNode,
+    dir: &Arc<DirNode>,
     item: &Item,
-    replace: bool,
+    (replace, in_place): (bool, bool),
     target: Option<PathBuf>,
 ) -> Done {
     let target = match target.map_or_else(|| read_link(c, dir, item), Ok) {
@@ -222,30 +257,30 @@ pub(super) fn copy_symlink(
     let Some(dir_fd) = dir_fd.filter(|_| !c.sh.dry_run) else {
         return (Outcome::Copied, 0);
     };
-    // A new symlink appears whole, so only a replacement needs a temporary.
-    let created = if replace {
-        match c.sh.root().temp_symlink(dir_fd, &target) {
-            Ok(entry) => match c.placed(entry.commit(&item.name, true), dir, item) {
-                Outcome::Copied => Ok(()),
-                other => return (other, 0),
-            },
-            Err(e) => Err(e),
-        }
-    } else {
-        match rfs::symlinkat(&target, dir_fd, &item.name) {
+    let can = symlink_caps(c, Some(dir_fd), dir);
+    let meta = &c.sh.meta;
+    if in_place && !replace {
+        match sys::symlinkat(&target, dir_fd, &item.name) {
+            Ok(()) => {}
             Err(Errno::EXIST) => return (Outcome::Skipped(SkipReason::Conflict), 0),
-            r => r.map_err(io::Error::from),
+            Err(e) => return c.fail(dir, item, Op::Symlink, e.into(), true),
         }
+        if let Err(e) = meta.apply_symlink(dir_fd, &item.name, &item.meta, can) {
+            if sys::unlinkat(dir_fd, &item.name, AtFlags::empty()).is_err()
+                && let Some(stage) = &dir.stage
+            {
+                stage.taint(item.name.clone());
+            }
+            return c.fail(dir, item, Op::SetMetadata, e, true);
+        }
+        return (Outcome::Copied, 0);
+    }
+    let entry = match c.sh.root().temp_symlink(dir_fd, dir, &target) {
+        Ok(entry) => entry,
+        Err(e) => return c.fail(dir, item, Op::Symlink, e, true),
     };
-    if let Err(e) = created {
-        return c.fail(dir, item, Op::Symlink, e, true);
+    if let Err(e) = meta.apply_symlink(dir_fd, entry.name(), &item.meta, can) {
+        return c.fail(dir, item, Op::SetMetadata, e, true);
     }
-    match c
-        .sh
-        .meta
-        .apply_symlink(dir_fd, Path::new(&item.name), &item.meta)
-    {
-        Ok(()) => (Outcome::Copied, 0),
-        Err(e) => c.fail(dir, item, Op::SetMetadata, e, true),
-    }
+    (c.placed(entry.commit(&item.name, replace), dir, item), 0)
 }

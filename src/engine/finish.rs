@@ -3,14 +3,19 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Arc;
 
-use rustix::fs::{self as rfs, AtFlags};
+use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
 use super::decide::{Decision, decide};
+use super::dest::DestRoot;
+use super::meta::SrcMeta;
+use super::node::DirNode;
 use super::plan::{DeferredLink, Planned};
 use super::shared::Shared;
+use super::sys;
 use crate::config::ConflictPolicy;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Notice, Outcome, SkipReason};
@@ -77,6 +82,11 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             outcome,
         });
     }
+    if let Some(root) = &sh.root {
+        for e in root.take_left_behind() {
+            sh.send(Event::Notice(Notice::LeftBehind(e)));
+        }
+    }
 }
 
 fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
@@ -90,21 +100,27 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
         (Ok(t), Ok(l)) => (t, l),
         (Err(e), _) | (_, Err(e)) => return fail(Op::OpenDir, e),
     };
-    let target = match rfs::statat(&tfd, tname, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) => st,
+    // The first name must hold this file as the source has it (copied by
+    // this run or up to date): linking to anything else there, such as an
+    // old version the copy failed to replace, would give the second name
+    // the wrong content.
+    let target = match sys::statat(&tfd, tname, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) if SrcMeta::from(&st).same_content(&link.meta) => st,
+        Ok(_) => {
+            let why = "its first name was not copied";
+            return fail(Op::HardLink, io::Error::other(why));
+        }
         Err(e) => {
-            return fail(
-                Op::HardLink,
-                io::Error::other(format!("its first name was not copied ({e})")),
-            );
+            let why = format!("its first name was not copied ({e})");
+            return fail(Op::HardLink, io::Error::other(why));
         }
     };
-    match rfs::linkat(&tfd, tname, &lfd, lname, AtFlags::empty()) {
+    match sys::linkat(&tfd, tname, &lfd, lname, AtFlags::empty()) {
         Ok(()) => return Outcome::Copied,
         Err(Errno::EXIST) => {}
         Err(e) => return fail(Op::HardLink, e.into()),
     }
-    let existing = match rfs::statat(&lfd, lname, AtFlags::SYMLINK_NOFOLLOW) {
+    let existing = match sys::statat(&lfd, lname, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
         Err(e) => return fail(Op::Stat, e.into()),
     };
@@ -115,16 +131,29 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
         ConflictPolicy::Ask => ConflictPolicy::Skip,
         p => p,
     };
+    // A separate file with the same size and time is the same content, but
+    // not the hard link the copy promises: it becomes one (nothing is lost).
     match decide(&link.meta, Some(&(&existing).into()), policy) {
-        Decision::UpToDate => Outcome::UpToDate,
+        Decision::UpToDate | Decision::Copy { .. } => {
+            relink_with(root, (&tfd, tname), (&lfd, ldir, lname), fail)
+        }
         Decision::Skip(r) => Outcome::Skipped(r),
         Decision::Ask => Outcome::Skipped(SkipReason::Conflict),
-        Decision::Copy { .. } => match root.temp_link(tfd.as_fd(), tname, lfd.as_fd()) {
-            Ok(entry) => match entry.commit(OsStr::new(lname), true) {
-                Ok(()) => Outcome::Copied,
-                Err(e) => fail(Op::Rename, e),
-            },
-            Err(e) => fail(Op::HardLink, e),
+    }
+}
+
+/// Replaces the entry `lname` with a link to `tname`, atomically.
+fn relink_with(
+    root: &DestRoot,
+    (tfd, tname): (&OwnedFd, &OsStr),
+    (lfd, ldir, lname): (&OwnedFd, &Arc<DirNode>, &OsStr),
+    fail: impl Fn(Op, io::Error) -> Outcome,
+) -> Outcome {
+    match root.temp_link(tfd.as_fd(), tname, lfd.as_fd(), ldir) {
+        Ok(entry) => match entry.commit(lname, true) {
+            Ok(()) => Outcome::Copied,
+            Err(e) => fail(Op::Rename, e),
         },
+        Err(e) => fail(Op::HardLink, e),
     }
 }

@@ -1,16 +1,19 @@
 //! Source metadata as the walk saw it, and applying it to the copy: on the open
 //! temporary's descriptor where there is one (no path lookups, and the final name
 //! appears with its metadata already set). File types are rustix's `FileType`
-//! throughout the engine; walkdir's are converted once, here.
+//! throughout the engine.
 
+use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps};
 use rustix::process::{Gid, Uid};
+
+use super::caps::SymlinkMeta;
+use super::sys;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SrcMeta {
@@ -74,6 +77,12 @@ impl SrcMeta {
         self.file_type() == FileType::RegularFile
     }
 
+    /// A regular file with the same size and modification time: what "up to
+    /// date" means for a file.
+    pub fn same_content(&self, other: &SrcMeta) -> bool {
+        self.is_file() && other.is_file() && self.size == other.size && self.mtime == other.mtime
+    }
+
     pub fn is_sparse(&self) -> bool {
         self.blocks.saturating_mul(512) < self.size
     }
@@ -111,31 +120,11 @@ impl SrcMeta {
 
 /// The metadata of an open file, which must (still) be a regular file.
 pub(crate) fn regular_meta(fd: BorrowedFd<'_>) -> io::Result<SrcMeta> {
-    let st = rfs::fstat(fd)?;
+    let st = sys::fstat(fd)?;
     if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
         return Err(io::Error::other("no longer a regular file"));
     }
     Ok((&st).into())
-}
-
-/// walkdir's file type in the engine's terms.
-pub(crate) fn file_type_of(ft: std::fs::FileType) -> FileType {
-    use std::os::unix::fs::FileTypeExt;
-    if ft.is_dir() {
-        FileType::Directory
-    } else if ft.is_symlink() {
-        FileType::Symlink
-    } else if ft.is_fifo() {
-        FileType::Fifo
-    } else if ft.is_socket() {
-        FileType::Socket
-    } else if ft.is_block_device() {
-        FileType::BlockDevice
-    } else if ft.is_char_device() {
-        FileType::CharacterDevice
-    } else {
-        FileType::RegularFile
-    }
 }
 
 /// What a FIFO, socket or device is called in a message; `None` for the types
@@ -180,38 +169,47 @@ impl MetaPolicy {
         let mut chmod_needed = (m.mode & 0o777) & self.umask != 0 || m.mode & 0o7000 != 0;
         // chown clears set-id bits, so the mode follows it.
         if self.owner && (self.euid != m.uid || self.egid != m.gid) {
-            rfs::fchown(fd, Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid)))?;
+            sys::fchown(fd, Uid::from_raw(m.uid), Gid::from_raw(m.gid))?;
             chmod_needed |= m.mode & 0o7000 != 0;
         }
         if chmod_needed {
-            rfs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
+            sys::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
         }
-        rfs::futimens(fd, &m.timestamps())?;
+        sys::futimens(fd, &m.timestamps())?;
         Ok(())
     }
 
     /// Folders: always chmod, since they were created private while being filled.
     pub fn apply_dir(&self, fd: BorrowedFd<'_>, m: &SrcMeta) -> io::Result<()> {
         if self.owner {
-            rfs::fchown(fd, Some(Uid::from_raw(m.uid)), Some(Gid::from_raw(m.gid)))?;
+            sys::fchown(fd, Uid::from_raw(m.uid), Gid::from_raw(m.gid))?;
         }
-        rfs::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
-        rfs::futimens(fd, &m.timestamps())?;
+        sys::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
+        sys::futimens(fd, &m.timestamps())?;
         Ok(())
     }
 
-    /// Symlinks have no descriptor to use: owner and times by name, not followed.
-    pub fn apply_symlink(&self, dir: BorrowedFd<'_>, name: &Path, m: &SrcMeta) -> io::Result<()> {
-        if self.owner {
-            rfs::chownat(
+    /// Symlinks have no descriptor to use: owner and times by name, not
+    /// followed, as far as the destination can set them (`can`).
+    pub fn apply_symlink(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        m: &SrcMeta,
+        can: SymlinkMeta,
+    ) -> io::Result<()> {
+        if self.owner && can.owner {
+            sys::chownat(
                 dir,
                 name,
-                Some(Uid::from_raw(m.uid)),
-                Some(Gid::from_raw(m.gid)),
+                Uid::from_raw(m.uid),
+                Gid::from_raw(m.gid),
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
         }
-        rfs::utimensat(dir, name, &m.timestamps(), AtFlags::SYMLINK_NOFOLLOW)?;
+        if can.times {
+            sys::utimensat(dir, name, &m.timestamps(), AtFlags::SYMLINK_NOFOLLOW)?;
+        }
         Ok(())
     }
 }

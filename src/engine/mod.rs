@@ -15,6 +15,7 @@
 
 mod ask;
 mod beneath;
+mod caps;
 mod chunked;
 mod control;
 mod copier;
@@ -34,9 +35,10 @@ mod shared;
 mod source;
 mod stage;
 mod sweep;
+mod sys;
 mod temp_name;
 mod walk;
 mod worker;
 
 pub use control::{Answer, Choice, Control};
-pub use run::{Running, THREAD_PREFIX, start};
+pub use run::{Running, StartError, THREAD_PREFIX, start};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
-use rustix::fs::{self as rfs, AtFlags};
+use rustix::fs::AtFlags;
 
 use super::ask::Parked;
 use super::control::{Answer, Choice};
@@ -16,6 +16,7 @@ use super::decide::keep_both_name;
 use super::files;
 use super::item::ItemKind;
 use super::shared::Shared;
+use super::sys;
 use crate::error::Op;
 use crate::event::{Outcome, SkipReason};
 
@@ -73,7 +74,7 @@ fn resolve(c: &mut Copier<'_>, p: Parked, choice: Choice) {
     let fd = Some(dir_fd.as_fd());
     let done = match item.kind {
         ItemKind::File => files::copy_file(c, fd, &dir, &item, replace, false),
-        ItemKind::Symlink => files::copy_symlink(c, fd, &dir, &item, replace, None),
+        ItemKind::Symlink => files::copy_symlink(c, fd, &dir, &item, (replace, false), None),
     };
     c.finish_entry(&dir, &item, done);
 }
@@ -82,6 +83,6 @@ fn resolve(c: &mut Copier<'_>, p: Parked, choice: Choice) {
 fn free_name(dir: BorrowedFd<'_>, name: &OsStr) -> OsString {
     (1..)
         .map(|n| keep_both_name(name, n))
-        .find(|c| rfs::statat(dir, c, AtFlags::SYMLINK_NOFOLLOW).is_err())
+        .find(|c| sys::statat(dir, c, AtFlags::SYMLINK_NOFOLLOW).is_err())
         .expect("some number is free")
 }

@@ -2,6 +2,7 @@
 //! budget, then the threads (walker, a rayon pool of long-lived worker loops,
 //! the conflict resolver) and, once the workers are done, the finish.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,7 +22,9 @@ use super::walk::{self, Filter};
 use super::worker;
 use crate::config::{Chunking, Config, ConflictPolicy};
 use crate::error::InputError;
-use crate::event::{Event, Notice};
+use crate::event::{Event, Fatal, Notice};
+use crate::exit::ExitCode;
+use crate::retry;
 
 /// Jobs waiting in the channel: enough to keep every worker fed while the walker
 /// works ahead, few enough that memory does not grow with the tree.
@@ -79,29 +82,35 @@ fn fd_budget(limit: u64) -> (usize, usize) {
     )
 }
 
+/// Why a run could not start. Nothing was copied either way.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad input: the source, the destination or an option (exit code 2).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The system would not start the engine's thread (exit code 1).
+    #[error("cannot start the copy: {0}")]
+    Thread(std::io::Error),
+}
+
+impl StartError {
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StartError::Input(_) => ExitCode::Usage,
+            StartError::Thread(_) => ExitCode::Partial,
+        }
+    }
+}
+
 /// Starts copying `config.source` into `config.dest` (whose paths the caller has
 /// checked): opens or creates the destination and starts the engine's threads.
 /// An error here means nothing was copied.
-pub fn start(config: Config) -> Result<Running, InputError> {
+pub fn start(config: Config) -> Result<Running, StartError> {
     let filter = Filter::new(&config.excludes, config.only.clone())?;
-    let src_meta = std::fs::metadata(&config.source)
-        .map_err(|e| InputError::SourceUnreadable(config.source.clone(), e))?;
-    let source_root = SourceRoot::open(&config.source, config.dereference)
-        .map_err(|e| InputError::SourceUnreadable(config.source.clone(), e))?;
-
-    let dest_existed = config.dest.is_dir();
-    let root = if config.dry_run && !dest_existed {
-        None
-    } else {
-        if !dest_existed {
-            std::fs::create_dir_all(&config.dest)
-                .map_err(|e| InputError::DestCreate(config.dest.clone(), e))?;
-        }
-        Some(
-            DestRoot::open(&config.dest)
-                .map_err(|e| InputError::DestCreate(config.dest.clone(), e))?,
-        )
-    };
+    let unreadable = |e| InputError::SourceUnreadable(config.source.clone(), e);
+    let src_meta = retry::interrupted(|| std::fs::metadata(&config.source)).map_err(unreadable)?;
+    let source_root = SourceRoot::open(&config.source, config.dereference).map_err(unreadable)?;
+    let (root, dest_fresh) = open_destination(&config.dest, config.dry_run)?;
 
     let (fd_workers, walker_fds) = fd_budget(fd_limit());
     let max_workers = config.jobs.max(16).min(fd_workers);
@@ -133,21 +142,60 @@ pub fn start(config: Config) -> Result<Running, InputError> {
     let thread = std::thread::Builder::new()
         .name(THREAD_PREFIX.into())
         .spawn(move || {
-            run(
-                &shared,
-                &source,
-                (&src_meta).into(),
-                !dest_existed,
-                filter,
-                walker_fds,
-            );
+            let ran = catch_unwind(AssertUnwindSafe(|| {
+                run(
+                    &shared,
+                    &source,
+                    (&src_meta).into(),
+                    dest_fresh,
+                    filter,
+                    walker_fds,
+                )
+            }));
+            if let Err(panic) = ran {
+                shared.thread_died("the engine", &*panic);
+                shared.send(Event::Done { cancelled: true });
+            }
         })
-        .map_err(|e| InputError::Other(format!("cannot start the engine thread: {e}")))?;
+        .map_err(StartError::Thread)?;
     Ok(Running {
         events: ev_rx,
         control,
         thread: Some(thread),
     })
+}
+
+/// Opens the destination, creating it (and its parents) when missing; says
+/// whether this run created it, since nothing in a fresh folder can be in the
+/// way. A failure to look is an error, never taken for "missing". In a dry run
+/// nothing is created.
+fn open_destination(dest: &Path, dry_run: bool) -> Result<(Option<DestRoot>, bool), InputError> {
+    use std::io::ErrorKind::{AlreadyExists, NotFound};
+    let cannot = |e| InputError::DestCreate(dest.to_path_buf(), e);
+    let created = if dry_run {
+        match retry::interrupted(|| std::fs::metadata(dest)) {
+            Ok(_) => false,
+            Err(e) if e.kind() == NotFound => return Ok((None, true)),
+            Err(e) => return Err(cannot(e)),
+        }
+    } else {
+        match retry::interrupted(|| std::fs::create_dir(dest)) {
+            Ok(()) => true,
+            Err(e) if e.kind() == AlreadyExists => false,
+            Err(e) if e.kind() == NotFound => {
+                let parent = dest.parent().unwrap_or(Path::new("/"));
+                retry::interrupted(|| std::fs::create_dir_all(parent)).map_err(cannot)?;
+                match retry::interrupted(|| std::fs::create_dir(dest)) {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == AlreadyExists => false,
+                    Err(e) => return Err(cannot(e)),
+                }
+            }
+            Err(e) => return Err(cannot(e)),
+        }
+    };
+    let root = DestRoot::open(dest).map_err(cannot)?;
+    Ok((Some(root), created))
 }
 
 fn run(
@@ -166,13 +214,8 @@ fn run(
     {
         Ok(p) => p,
         Err(e) => {
-            shared.send(Event::Notice(Notice::Start {
-                what: "workers",
-                error: std::io::Error::other(e.to_string()),
-            }));
-            shared.control.cancel();
-            shared.send(Event::Done { cancelled: true });
-            return;
+            let error = std::io::Error::other(e.to_string());
+            return stop_before_start(shared, "the workers", error);
         }
     };
     let (job_tx, job_rx) = crossbeam_channel::bounded(JOB_QUEUE);
@@ -190,19 +233,31 @@ fn run(
     let walker = match walker {
         Ok(w) => w,
         Err(error) => {
-            shared.send(Event::Notice(Notice::Start {
-                what: "the walker",
-                error,
-            }));
-            shared.send(Event::Done { cancelled: true });
-            return;
+            // The workers wait on the queue the walker would fill: it closes.
+            return stop_before_start(shared, "the walker", error);
         }
     };
     let stop_resolver = AtomicBool::new(false);
     let answers = shared.control.take_answers();
     std::thread::scope(|s| {
         if let Some(answers) = answers.filter(|_| shared.policy == ConflictPolicy::Ask) {
-            s.spawn(|| resolver::resolve_loop(shared, answers, &stop_resolver));
+            let resolver = std::thread::Builder::new()
+                .name(format!("{THREAD_PREFIX}-resolver"))
+                .spawn_scoped(s, || {
+                    let ran = catch_unwind(AssertUnwindSafe(|| {
+                        resolver::resolve_loop(shared, answers, &stop_resolver)
+                    }));
+                    if let Err(panic) = ran {
+                        shared.thread_died("the conflict resolver", &*panic);
+                    }
+                });
+            if let Err(error) = resolver {
+                shared.send(Event::Fatal(Fatal::Start {
+                    what: "the conflict resolver",
+                    error,
+                }));
+                shared.control.cancel();
+            }
         }
         pool.broadcast(|ctx| worker::run(ctx.index(), shared, job_rx.clone()));
         // Workers are gone: a walker still blocked on a full queue must see it closed.
@@ -213,11 +268,20 @@ fn run(
         }
         stop_resolver.store(true, Ordering::Release);
     });
+    // The walker catches its own panics and returns what it planned.
     let planned = walker.join().unwrap_or_default();
     finish::finish(shared, planned);
     shared.send(Event::Done {
         cancelled: shared.control.is_cancelled(),
     });
+}
+
+/// A thread the run needs could not be started: nothing was planned, so
+/// nothing needs finishing; the run ends as a failure that says why.
+fn stop_before_start(shared: &Shared, what: &'static str, error: std::io::Error) {
+    shared.send(Event::Fatal(Fatal::Start { what, error }));
+    shared.control.cancel();
+    shared.send(Event::Done { cancelled: true });
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! What every thread of one run shares: both roots, the policy, the control
 //! handle, the parked conflicts and the event sender.
 
+use std::any::Any;
+
 use crossbeam_channel::Sender;
 
 use super::ask::Ask;
@@ -9,7 +11,7 @@ use super::dest::DestRoot;
 use super::meta::MetaPolicy;
 use super::source::SourceRoot;
 use crate::config::{Chunking, ConflictPolicy};
-use crate::event::Event;
+use crate::event::{Event, Fatal};
 
 pub(crate) struct Shared {
     /// `None` only in a dry run into a destination that does not exist.
@@ -30,6 +32,21 @@ impl Shared {
         // A consumer that has gone away cannot be told anything; the run goes on
         // so temporaries are still cleaned up.
         let _ = self.events.send(e);
+    }
+
+    /// A thread of the run died on a bug: the run stops, saying where and why
+    /// (a run that lost a thread must never end as a success).
+    pub fn thread_died(&self, thread: impl Into<String>, panic: &(dyn Any + Send)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        self.send(Event::Fatal(Fatal::Internal {
+            thread: thread.into(),
+            message,
+        }));
+        self.control.cancel();
     }
 
     pub fn root(&self) -> &DestRoot {

@@ -9,11 +9,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
-use rustix::io::Errno;
+use rustix::fs::{AtFlags, Mode, OFlags};
 
 use super::beneath::{Beneath, DIR_FLAGS};
 use super::meta::{SrcMeta, regular_meta};
+use super::sys;
 
 /// Where an open source file's metadata comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,7 +33,7 @@ impl SourceRoot {
     /// Opens the source folder the user named, following symlinks in the path
     /// they typed; beneath it symlinks are followed only with `-L`.
     pub fn open(path: &Path, follow: bool) -> io::Result<Self> {
-        let fd = rfs::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
+        let fd = sys::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
         Ok(SourceRoot {
             dirs: Beneath::new(fd, follow),
             path: path.to_path_buf(),
@@ -58,19 +58,6 @@ impl SourceRoot {
         self.dirs.open_by_components(dir, Path::new(name))
     }
 
-    /// Device and inode of the root and of every folder on the way to `rel`
-    /// (itself included): the ancestors a followed symlink must not loop back to.
-    pub fn ids_on_the_way(&self, rel: &Path) -> io::Result<Vec<(u64, u64)>> {
-        let id = |fd: &OwnedFd| rfs::fstat(fd).map(|st| (st.st_dev, st.st_ino));
-        let mut fd = rfs::openat(&self.dirs.fd, ".", DIR_FLAGS, Mode::empty())?;
-        let mut ids = vec![id(&fd)?];
-        for name in rel.iter() {
-            fd = self.open_child_dir(fd.as_fd(), name)?;
-            ids.push(id(&fd)?);
-        }
-        Ok(ids)
-    }
-
     /// Metadata of `name` in `dir` (of what a symlink points to, with `-L`).
     pub fn stat_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<SrcMeta> {
         let flags = if self.dirs.follow {
@@ -78,18 +65,7 @@ impl SourceRoot {
         } else {
             AtFlags::SYMLINK_NOFOLLOW
         };
-        Ok((&rfs::statat(dir, name, flags)?).into())
-    }
-
-    /// Metadata of the entry at `rel`, however deep: for entries whose full path
-    /// is longer than the kernel resolves.
-    pub fn stat(&self, rel: &Path) -> io::Result<SrcMeta> {
-        let (parent, name) = match (rel.parent(), rel.file_name()) {
-            (Some(p), Some(n)) => (p, n),
-            _ => return Err(io::Error::from(Errno::INVAL)),
-        };
-        let dir = self.open_dir(parent)?;
-        self.stat_at(dir.as_fd(), name)
+        Ok((&sys::statat(dir, name, flags)?).into())
     }
 
     /// Opens the regular file `name` in `dir` for reading and returns its
@@ -108,7 +84,7 @@ impl SourceRoot {
         if !self.dirs.follow {
             flags |= OFlags::NOFOLLOW;
         }
-        let fd = rfs::openat(dir, name, flags, Mode::empty())?;
+        let fd = sys::openat(dir, name, flags, Mode::empty())?;
         if trust_walk {
             return Ok((fd, *walked, Fresh::Walked));
         }
@@ -117,7 +93,7 @@ impl SourceRoot {
     }
 
     pub fn read_link(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<PathBuf> {
-        let target = rfs::readlinkat(dir, name, Vec::new())?;
+        let target = sys::readlinkat(dir, name)?;
         Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
     }
 }

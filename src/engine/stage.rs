@@ -23,8 +23,14 @@ pub(crate) struct Stage {
     walker_done: AtomicBool,
     /// Read and written under the destination's placement lock.
     placed: AtomicBool,
+    /// Set once placing it failed: it is not tried again (a retry would only
+    /// report its own error, not the cause).
+    settled: AtomicBool,
     /// Why it could not be renamed into place, reported with the folder.
     failed: Mutex<Option<io::Error>>,
+    /// Entries written in place whose failed copy could not be removed: they
+    /// must not go into place with the folder (see `DestRoot::place`).
+    tainted: Mutex<Vec<OsString>>,
 }
 
 impl Stage {
@@ -34,7 +40,9 @@ impl Stage {
             pending: AtomicUsize::new(1),
             walker_done: AtomicBool::new(false),
             placed: AtomicBool::new(false),
+            settled: AtomicBool::new(false),
             failed: Mutex::new(None),
+            tainted: Mutex::new(Vec::new()),
         }
     }
 
@@ -65,10 +73,29 @@ impl Stage {
 
     pub fn set_placed(&self) {
         self.placed.store(true, Ordering::Release);
+        self.settled.store(true, Ordering::Release);
+    }
+
+    /// Placed, or failed to be: nothing more to try.
+    pub fn is_settled(&self) -> bool {
+        self.settled.load(Ordering::Acquire)
     }
 
     pub fn set_failed(&self, e: io::Error) {
         *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
+        self.settled.store(true, Ordering::Release);
+    }
+
+    /// `name` in this folder holds a failed copy that could not be removed.
+    pub fn taint(&self, name: OsString) {
+        self.tainted
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(name);
+    }
+
+    pub fn take_tainted(&self) -> Vec<OsString> {
+        std::mem::take(&mut *self.tainted.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     pub fn take_failure(&self) -> Option<io::Error> {

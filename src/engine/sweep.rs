@@ -7,37 +7,41 @@ use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 
-use rustix::fs::{self as rfs, AtFlags, Mode};
+use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
 
 use super::beneath::DIR_FLAGS;
+use super::sys;
 use super::temp_name;
 
 /// Removes from `dir` the temporaries of convoy runs other than `own_pid` that
-/// are no longer alive; returns how many entries it removed.
-pub(crate) fn sweep_dead_temps(dir: BorrowedFd<'_>, own_pid: u32) -> io::Result<usize> {
-    let fd = rfs::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
-    let mut removed = 0;
-    for entry in rfs::Dir::read_from(&fd)? {
+/// are no longer alive. Returns the ones it could not remove, with why; `Err`
+/// when the folder itself cannot be listed.
+pub(crate) fn sweep_dead_temps(
+    dir: BorrowedFd<'_>,
+    own_pid: u32,
+) -> io::Result<Vec<(OsString, io::Error)>> {
+    let mut failed = Vec::new();
+    for entry in sys::read_dir(dir)? {
         let entry = entry?;
         let name = OsStr::from_bytes(entry.file_name().to_bytes());
         let Some(pid) = temp_name::owner(name) else {
             continue;
         };
-        if pid != own_pid && !process_alive(pid) {
-            match rfs::unlinkat(dir, name, AtFlags::empty()) {
-                Ok(()) => removed += 1,
-                Err(Errno::NOENT) => {}
-                // A folder that was being filled when its run died.
-                Err(Errno::ISDIR) => {
-                    remove_tree(dir, name)?;
-                    removed += 1;
-                }
-                Err(e) => return Err(e.into()),
-            }
+        if pid == own_pid || process_alive(pid) {
+            continue;
+        }
+        let removed = match sys::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            // A folder that was being filled when its run died.
+            Err(Errno::ISDIR) => remove_tree(dir, name),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = removed {
+            failed.push((name.to_os_string(), e));
         }
     }
-    Ok(removed)
+    Ok(failed)
 }
 
 /// Removes the folder `name` in `dir` and everything in it, through handles:
@@ -45,9 +49,9 @@ pub(crate) fn sweep_dead_temps(dir: BorrowedFd<'_>, own_pid: u32) -> io::Result<
 /// whatever the depth (each step reopens its way down from `dir`).
 pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
     let open = |path: &[OsString]| -> io::Result<OwnedFd> {
-        let mut fd = rfs::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
+        let mut fd = sys::openat(dir, ".", DIR_FLAGS, Mode::empty())?;
         for n in path {
-            fd = rfs::openat(&fd, n, DIR_FLAGS, Mode::empty())?;
+            fd = sys::openat(&fd, n, DIR_FLAGS, Mode::empty())?;
         }
         Ok(fd)
     };
@@ -58,14 +62,14 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
     while let Some(last) = path.last().cloned() {
         let fd = open(&path)?;
         let mut subfolder = None;
-        for entry in rfs::Dir::read_from(&fd)? {
+        for entry in sys::read_dir(&fd)? {
             let entry = entry?;
             let n = entry.file_name().to_bytes();
             if n == b"." || n == b".." {
                 continue;
             }
             let n = OsStr::from_bytes(n);
-            match rfs::unlinkat(&fd, n, AtFlags::empty()) {
+            match sys::unlinkat(&fd, n, AtFlags::empty()) {
                 Ok(()) | Err(Errno::NOENT) => {}
                 Err(Errno::ISDIR) => {
                     subfolder = Some(n.to_os_string());
@@ -80,7 +84,7 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
             continue;
         }
         let parent = open(&path[..path.len() - 1])?;
-        match rfs::unlinkat(&parent, &last, AtFlags::REMOVEDIR) {
+        match sys::unlinkat(&parent, &last, AtFlags::REMOVEDIR) {
             Ok(()) | Err(Errno::NOENT) => {
                 path.pop();
             }
@@ -120,8 +124,9 @@ mod tests {
         }
         std::os::unix::fs::symlink(&outside, deep.join("out")).unwrap();
         std::fs::write(dst.join("user.txt"), b"mine").unwrap();
-        let fd = rfs::open(&dst, DIR_FLAGS, Mode::empty()).unwrap();
-        assert_eq!(sweep_dead_temps(fd.as_fd(), std::process::id()).unwrap(), 1);
+        let fd = rustix::fs::open(&dst, DIR_FLAGS, Mode::empty()).unwrap();
+        let failed = sweep_dead_temps(fd.as_fd(), std::process::id()).unwrap();
+        assert!(failed.is_empty(), "{failed:?}");
         assert!(!staged.exists(), "the staged folder is gone");
         assert_eq!(std::fs::read(dst.join("user.txt")).unwrap(), b"mine");
         assert_eq!(std::fs::read(outside.join("keep.txt")).unwrap(), b"keep");

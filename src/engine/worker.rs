@@ -9,7 +9,7 @@ use super::copier::Copier;
 use super::files;
 use super::job::Job;
 use super::shared::Shared;
-use crate::event::{Event, Fatal, WorkerId};
+use crate::event::WorkerId;
 
 /// Gives the gate's permit back when the worker lets go of it, also when it
 /// unwinds from a panic (the other workers would otherwise wait for it forever).
@@ -27,16 +27,7 @@ impl Drop for Permit<'_> {
 pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
     let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(id, shared, jobs)));
     if let Err(panic) = worked {
-        let why = panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        shared.send(Event::Fatal(Fatal::Internal {
-            thread: format!("worker {id}"),
-            message: why,
-        }));
-        shared.control.cancel();
+        shared.thread_died(format!("worker {id}"), &*panic);
     }
 }
 

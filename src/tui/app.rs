@@ -165,6 +165,17 @@ impl App {
         }
     }
 
+    /// The engine's events stopped without `Done`: the run is over, as a failure.
+    pub fn engine_lost(&mut self) {
+        self.progress.engine_lost();
+        if let Some(r) = self.running.take() {
+            r.join();
+        }
+        self.conflicts.clear();
+        self.dialog = None;
+        self.screen = Screen::Summary;
+    }
+
     /// Called every frame: samples throughput for the history chart.
     pub fn tick(&mut self, now: Instant) {
         if self.screen != Screen::Copying {

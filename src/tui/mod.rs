@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{select, tick};
+use crossbeam_channel::{TryRecvError, select, tick};
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::{
@@ -46,17 +46,14 @@ const FRAME: Duration = Duration::from_millis(33);
 /// Engine events folded per frame at most, so input is never starved.
 const EVENTS_PER_TURN: usize = 100_000;
 
-/// Builds the app from the command line: the setup form, or straight into the
-/// copy when both SOURCE and DEST are given.
+/// Builds the app from the command line: the setup form filled from it (`run`
+/// starts the copy at once when both SOURCE and DEST are given).
 pub fn app_from_args(args: &Args, colors: bool) -> Result<App, InputError> {
     let base = args.base_config(Face::Tui)?;
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let mut app = App::new(Setup::from_config(&base, cwd), colors);
     app.base = base;
     app.quit_when_done = args.quit_when_done;
-    if args.source.is_some() && args.dest.is_some() {
-        app.start_from_setup();
-    }
     Ok(app)
 }
 
@@ -104,12 +101,31 @@ fn open_terminal() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdou
     Ok((guard, terminal))
 }
 
+/// The terminal can no longer be written (closed, hung up): a copy in
+/// progress is stopped cleanly, as on Ctrl-C, since nobody can watch or steer
+/// it; its exit code says so.
+fn lost_terminal(mut app: App, e: io::Error) -> Result<ExitCode, RunError> {
+    let Some(running) = app.running.take() else {
+        return Err(e.into());
+    };
+    running.control.cancel();
+    for ev in running.events.iter() {
+        app.progress.apply(&ev, Instant::now());
+    }
+    app.progress.engine_lost();
+    running.join();
+    Ok(app.progress.exit_code())
+}
+
 /// Runs the interface to its end. Bad options are an `InputError` (exit 2),
 /// a terminal that cannot be driven an `io::Error`.
 pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> {
     let colors = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut app = app_from_args(args, colors)?;
     let (_guard, mut terminal) = open_terminal()?;
+    if args.source.is_some() && args.dest.is_some() {
+        app.start_from_setup();
+    }
 
     let (input_tx, input_rx) = crossbeam_channel::unbounded();
     std::thread::Builder::new()
@@ -124,6 +140,8 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
     let frames = tick(FRAME);
     let mut dirty = true;
     let mut hits = Hits::default();
+    let mut input_rx = input_rx;
+    let mut input_gone = false;
     loop {
         select! {
             recv(input_rx) -> ev => {
@@ -132,7 +150,13 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                     Ok(TermEvent::Mouse(m)) => input::mouse(&hits, m),
                     Ok(TermEvent::Resize(..)) => { dirty = true; None }
                     Ok(_) => None,
-                    Err(_) => Some(app::Action::Quit),
+                    // The terminal stopped giving input: nobody can steer the
+                    // copy any more, so it stops as on Ctrl-C.
+                    Err(_) => {
+                        input_gone = true;
+                        input_rx = crossbeam_channel::never();
+                        None
+                    }
                 };
                 if let Some(a) = action {
                     app.update(a);
@@ -144,12 +168,19 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                 // that never parks costs the workers no wake-up per event.
                 if let Some(engine) = app.running.as_ref().map(|r| r.events.clone()) {
                     let now = Instant::now();
-                    for ev in engine.try_iter().take(EVENTS_PER_TURN) {
-                        app.on_event(&ev, now);
+                    for _ in 0..EVENTS_PER_TURN {
+                        match engine.try_recv() {
+                            Ok(ev) => app.on_event(&ev, now),
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Disconnected) => {
+                                app.engine_lost();
+                                break;
+                            }
+                        }
                         dirty = true;
                     }
                 }
-                if interrupted.load(Ordering::Relaxed) {
+                if input_gone || interrupted.load(Ordering::Relaxed) {
                     match app.running.as_ref() {
                         Some(r) => r.control.cancel(),
                         None => app.quit = true,
@@ -157,7 +188,11 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                 }
                 app.tick(Instant::now());
                 if dirty || app.running.is_some() {
-                    terminal.draw(|f| view::draw(&app, f.area(), f.buffer_mut(), &mut hits))?;
+                    let drawn =
+                        terminal.draw(|f| view::draw(&app, f.area(), f.buffer_mut(), &mut hits));
+                    if let Err(e) = drawn {
+                        return lost_terminal(app, e);
+                    }
                     dirty = false;
                 }
             }

@@ -8,7 +8,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
 
-use rustix::fs::{self as rfs, AtFlags, Mode};
+use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
 
 use crate::engine::beneath::DIR_FLAGS;
@@ -17,8 +17,9 @@ use crate::engine::meta::SrcMeta;
 use crate::engine::node::DirNode;
 use crate::engine::shared::Shared;
 use crate::engine::stage::Stage;
+use crate::engine::sys;
 use crate::error::{CopyError, Op};
-use crate::event::SkipReason;
+use crate::event::{Event, Notice, SkipReason};
 
 /// What became of a source folder at the destination.
 pub(super) enum Made {
@@ -88,7 +89,7 @@ impl DirMaker {
         if parent.fresh {
             return create();
         }
-        let existing = match rfs::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+        let existing = match sys::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Some(SrcMeta::from(&st)),
             Err(Errno::NOENT) => None,
             Err(e) => return Err((Op::Stat, e.into())),
@@ -97,14 +98,17 @@ impl DirMaker {
             DirDecision::Merge if sh.dry_run => Ok(Ok(Found::Merged)),
             DirDecision::Create | DirDecision::Replace if sh.dry_run => Ok(Ok(Found::DryRun)),
             DirDecision::Merge => {
-                let sub = rfs::openat(fd, name, DIR_FLAGS, Mode::empty())
+                let sub = sys::openat(fd, name, DIR_FLAGS, Mode::empty())
                     .map_err(|e| (Op::OpenDir, e.into()))?;
-                // Leftovers of a killed run; a failure here is not the copy's.
-                let _ = root.sweep_temps(sub.as_fd());
+                // Leftovers of a killed run: what cannot be removed is reported.
+                let rel = parent.rel.join(name);
+                for e in root.sweep_temps(sub.as_fd(), &rel) {
+                    sh.send(Event::Notice(Notice::Sweep(e)));
+                }
                 Ok(Ok(Found::Merged))
             }
             DirDecision::Replace => {
-                rfs::unlinkat(fd, name, AtFlags::empty()).map_err(|e| (Op::CreateDir, e.into()))?;
+                sys::unlinkat(fd, name, AtFlags::empty()).map_err(|e| (Op::CreateDir, e.into()))?;
                 create()
             }
             DirDecision::Create => create(),

@@ -1,11 +1,10 @@
 //! The walker thread's work: streaming the source tree into jobs on the bounded
 //! queue, ahead of the workers but never far (it blocks when the queue is full).
-//! `tree` walks by path and `deep` through handles past PATH_MAX; both hand each
-//! entry to the `planner`, which uses the pure `filter` and `batching` and makes
-//! destination folders with `make_dir`.
+//! `tree` reads folders through handles and hands each entry to the `planner`,
+//! which uses the pure `filter` and `batching` and makes destination folders
+//! with `make_dir`.
 
 mod batching;
-mod deep;
 mod filter;
 mod make_dir;
 mod planner;

@@ -1,30 +1,47 @@
-//! The walk by path: walkdir streams the source tree (unsorted, so it never
-//! holds a whole folder's listing) and each entry goes to the planner. Where a
-//! path grows past PATH_MAX the walk goes on through folder handles (`deep`).
+//! The walk: each source folder is read through its handle, its files planned
+//! as they are read and its subfolders walked after them, depth first. No path
+//! is resolved from the top, so no depth is too deep; at most `max_open`
+//! folder handles are held (a closed one is reopened from the nearest open
+//! one); a folder's listing is streamed, never held whole. Reading through
+//! rustix rather than `std::fs::ReadDir` (walkdir) matters under faults: the
+//! standard library's iterator panics when closing a folder fails (and aborts
+//! on a second failure while unwinding), and ends a listing at its first
+//! error, so an interrupted call would lose the rest of a folder.
 
 use std::ffi::OsString;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use rustix::io::Errno;
-use walkdir::WalkDir;
+use rustix::fs::FileType;
 
-use super::deep::{self, loop_error};
 use super::filter::Filter;
 use super::planner::{Planner, Visit};
 use crate::engine::job::Job;
-use crate::engine::meta::{SrcMeta, file_type_of};
+use crate::engine::meta::SrcMeta;
 use crate::engine::node::DirNode;
 use crate::engine::plan::Planned;
 use crate::engine::shared::Shared;
+use crate::engine::sys;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Notice, Outcome};
 
+/// One folder on the way down: the subfolders it still has to walk.
+struct Level {
+    node: Arc<DirNode>,
+    /// `None` while closed to stay within the walk's share of descriptors.
+    fd: Option<Arc<OwnedFd>>,
+    subdirs: std::vec::IntoIter<(OsString, io::Result<SrcMeta>)>,
+    /// Device and inode, for `-L` loop checks.
+    id: (u64, u64),
+}
+
 /// Walks the whole source and plans it onto `jobs`; returns early only when
-/// the run is cancelled or the workers are gone. `max_open` bounds the folder
-/// handles the walk holds at once.
+/// the run is cancelled or the workers are gone.
 pub(crate) fn walk(
     sh: &Shared,
     source: &Path,
@@ -35,102 +52,193 @@ pub(crate) fn walk(
     jobs: &Sender<Job>,
 ) -> Planned {
     let root = DirNode::root(dest_fresh);
-    if let Some(dest) = sh.root.as_ref().filter(|_| !dest_fresh)
-        && let Err(e) = dest.sweep_temps(dest.root_fd())
-    {
-        sh.send(Event::Notice(Notice::Sweep(e)));
+    if let Some(dest) = sh.root.as_ref().filter(|_| !dest_fresh) {
+        for e in dest.sweep_temps(dest.root_fd(), &root.rel) {
+            sh.send(Event::Notice(Notice::Sweep(e)));
+        }
     }
     let mut p = Planner::new(sh, source, jobs, filter, &root, src_meta);
-    // Unsorted: sorting makes walkdir hold a whole folder's entries at once
-    // (119 MiB for a folder of 1,000,000 files, 7.5 MiB unsorted).
-    let mut it = WalkDir::new(source)
-        .follow_links(sh.dereference)
-        .max_open(max_open)
-        .min_depth(1)
-        .into_iter();
-    // stack[d] is the destination folder for entries at depth d + 1.
-    let mut stack: Vec<Arc<DirNode>> = vec![root];
-    while let Some(next) = it.next() {
-        if sh.control.is_cancelled() {
-            break;
-        }
-        p.met_one();
-        let entry = match next {
-            Ok(e) => e,
-            Err(err) => {
-                if let Some((depth, path)) = too_deep(&err) {
-                    // Past PATH_MAX: walkdir cannot open it by path; handles can.
-                    let parent = Arc::clone(&stack[depth.clamp(1, stack.len()) - 1]);
-                    // Mostly walkdir yielded the folder (and it was made)
-                    // before failing to read it.
-                    let made = stack
-                        .get(depth)
-                        .filter(|n| path.strip_prefix(source).is_ok_and(|r| *n.rel == *r))
-                        .cloned();
-                    if !deep::walk(&mut p, &parent, &path, made, max_open) {
-                        break;
-                    }
-                } else {
-                    walk_error(&p, &stack, err);
-                }
-                continue;
-            }
-        };
-        for left in stack.drain(entry.depth()..) {
-            p.end_in_place(&left);
-        }
-        let parent = Arc::clone(&stack[entry.depth() - 1]);
-        if entry.file_type().is_dir() {
-            p.end_in_place(&parent);
-        }
-        let rel = entry.path().strip_prefix(source).unwrap_or(entry.path());
-        let meta = entry.metadata().map(|m| SrcMeta::from(&m)).or_else(|e| {
-            let err = e
-                .into_io_error()
-                .unwrap_or_else(|| io::Error::other("cannot stat"));
-            match err.raw_os_error() {
-                // The full path is too long to stat; its folder's handle is not.
-                Some(code) if code == Errno::NAMETOOLONG.raw_os_error() => sh.source.stat(rel),
-                _ => Err(err),
-            }
-        });
-        let name = entry.file_name().to_os_string();
-        match p.visit(&parent, name, rel, file_type_of(entry.file_type()), meta) {
-            Visit::Enter(node) => stack.push(node),
-            Visit::Next => {}
-            Visit::Skip => it.skip_current_dir(),
-            Visit::Stop => break,
-        }
+    let mut levels = Vec::new();
+    // A bug must not end the run as a success: it stops as a failure, and
+    // what was planned is still finished (folders placed, given their modes
+    // and times).
+    let walked = catch_unwind(AssertUnwindSafe(|| {
+        walk_tree(&mut p, &mut levels, root, src_meta, max_open)
+    }));
+    if let Err(panic) = walked {
+        sh.thread_died("the walker", &*panic);
     }
-    for left in stack.drain(..) {
-        p.end_in_place(&left);
-    }
+    // Folders left on the stack were done with files when they were read.
+    drop(levels);
     p.finish()
 }
 
-/// A walkdir error that only means "too long a path": the depth and path of
-/// the folder it could not open.
-fn too_deep(err: &walkdir::Error) -> Option<(usize, PathBuf)> {
-    let io = err.io_error()?;
-    (io.raw_os_error() == Some(Errno::NAMETOOLONG.raw_os_error()) && err.loop_ancestor().is_none())
-        .then(|| Some((err.depth(), err.path()?.to_path_buf())))
-        .flatten()
+fn walk_tree(
+    p: &mut Planner<'_>,
+    levels: &mut Vec<Level>,
+    root: Arc<DirNode>,
+    root_meta: SrcMeta,
+    max_open: usize,
+) {
+    match p.sh.source.open_dir(Path::new("")) {
+        Ok(fd) => {
+            if !read_level(p, levels, root, fd, (root_meta.dev, root_meta.ino)) {
+                return;
+            }
+        }
+        Err(e) => return p.folder_failed(&root, e),
+    }
+    while let Some(top) = levels.last_mut() {
+        if p.sh.control.is_cancelled() {
+            return;
+        }
+        let Some((name, meta)) = top.subdirs.next() else {
+            levels.pop();
+            continue;
+        };
+        let parent = Arc::clone(&top.node);
+        let rel = parent.rel.join(&name);
+        let id = meta.as_ref().map_or((0, 0), |m| (m.dev, m.ino));
+        let opened = level_fd(p, levels, max_open).and_then(|dir| {
+            // With -L a symlink may lead back to a folder the walk is in.
+            let ancestor = levels.iter().find(|l| l.id == id);
+            match ancestor {
+                Some(a) if p.sh.dereference => Err(loop_error(&p.source.join(&*a.node.rel))),
+                _ => p.sh.source.open_child_dir(dir.as_fd(), &name),
+            }
+        });
+        let fd = match (opened, &meta) {
+            (Ok(fd), Ok(_)) => fd,
+            // A folder that cannot be read (or looked at) is reported as it
+            // is met; the walk goes on beside it.
+            (Err(e), Ok(_)) => {
+                let failure = CopyError::new(p.source.join(&rel), Op::ReadDir, e);
+                p.report(&parent, name, EntryKind::Dir, Outcome::Failed(failure));
+                continue;
+            }
+            (_, Err(_)) => {
+                p.visit(&parent, name, &rel, FileType::Directory, meta);
+                continue;
+            }
+        };
+        match p.visit(&parent, name, &rel, FileType::Directory, meta) {
+            Visit::Enter(node) => {
+                if !read_level(p, levels, node, fd, id) {
+                    return;
+                }
+                limit_open(levels, max_open);
+            }
+            Visit::Next | Visit::Skip => {}
+            Visit::Stop => return,
+        }
+    }
 }
 
-fn walk_error(p: &Planner<'_>, stack: &[Arc<DirNode>], err: walkdir::Error) {
-    let path = err
-        .path()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| p.source.clone());
-    let depth = err.depth().max(1).min(stack.len());
-    let parent = &stack[depth - 1];
-    let name = path.file_name().map(OsString::from).unwrap_or_default();
-    let io = match err.loop_ancestor() {
-        Some(anc) => loop_error(anc),
-        None => err
-            .into_io_error()
-            .unwrap_or_else(|| io::Error::other("walk failed")),
+/// Reads the folder of `node` through `fd`: every entry but its subfolders is
+/// planned as it is read, then the folder is done with files (see `stage`) and
+/// its subfolders wait on the stack. `false`: stop the walk.
+fn read_level(
+    p: &mut Planner<'_>,
+    levels: &mut Vec<Level>,
+    node: Arc<DirNode>,
+    fd: OwnedFd,
+    id: (u64, u64),
+) -> bool {
+    let mut subdirs = Vec::new();
+    let mut go_on = true;
+    match sys::read_dir(&fd) {
+        Err(e) => p.folder_failed(&node, e.into()),
+        Ok(dir) => {
+            for entry in dir {
+                let entry = match entry {
+                    Ok(e) => e,
+                    // What could not be listed is reported with the folder;
+                    // what was listed is copied.
+                    Err(e) => {
+                        p.folder_failed(&node, e.into());
+                        break;
+                    }
+                };
+                let name = entry.file_name().to_bytes();
+                if name == b"." || name == b".." {
+                    continue;
+                }
+                let name = OsString::from_vec(name.to_vec());
+                p.met_one();
+                let meta = p.sh.source.stat_at(fd.as_fd(), &name);
+                // The listing's own idea of the type, when the entry cannot be
+                // looked at: a folder that cannot be read is reported as one.
+                let ft = meta
+                    .as_ref()
+                    .map_or_else(|_| entry.file_type(), SrcMeta::file_type);
+                if ft == FileType::Directory {
+                    subdirs.push((name, meta));
+                    continue;
+                }
+                let rel = node.rel.join(&name);
+                if let Visit::Stop = p.visit(&node, name, &rel, ft, meta) {
+                    go_on = false;
+                    break;
+                }
+            }
+        }
+    }
+    p.end_in_place(&node);
+    levels.push(Level {
+        node,
+        fd: Some(Arc::new(fd)),
+        subdirs: subdirs.into_iter(),
+        id,
+    });
+    go_on
+}
+
+/// The error for a symlink that leads back to `ancestor` (with `-L`).
+fn loop_error(ancestor: &Path) -> io::Error {
+    io::Error::other(format!(
+        "symlink loop back to {}",
+        crate::format::DisplayPath(ancestor)
+    ))
+}
+
+/// The open handle of the deepest level, reopened if it was closed to stay
+/// within the descriptor budget.
+fn level_fd(p: &Planner<'_>, levels: &mut [Level], max_open: usize) -> io::Result<Arc<OwnedFd>> {
+    let last = levels.len() - 1;
+    if let Some(fd) = &levels[last].fd {
+        return Ok(Arc::clone(fd));
+    }
+    // From the nearest level still open, one component at a time.
+    let from = levels[..last].iter().rposition(|l| l.fd.is_some());
+    let fd = match from {
+        Some(i) => {
+            let base = Arc::clone(levels[i].fd.as_ref().expect("open"));
+            let suffix = levels[last]
+                .node
+                .rel
+                .strip_prefix(&*levels[i].node.rel)
+                .map_err(|_| io::Error::other("not beneath"))?
+                .to_path_buf();
+            p.sh.source
+                .open_child_dir(base.as_fd(), suffix.as_os_str())?
+        }
+        None => p.sh.source.open_dir(&levels[last].node.rel)?,
     };
-    let failure = CopyError::new(path, Op::ReadDir, io);
-    p.report(parent, name, EntryKind::Dir, Outcome::Failed(failure));
+    let fd = Arc::new(fd);
+    levels[last].fd = Some(Arc::clone(&fd));
+    limit_open(levels, max_open);
+    Ok(fd)
+}
+
+/// Closes the shallowest handles beyond the walk's share of descriptors.
+fn limit_open(levels: &mut [Level], max_open: usize) {
+    let mut open = levels.iter().filter(|l| l.fd.is_some()).count();
+    for l in levels.iter_mut() {
+        if open <= max_open {
+            break;
+        }
+        if l.fd.take().is_some() {
+            open -= 1;
+        }
+    }
 }

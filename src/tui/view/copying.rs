@@ -84,9 +84,12 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
 
 fn gauges(app: &App, g1: Rect, g2: Rect, c: &mut Canvas<'_>) {
     let p = &app.progress;
+    let (files_total, bytes_total) = p.known_totals();
     let scanning = if p.scan.complete { "" } else { "+ scanning…" };
+    // While the walk is still finding work the totals are only what is known
+    // so far: a filled bar would claim a share of the work that nobody knows.
     let ratio = |done: u64, total: u64| {
-        if total == 0 {
+        if !p.scan.complete || total == 0 {
             0.0
         } else {
             (done as f64 / total as f64).clamp(0.0, 1.0)
@@ -98,19 +101,19 @@ fn gauges(app: &App, g1: Rect, g2: Rect, c: &mut Canvas<'_>) {
         (
             g1,
             "Bytes",
-            cap(ratio(p.bytes_done, p.scan.bytes)),
+            cap(ratio(p.bytes_done, bytes_total)),
             format!(
                 "{} / {}{scanning}",
                 format::bytes(p.bytes_done),
-                format::bytes(p.scan.bytes)
+                format::bytes(bytes_total)
             ),
             Color::Cyan,
         ),
         (
             g2,
             "Files",
-            cap(ratio(p.files_done, p.scan.files)),
-            format!("{} / {}{scanning} files", p.files_done, p.scan.files),
+            cap(ratio(p.files_done, files_total)),
+            format!("{} / {files_total}{scanning} files", p.files_done),
             Color::Green,
         ),
     ];

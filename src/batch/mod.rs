@@ -1,15 +1,16 @@
 //! The batch face: folds engine events into [`Progress`] and prints a progress
 //! line (stderr), failures as they happen (stderr), JSON Lines (stdout, with
-//! `--json`) and a summary (stdout). Decides the exit code from the same state.
+//! `--json`) and a summary (stdout). Decides the exit code from the same state,
+//! and from whether its own output could be written.
 
-use std::io::{self, IsTerminal, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+mod json;
+mod sink;
+
+use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::TryRecvError;
-use serde_json::{Value, json};
 
 use crate::engine::Running;
 use crate::event::{Event, Outcome};
@@ -17,6 +18,7 @@ use crate::exit::ExitCode;
 use crate::format::{self, DisplayPath};
 use crate::progress::Progress;
 use crate::summary::{self, Eta};
+use sink::Sink;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BatchOptions {
@@ -39,20 +41,25 @@ const SKIPS_LISTED: usize = 20;
 struct Reporter {
     opts: BatchOptions,
     progress: Progress,
-    stdout: io::BufWriter<io::Stdout>,
+    stdout: Sink<io::BufWriter<io::Stdout>>,
+    stderr: Sink<io::Stderr>,
+    /// A message meant for stderr (a failure, a notice) could not be written.
+    lost_message: bool,
     tty: bool,
     line_shown: bool,
     last_report: Option<Instant>,
 }
 
 /// Runs a started copy to its end and returns the exit code. `interrupted` is
-/// set by the SIGINT handler; it turns into a clean cancel.
+/// set by the signal handlers; it turns into a clean cancel.
 pub fn run(running: Running, opts: BatchOptions, interrupted: &AtomicBool) -> ExitCode {
     let start = Instant::now();
     let mut r = Reporter {
         opts,
         progress: Progress::new(start),
-        stdout: io::BufWriter::new(io::stdout()),
+        stdout: Sink::new(io::BufWriter::new(io::stdout())),
+        stderr: Sink::new(io::stderr()),
+        lost_message: false,
         tty: io::stderr().is_terminal(),
         line_shown: false,
         last_report: None,
@@ -75,6 +82,7 @@ pub fn run(running: Running, opts: BatchOptions, interrupted: &AtomicBool) -> Ex
         }
         r.progress.now = Instant::now();
         if disconnected && !r.progress.done {
+            r.progress.engine_lost();
             break;
         }
         if interrupted.load(Ordering::Relaxed) && !running.control.is_cancelled() {
@@ -89,97 +97,36 @@ pub fn run(running: Running, opts: BatchOptions, interrupted: &AtomicBool) -> Ex
     r.finish()
 }
 
-fn path_json(obj: &mut serde_json::Map<String, Value>, key: &str, p: &Path) {
-    let bytes = p.as_os_str().as_bytes();
-    match std::str::from_utf8(bytes) {
-        Ok(s) => {
-            obj.insert(key.into(), json!(s));
-        }
-        Err(_) => {
-            // JSON strings are UTF-8: give a readable form and the exact bytes.
-            obj.insert(key.into(), json!(String::from_utf8_lossy(bytes)));
-            obj.insert(format!("{key}_bytes"), json!(bytes));
-        }
-    }
-}
-
 impl Reporter {
     fn event(&mut self, ev: &Event) {
         self.progress.apply(ev, Instant::now());
-        if self.opts.json {
-            self.json_event(ev);
-        } else {
-            self.human_event(ev);
+        if self.opts.json
+            && let Some(v) = json::event(ev)
+        {
+            self.stdout.write(&format!("{v}\n"));
         }
+        self.message(ev);
     }
 
-    fn json_line(&mut self, v: Value) {
-        let _ = writeln!(self.stdout, "{v}");
-    }
-
-    fn json_event(&mut self, ev: &Event) {
-        match ev {
-            Event::Entry {
-                path,
-                kind,
-                bytes,
-                outcome,
-                ..
-            } => {
-                let mut o = serde_json::Map::new();
-                o.insert("type".into(), json!("entry"));
-                path_json(&mut o, "path", &path.join());
-                o.insert("kind".into(), json!(kind.as_str()));
-                o.insert("bytes".into(), json!(bytes));
-                let name = match outcome {
-                    Outcome::Copied => "copied",
-                    Outcome::UpToDate => "up_to_date",
-                    Outcome::Skipped(r) => {
-                        o.insert("reason".into(), json!(r.code()));
-                        o.insert("message".into(), json!(r.describe()));
-                        "skipped"
-                    }
-                    Outcome::Failed(e) => {
-                        o.insert("error".into(), json!(e.reason()));
-                        path_json(&mut o, "error_path", &e.path);
-                        "failed"
-                    }
-                    Outcome::Cancelled => "cancelled",
-                };
-                o.insert("outcome".into(), json!(name));
-                self.json_line(Value::Object(o));
-            }
-            Event::Notice(n) => self.json_line(json!({
-                "type": "notice",
-                "reason": n.code(),
-                "message": n.to_string(),
-            })),
-            Event::Fatal(f) => self.json_line(json!({
-                "type": "fatal",
-                "reason": f.code(),
-                "message": f.to_string(),
-            })),
-            _ => {}
-        }
-    }
-
-    fn human_event(&mut self, ev: &Event) {
+    /// Failures, notices and a fatal stop go to stderr as they happen, in
+    /// both output modes.
+    fn message(&mut self, ev: &Event) {
         let line = match ev {
             Event::Entry {
                 outcome: Outcome::Failed(e),
                 ..
-            } => format!("convoy: {e}"),
-            Event::Notice(n) => format!("convoy: {n}"),
-            Event::Fatal(m) => format!("convoy: stopped: {m}"),
+            } => format!("convoy: {e}\n"),
+            Event::Notice(n) => format!("convoy: {n}\n"),
+            Event::Fatal(m) => format!("convoy: stopped: {m}\n"),
             _ => return,
         };
         self.clear_line();
-        eprintln!("{line}");
+        self.lost_message |= !self.stderr.write(&line);
     }
 
     fn clear_line(&mut self) {
         if self.line_shown {
-            eprint!("\r\x1b[K");
+            self.stderr.write("\r\x1b[K");
             self.line_shown = false;
         }
     }
@@ -202,87 +149,67 @@ impl Reporter {
         }
         self.last_report = Some(p.now);
         if self.opts.json {
-            let v = self.progress_json();
-            self.json_line(v);
-            let _ = self.stdout.flush();
+            let v = json::progress(p);
+            self.stdout.write(&format!("{v}\n"));
+            self.stdout.flush();
         } else if self.tty {
-            eprint!("\r\x1b[K{}", self.status_line());
-            self.line_shown = true;
+            let line = format!("\r\x1b[K{}", self.status_line());
+            self.line_shown = self.stderr.write(&line);
         } else {
-            eprintln!("{}", self.status_line());
+            let line = format!("{}\n", self.status_line());
+            self.stderr.write(&line);
         }
-    }
-
-    fn progress_json(&self) -> Value {
-        let p = &self.progress;
-        let (bps, fps) = p.rates();
-        json!({
-            "type": "progress",
-            "files_done": p.files_done,
-            "files_total": p.scan.files,
-            "bytes_done": p.bytes_done,
-            "bytes_total": p.scan.bytes,
-            "scan_complete": p.scan.complete,
-            "bytes_per_sec": bps.round(),
-            "files_per_sec": fps.round(),
-            "eta_secs": p.eta().map(|d| d.as_secs_f64()),
-            "elapsed_secs": p.elapsed().as_secs_f64(),
-        })
     }
 
     fn status_line(&self) -> String {
         let p = &self.progress;
-        let more = if p.scan.complete { "" } else { "+" };
-        let pct = (p.bytes_done * 100)
-            .checked_div(p.scan.bytes)
-            .map_or_else(String::new, |pct| format!(" {:>3}%", pct.min(100)));
+        let (files_total, bytes_total) = p.known_totals();
+        // While the walk is still finding work a percentage would claim more
+        // than is known.
+        let (more, pct) = if p.scan.complete {
+            let pct = (p.bytes_done * 100)
+                .checked_div(bytes_total)
+                .map_or_else(String::new, |pct| format!(" {:>3}%", pct.min(100)));
+            ("", pct)
+        } else {
+            ("+", String::new())
+        };
         let eta = match Eta::of(p) {
             Eta::Scanning => Eta::Scanning.to_string(),
             eta => format!("ETA {eta}"),
         };
         format!(
-            "{}/{}{more} files  {}/{}{more}{pct}  {}  {eta}",
+            "{}/{files_total}{more} files  {}/{}{more}{pct}  {}  {eta}",
             p.files_done,
-            p.scan.files,
             format::bytes(p.bytes_done),
-            format::bytes(p.scan.bytes),
+            format::bytes(bytes_total),
             format::rate(p.rates().0),
         )
     }
 
     fn finish(mut self) -> ExitCode {
         self.clear_line();
-        let code = self.progress.exit_code();
+        let mut code = self.progress.exit_code();
         if self.opts.json {
-            let v = self.summary_json(code);
-            self.json_line(v);
+            let v = json::summary(&self.progress, self.opts.dry_run, code);
+            self.stdout.write(&format!("{v}\n"));
         } else if !self.opts.quiet {
             let text = self.summary_text();
-            let _ = self.stdout.write_all(text.as_bytes());
+            self.stdout.write(&text);
         }
-        let _ = self.stdout.flush();
+        self.stdout.flush();
+        // A report that did not reach its reader is a failure of the run, as
+        // GNU tools make "write error" one: a script must not take the copy
+        // for checked when nobody could check it.
+        if let Some(e) = self.stdout.failure() {
+            let line = format!("convoy: write error: standard output: {e}\n");
+            self.stderr.write(&line);
+            code = code.at_least(ExitCode::Partial);
+        }
+        if self.lost_message {
+            code = code.at_least(ExitCode::Partial);
+        }
         code
-    }
-
-    fn summary_json(&self, code: ExitCode) -> Value {
-        let p = &self.progress;
-        json!({
-            "type": "summary",
-            "files_copied": p.files_copied,
-            "up_to_date": p.up_to_date,
-            "skipped": p.skipped,
-            "failed": p.failed,
-            "dirs": p.dirs,
-            "symlinks": p.symlinks,
-            "hard_links": p.hard_links,
-            "bytes_copied": p.bytes_copied,
-            "elapsed_secs": p.elapsed().as_secs_f64(),
-            "bytes_per_sec": p.average_rate().round(),
-            "dry_run": self.opts.dry_run,
-            "cancelled": p.cancelled,
-            "fatal": p.fatal,
-            "exit_code": code as u8,
-        })
     }
 
     fn summary_text(&self) -> String {
@@ -318,6 +245,12 @@ impl Reporter {
             let _ = writeln!(s, "Failed:");
             for f in &p.failures {
                 let _ = writeln!(s, "  {}: {}", DisplayPath(&f.path), f.reason);
+            }
+        }
+        if !p.problems.is_empty() {
+            let _ = writeln!(s, "Problems:");
+            for m in &p.problems {
+                let _ = writeln!(s, "  {m}");
             }
         }
         s

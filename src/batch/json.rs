@@ -1,0 +1,111 @@
+//! The JSON Lines schema of `--batch --json` (documented in the README): one
+//! object per entry, progress tick, notice, fatal stop and the final summary.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use serde_json::{Map, Value, json};
+
+use crate::event::{Event, Outcome};
+use crate::exit::ExitCode;
+use crate::progress::Progress;
+
+/// A path as a string, and (when it is not UTF-8) also as its exact bytes.
+fn path_json(obj: &mut Map<String, Value>, key: &str, p: &Path) {
+    let bytes = p.as_os_str().as_bytes();
+    match std::str::from_utf8(bytes) {
+        Ok(s) => {
+            obj.insert(key.into(), json!(s));
+        }
+        Err(_) => {
+            // JSON strings are UTF-8: give a readable form and the exact bytes.
+            obj.insert(key.into(), json!(String::from_utf8_lossy(bytes)));
+            obj.insert(format!("{key}_bytes"), json!(bytes));
+        }
+    }
+}
+
+/// The line for an event, if the event has one.
+pub(super) fn event(ev: &Event) -> Option<Value> {
+    Some(match ev {
+        Event::Entry {
+            path,
+            kind,
+            bytes,
+            outcome,
+            ..
+        } => {
+            let mut o = Map::new();
+            o.insert("type".into(), json!("entry"));
+            path_json(&mut o, "path", &path.join());
+            o.insert("kind".into(), json!(kind.as_str()));
+            o.insert("bytes".into(), json!(bytes));
+            let name = match outcome {
+                Outcome::Copied => "copied",
+                Outcome::UpToDate => "up_to_date",
+                Outcome::Skipped(r) => {
+                    o.insert("reason".into(), json!(r.code()));
+                    o.insert("message".into(), json!(r.describe()));
+                    "skipped"
+                }
+                Outcome::Failed(e) => {
+                    o.insert("error".into(), json!(e.reason()));
+                    path_json(&mut o, "error_path", &e.path);
+                    "failed"
+                }
+                Outcome::Cancelled => "cancelled",
+            };
+            o.insert("outcome".into(), json!(name));
+            Value::Object(o)
+        }
+        Event::Notice(n) => json!({
+            "type": "notice",
+            "reason": n.code(),
+            "message": n.to_string(),
+        }),
+        Event::Fatal(f) => json!({
+            "type": "fatal",
+            "reason": f.code(),
+            "message": f.to_string(),
+        }),
+        _ => return None,
+    })
+}
+
+pub(super) fn progress(p: &Progress) -> Value {
+    let (bps, fps) = p.rates();
+    let (files_total, bytes_total) = p.known_totals();
+    json!({
+        "type": "progress",
+        "files_done": p.files_done,
+        "files_total": files_total,
+        "bytes_done": p.bytes_done,
+        "bytes_total": bytes_total,
+        "scan_complete": p.scan.complete,
+        "bytes_per_sec": bps.round(),
+        "files_per_sec": fps.round(),
+        "eta_secs": p.eta().map(|d| d.as_secs_f64()),
+        "elapsed_secs": p.elapsed().as_secs_f64(),
+    })
+}
+
+pub(super) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
+    json!({
+        "type": "summary",
+        "files_copied": p.files_copied,
+        "up_to_date": p.up_to_date,
+        "skipped": p.skipped,
+        "failed": p.failed,
+        "dirs": p.dirs,
+        "symlinks": p.symlinks,
+        "hard_links": p.hard_links,
+        "bytes_copied": p.bytes_copied,
+        "elapsed_secs": p.elapsed().as_secs_f64(),
+        "bytes_per_sec": p.average_rate().round(),
+        "dry_run": dry_run,
+        "cancelled": p.cancelled,
+        "fatal": p.fatal,
+        "problems": p.problems,
+        "exit_code": code as u8,
+    })
+}

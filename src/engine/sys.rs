@@ -1,0 +1,211 @@
+//! The file-system calls the engine makes, in one place, each tried again when
+//! interrupted. A signal, or a network or FUSE filesystem whose request was
+//! interrupted, makes a call fail with EINTR although nothing is wrong; failing
+//! the entry for it would be a false alarm. The retries are bounded, so a call
+//! that keeps failing this way ends as an error instead of a hang. (Reading a
+//! folder's entries goes through rustix's `Dir`, which retries by itself.)
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::fs::{
+    self as rfs, AtFlags, Gid, Mode, OFlags, RenameFlags, ResolveFlags, SeekFrom, Stat, Timestamps,
+    Uid,
+};
+use rustix::io::{Errno, Result};
+use rustix::path::Arg;
+
+use crate::retry::RETRIES;
+
+pub(crate) fn retry<T>(mut call: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut left = RETRIES;
+    loop {
+        match call() {
+            Err(Errno::INTR) if left > 0 => left -= 1,
+            r => return r,
+        }
+    }
+}
+
+pub(crate) fn open<P: Arg + Copy>(path: P, flags: OFlags, mode: Mode) -> Result<OwnedFd> {
+    retry(|| rfs::open(path, flags, mode))
+}
+
+pub(crate) fn openat<D: AsFd, P: Arg + Copy>(
+    dir: D,
+    path: P,
+    flags: OFlags,
+    mode: Mode,
+) -> Result<OwnedFd> {
+    retry(|| rfs::openat(dir.as_fd(), path, flags, mode))
+}
+
+pub(crate) fn openat2<D: AsFd, P: Arg + Copy>(
+    dir: D,
+    path: P,
+    flags: OFlags,
+    mode: Mode,
+    resolve: ResolveFlags,
+) -> Result<OwnedFd> {
+    retry(|| rfs::openat2(dir.as_fd(), path, flags, mode, resolve))
+}
+
+/// A folder's entries, read through its own handle (rustix's `Dir::read_from`
+/// would reopen the folder without retrying; reading retries by itself).
+pub(crate) fn read_dir<D: AsFd>(dir: D) -> Result<rfs::Dir> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    rfs::Dir::new(openat(dir, ".", flags, Mode::empty())?)
+}
+
+pub(crate) fn statat<D: AsFd, P: Arg + Copy>(dir: D, path: P, flags: AtFlags) -> Result<Stat> {
+    retry(|| rfs::statat(dir.as_fd(), path, flags))
+}
+
+pub(crate) fn fstat<D: AsFd>(fd: D) -> Result<Stat> {
+    retry(|| rfs::fstat(fd.as_fd()))
+}
+
+pub(crate) fn mkdirat<D: AsFd, P: Arg + Copy>(dir: D, path: P, mode: Mode) -> Result<()> {
+    retry(|| rfs::mkdirat(dir.as_fd(), path, mode))
+}
+
+pub(crate) fn unlinkat<D: AsFd, P: Arg + Copy>(dir: D, path: P, flags: AtFlags) -> Result<()> {
+    retry(|| rfs::unlinkat(dir.as_fd(), path, flags))
+}
+
+pub(crate) fn renameat<D: AsFd, P: Arg + Copy, Q: Arg + Copy>(
+    dir: D,
+    from: P,
+    to_dir: D,
+    to: Q,
+) -> Result<()> {
+    retry(|| rfs::renameat(dir.as_fd(), from, to_dir.as_fd(), to))
+}
+
+pub(crate) fn renameat_with<D: AsFd, P: Arg + Copy, Q: Arg + Copy>(
+    dir: D,
+    from: P,
+    to_dir: D,
+    to: Q,
+    flags: RenameFlags,
+) -> Result<()> {
+    retry(|| rfs::renameat_with(dir.as_fd(), from, to_dir.as_fd(), to, flags))
+}
+
+pub(crate) fn linkat<D: AsFd, E: AsFd, P: Arg + Copy, Q: Arg + Copy>(
+    dir: D,
+    from: P,
+    to_dir: E,
+    to: Q,
+    flags: AtFlags,
+) -> Result<()> {
+    retry(|| rfs::linkat(dir.as_fd(), from, to_dir.as_fd(), to, flags))
+}
+
+pub(crate) fn symlinkat<P: Arg + Copy, D: AsFd, Q: Arg + Copy>(
+    target: P,
+    dir: D,
+    name: Q,
+) -> Result<()> {
+    retry(|| rfs::symlinkat(target, dir.as_fd(), name))
+}
+
+pub(crate) fn readlinkat<D: AsFd, P: Arg + Copy>(dir: D, path: P) -> Result<CString> {
+    retry(|| rfs::readlinkat(dir.as_fd(), path, Vec::new()))
+}
+
+pub(crate) fn fchmod<D: AsFd>(fd: D, mode: Mode) -> Result<()> {
+    retry(|| rfs::fchmod(fd.as_fd(), mode))
+}
+
+pub(crate) fn fchown<D: AsFd>(fd: D, uid: Uid, gid: Gid) -> Result<()> {
+    retry(|| rfs::fchown(fd.as_fd(), Some(uid), Some(gid)))
+}
+
+pub(crate) fn chownat<D: AsFd, P: Arg + Copy>(
+    dir: D,
+    path: P,
+    uid: Uid,
+    gid: Gid,
+    flags: AtFlags,
+) -> Result<()> {
+    retry(|| rfs::chownat(dir.as_fd(), path, Some(uid), Some(gid), flags))
+}
+
+pub(crate) fn futimens<D: AsFd>(fd: D, times: &Timestamps) -> Result<()> {
+    retry(|| rfs::futimens(fd.as_fd(), times))
+}
+
+pub(crate) fn utimensat<D: AsFd, P: Arg + Copy>(
+    dir: D,
+    path: P,
+    times: &Timestamps,
+    flags: AtFlags,
+) -> Result<()> {
+    retry(|| rfs::utimensat(dir.as_fd(), path, times, flags))
+}
+
+pub(crate) fn ftruncate<D: AsFd>(fd: D, len: u64) -> Result<()> {
+    retry(|| rfs::ftruncate(fd.as_fd(), len))
+}
+
+pub(crate) fn seek<D: AsFd>(fd: D, pos: SeekFrom) -> Result<u64> {
+    retry(|| rfs::seek(fd.as_fd(), pos))
+}
+
+pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
+    retry(|| rustix::io::read(fd, &mut *buf))
+}
+
+pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize> {
+    retry(|| rustix::io::write(fd, buf))
+}
+
+pub(crate) fn pread(fd: BorrowedFd<'_>, buf: &mut [u8], offset: u64) -> Result<usize> {
+    retry(|| rustix::io::pread(fd, &mut *buf, offset))
+}
+
+pub(crate) fn pwrite(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> Result<usize> {
+    retry(|| rustix::io::pwrite(fd, buf, offset))
+}
+
+pub(crate) fn copy_file_range(
+    from: BorrowedFd<'_>,
+    from_offset: u64,
+    to: BorrowedFd<'_>,
+    to_offset: u64,
+    len: usize,
+) -> Result<usize> {
+    retry(|| {
+        let (mut off_in, mut off_out) = (from_offset, to_offset);
+        rfs::copy_file_range(from, Some(&mut off_in), to, Some(&mut off_out), len)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_interrupted_call_is_tried_again_but_not_forever() {
+        let mut calls = 0;
+        let r = retry(|| {
+            calls += 1;
+            if calls < 3 {
+                Err(Errno::INTR)
+            } else {
+                Ok(calls)
+            }
+        });
+        assert_eq!(r, Ok(3));
+        let mut calls = 0;
+        let r: Result<()> = retry(|| {
+            calls += 1;
+            Err(Errno::INTR)
+        });
+        assert_eq!(r, Err(Errno::INTR));
+        assert_eq!(calls, RETRIES + 1);
+        let r: Result<()> = retry(|| Err(Errno::IO));
+        assert_eq!(r, Err(Errno::IO), "other errors are not retried");
+    }
+}

@@ -1,0 +1,979 @@
+//! The fault-injection sweep, in the spirit of SQLite's I/O-error tests: every
+//! system call convoy makes during a copy is made to fail (strace's `inject`)
+//! with the errors it can really return, at the first, a middle and a late
+//! call and from some call on, alone and together with a failing clean-up;
+//! and the run is killed or interrupted at several calls. After every case:
+//! no hang and no panic; the exit code says what happened; every failure names
+//! its path, the operation and the real OS reason; every entry under a final
+//! name is complete with its metadata; a clean rerun makes the copy exact and
+//! leaves no temporaries. The harness shows it can fail: a careless copier
+//! that writes in place does not pass it.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::os::unix::fs::{MetadataExt, symlink};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+/// A run that takes longer than this has hung (a clean run takes well under
+/// a second, under strace too).
+const HANG: Duration = Duration::from_secs(60);
+
+/// What each system call convoy makes can really fail with (EINTR: a signal,
+/// or an interrupted network or FUSE request). Calls of the dynamic loader and
+/// of the Rust runtime come before convoy's own on the main thread; the sweep
+/// counts them and starts after them.
+const SYSCALLS: &[(&str, &[&str])] = &[
+    (
+        "openat",
+        &[
+            "EIO", "EACCES", "ENOSPC", "EDQUOT", "EROFS", "EMFILE", "EINTR",
+        ],
+    ),
+    ("open", &["EIO", "EACCES", "EINTR"]),
+    ("openat2", &["EIO", "EACCES", "EAGAIN", "EINTR"]),
+    ("statx", &["EIO", "EACCES", "EINTR"]),
+    ("newfstatat", &["EIO", "EACCES", "EINTR"]),
+    ("fstat", &["EIO"]),
+    ("getdents64", &["EIO", "EINTR"]),
+    ("read", &["EIO", "EINTR"]),
+    ("pread64", &["EIO", "EINTR"]),
+    ("write", &["EIO", "ENOSPC", "EDQUOT", "EINTR"]),
+    (
+        "copy_file_range",
+        &["EIO", "ENOSPC", "EDQUOT", "EXDEV", "EOPNOTSUPP", "EINTR"],
+    ),
+    ("lseek", &["EIO", "EINVAL"]),
+    ("ftruncate", &["EIO", "EPERM", "EINTR"]),
+    ("mkdir", &["EIO", "ENOSPC", "EACCES", "EROFS"]),
+    (
+        "mkdirat",
+        &["EIO", "ENOSPC", "EDQUOT", "EACCES", "EROFS", "EINTR"],
+    ),
+    (
+        "renameat2",
+        &[
+            "EIO", "EACCES", "EPERM", "EROFS", "ENOSPC", "EINVAL", "EINTR",
+        ],
+    ),
+    ("linkat", &["EIO", "ENOSPC", "EPERM", "EMLINK", "EINTR"]),
+    ("symlinkat", &["EIO", "ENOSPC", "EDQUOT", "EACCES", "EINTR"]),
+    (
+        "unlinkat",
+        &["EIO", "EACCES", "EPERM", "EROFS", "EBUSY", "EINTR"],
+    ),
+    ("fchmod", &["EIO", "EPERM", "EROFS", "EINTR"]),
+    ("fchown", &["EIO", "EPERM", "EROFS", "EINTR"]),
+    ("fchownat", &["EIO", "EPERM", "EROFS", "EINTR"]),
+    ("utimensat", &["EIO", "EPERM", "EACCES", "EROFS", "EINTR"]),
+    ("readlinkat", &["EIO", "EACCES", "EINTR"]),
+    ("readlink", &["EIO", "EACCES"]),
+    ("access", &["EIO", "EACCES"]),
+    ("getcwd", &["EIO", "ENOENT"]),
+    ("close", &["EIO", "EINTR"]),
+    ("clone3", &["EAGAIN", "ENOMEM"]),
+];
+
+/// Calls that are not file-system work (memory, threads' own bookkeeping,
+/// signals, time, process identity): the sweep does not need to cover them.
+const NOT_FILE_IO: &[&str] = &[
+    "mmap",
+    "munmap",
+    "mprotect",
+    "madvise",
+    "brk",
+    "mremap",
+    "futex",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigreturn",
+    "sigaltstack",
+    "sched_getaffinity",
+    "sched_yield",
+    "getrandom",
+    "prlimit64",
+    "set_robust_list",
+    "rseq",
+    "arch_prctl",
+    "set_tid_address",
+    "clock_nanosleep",
+    "nanosleep",
+    "exit",
+    "exit_group",
+    "execve",
+    "gettid",
+    "getpid",
+    "geteuid",
+    "getegid",
+    "getuid",
+    "getgid",
+    "umask",
+    "ioctl",
+    "poll",
+    "prctl",
+    "kill",
+    "clock_gettime",
+    // The standard library checks (in debug builds) that a descriptor is open before closing it.
+    "fcntl",
+];
+
+/// errno names and the words the OS uses for them (what a message must show).
+fn strerror(errno: &str) -> &'static str {
+    match errno {
+        "EIO" => "Input/output error",
+        "EACCES" => "Permission denied",
+        "EPERM" => "Operation not permitted",
+        "ENOSPC" => "No space left on device",
+        "EDQUOT" => "Disk quota exceeded",
+        "EROFS" => "Read-only file system",
+        "EMFILE" => "Too many open files",
+        "EINTR" => "Interrupted system call",
+        "EAGAIN" => "Resource temporarily unavailable",
+        "ENOMEM" => "Cannot allocate memory",
+        "EXDEV" => "Invalid cross-device link",
+        "EOPNOTSUPP" => "Operation not supported",
+        "EINVAL" => "Invalid argument",
+        "EMLINK" => "Too many links",
+        "EBUSY" => "Device or resource busy",
+        "ENOENT" => "No such file or directory",
+        other => panic!("no text for {other}"),
+    }
+}
+
+/// Faults convoy must absorb: the call is retried or another way taken, and
+/// the copy ends exact with exit code 0.
+fn absorbed(syscall: &str, errno: &str) -> bool {
+    matches!(
+        (syscall, errno),
+        (_, "EINTR")
+            | ("openat2", "EAGAIN")
+            | ("copy_file_range", "EXDEV" | "EOPNOTSUPP")
+            | ("renameat2", "EINVAL")
+            | ("lseek", "EINVAL")
+            | ("close", _)
+    )
+}
+
+/// The source tree: files small and large, a sparse file, a private folder,
+/// symlinks (relative, absolute, dangling), a hard-linked pair, an empty
+/// folder, and a folder that already exists at the destination with one
+/// file up to date in it. Every entry has its own mode and time.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    src: PathBuf,
+}
+
+fn set_times(p: &Path, secs: i64) {
+    set_mtime(p, secs, 123_456_789);
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let src = root.join("src");
+        let files: &[(&str, usize, u32)] = &[
+            ("top.txt", 3000, 0o644),
+            ("big.bin", 400 * 1024, 0o640),
+            ("docs/a.txt", 10, 0o644),
+            ("docs/b.txt", 7000, 0o600),
+            ("docs/c.md", 0, 0o644),
+            ("docs/sub/deep.txt", 500, 0o644),
+            ("private/secret.txt", 100, 0o600),
+            ("existing/new.txt", 2000, 0o644),
+            ("existing/old.txt", 1500, 0o644),
+            ("hard1", 4000, 0o644),
+        ];
+        for (i, (rel, len, mode)) in files.iter().enumerate() {
+            write(src.join(rel), &data(i as u64 + 1, *len));
+            chmod(src.join(rel), *mode);
+        }
+        fs::hard_link(src.join("hard1"), src.join("docs/hard2")).unwrap();
+        let sparse = fs::File::create(src.join("sparse.img")).unwrap();
+        sparse.set_len(3 * 1024 * 1024).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&sparse, &data(99, 64 * 1024), 1024 * 1024)
+            .unwrap();
+        drop(sparse);
+        fs::create_dir_all(src.join("links")).unwrap();
+        fs::create_dir_all(src.join("empty")).unwrap();
+        symlink("../top.txt", src.join("links/rel")).unwrap();
+        symlink("/etc/hostname", src.join("links/abs")).unwrap();
+        symlink("nowhere/at/all", src.join("links/dangling")).unwrap();
+        let mut t = 1_600_000_000;
+        for rel in entries(&src).iter().rev() {
+            t += 1000;
+            set_times(&src.join(rel), t);
+        }
+        chmod(src.join("private"), 0o700);
+        chmod(src.join("docs/sub"), 0o750);
+        set_times(&src.join("private"), 1_500_000_000);
+        set_times(&src.join("docs/sub"), 1_500_000_100);
+        set_times(&src.join("docs"), 1_500_000_200);
+        set_times(&src, 1_500_000_300);
+        Fixture {
+            _dir: dir,
+            root,
+            src,
+        }
+    }
+
+    /// A destination in its state before a run: the folder `existing` with an
+    /// up-to-date copy of `existing/old.txt` in it.
+    fn fresh_dst(&self, name: &str) -> PathBuf {
+        let dst = self.root.join("runs").join(name);
+        fs::create_dir_all(dst.join("existing")).unwrap();
+        fs::copy(
+            self.src.join("existing/old.txt"),
+            dst.join("existing/old.txt"),
+        )
+        .unwrap();
+        let m = fs::metadata(self.src.join("existing/old.txt")).unwrap();
+        chmod(dst.join("existing/old.txt"), m.mode() & 0o7777);
+        set_mtime(dst.join("existing/old.txt"), m.mtime(), m.mtime_nsec());
+        dst
+    }
+}
+
+/// One entry as a user would check it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Snap {
+    kind: char,
+    mode: u32,
+    mtime: (i64, i64),
+    owner: (u32, u32),
+    content: Vec<u8>,
+    ino: u64,
+    blocks: u64,
+}
+
+fn snap(p: &Path) -> Snap {
+    let m = fs::symlink_metadata(p).unwrap();
+    let t = m.file_type();
+    let (kind, content) = if t.is_symlink() {
+        (
+            'l',
+            fs::read_link(p)
+                .unwrap()
+                .into_os_string()
+                .into_encoded_bytes(),
+        )
+    } else if t.is_dir() {
+        ('d', Vec::new())
+    } else {
+        ('f', fs::read(p).unwrap_or_default())
+    };
+    Snap {
+        kind,
+        mode: m.mode() & 0o7777,
+        mtime: (m.mtime(), m.mtime_nsec()),
+        owner: (m.uid(), m.gid()),
+        content,
+        ino: m.ino(),
+        blocks: m.blocks(),
+    }
+}
+
+/// Every entry below `root` and the root itself (as ""), temporaries apart.
+fn snapshot(root: &Path) -> BTreeMap<PathBuf, Snap> {
+    let mut out = BTreeMap::new();
+    out.insert(PathBuf::new(), snap(root));
+    for rel in entries(root) {
+        if !in_temporary(&rel) {
+            out.insert(rel.clone(), snap(&root.join(rel)));
+        }
+    }
+    out
+}
+
+/// `what` differs from `want` in what convoy promises to keep.
+fn differs(want: &Snap, got: &Snap) -> Option<String> {
+    let mut d = Vec::new();
+    if want.kind != got.kind {
+        d.push("type");
+    }
+    if want.content != got.content {
+        d.push(if want.kind == 'l' {
+            "target"
+        } else {
+            "content"
+        });
+    }
+    if want.kind != 'l' && want.mode != got.mode {
+        d.push("mode");
+    }
+    if want.mtime != got.mtime {
+        d.push("mtime");
+    }
+    if is_root() && want.owner != got.owner {
+        d.push("owner");
+    }
+    (!d.is_empty()).then(|| d.join(", "))
+}
+
+/// What a copier is asked to do, and how it tells what happened.
+#[derive(Clone, Copy)]
+enum Copier {
+    Convoy,
+    /// GNU `cp -a`, which writes each file in place: the harness must catch it.
+    Careless,
+}
+
+impl Copier {
+    fn command(self, src: &Path, dst: &Path) -> Vec<String> {
+        let (s, d) = (src.display().to_string(), dst.display().to_string());
+        match self {
+            Copier::Convoy => {
+                // FAULT_BIN=path sweeps another build (an older one, say).
+                let bin = std::env::var("FAULT_BIN").unwrap_or_else(|_| BIN.into());
+                vec![bin, "--batch".into(), "--json".into(), "-j2".into(), s, d]
+            }
+            Copier::Careless => vec!["cp".into(), "-a".into(), format!("{s}/."), d],
+        }
+    }
+}
+
+/// One case of the sweep: the faults strace injects.
+#[derive(Debug, Clone)]
+struct Case {
+    /// `-e inject=…` expressions.
+    inject: Vec<String>,
+    /// The main fault's errno (or signal), for expectations.
+    errno: &'static str,
+    /// A single interruption that convoy must absorb.
+    absorbed: bool,
+    signal: Option<&'static str>,
+}
+
+impl Case {
+    fn name(&self) -> String {
+        self.inject.join(" + ")
+    }
+}
+
+struct Ran {
+    output: Output,
+    /// Killed by the harness after `HANG`.
+    hung: bool,
+}
+
+fn run_traced(inject: &[String], argv: &[String]) -> Ran {
+    let mut cmd = Command::new("strace");
+    let log = std::env::var("FAULT_LOG").unwrap_or_else(|_| "/dev/null".into());
+    cmd.args(["-f", "-qq", "-o", &log, "--seccomp-bpf"]);
+    let calls: BTreeSet<&str> = inject
+        .iter()
+        .map(|i| i.split(':').next().unwrap())
+        .collect();
+    cmd.arg("-e").arg(format!(
+        "trace={}",
+        calls.into_iter().collect::<Vec<_>>().join(",")
+    ));
+    for i in inject {
+        cmd.arg("-e").arg(format!("inject={i}"));
+    }
+    cmd.arg("--").args(argv);
+    run_with_timeout(cmd)
+}
+
+fn run_with_timeout(mut cmd: Command) -> Ran {
+    // cargo's library path makes the dynamic loader probe dozens of folders
+    // first; without it the loader's calls are few and always the same.
+    let mut child = cmd
+        .env_remove("NO_COLOR")
+        .env_remove("LD_LIBRARY_PATH")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("the command starts");
+    let pid = child.id() as i32;
+    let readers = [
+        drain(child.stdout.take().unwrap()),
+        drain(child.stderr.take().unwrap()),
+    ];
+    let deadline = Instant::now() + HANG;
+    let mut hung = false;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            hung = true;
+            let _ = Command::new("kill")
+                .args(["-KILL", &format!("-{pid}")])
+                .status();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let [stdout, stderr] = readers.map(|t| t.join().unwrap());
+    Ran {
+        output: Output {
+            status,
+            stdout,
+            stderr,
+        },
+        hung,
+    }
+}
+
+fn drain<R: std::io::Read + Send + 'static>(mut r: R) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = r.read_to_end(&mut buf);
+        buf
+    })
+}
+
+/// How many times each call is made in each thread of a clean run, and how
+/// many of the main thread's come before convoy's own code (the dynamic
+/// loader's and the Rust runtime's).
+struct Census {
+    /// The highest call number (per thread, as strace counts) of a call
+    /// convoy's code makes.
+    last: BTreeMap<String, usize>,
+    /// Calls of the main thread before convoy's first.
+    before_main: BTreeMap<String, usize>,
+    /// Every call seen, for the coverage check.
+    seen: BTreeSet<String>,
+}
+
+fn census(fx: &Fixture) -> Census {
+    let dst = fx.fresh_dst("census");
+    let log = fx.root.join("census.log");
+    let ok = Command::new("strace")
+        .env_remove("LD_LIBRARY_PATH")
+        .args(["-f", "-qq", "-o"])
+        .arg(&log)
+        .args(Copier::Convoy.command(&fx.src, &dst))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success(), "a clean run under strace succeeds");
+    let text = fs::read_to_string(&log).unwrap();
+    let src = fx.src.display().to_string();
+    let mut main = None;
+    let mut main_started = false;
+    let mut counts: BTreeMap<(u32, String), usize> = BTreeMap::new();
+    let mut c = Census {
+        last: BTreeMap::new(),
+        before_main: BTreeMap::new(),
+        seen: BTreeSet::new(),
+    };
+    for line in text.lines() {
+        let Some((pid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let pid: u32 = pid.trim().parse().unwrap();
+        let rest = rest.trim_start();
+        let main_pid = *main.get_or_insert(pid);
+        if rest.starts_with("<...") || rest.starts_with("+++") || rest.starts_with("---") {
+            continue;
+        }
+        let Some(name) = rest.split('(').next().filter(|n| !n.contains(' ')) else {
+            continue;
+        };
+        let n = counts.entry((pid, name.to_string())).or_insert(0);
+        *n += 1;
+        if pid == main_pid && !main_started {
+            main_started = !rest.starts_with("execve") && rest.contains(&src);
+            if !main_started {
+                *c.before_main.entry(name.to_string()).or_insert(0) += 1;
+                continue;
+            }
+        }
+        c.seen.insert(name.to_string());
+        let last = c.last.entry(name.to_string()).or_insert(0);
+        *last = (*last).max(*n);
+    }
+    c
+}
+
+/// The calls at which a fault is injected: the first of convoy's own, one in
+/// the middle, the last; and from the middle on (a disk that keeps failing).
+struct Whens {
+    first: usize,
+    middle: usize,
+    last: usize,
+}
+
+fn whens(c: &Census, call: &str) -> Option<Whens> {
+    let last = *c.last.get(call)?;
+    let first = c.before_main.get(call).copied().unwrap_or(0) + 1;
+    (first <= last).then_some(())?;
+    Some(Whens {
+        first,
+        middle: (first + last).div_ceil(2),
+        last,
+    })
+}
+
+fn cases(c: &Census) -> Vec<Case> {
+    let mut out = Vec::new();
+    let case = |inject: Vec<String>,
+                syscall: &'static str,
+                errno: &'static str,
+                signal: Option<&'static str>| Case {
+        absorbed: signal.is_none() && absorbed(syscall, errno),
+        inject,
+        errno,
+        signal,
+    };
+    for (call, errnos) in SYSCALLS {
+        let Some(w) = whens(c, call) else {
+            continue;
+        };
+        for errno in *errnos {
+            let at: Vec<String> = match *errno {
+                "EIO" => vec![
+                    w.first.to_string(),
+                    w.middle.to_string(),
+                    w.last.to_string(),
+                    format!("{}+", w.middle),
+                ],
+                // An interruption happens once; it never keeps happening.
+                "EINTR" => vec![
+                    w.first.to_string(),
+                    w.middle.to_string(),
+                    w.last.to_string(),
+                ],
+                "ENOSPC" | "EDQUOT" => vec![w.first.to_string(), format!("{}+", w.middle)],
+                _ => vec![w.first.to_string(), w.middle.to_string()],
+            };
+            let mut at: Vec<String> = at
+                .into_iter()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            at.sort();
+            for when in at {
+                let inject = vec![format!("{call}:error={errno}:when={when}")];
+                out.push(case(inject, call, errno, None));
+            }
+        }
+    }
+    // A fault together with a clean-up that fails too: the partial copy
+    // cannot be removed (and, for some, not moved aside either).
+    let unlink = "unlinkat:error=EIO:when=1+".to_string();
+    for call in [
+        "write",
+        "read",
+        "copy_file_range",
+        "ftruncate",
+        "lseek",
+        "fchmod",
+        "fchown",
+        "fchownat",
+        "utimensat",
+        "linkat",
+        "renameat2",
+        "symlinkat",
+        "openat",
+    ] {
+        let Some(w) = whens(c, call) else {
+            continue;
+        };
+        for when in [w.first, w.middle] {
+            let main = format!("{call}:error=EIO:when={when}");
+            out.push(case(vec![main.clone(), unlink.clone()], call, "EIO", None));
+            if matches!(call, "write" | "utimensat" | "fchmod") {
+                let aside = "renameat2:error=EIO:when=1+".to_string();
+                out.push(case(vec![main, unlink.clone(), aside], call, "EIO", None));
+            }
+        }
+    }
+    // Killed at a call (in every thread that reaches it).
+    for call in [
+        "openat",
+        "write",
+        "mkdirat",
+        "renameat2",
+        "utimensat",
+        "linkat",
+        "getdents64",
+    ] {
+        let Some(w) = whens(c, call) else {
+            continue;
+        };
+        for when in [w.first, w.middle, w.last] {
+            let inject = vec![format!("{call}:signal=SIGKILL:when={when}")];
+            out.push(case(inject, call, "SIGKILL", Some("SIGKILL")));
+        }
+    }
+    // Interrupted once (Ctrl-C, a kill, a closed terminal): the main thread
+    // alone sleeps between its looks at the engine, so the signal comes once,
+    // at 20, 40, 60 ms … into the copy.
+    for sig in ["SIGINT", "SIGTERM", "SIGHUP"] {
+        for when in 1..=4 {
+            let inject = vec![format!("clock_nanosleep:signal={sig}:when={when}")];
+            out.push(case(inject, "clock_nanosleep", sig, Some(sig)));
+        }
+    }
+    out
+}
+
+/// What the run reported, from its JSON Lines (convoy) and stderr.
+#[derive(Default)]
+struct Report {
+    /// Every message a person could read: failures, fatal, notices, stderr.
+    text: String,
+    failed_dirs: BTreeSet<PathBuf>,
+    problems: Vec<String>,
+    malformed: Vec<String>,
+}
+
+fn report(o: &Output) -> Report {
+    let mut r = Report {
+        text: stderr(o),
+        ..Report::default()
+    };
+    for line in stdout(o).lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            r.malformed.push(format!("not JSON on stdout: {line:?}"));
+            continue;
+        };
+        match v["type"].as_str() {
+            Some("entry") if v["outcome"] == "failed" => {
+                let (err, at) = (v["error"].as_str().unwrap_or(""), v["error_path"].as_str());
+                if !err.contains(": ") || at.is_none_or(str::is_empty) {
+                    r.malformed
+                        .push(format!("a failure without operation, reason or path: {v}"));
+                }
+                r.text.push_str(err);
+                r.text.push('\n');
+                if v["kind"] == "dir" {
+                    r.failed_dirs
+                        .insert(PathBuf::from(v["path"].as_str().unwrap_or("")));
+                }
+            }
+            Some("fatal" | "notice") => {
+                r.text.push_str(v["message"].as_str().unwrap_or(""));
+                r.text.push('\n');
+            }
+            Some("summary") => {
+                for p in v["problems"].as_array().into_iter().flatten() {
+                    r.problems.push(p.as_str().unwrap_or("").to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    r
+}
+
+/// Entries under their final names that are not the source's (nor, for the
+/// entries that were there before, what was there).
+fn broken_final_names(
+    fx: &Fixture,
+    dst: &Path,
+    pre: &BTreeMap<PathBuf, Snap>,
+    rep: &Report,
+    killed: bool,
+) -> Vec<String> {
+    let want = snapshot(&fx.src);
+    let mut bad = Vec::new();
+    for (rel, got) in snapshot(dst) {
+        let shown = if rel.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            &rel
+        };
+        match want.get(&rel) {
+            Some(w) => {
+                let Some(how) = differs(w, &got) else {
+                    continue;
+                };
+                if pre.get(&rel) == Some(&got) {
+                    continue; // what was there before, untouched
+                }
+                // Folders get their mode and times last, once what is in them
+                // is written: a killed run cannot, and the rerun does.
+                if killed && got.kind == 'd' && w.kind == 'd' {
+                    continue;
+                }
+                // A folder's metadata is applied last; a failure there is
+                // reported with the folder (the destination root as a problem).
+                let reported = if rel.as_os_str().is_empty() {
+                    rep.problems
+                        .iter()
+                        .any(|p| p.contains(&dst.display().to_string()))
+                } else {
+                    rep.failed_dirs.contains(&rel)
+                };
+                if got.kind == 'd' && w.kind == 'd' && reported {
+                    continue;
+                }
+                bad.push(format!(
+                    "{} under its final name differs: {how}",
+                    shown.display()
+                ));
+            }
+            None if pre.contains_key(&rel) => {}
+            None => bad.push(format!("{} is not in the source", shown.display())),
+        }
+    }
+    bad
+}
+
+/// The destination is the source's exact copy: every entry with its bytes,
+/// mode, time and owner, hard links linked, holes kept, no temporaries.
+fn inexact(fx: &Fixture, dst: &Path) -> Vec<String> {
+    let want = snapshot(&fx.src);
+    let got = snapshot(dst);
+    let mut bad = Vec::new();
+    for (rel, w) in &want {
+        match got.get(rel) {
+            None => bad.push(format!("{} is missing", rel.display())),
+            Some(g) => {
+                if let Some(how) = differs(w, g) {
+                    bad.push(format!("{} differs: {how}", rel.display()));
+                }
+            }
+        }
+    }
+    for rel in got.keys().filter(|r| !want.contains_key(*r)) {
+        bad.push(format!("{} is not in the source", rel.display()));
+    }
+    if let (Some(a), Some(b)) = (
+        got.get(Path::new("hard1")),
+        got.get(Path::new("docs/hard2")),
+    ) && a.ino != b.ino
+    {
+        bad.push("hard1 and docs/hard2 are two files, not one linked twice".into());
+    }
+    if got
+        .get(Path::new("sparse.img"))
+        .is_some_and(|s| s.blocks * 512 > 1024 * 1024)
+    {
+        bad.push("sparse.img lost its holes".into());
+    }
+    for t in leftover_temps(dst) {
+        bad.push(format!("temporary left: {}", t.display()));
+    }
+    bad
+}
+
+/// Runs one case against `copier` and returns what went wrong (nothing: passed).
+fn check_case(fx: &Fixture, copier: Copier, case: &Case, n: usize) -> Vec<String> {
+    let dst = fx.fresh_dst(&format!("case-{n}"));
+    let pre = snapshot(&dst);
+    let ran = run_traced(&case.inject, &copier.command(&fx.src, &dst));
+    let o = &ran.output;
+    let code = o.status.code();
+    let err = stderr(o);
+    let mut bad = Vec::new();
+    if ran.hung {
+        bad.push("it hung".to_string());
+    }
+    if code == Some(101) || err.contains("panicked") {
+        bad.push(format!("it panicked: {err}"));
+    }
+    // The standard library's folder iterator panics when closing a folder
+    // fails; the run must then stop as a failure, which it does.
+    if err.contains("internal error") && !err.contains("closedir") {
+        bad.push(format!("a thread died: {err}"));
+    }
+    let rep = report(o);
+    if std::env::var_os("FAULT_ONLY").is_some() {
+        eprintln!("{}: {:?}\n{}{}", case.name(), o.status, stdout(o), err);
+    }
+    if matches!(copier, Copier::Convoy) {
+        bad.extend(rep.malformed.iter().cloned());
+    }
+    match (case.signal, code) {
+        (Some("SIGKILL"), None) if o.status.signal() == Some(9) => {}
+        (Some(_), Some(130)) => {
+            if !leftover_temps(&dst).is_empty() {
+                bad.push(format!(
+                    "interrupted, but temporaries left: {:?}",
+                    leftover_temps(&dst)
+                ));
+            }
+        }
+        // The signal came too late to matter (or its call was not reached).
+        (Some(_), Some(0)) => bad.extend(
+            inexact(fx, &dst)
+                .into_iter()
+                .map(|d| format!("exit 0, but {d}")),
+        ),
+        (Some(_), _) => bad.push(format!("exit {:?} after {}", o.status, case.errno)),
+        (None, _) if ran.hung => {}
+        (None, Some(0)) => bad.extend(
+            inexact(fx, &dst)
+                .into_iter()
+                .map(|d| format!("exit 0, but {d}")),
+        ),
+        (None, Some(2)) => {
+            if snapshot(&dst) != pre {
+                bad.push("exit 2 (nothing done), but the destination changed".into());
+            }
+        }
+        (None, Some(1)) if matches!(copier, Copier::Convoy) => {
+            // glibc reports every failed thread creation as EAGAIN.
+            let errno = if case.inject[0].starts_with("clone3") {
+                "EAGAIN"
+            } else {
+                case.errno
+            };
+            if !rep.text.contains(strerror(errno)) {
+                bad.push(format!(
+                    "exit 1 without the reason {:?} in any message: {}",
+                    strerror(errno),
+                    rep.text.trim()
+                ));
+            }
+        }
+        (None, Some(1)) => {}
+        (None, other) => bad.push(format!("exit {other:?}: {err}")),
+    }
+    if case.absorbed && code != Some(0) {
+        bad.push(format!(
+            "a fault to absorb failed the run (exit {code:?}): {}",
+            rep.text.trim()
+        ));
+    }
+    let killed = case.signal == Some("SIGKILL");
+    bad.extend(broken_final_names(fx, &dst, &pre, &rep, killed));
+    // The same command again, with nothing injected, repairs everything.
+    let again = run_with_timeout({
+        let argv = copier.command(&fx.src, &dst);
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    });
+    if again.output.status.code() != Some(0) {
+        bad.push(format!(
+            "the rerun exits {:?}: {}",
+            again.output.status.code(),
+            report(&again.output).text.trim()
+        ));
+    }
+    bad.extend(
+        inexact(fx, &dst)
+            .into_iter()
+            .map(|d| format!("after the rerun {d}")),
+    );
+    let _ = fs::remove_dir_all(&dst);
+    bad
+}
+
+/// Runs `cases` on two threads; returns the failed ones with what went wrong.
+fn sweep(fx: &Fixture, copier: Copier, cases: &[Case]) -> Vec<(String, Vec<String>)> {
+    let next = Mutex::new(0usize);
+    let failed = Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                loop {
+                    let i = {
+                        let mut n = next.lock().unwrap();
+                        *n += 1;
+                        *n - 1
+                    };
+                    let Some(case) = cases.get(i) else {
+                        return;
+                    };
+                    let bad = check_case(fx, copier, case, i);
+                    if !bad.is_empty() {
+                        failed.lock().unwrap().push((case.name(), bad));
+                    }
+                }
+            });
+        }
+    });
+    let mut failed = failed.into_inner().unwrap();
+    failed.sort();
+    failed
+}
+
+fn have_strace() -> bool {
+    let ok = Command::new("strace")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "the fault sweep needs strace: apt-get install strace (.ci/run installs it)"
+    );
+    ok
+}
+
+#[test]
+fn every_system_call_failing_leaves_nothing_broken_and_a_rerun_repairs_it() {
+    have_strace();
+    let fx = Fixture::new();
+    let c = census(&fx);
+    // Every call convoy makes is in the sweep (or is no file-system work).
+    let covered: BTreeSet<&str> = SYSCALLS.iter().map(|(s, _)| *s).collect();
+    let missing: Vec<&String> = c
+        .seen
+        .iter()
+        .filter(|s| !covered.contains(s.as_str()) && !NOT_FILE_IO.contains(&s.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "calls the sweep does not cover: {missing:?}"
+    );
+    if std::env::var_os("FAULT_ONLY").is_some() {
+        eprintln!("census: last {:?}\nbefore main {:?}", c.last, c.before_main);
+    }
+    let mut all = cases(&c);
+    // FAULT_ONLY=text runs only the cases whose injection contains it (to
+    // look into one).
+    if let Ok(only) = std::env::var("FAULT_ONLY") {
+        all.retain(|case| case.name().contains(&only));
+    }
+    let started = Instant::now();
+    let failed = sweep(&fx, Copier::Convoy, &all);
+    let passed = all.len() - failed.len();
+    eprintln!(
+        "fault sweep: {} cases, {passed} passed, in {:.0?}",
+        all.len(),
+        started.elapsed()
+    );
+    let listed: Vec<String> = failed
+        .iter()
+        .map(|(name, bad)| format!("{name}:\n    {}", bad.join("\n    ")))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failed.len(),
+        all.len(),
+        listed.join("\n")
+    );
+}
+
+#[test]
+fn the_sweep_catches_a_copier_that_writes_in_place() {
+    have_strace();
+    let fx = Fixture::new();
+    let case = |inject: &str, errno| Case {
+        inject: vec![inject.to_string()],
+        errno,
+        absorbed: false,
+        signal: None,
+    };
+    let cases = [
+        case("copy_file_range:error=EIO:when=2", "EIO"),
+        case("utimensat:error=EIO:when=2", "EIO"),
+        case("copy_file_range:signal=SIGKILL:when=2", "SIGKILL"),
+    ];
+    let failed = sweep(&fx, Copier::Careless, &cases);
+    eprintln!("cp -a under the sweep: {failed:#?}");
+    assert!(
+        failed
+            .iter()
+            .any(|(_, bad)| bad.iter().any(|b| b.contains("under its final name"))),
+        "the sweep must catch a partial file under its final name: {failed:#?}"
+    );
+}
