@@ -977,3 +977,193 @@ fn the_sweep_catches_a_copier_that_writes_in_place() {
         "the sweep must catch a partial file under its final name: {failed:#?}"
     );
 }
+
+/// A small tree for the named tests below.
+fn small_tree(root: &Path) -> PathBuf {
+    let src = root.join("src");
+    for i in 0..30 {
+        write(src.join(format!("d{}/f{i}.txt", i % 3)), &data(i, 5000));
+    }
+    symlink("d0/f0.txt", src.join("link")).unwrap();
+    src
+}
+
+fn traced(inject: &[&str], args: &[&Path]) -> Ran {
+    let inject: Vec<String> = inject.iter().map(|s| s.to_string()).collect();
+    let mut argv = vec![BIN.to_string(), "--batch".into()];
+    argv.extend(args.iter().map(|p| p.display().to_string()));
+    run_traced(&inject, &argv)
+}
+
+#[test]
+fn an_interrupted_folder_listing_is_read_again_and_a_failing_one_is_reported() {
+    have_strace();
+    let t = tempfile::tempdir().unwrap();
+    let src = small_tree(t.path());
+    for when in ["1", "2", "3"] {
+        let dst = t.path().join(format!("dst-eintr-{when}"));
+        let ran = traced(
+            &[&format!("getdents64:error=EINTR:when={when}")],
+            &[&src, &dst],
+        );
+        assert_eq!(ran.output.status.code(), Some(0), "{}", stderr(&ran.output));
+        assert_same_tree(&src, &dst);
+    }
+    let dst = t.path().join("dst-eio");
+    let ran = traced(&["getdents64:error=EIO:when=2"], &[&src, &dst]);
+    let (o, err) = (&ran.output, stderr(&ran.output));
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("cannot read folder: Input/output error"),
+        "{err}"
+    );
+    assert!(stdout(o).contains("Failed: 1"), "{}", stdout(o));
+    let again = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn a_partial_copy_that_cannot_be_removed_never_comes_into_view() {
+    have_strace();
+    let t = tempfile::tempdir().unwrap();
+    let src = small_tree(t.path());
+    let dst = t.path().join("dst");
+    // Writes fail in the new folders, and so does every removal: the partial
+    // files cannot be cleaned up where they were written.
+    let ran = traced(
+        &["write:error=EIO:when=2", "unlinkat:error=EIO:when=1+"],
+        &[&src, &dst],
+    );
+    let err = stderr(&ran.output);
+    assert_eq!(ran.output.status.code(), Some(1), "{err}");
+    for rel in entries(&dst).into_iter().filter(|r| !in_temporary(r)) {
+        let (s, d) = (src.join(&rel), dst.join(&rel));
+        if d.is_file() {
+            assert_eq!(
+                fs::read(&s).unwrap(),
+                fs::read(&d).unwrap(),
+                "{rel:?} is partial"
+            );
+        }
+    }
+    let again = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_same_tree(&src, &dst);
+    assert!(leftover_temps(&dst).is_empty());
+}
+
+#[test]
+fn a_dead_run_s_leftover_that_cannot_be_removed_is_reported_not_silent() {
+    have_strace();
+    let t = tempfile::tempdir().unwrap();
+    let src = small_tree(t.path());
+    let dst = t.path().join("dst");
+    assert_eq!(code(&batch(&[src.as_os_str(), dst.as_os_str()])), 0);
+    // What a killed run leaves: a staged folder with a partial file, in a
+    // folder that already exists. pid 0x7fffffff cannot be alive.
+    let staged = dst.join("d1/.convoy-7fffffff00000001.tmp");
+    write(staged.join("partial.bin"), b"half");
+    let ran = traced(&["unlinkat:error=EIO:when=1+"], &[&src, &dst]);
+    let (o, err) = (&ran.output, stderr(&ran.output));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a leftover that stays is not success: {err}"
+    );
+    assert!(
+        err.contains(".convoy-7fffffff00000001.tmp") && err.contains("Input/output error"),
+        "the message names the leftover and why: {err}"
+    );
+    assert!(stdout(o).contains("Problems:"), "{}", stdout(o));
+    let again = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(
+        leftover_temps(&dst).is_empty(),
+        "{:?}",
+        leftover_temps(&dst)
+    );
+}
+
+#[test]
+fn reruns_restore_hard_links_and_symlink_times() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("a/first"), &data(1, 3000));
+    fs::create_dir_all(src.join("b")).unwrap();
+    fs::hard_link(src.join("a/first"), src.join("b/second")).unwrap();
+    symlink("../a/first", src.join("b/link")).unwrap();
+    set_mtime(src.join("b/link"), 1_400_000_000, 5);
+    assert_eq!(code(&batch(&[src.as_os_str(), dst.as_os_str()])), 0);
+    // The second name became a separate file with the same bytes and time
+    // (what an earlier failure, or a copier that keeps no links, leaves).
+    fs::remove_file(dst.join("b/second")).unwrap();
+    fs::copy(dst.join("a/first"), dst.join("b/second")).unwrap();
+    let m = fs::metadata(src.join("a/first")).unwrap();
+    set_mtime(dst.join("b/second"), m.mtime(), m.mtime_nsec());
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        fs::metadata(dst.join("a/first")).unwrap().ino(),
+        fs::metadata(dst.join("b/second")).unwrap().ino(),
+        "the rerun links the pair again"
+    );
+    // A symlink with the same target but another time is not up to date.
+    set_mtime(dst.join("b/link"), 1_000_000_000, 0);
+    let o = batch(&[
+        src.as_os_str(),
+        dst.as_os_str(),
+        os("--on-conflict=overwrite"),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn unwritable_output_never_stops_the_copy_and_makes_the_exit_code_say_so() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    // Enough entries that the JSON events overflow a pipe's buffer.
+    for i in 0..3000 {
+        write(src.join(format!("{}/{i}", i % 10)), &data(i, 100));
+    }
+    let bash = |script: &str, dst: &Path| {
+        Command::new("bash")
+            .arg("-c")
+            .arg(script)
+            .arg(BIN)
+            .arg(&src)
+            .arg(dst)
+            .output()
+            .unwrap()
+    };
+    // Summary to a full disk: the copy completes, the lost report is exit 1.
+    let dst = t.path().join("full-stdout");
+    let o = bash("\"$0\" --batch \"$1\" \"$2\" > /dev/full", &dst);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("write error: standard output: No space left"),
+        "{}",
+        stderr(&o)
+    );
+    assert_same_tree(&src, &dst);
+    // JSON events to a full disk: the same.
+    let dst = t.path().join("full-json");
+    let o = bash("\"$0\" --batch --json \"$1\" \"$2\" > /dev/full", &dst);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_same_tree(&src, &dst);
+    // Messages to a full disk, summary fine: nothing was lost that mattered.
+    let dst = t.path().join("full-stderr");
+    let o = bash("\"$0\" --batch \"$1\" \"$2\" 2> /dev/full", &dst);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("Copied 3000 files"), "{}", stdout(&o));
+    assert_same_tree(&src, &dst);
+    // Everything into a pipe whose reader leaves after a few bytes.
+    let dst = t.path().join("closed-pipe");
+    let o = bash(
+        "\"$0\" --batch --json \"$1\" \"$2\" 2>&1 | head -c 10 > /dev/null; exit ${PIPESTATUS[0]}",
+        &dst,
+    );
+    assert_eq!(code(&o), 1, "the lost events are reported in the exit code");
+    assert_same_tree(&src, &dst);
+}

@@ -395,3 +395,68 @@ fn retry_failed_copies_only_the_entries_that_failed() {
     assert_eq!(app.progress.files_copied, 1);
     assert!(text(&screen(&app, 80, 24)).contains("Done — 1 files copied"));
 }
+
+#[test]
+fn gauges_never_claim_more_than_is_known_while_the_scan_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = setup_app(t.path());
+    app.screen = Screen::Copying;
+    app.workers = 2;
+    let now = Instant::now();
+    // The walker said 10 files so far; the workers have already finished 12.
+    app.on_event(
+        &Event::Scan {
+            files: 10,
+            bytes: 10_000,
+            dirs: 1,
+            complete: false,
+        },
+        now,
+    );
+    for i in 0..12 {
+        app.on_event(
+            &Event::Entry {
+                worker: Some(0),
+                path: rel("d", &format!("f{i}")),
+                kind: EntryKind::File,
+                bytes: 1000,
+                progressed: 0,
+                outcome: Outcome::Copied,
+            },
+            now,
+        );
+    }
+    let lines = screen(&app, 80, 24);
+    let files = lines
+        .iter()
+        .find(|l| l.contains("Files"))
+        .expect("a files gauge");
+    assert!(
+        files.contains("12 / 12+ scanning… files"),
+        "never more done than found: {files}"
+    );
+    for gauge in lines
+        .iter()
+        .filter(|l| l.contains("Files") || l.contains("Bytes"))
+    {
+        assert!(
+            !gauge.contains('█'),
+            "no share of the work is claimed while the total is unknown: {gauge}"
+        );
+    }
+    app.on_event(
+        &Event::Scan {
+            files: 20,
+            bytes: 20_000,
+            dirs: 1,
+            complete: true,
+        },
+        now,
+    );
+    let lines = screen(&app, 80, 24);
+    let files = lines.iter().find(|l| l.contains("Files")).unwrap();
+    assert!(
+        files.contains("12 / 20 files") && files.contains('█'),
+        "{files}"
+    );
+}

@@ -176,3 +176,75 @@ fn pause_then_confirmed_cancel_ends_in_the_cancelled_summary() {
     tmux.keys(&["q"]);
     assert_eq!(tmux.exit_code(), 130);
 }
+
+#[test]
+fn closing_the_terminal_stops_the_copy_cleanly() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for d in 0..50 {
+        for f in 0..200 {
+            write(src.join(format!("{d}/{f}")), &data(f, 3000));
+        }
+    }
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
+        return;
+    }
+    // The copy runs with its pid noted, so its end can be seen once the
+    // terminal (and the shell in it) is gone.
+    let pid_file = t.path().join("pid");
+    let socket = format!("convoy-test-{}-hangup", std::process::id());
+    let ok = Command::new("tmux")
+        .args(["-L", &socket, "new-session", "-d", "-x", "100", "-y", "30"])
+        .arg(format!(
+            "sh -c 'echo $$ > \"{}\"; exec \"{BIN}\" -j1 \"{}\" \"{}\"'",
+            pid_file.display(),
+            src.display(),
+            dst.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let pid: u32 = loop {
+        if let Ok(s) = fs::read_to_string(&pid_file)
+            && let Ok(p) = s.trim().parse()
+        {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "convoy never started");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Once it is writing, the terminal goes away (tmux sends SIGHUP).
+    while fs::read_dir(&dst).map_or(true, |mut d| d.next().is_none()) {
+        assert!(Instant::now() < deadline, "the copy never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = Command::new("tmux")
+        .args(["-L", &socket, "kill-server"])
+        .status();
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "convoy is still running after its terminal closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        leftover_temps(&dst).is_empty(),
+        "a clean stop removes its temporaries: {:?}",
+        leftover_temps(&dst)
+    );
+    for rel in entries(&dst) {
+        if dst.join(&rel).is_file() {
+            assert_eq!(
+                fs::read(src.join(&rel)).unwrap(),
+                fs::read(dst.join(&rel)).unwrap(),
+                "{rel:?} is partial"
+            );
+        }
+    }
+    let again = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert_same_tree(&src, &dst);
+}

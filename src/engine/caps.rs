@@ -36,7 +36,9 @@ fn at(secs: i64) -> Timestamps {
 }
 
 /// Tries, in `dir`, to set the times (and with `owner`, the owner) of a
-/// temporary symlink to a temporary file, and looks at both. A probe that
+/// temporary symlink to a temporary file, and looks at both: the link must
+/// show the change (a network filesystem may show the file's cached state,
+/// not its new one) and the file must not. A probe that
 /// cannot even be set up, or that fails for another reason than "not
 /// supported", says "yes": each symlink then reports its own error. Also
 /// returns the probe's temporaries that could not be removed.
@@ -101,7 +103,10 @@ fn probe(
         let other = Uid::from_raw(before.st_uid ^ 1);
         let gid = Gid::from_raw(before.st_gid);
         match sys::chownat(dir, link, other, gid, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(()) => !target_moved(before),
+            Ok(()) => {
+                let own = sys::statat(dir, link, AtFlags::SYMLINK_NOFOLLOW);
+                !target_moved(before) && own.is_ok_and(|s| s.st_uid == other.as_raw())
+            }
             Err(e) => !unsupported(e),
         }
     };

@@ -284,6 +284,25 @@ fn stop_before_start(shared: &Shared, what: &'static str, error: std::io::Error)
     shared.send(Event::Done { cancelled: true });
 }
 
+/// Runs a copy to its end for unit tests: the fatal message (if any) and
+/// whether the run was cancelled. A run that does not end is a failure.
+#[cfg(test)]
+pub(crate) fn run_to_end(config: Config) -> (Option<String>, bool) {
+    let r = start(config).unwrap();
+    let mut fatal = None;
+    loop {
+        match r.events.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(Event::Fatal(why)) => fatal = Some(why.to_string()),
+            Ok(Event::Done { cancelled }) => {
+                r.join();
+                return (fatal, cancelled);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the run hung: {e}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,11 +59,8 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use crate::config::Config;
     use crate::engine::files::PANIC_NAME;
-    use crate::event::Event;
 
     #[test]
     fn a_panicking_worker_stops_the_run_instead_of_hanging_it() {
@@ -78,20 +75,8 @@ mod tests {
         std::fs::write(src.join("5").join(PANIC_NAME), b"boom").unwrap();
         let mut cfg = Config::new(&src, t.path().join("dst"));
         cfg.jobs = 2;
-        let r = crate::engine::start(cfg).unwrap();
-        let mut fatal = None;
-        loop {
-            match r.events.recv_timeout(Duration::from_secs(30)) {
-                Ok(Event::Fatal(why)) => fatal = Some(why.to_string()),
-                Ok(Event::Done { cancelled }) => {
-                    assert!(cancelled, "the run is stopped");
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => panic!("the run hung after a worker panicked: {e}"),
-            }
-        }
-        r.join();
+        let (fatal, cancelled) = crate::engine::run::run_to_end(cfg);
+        assert!(cancelled, "the run is stopped");
         let why = fatal.expect("a fatal event says why the run stopped");
         assert!(why.contains("internal error"), "{why}");
         assert!(

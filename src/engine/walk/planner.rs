@@ -129,6 +129,10 @@ impl<'a> Planner<'a> {
         ft: FileType,
         meta: io::Result<SrcMeta>,
     ) -> Visit {
+        #[cfg(test)]
+        if name == super::tree::tests::PANIC_NAME {
+            panic!("injected by a test");
+        }
         let is_dir = ft == FileType::Directory;
         let skip = if is_dir { Visit::Skip } else { Visit::Next };
         if !self.filter.takes(rel, is_dir) {

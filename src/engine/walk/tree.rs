@@ -242,3 +242,52 @@ fn limit_open(levels: &mut [Level], max_open: usize) {
         }
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use crate::config::Config;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// An entry by this name makes the walker panic (unit tests only).
+    pub(crate) const PANIC_NAME: &str = "panic-in-walker.test";
+
+    #[test]
+    fn a_walker_that_dies_stops_the_run_as_a_failure_and_what_it_planned_is_finished() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        for d in 0..5 {
+            let dir = src.join(format!("a{d}"));
+            std::fs::create_dir_all(&dir).unwrap();
+            for f in 0..20 {
+                std::fs::write(dir.join(f.to_string()), b"data").unwrap();
+            }
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o750)).unwrap();
+        }
+        std::fs::create_dir_all(src.join("z")).unwrap();
+        std::fs::write(src.join("z").join(PANIC_NAME), b"boom").unwrap();
+        let dst = t.path().join("dst");
+        let cfg = Config::new(&src, &dst);
+        let (fatal, cancelled) = crate::engine::run::run_to_end(cfg);
+        assert!(cancelled, "a run without its walker is not a success");
+        let why = fatal.expect("a fatal event says why the run stopped");
+        assert!(why.contains("internal error in the walker"), "{why}");
+        let mut placed = 0;
+        for entry in std::fs::read_dir(&dst).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(
+                !name.starts_with(".convoy-"),
+                "a staged folder left: {name}"
+            );
+            let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+            if name.starts_with('a') {
+                assert_eq!(mode, 0o750, "{name} got its mode though the walk died");
+                placed += 1;
+            }
+        }
+        assert!(
+            placed > 0,
+            "the walker died before making any folder: nothing checked"
+        );
+    }
+}
