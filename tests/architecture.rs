@@ -50,7 +50,15 @@ fn code_only(text: &str) -> String {
         out.push('\n');
     }
     loop {
-        let Some(at) = out.find("#[cfg(test)]\nmod ") else {
+        let at = [
+            "#[cfg(test)]\nmod ",
+            "#[cfg(test)]\npub(super) mod ",
+            "#[cfg(test)]\npub(crate) mod ",
+        ]
+        .iter()
+        .filter_map(|p| out.find(p))
+        .min();
+        let Some(at) = at else {
             return out;
         };
         let open = at + out[at..].find('{').unwrap();

@@ -24,6 +24,10 @@ use crate::engine::shared::Shared;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Outcome, RelPath, SkipReason};
 
+/// An entry by this name makes the walker panic (unit tests only).
+#[cfg(test)]
+pub(super) const PANIC_NAME: &str = "panic-in-walker.test";
+
 /// Scan totals are sent after this many entries (and when the walk ends).
 const SCAN_EVERY: u64 = 512;
 
@@ -130,7 +134,7 @@ impl<'a> Planner<'a> {
         meta: io::Result<SrcMeta>,
     ) -> Visit {
         #[cfg(test)]
-        if name == super::tree::tests::PANIC_NAME {
+        if name == PANIC_NAME {
             panic!("injected by a test");
         }
         let is_dir = ft == FileType::Directory;

@@ -244,12 +244,11 @@ fn limit_open(levels: &mut [Level], max_open: usize) {
 }
 
 #[cfg(test)]
-pub(super) mod tests {
+mod tests {
     use crate::config::Config;
     use std::os::unix::fs::PermissionsExt;
 
-    /// An entry by this name makes the walker panic (unit tests only).
-    pub(crate) const PANIC_NAME: &str = "panic-in-walker.test";
+    use super::super::planner::PANIC_NAME;
 
     #[test]
     fn a_walker_that_dies_stops_the_run_as_a_failure_and_what_it_planned_is_finished() {
