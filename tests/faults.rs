@@ -1167,3 +1167,36 @@ fn unwritable_output_never_stops_the_copy_and_makes_the_exit_code_say_so() {
     assert_eq!(code(&o), 1, "the lost events are reported in the exit code");
     assert_same_tree(&src, &dst);
 }
+
+#[test]
+fn a_stopped_and_continued_copy_finishes_exact() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for i in 0..4000 {
+        write(src.join(format!("{}/{i}", i % 40)), &data(i, 4000));
+    }
+    write(src.join("big.bin"), &data(7, 20 * 1024 * 1024));
+    let child = convoy()
+        .args([os("--batch"), os("-j2"), src.as_os_str(), dst.as_os_str()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = rustix::process::Pid::from_child(&child);
+    // Stopped and continued at several points: as soon as it writes, and
+    // again every 30 ms while it runs.
+    while fs::read_dir(&dst).map_or(true, |mut d| d.next().is_none()) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for _ in 0..5 {
+        if rustix::process::kill_process(pid, rustix::process::Signal::STOP).is_err() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::CONT);
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_same_tree(&src, &dst);
+}
