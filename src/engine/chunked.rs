@@ -10,7 +10,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::copier::{Copier, Done};
+use super::copier::{Copier, Done, folder_gid};
 use super::data::{self, CopyFail};
 use super::dest::TempEntry;
 use super::item::Item;
@@ -87,6 +87,8 @@ struct OpenBig {
     meta: SrcMeta,
     error: Mutex<Option<CopyError>>,
     progressed: AtomicU64,
+    /// The group the temporary got from its folder.
+    new_gid: u32,
 }
 
 /// Copies one chunk; the first opens the file, the last finishes it.
@@ -176,6 +178,7 @@ fn open_big(c: &mut Copier<'_>, f: &BigFile) -> Result<Arc<OpenBig>, Option<Done
                 .open_file(d.as_fd(), f.item.source_name(), &f.item.meta, false)
         })
         .map_err(|e| fail(Op::Open, e, false))?;
+    let new_gid = folder_gid(c.sh, dir_fd.as_fd());
     let in_place = f.in_place.then_some(f.item.name.as_os_str());
     let (entry, out) = root
         .create_temp(dir_fd, &f.dir, meta.mode, in_place)
@@ -186,6 +189,7 @@ fn open_big(c: &mut Copier<'_>, f: &BigFile) -> Result<Arc<OpenBig>, Option<Done
         return Err(fail(Op::Write, e.into(), true));
     }
     Ok(Arc::new(OpenBig {
+        new_gid,
         src,
         out,
         entry: Mutex::new(Some(entry)),
@@ -226,7 +230,11 @@ fn chunk_done(c: &Copier<'_>, f: &BigFile) {
         }
         (None, _) if c.sh.control.is_cancelled() => Outcome::Cancelled,
         (None, None) => Outcome::Cancelled,
-        (None, Some(entry)) => match c.sh.meta.apply_fd(open.out.as_fd(), &open.meta) {
+        (None, Some(entry)) => match c
+            .sh
+            .meta
+            .apply_fd(open.out.as_fd(), &open.meta, open.new_gid)
+        {
             Err(e) => c.fail(&f.dir, &f.item, Op::SetMetadata, e, true).0,
             Ok(()) => c.placed(entry.commit(&f.item.name, open.replace), &f.dir, &f.item),
         },

@@ -33,6 +33,8 @@ pub(super) struct Copier<'a> {
     pub buf: Vec<u8>,
     /// The source folder of the last batch, kept open for the next one.
     src_dir: Option<(Arc<Path>, Arc<OwnedFd>)>,
+    /// The group new files get in the destination folder of the last batch.
+    new_gid: Option<(Arc<Path>, u32)>,
 }
 
 fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
@@ -40,6 +42,14 @@ fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> 
         Ok(st) => Ok(Some((&st).into())),
         Err(Errno::NOENT) => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The group a file created in the folder `dir_fd` gets (see `new_file_gid`).
+pub(super) fn folder_gid(sh: &Shared, dir_fd: BorrowedFd<'_>) -> u32 {
+    match super::sys::fstat(dir_fd) {
+        Ok(st) if sh.meta.owner && st.st_mode & 0o2000 != 0 => st.st_gid,
+        _ => sh.meta.egid,
     }
 }
 
@@ -57,7 +67,26 @@ impl<'a> Copier<'a> {
             sh,
             buf: Vec::new(),
             src_dir: None,
+            new_gid: None,
         }
+    }
+
+    /// The group a file created in `dir` (open as `dir_fd`) gets: the
+    /// folder's own when it is set-gid, else the process's. Asked once per
+    /// folder, and only where owners are kept.
+    pub fn new_file_gid(&mut self, dir: &DirNode, dir_fd: BorrowedFd<'_>) -> u32 {
+        let egid = self.sh.meta.egid;
+        if !self.sh.meta.owner {
+            return egid;
+        }
+        if let Some((rel, gid)) = &self.new_gid
+            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
+        {
+            return *gid;
+        }
+        let gid = folder_gid(self.sh, dir_fd);
+        self.new_gid = Some((Arc::clone(&dir.rel), gid));
+        gid
     }
 
     /// The open source folder of `dir`, reopened only when it changes.

@@ -40,6 +40,11 @@ fn resolve(src: &SrcMeta, dest: &SrcMeta, policy: ConflictPolicy) -> Decision {
     match policy {
         ConflictPolicy::Skip => Decision::Skip(SkipReason::Conflict),
         ConflictPolicy::Overwrite => Decision::Copy { replace: true },
+        // Updating a copy means the source's kind of entry, whatever its date
+        // (as `rsync -u`): a symlink where the source now has a file is old.
+        ConflictPolicy::Newer if src.file_type() != dest.file_type() => {
+            Decision::Copy { replace: true }
+        }
         ConflictPolicy::Newer if src.mtime > dest.mtime => Decision::Copy { replace: true },
         ConflictPolicy::Newer => Decision::Skip(SkipReason::NotNewer),
         ConflictPolicy::Ask => Decision::Ask,
@@ -159,6 +164,30 @@ mod tests {
             Decision::Skip(SkipReason::NotNewer)
         );
         assert_eq!(decide(&src, Some(&dst), Ask), Decision::Ask);
+    }
+
+    #[test]
+    fn newer_always_replaces_an_entry_of_another_kind_whatever_its_date() {
+        let old_file = file(3, 5);
+        let new_link = SrcMeta {
+            mtime: (100, 0),
+            ..symlink()
+        };
+        assert_eq!(
+            decide(&old_file, Some(&new_link), Newer),
+            Decision::Copy { replace: true },
+            "a file in the source replaces a newer symlink"
+        );
+        assert_eq!(
+            decide_dir(&dir(), Some(&new_link), Newer),
+            DirDecision::Replace,
+            "a folder in the source replaces a newer symlink"
+        );
+        assert_eq!(
+            decide(&old_file, Some(&dir()), Newer),
+            Decision::Skip(SkipReason::DestIsDir),
+            "but a folder is never replaced"
+        );
     }
 
     #[test]

@@ -109,7 +109,8 @@ pub(super) fn copy_file(
     };
     let out = new.fd();
     let mut progressed = 0u64;
-    let result = if meta.size <= SMALL_FILE {
+    // Holes stay holes whatever the size (a small file can be all hole).
+    let result = if meta.size <= SMALL_FILE && !meta.is_sparse() {
         let r = data::read_write(
             src.as_fd(),
             out.as_fd(),
@@ -174,7 +175,8 @@ pub(super) fn copy_file(
         Err(CopyFail::Read(e)) => return (c.fail(dir, item, Op::Read, e, false).0, progressed),
         Err(CopyFail::Write(e)) => return (c.fail(dir, item, Op::Write, e, true).0, progressed),
     }
-    if let Err(e) = c.sh.meta.apply_fd(out.as_fd(), &meta) {
+    let new_gid = c.new_file_gid(dir, dir_fd);
+    if let Err(e) = c.sh.meta.apply_fd(out.as_fd(), &meta, new_gid) {
         return (c.fail(dir, item, Op::SetMetadata, e, true).0, progressed);
     }
     let placed = new.commit(&item.name, replace);

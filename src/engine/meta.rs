@@ -164,19 +164,37 @@ impl MetaPolicy {
         }
     }
 
-    /// Applies owner, mode and times to a file created with `mode & 0o777`.
-    pub fn apply_fd(&self, fd: BorrowedFd<'_>, m: &SrcMeta) -> io::Result<()> {
-        let mut chmod_needed = (m.mode & 0o777) & self.umask != 0 || m.mode & 0o7000 != 0;
+    /// Applies owner, mode and times to a file created with `mode & 0o777` in a
+    /// folder whose new files get the group `new_gid` (a set-gid folder's).
+    pub fn apply_fd(&self, fd: BorrowedFd<'_>, m: &SrcMeta, new_gid: u32) -> io::Result<()> {
+        let mode = self.mode_for(m, new_gid);
+        let mut chmod_needed = (mode & 0o777) & self.umask != 0 || mode & 0o7000 != 0;
         // chown clears set-id bits, so the mode follows it.
-        if self.owner && (self.euid != m.uid || self.egid != m.gid) {
+        if self.owner && (self.euid != m.uid || new_gid != m.gid) {
             sys::fchown(fd, Uid::from_raw(m.uid), Gid::from_raw(m.gid))?;
-            chmod_needed |= m.mode & 0o7000 != 0;
+            chmod_needed |= mode & 0o7000 != 0;
         }
         if chmod_needed {
-            sys::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
+            sys::fchmod(fd, Mode::from_raw_mode(mode))?;
         }
         sys::futimens(fd, &m.timestamps())?;
         Ok(())
+    }
+
+    /// The mode a copy gets. A copy that cannot have its source's owner (not
+    /// run as root) loses the set-user-id and set-group-id bits that would
+    /// grant the copier's own identity instead, as cp does.
+    pub fn mode_for(&self, m: &SrcMeta, new_gid: u32) -> u32 {
+        let mut mode = m.mode & 0o7777;
+        if !self.owner {
+            if m.uid != self.euid {
+                mode &= !0o4000;
+            }
+            if m.gid != new_gid {
+                mode &= !0o2000;
+            }
+        }
+        mode
     }
 
     /// Folders: always chmod, since they were created private while being filled.

@@ -172,6 +172,12 @@ pub fn start(config: Config) -> Result<Running, StartError> {
 fn open_destination(dest: &Path, dry_run: bool) -> Result<(Option<DestRoot>, bool), InputError> {
     use std::io::ErrorKind::{AlreadyExists, NotFound};
     let cannot = |e| InputError::DestCreate(dest.to_path_buf(), e);
+    // Private until the copy is done (its mode is the source's at the end),
+    // so nobody lists names meant to be private while it is filled.
+    let make = || {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(dest)
+    };
     let created = if dry_run {
         match retry::interrupted(|| std::fs::metadata(dest)) {
             Ok(_) => false,
@@ -179,13 +185,13 @@ fn open_destination(dest: &Path, dry_run: bool) -> Result<(Option<DestRoot>, boo
             Err(e) => return Err(cannot(e)),
         }
     } else {
-        match retry::interrupted(|| std::fs::create_dir(dest)) {
+        match retry::interrupted(make) {
             Ok(()) => true,
             Err(e) if e.kind() == AlreadyExists => false,
             Err(e) if e.kind() == NotFound => {
                 let parent = dest.parent().unwrap_or(Path::new("/"));
                 retry::interrupted(|| std::fs::create_dir_all(parent)).map_err(cannot)?;
-                match retry::interrupted(|| std::fs::create_dir(dest)) {
+                match retry::interrupted(make) {
                     Ok(()) => true,
                     Err(e) if e.kind() == AlreadyExists => false,
                     Err(e) => return Err(cannot(e)),

@@ -5,7 +5,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use rustix::fs::{AtFlags, Mode};
@@ -27,6 +27,17 @@ pub(super) enum Made {
     Enter(Arc<DirNode>),
     Skipped(SkipReason),
     Failed(CopyError),
+}
+
+/// Lets this run write into a folder of the destination that it owns but that
+/// a copy of a read-only source folder left read-only (not run as root, the
+/// permission would refuse the update). Its mode is the source's again when
+/// the copy is done (see `finish`), as rsync does.
+pub(super) fn make_writable(sh: &Shared, fd: BorrowedFd<'_>, existing: &SrcMeta) {
+    let m = &sh.meta;
+    if !m.owner && existing.uid == m.euid && existing.mode & 0o300 != 0o300 {
+        let _ = sys::fchmod(fd, Mode::from_raw_mode(existing.mode & 0o7777 | 0o700));
+    }
 }
 
 /// Keeps the one destination folder the walker has open, to create folders in.
@@ -100,6 +111,9 @@ impl DirMaker {
             DirDecision::Merge => {
                 let sub = sys::openat(fd, name, DIR_FLAGS, Mode::empty())
                     .map_err(|e| (Op::OpenDir, e.into()))?;
+                if let Some(existing) = &existing {
+                    make_writable(sh, sub.as_fd(), existing);
+                }
                 // Leftovers of a killed run: what cannot be removed is reported.
                 let rel = parent.rel.join(name);
                 for e in root.sweep_temps(sub.as_fd(), &rel) {

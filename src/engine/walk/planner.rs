@@ -191,7 +191,9 @@ impl<'a> Planner<'a> {
         };
         if kind == ItemKind::File {
             self.bytes += meta.size;
-            if meta.nlink > 1 && self.defer_hard_link(parent, &item) {
+            // With -L a symlink and the file it points to are one file (as
+            // `cp -a -L` keeps them), whatever the file's link count.
+            if (meta.nlink > 1 || self.sh.dereference) && self.defer_hard_link(parent, &item) {
                 return Visit::Next;
             }
         }

@@ -20,6 +20,7 @@ use crossbeam_channel::Sender;
 use rustix::fs::FileType;
 
 use super::filter::Filter;
+use super::make_dir::make_writable;
 use super::planner::{Planner, Visit};
 use crate::engine::job::Job;
 use crate::engine::meta::SrcMeta;
@@ -53,6 +54,9 @@ pub(crate) fn walk(
 ) -> Planned {
     let root = DirNode::root(dest_fresh);
     if let Some(dest) = sh.root.as_ref().filter(|_| !dest_fresh) {
+        if let Ok(st) = sys::fstat(dest.root_fd()) {
+            make_writable(sh, dest.root_fd(), &SrcMeta::from(&st));
+        }
         for e in dest.sweep_temps(dest.root_fd(), &root.rel) {
             sh.send(Event::Notice(Notice::Sweep(e)));
         }

@@ -1,0 +1,182 @@
+//! Metadata as cp -a keeps it, and the corner cases where a careless copy
+//! grants, leaks or loses something: holes in small files, set-id bits a copy
+//! cannot rightly keep, a destination that is private while it is filled, a
+//! set-gid destination folder, an update inside a read-only folder, and one
+//! file reached twice through -L.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+/// Runs `convoy --batch ARGS` as user `nobody`.
+fn as_nobody(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    assert!(
+        is_root(),
+        "these cases run as root to switch to another user"
+    );
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "--batch",
+        ])
+        .args(args)
+        .output()
+        .expect("setpriv runs")
+}
+
+#[test]
+fn small_sparse_files_keep_their_holes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    fs::create_dir_all(&src).unwrap();
+    fs::File::create(src.join("all-hole"))
+        .unwrap()
+        .set_len(200 * 1024)
+        .unwrap();
+    let one = fs::File::create(src.join("one-byte")).unwrap();
+    one.set_len(128 * 1024).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&one, b"x", 100_000).unwrap();
+    drop(one);
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_same_tree(&src, &dst);
+    assert_eq!(
+        fs::metadata(dst.join("all-hole")).unwrap().blocks(),
+        0,
+        "all hole stays all hole"
+    );
+    assert!(
+        fs::metadata(dst.join("one-byte")).unwrap().blocks() <= 8,
+        "one byte of data takes one block, not 128 KiB"
+    );
+}
+
+#[test]
+fn set_id_bits_that_would_grant_the_copier_s_identity_are_dropped() {
+    let t = shared_tempdir();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("roots-tool"), b"#!/bin/sh\n");
+    chmod(src.join("roots-tool"), 0o6755);
+    write(src.join("own-tool"), b"#!/bin/sh\n");
+    std::os::unix::fs::chown(src.join("own-tool"), Some(65534), Some(65534)).unwrap();
+    chmod(src.join("own-tool"), 0o6755);
+    chmod(&src, 0o755);
+    let o = as_nobody(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mode = |n: &str| fs::metadata(dst.join(n)).unwrap().mode() & 0o7777;
+    assert_eq!(
+        mode("roots-tool"),
+        0o755,
+        "root's set-id tool copied by nobody is nobody's: no set-id bits"
+    );
+    assert_eq!(
+        mode("own-tool"),
+        0o6755,
+        "nobody's own set-id tool keeps them"
+    );
+}
+
+#[test]
+fn the_destination_is_private_while_it_is_filled() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("secret/names.txt"), b"private");
+    chmod(&src, 0o700);
+    // Killed at its first folder, right after the destination was made.
+    let o = Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null", "-e", "trace=mkdirat"])
+        .args([
+            "-e",
+            "inject=mkdirat:signal=SIGKILL:when=1",
+            "--",
+            BIN,
+            "--batch",
+        ])
+        .args([&src, &dst])
+        .output()
+        .expect("strace runs (apt-get install strace)");
+    assert!(!o.status.success());
+    let mode = fs::metadata(&dst).unwrap().mode() & 0o777;
+    assert_eq!(mode & 0o077, 0, "made private first, not {mode:o}");
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn a_set_gid_destination_folder_does_not_change_the_copies_group() {
+    assert!(is_root(), "runs as root to own files as other groups");
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("f.txt"), b"root's");
+    write(src.join("sub/g.txt"), b"root's too");
+    fs::create_dir_all(&dst).unwrap();
+    std::os::unix::fs::chown(&dst, None, Some(100)).unwrap();
+    fs::set_permissions(&dst, fs::Permissions::from_mode(0o2775)).unwrap();
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_same_tree(&src, &dst);
+    assert_eq!(fs::metadata(dst.join("f.txt")).unwrap().gid(), 0);
+}
+
+#[test]
+fn an_update_inside_a_read_only_folder_goes_through_and_the_folder_stays_read_only() {
+    let t = shared_tempdir();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("locked/f.txt"), b"version 1");
+    for p in [&src, &src.join("locked")] {
+        std::os::unix::fs::chown(p, Some(65534), Some(65534)).unwrap();
+    }
+    std::os::unix::fs::chown(src.join("locked/f.txt"), Some(65534), Some(65534)).unwrap();
+    chmod(src.join("locked"), 0o500);
+    let o = as_nobody(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    chmod(src.join("locked"), 0o700);
+    write(src.join("locked/f.txt"), b"version 2, longer");
+    chmod(src.join("locked"), 0o500);
+    let o = as_nobody(&[
+        src.as_os_str(),
+        dst.as_os_str(),
+        os("--on-conflict=overwrite"),
+    ]);
+    assert_eq!(code(&o), 0, "the update goes through: {}", stderr(&o));
+    assert_eq!(
+        fs::read(dst.join("locked/f.txt")).unwrap(),
+        b"version 2, longer"
+    );
+    assert_eq!(
+        fs::metadata(dst.join("locked")).unwrap().mode() & 0o777,
+        0o500,
+        "and the folder is read-only again"
+    );
+}
+
+#[test]
+fn with_dereference_a_symlink_and_its_file_stay_one_file() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("real.txt"), &data(1, 5000));
+    symlink("real.txt", src.join("alias")).unwrap();
+    let o = batch(&[src.as_os_str(), dst.as_os_str(), os("-L")]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (a, b) = (
+        fs::symlink_metadata(dst.join("real.txt")).unwrap(),
+        fs::symlink_metadata(dst.join("alias")).unwrap(),
+    );
+    assert!(b.is_file(), "the link is followed");
+    assert_eq!(
+        a.ino(),
+        b.ino(),
+        "one file under two names, as cp -a -L makes it"
+    );
+    assert_eq!(fs::read(dst.join("alias")).unwrap(), data(1, 5000));
+    let _ = Path::new("");
+}
