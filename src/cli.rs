@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    Chunking, Config, ConflictPolicy, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, default_jobs,
+    Chunking, Config, ConflictPolicy, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, Preserve,
+    default_jobs,
 };
 use crate::error::InputError;
 
@@ -31,6 +32,19 @@ impl From<OnConflict> for ConflictPolicy {
             OnConflict::Ask => ConflictPolicy::Ask,
         }
     }
+}
+
+/// Metadata that `--no-preserve` can leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Metadata {
+    /// Extended attributes but ACLs (user, trusted, security: capabilities, labels).
+    Xattr,
+    /// POSIX ACLs.
+    Acl,
+    /// Owner and group (kept only when run as root).
+    Owner,
+    /// All of the above: bytes, mode and times only.
+    All,
 }
 
 const EXAMPLES: &str = "\
@@ -77,6 +91,9 @@ pub struct Args {
     /// Report what would be copied, write nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Leave out metadata that is kept by default (comma-separated).
+    #[arg(long, value_enum, value_name = "LIST", value_delimiter = ',')]
+    pub no_preserve: Vec<Metadata>,
     /// JSON Lines events on stdout (with --batch).
     #[arg(long, requires = "batch")]
     pub json: bool,
@@ -129,12 +146,32 @@ impl Args {
             dereference: self.dereference,
             excludes: self.exclude.clone(),
             dry_run: self.dry_run,
+            preserve: self.preserve(),
             chunking: Chunking {
                 threshold: self.chunk_threshold,
                 size: self.chunk_size,
             },
             only: None,
         })
+    }
+
+    fn preserve(&self) -> Preserve {
+        let mut p = Preserve::default();
+        for m in &self.no_preserve {
+            match m {
+                Metadata::Xattr => p.xattrs = false,
+                Metadata::Acl => p.acls = false,
+                Metadata::Owner => p.owner = false,
+                Metadata::All => {
+                    p = Preserve {
+                        xattrs: false,
+                        acls: false,
+                        owner: false,
+                    }
+                }
+            }
+        }
+        p
     }
 
     /// The configuration of a batch run: every option, and SOURCE and DEST

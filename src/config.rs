@@ -21,6 +21,28 @@ pub enum ConflictPolicy {
     Ask,
 }
 
+/// Which metadata beyond bytes, mode and times a run keeps (`--no-preserve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preserve {
+    /// Extended attributes but ACLs: user, trusted and security ones (file
+    /// capabilities, SELinux labels).
+    pub xattrs: bool,
+    /// POSIX ACLs, access and default.
+    pub acls: bool,
+    /// Owner and group (only root can give files away).
+    pub owner: bool,
+}
+
+impl Default for Preserve {
+    fn default() -> Self {
+        Preserve {
+            xattrs: true,
+            acls: true,
+            owner: true,
+        }
+    }
+}
+
 /// Splitting big files into chunks copied by several workers at once: off by
 /// default (see [`DEFAULT_CHUNK_THRESHOLD`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +84,7 @@ pub struct Config {
     /// Globs matched against the path relative to `source`.
     pub excludes: Vec<String>,
     pub dry_run: bool,
+    pub preserve: Preserve,
     pub chunking: Chunking,
     /// Copy only these paths (relative to `source`; a folder with all it holds):
     /// how failed entries are retried.
@@ -78,6 +101,7 @@ impl Config {
             dereference: false,
             excludes: Vec::new(),
             dry_run: false,
+            preserve: Preserve::default(),
             chunking: Chunking::default(),
             only: None,
         }

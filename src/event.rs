@@ -187,6 +187,117 @@ impl fmt::Display for Fatal {
     }
 }
 
+/// A kind of metadata (or of entry) a destination may not hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum What {
+    Xattrs,
+    Acls,
+    Capabilities,
+    SecurityLabels,
+    TrustedXattrs,
+    Owners,
+    Modes,
+    SymlinkTimes,
+    SymlinkOwners,
+    Symlinks,
+    HardLinks,
+}
+
+impl What {
+    /// A stable name for scripts (the JSON `what`).
+    pub fn code(self) -> &'static str {
+        match self {
+            What::Xattrs => "xattrs",
+            What::Acls => "acls",
+            What::Capabilities => "capabilities",
+            What::SecurityLabels => "security_labels",
+            What::TrustedXattrs => "trusted_xattrs",
+            What::Owners => "owners",
+            What::Modes => "modes",
+            What::SymlinkTimes => "symlink_times",
+            What::SymlinkOwners => "symlink_owners",
+            What::Symlinks => "symlinks",
+            What::HardLinks => "hard_links",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            What::Xattrs => "extended attributes",
+            What::Acls => "ACLs",
+            What::Capabilities => "file capabilities",
+            What::SecurityLabels => "security labels",
+            What::TrustedXattrs => "trusted attributes",
+            What::Owners => "owners",
+            What::Modes => "permission bits",
+            What::SymlinkTimes => "symlink times",
+            What::SymlinkOwners => "symlink owners",
+            What::Symlinks => "symlinks",
+            What::HardLinks => "hard links",
+        }
+    }
+
+    /// What a count of it is counted in.
+    fn counted_on(self) -> &'static str {
+        match self {
+            What::Symlinks | What::SymlinkTimes | What::SymlinkOwners => "symlinks",
+            What::HardLinks => "files (copied as separate files)",
+            _ => "entries",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Why {
+    /// The destination's filesystem does not hold it.
+    Unsupported,
+    /// The process may not set it (not root, or not its own).
+    NotPermitted,
+    /// Setting it would change what a symlink points to (sshfs).
+    FollowsLinks,
+}
+
+impl Why {
+    pub fn code(self) -> &'static str {
+        match self {
+            Why::Unsupported => "unsupported",
+            Why::NotPermitted => "not_permitted",
+            Why::FollowsLinks => "follows_links",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Why::Unsupported => "the destination does not support them",
+            Why::NotPermitted => "this process may not set them (run as root to keep them)",
+            Why::FollowsLinks => {
+                "the destination would set them on what the links point to instead"
+            }
+        }
+    }
+}
+
+/// One line of what was not kept: so many entries of one kind, for one reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lost {
+    pub what: What,
+    pub why: Why,
+    pub count: u64,
+}
+
+impl fmt::Display for Lost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} not kept on {} {}: {}",
+            self.what.words(),
+            self.count,
+            self.what.counted_on(),
+            self.why.words()
+        )
+    }
+}
+
 /// A remark about the run as a whole, not about one entry.
 #[derive(Debug)]
 pub enum Notice {
@@ -199,9 +310,8 @@ pub enum Notice {
     /// The destination folder itself could not be given the source's mode,
     /// owner or times.
     RootMetadata(CopyError),
-    /// The destination cannot set symlinks' own times or owners (setting them
-    /// would change what they point to): they are left as they come.
-    SymlinkMetaNotKept { times: bool, owner: bool },
+    /// Something the destination could not keep, on so many entries.
+    NotKept(Lost),
 }
 
 impl Notice {
@@ -212,17 +322,14 @@ impl Notice {
             Notice::Sweep(_) => "sweep_failed",
             Notice::LeftBehind(_) => "temporary_left",
             Notice::RootMetadata(_) => "root_metadata",
-            Notice::SymlinkMetaNotKept { .. } => "symlink_meta_not_kept",
+            Notice::NotKept(_) => "not_kept",
         }
     }
 
     /// Whether it leaves the destination other than promised (exit code 1),
     /// rather than only informing.
     pub fn is_problem(&self) -> bool {
-        !matches!(
-            self,
-            Notice::FdLimit { .. } | Notice::SymlinkMetaNotKept { .. }
-        )
+        !matches!(self, Notice::FdLimit { .. } | Notice::NotKept(_))
     }
 }
 
@@ -238,18 +345,7 @@ impl fmt::Display for Notice {
                 write!(f, "{e} (a temporary of this run; the next run removes it)")
             }
             Notice::RootMetadata(e) => write!(f, "{e}"),
-            Notice::SymlinkMetaNotKept { times, owner } => {
-                let what = match (times, owner) {
-                    (true, true) => "times and owners",
-                    (true, false) => "times",
-                    _ => "owners",
-                };
-                write!(
-                    f,
-                    "symlink {what} not kept (the destination cannot set them without \
-                     changing what the links point to)"
-                )
-            }
+            Notice::NotKept(lost) => write!(f, "{lost}"),
         }
     }
 }

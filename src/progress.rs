@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::event::{EntryKind, Event, Outcome, RelPath, WorkerId};
+use crate::event::{EntryKind, Event, Lost, Notice, Outcome, RelPath, WorkerId};
 use crate::exit::ExitCode;
 
 /// Rates are measured over this window, so the ETA follows changes in the
@@ -67,6 +67,8 @@ pub struct Progress {
     pub notices: Vec<String>,
     /// Notices that leave the destination other than promised (exit code 1).
     pub problems: Vec<String>,
+    /// What the destination could not keep (exit code unchanged).
+    pub not_kept: Vec<Lost>,
     pub fatal: Option<String>,
     pub lanes: Vec<Lane>,
     pub done: bool,
@@ -98,6 +100,7 @@ impl Progress {
             skips: Vec::new(),
             notices: Vec::new(),
             problems: Vec::new(),
+            not_kept: Vec::new(),
             fatal: None,
             lanes: Vec::new(),
             done: false,
@@ -168,6 +171,7 @@ impl Progress {
             Event::Fatal(e) => {
                 self.fatal.get_or_insert_with(|| e.to_string());
             }
+            Event::Notice(Notice::NotKept(lost)) => self.not_kept.push(lost.clone()),
             Event::Notice(n) if n.is_problem() => self.problems.push(n.to_string()),
             Event::Notice(n) => self.notices.push(n.to_string()),
             Event::Done { cancelled } => {

@@ -137,11 +137,16 @@ fn over_sshfs_symlink_metadata_is_left_alone_and_nothing_outside_changes() {
     let before = fs::metadata(&outside).unwrap();
     let o = batch(&[src.as_os_str(), dst.as_os_str()]);
     assert_eq!(code(&o), 0, "stdout: {} stderr: {}", stdout(&o), stderr(&o));
-    assert!(
-        stderr(&o).contains("symlink times and owners not kept (the destination cannot set them"),
-        "what is not kept is said once: {}",
-        stderr(&o)
-    );
+    for what in ["symlink times", "symlink owners"] {
+        // (Through sshfs's attribute cache the probe sees no change on either
+        // side, so the reason given is "does not support them".)
+        let line = format!("{what} not kept on 3 symlinks: the destination");
+        assert!(
+            stdout(&o).contains(&line),
+            "what is not kept is said once: {}",
+            stdout(&o)
+        );
+    }
     let after = fs::metadata(&outside).unwrap();
     assert_eq!(
         (after.mtime(), after.uid(), after.len()),

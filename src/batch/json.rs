@@ -106,6 +106,12 @@ pub(super) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
         "cancelled": p.cancelled,
         "fatal": p.fatal,
         "problems": p.problems,
+        "not_kept": p.not_kept.iter().map(|l| json!({
+            "what": l.what.code(),
+            "why": l.why.code(),
+            "count": l.count,
+            "message": l.to_string(),
+        })).collect::<Vec<_>>(),
         "exit_code": code as u8,
     })
 }

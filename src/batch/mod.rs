@@ -247,6 +247,12 @@ impl Reporter {
                 let _ = writeln!(s, "  {}: {}", DisplayPath(&f.path), f.reason);
             }
         }
+        if !p.not_kept.is_empty() {
+            let _ = writeln!(s, "Not kept (the copy is otherwise complete):");
+            for l in &p.not_kept {
+                let _ = writeln!(s, "  {l}");
+            }
+        }
         if !p.problems.is_empty() {
             let _ = writeln!(s, "Problems:");
             for m in &p.problems {

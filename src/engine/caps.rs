@@ -11,14 +11,16 @@ use std::os::fd::BorrowedFd;
 use rustix::fs::{AtFlags, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
 use rustix::io::Errno;
 
+use super::kept::Why;
 use super::sys;
 use super::temp_name::TempNames;
 
-/// Whether a symlink's own metadata can be set without touching its target.
+/// Whether a symlink's own metadata can be set without touching its target,
+/// and if not, why.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct SymlinkMeta {
-    pub times: bool,
-    pub owner: bool,
+    pub times: Result<(), Why>,
+    pub owner: Result<(), Why>,
 }
 
 const ORIGINAL: i64 = 1_000_000_000;
@@ -47,7 +49,10 @@ pub(crate) fn probe_symlinks(
     names: &TempNames,
     owner: bool,
 ) -> (SymlinkMeta, Vec<(OsString, io::Error)>) {
-    let yes = SymlinkMeta { times: true, owner };
+    let yes = SymlinkMeta {
+        times: Ok(()),
+        owner: Ok(()),
+    };
     let mut left = Vec::new();
     let mut remove = |name: OsString| {
         if let Err(e) = sys::unlinkat(dir, name.as_os_str(), AtFlags::empty()) {
@@ -86,29 +91,34 @@ fn probe(
     before: &rustix::fs::Stat,
     owner: bool,
 ) -> SymlinkMeta {
-    let target_moved = |before: &rustix::fs::Stat| {
+    let target_moved = || {
         sys::statat(dir, file, AtFlags::SYMLINK_NOFOLLOW)
             .is_ok_and(|now| (now.st_mtime, now.st_uid) != (before.st_mtime, before.st_uid))
     };
-    let times = match sys::utimensat(dir, link, &at(PROBE), AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(()) => {
-            let own = sys::statat(dir, link, AtFlags::SYMLINK_NOFOLLOW);
-            !target_moved(before) && own.is_ok_and(|s| s.st_mtime == PROBE)
-        }
-        // Refused outright: the filesystem keeps no symlink times.
-        Err(e) => !unsupported(e),
+    // The link must show the change and the file must not; a link that
+    // cannot be looked at says nothing (each symlink then tries).
+    let judge = |shows: Option<bool>| match (shows, target_moved()) {
+        (_, true) => Err(Why::FollowsLinks),
+        (Some(true) | None, false) => Ok(()),
+        (Some(false), false) => Err(Why::Unsupported),
     };
-    let owner = owner && {
-        // Another owner for the link alone, then back: the file must keep its own.
+    let own = || sys::statat(dir, link, AtFlags::SYMLINK_NOFOLLOW).ok();
+    let times = match sys::utimensat(dir, link, &at(PROBE), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(()) => judge(own().map(|s| s.st_mtime == PROBE)),
+        Err(e) if unsupported(e) => Err(Why::Unsupported),
+        Err(_) => Ok(()),
+    };
+    let owner = if owner {
+        // Another owner for the link alone: the file must keep its own.
         let other = Uid::from_raw(before.st_uid ^ 1);
         let gid = Gid::from_raw(before.st_gid);
         match sys::chownat(dir, link, other, gid, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(()) => {
-                let own = sys::statat(dir, link, AtFlags::SYMLINK_NOFOLLOW);
-                !target_moved(before) && own.is_ok_and(|s| s.st_uid == other.as_raw())
-            }
-            Err(e) => !unsupported(e),
+            Ok(()) => judge(own().map(|s| s.st_uid == other.as_raw())),
+            Err(e) if unsupported(e) => Err(Why::Unsupported),
+            Err(_) => Ok(()),
         }
+    } else {
+        Ok(())
     };
     SymlinkMeta { times, owner }
 }
@@ -125,7 +135,13 @@ mod tests {
         let names = TempNames::new(std::process::id());
         let owner = rustix::process::geteuid().is_root();
         let (caps, left) = probe_symlinks(dir.as_fd(), &names, owner);
-        assert_eq!(caps, SymlinkMeta { times: true, owner });
+        assert_eq!(
+            caps,
+            SymlinkMeta {
+                times: Ok(()),
+                owner: Ok(())
+            }
+        );
         assert!(left.is_empty(), "{left:?}");
         assert_eq!(
             std::fs::read_dir(t.path()).unwrap().count(),

@@ -14,9 +14,10 @@ use super::copier::{Copier, Done, folder_gid};
 use super::data::{self, CopyFail};
 use super::dest::TempEntry;
 use super::item::Item;
-use super::meta::SrcMeta;
+use super::meta::{Attrs, SrcMeta};
 use super::node::DirNode;
 use super::sys;
+use super::xattrs::{At, XattrBuf};
 use crate::config::Chunking;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Outcome};
@@ -230,11 +231,16 @@ fn chunk_done(c: &Copier<'_>, f: &BigFile) {
         }
         (None, _) if c.sh.control.is_cancelled() => Outcome::Cancelled,
         (None, None) => Outcome::Cancelled,
-        (None, Some(entry)) => match c
-            .sh
-            .meta
-            .apply_fd(open.out.as_fd(), &open.meta, open.new_gid)
-        {
+        (None, Some(entry)) => match c.sh.meta.apply_fd(
+            open.out.as_fd(),
+            &open.meta,
+            open.new_gid,
+            Attrs {
+                from: At::Fd(open.src.as_fd()),
+                buf: &mut XattrBuf::default(),
+                lost: &c.sh.kept,
+            },
+        ) {
             Err(e) => c.fail(&f.dir, &f.item, Op::SetMetadata, e, true).0,
             Ok(()) => c.placed(entry.commit(&f.item.name, open.replace), &f.dir, &f.item),
         },

@@ -18,6 +18,7 @@ use super::meta::SrcMeta;
 use super::node::DirNode;
 use super::shared::Shared;
 use super::sys;
+use super::xattrs::XattrBuf;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Fatal, Outcome, SkipReason, WorkerId};
 
@@ -35,6 +36,8 @@ pub(super) struct Copier<'a> {
     src_dir: Option<(Arc<Path>, Arc<OwnedFd>)>,
     /// The group new files get in the destination folder of the last batch.
     new_gid: Option<(Arc<Path>, u32)>,
+    /// Reused for every entry's extended attributes.
+    pub xbuf: XattrBuf,
 }
 
 fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
@@ -68,6 +71,7 @@ impl<'a> Copier<'a> {
             buf: Vec::new(),
             src_dir: None,
             new_gid: None,
+            xbuf: XattrBuf::default(),
         }
     }
 

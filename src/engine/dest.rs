@@ -87,27 +87,18 @@ impl DestRoot {
     /// Whether symlinks' own times and owner can be set here (`owner`: whether
     /// owners are kept at all), probed in `dir` the first time; the flag says
     /// whether this call probed.
-    pub fn symlink_meta(
-        &self,
-        dir: BorrowedFd<'_>,
-        at: &Arc<DirNode>,
-        owner: bool,
-    ) -> (SymlinkMeta, bool) {
+    pub fn symlink_meta(&self, dir: BorrowedFd<'_>, at: &Arc<DirNode>, owner: bool) -> SymlinkMeta {
         let mut known = self
             .symlink_meta
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        match *known {
-            Some(m) => (m, false),
-            None => {
-                let (m, left) = probe_symlinks(dir, &self.temps, owner);
-                for (name, e) in left {
-                    self.left.add(at, name, e);
-                }
-                *known = Some(m);
-                (m, true)
+        *known.get_or_insert_with(|| {
+            let (m, left) = probe_symlinks(dir, &self.temps, owner);
+            for (name, e) in left {
+                self.left.add(at, name, e);
             }
-        }
+            m
+        })
     }
 
     /// The temporaries this run could not remove, as failures to report.

@@ -15,12 +15,13 @@ use super::copier::{Copier, Done};
 use super::data::{self, CopyFail, SMALL_FILE};
 use super::item::{Item, ItemKind};
 use super::job::Batch;
-use super::meta::{SrcMeta, regular_meta};
+use super::meta::{Attrs, SrcMeta, regular_meta};
 use super::node::DirNode;
 use super::source::Fresh;
 use super::sys;
+use super::xattrs::At;
 use crate::error::Op;
-use crate::event::{Event, Notice, Outcome, SkipReason};
+use crate::event::{Event, Outcome, SkipReason};
 
 /// Files at least this large get a `Started` event and live byte progress.
 const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
@@ -176,7 +177,13 @@ pub(super) fn copy_file(
         Err(CopyFail::Write(e)) => return (c.fail(dir, item, Op::Write, e, true).0, progressed),
     }
     let new_gid = c.new_file_gid(dir, dir_fd);
-    if let Err(e) = c.sh.meta.apply_fd(out.as_fd(), &meta, new_gid) {
+    let sh = c.sh;
+    let attrs = Attrs {
+        from: At::Fd(src.as_fd()),
+        buf: &mut c.xbuf,
+        lost: &sh.kept,
+    };
+    if let Err(e) = sh.meta.apply_fd(out.as_fd(), &meta, new_gid, attrs) {
         return (c.fail(dir, item, Op::SetMetadata, e, true).0, progressed);
     }
     let placed = new.commit(&item.name, replace);
@@ -199,7 +206,7 @@ fn symlink(
     // keeps them, the same time.
     let same_link = |fd: BorrowedFd<'_>, d: &SrcMeta| {
         d.file_type() == FileType::Symlink
-            && (!can.times || d.mtime == item.meta.mtime)
+            && (can.times.is_err() || d.mtime == item.meta.mtime)
             && sys::readlinkat(fd, &item.name)
                 .is_ok_and(|t| t.as_bytes() == target.as_os_str().as_encoded_bytes())
     };
@@ -217,21 +224,16 @@ fn symlink(
     ))
 }
 
-/// What the destination lets a symlink keep of its own metadata; the first
-/// symlink of a run finds out, and says so when something cannot be kept.
+/// What the destination lets a symlink keep of its own metadata (the first
+/// symlink of a run finds out).
 fn symlink_caps(c: &Copier<'_>, dir_fd: Option<BorrowedFd<'_>>, dir: &Arc<DirNode>) -> SymlinkMeta {
-    let owner = c.sh.meta.owner;
-    let Some(dir_fd) = dir_fd.filter(|_| !c.sh.dry_run) else {
-        return SymlinkMeta { times: true, owner };
-    };
-    let (can, probed) = c.sh.root().symlink_meta(dir_fd, dir, owner);
-    if probed && (!can.times || owner && !can.owner) {
-        c.sh.send(Event::Notice(Notice::SymlinkMetaNotKept {
-            times: !can.times,
-            owner: owner && !can.owner,
-        }));
+    match dir_fd.filter(|_| !c.sh.dry_run) {
+        Some(dir_fd) => c.sh.root().symlink_meta(dir_fd, dir, c.sh.meta.owner),
+        None => SymlinkMeta {
+            times: Ok(()),
+            owner: Ok(()),
+        },
     }
-    can
 }
 
 fn read_link(c: &mut Copier<'_>, dir: &DirNode, item: &Item) -> io::Result<PathBuf> {
@@ -260,14 +262,27 @@ pub(super) fn copy_symlink(
         return (Outcome::Copied, 0);
     };
     let can = symlink_caps(c, Some(dir_fd), dir);
-    let meta = &c.sh.meta;
+    let src_dir = match c.source_dir(dir) {
+        Ok(d) => d,
+        Err(e) => return c.fail(dir, item, Op::ReadLink, e, false),
+    };
+    let sh = c.sh;
+    let from = At::Link(src_dir.as_fd(), item.source_name());
     if in_place && !replace {
         match sys::symlinkat(&target, dir_fd, &item.name) {
             Ok(()) => {}
             Err(Errno::EXIST) => return (Outcome::Skipped(SkipReason::Conflict), 0),
             Err(e) => return c.fail(dir, item, Op::Symlink, e.into(), true),
         }
-        if let Err(e) = meta.apply_symlink(dir_fd, &item.name, &item.meta, can) {
+        let attrs = Attrs {
+            from,
+            buf: &mut c.xbuf,
+            lost: &sh.kept,
+        };
+        if let Err(e) = sh
+            .meta
+            .apply_symlink(dir_fd, &item.name, &item.meta, can, attrs)
+        {
             if sys::unlinkat(dir_fd, &item.name, AtFlags::empty()).is_err()
                 && let Some(stage) = &dir.stage
             {
@@ -277,11 +292,19 @@ pub(super) fn copy_symlink(
         }
         return (Outcome::Copied, 0);
     }
-    let entry = match c.sh.root().temp_symlink(dir_fd, dir, &target) {
+    let entry = match sh.root().temp_symlink(dir_fd, dir, &target) {
         Ok(entry) => entry,
         Err(e) => return c.fail(dir, item, Op::Symlink, e, true),
     };
-    if let Err(e) = meta.apply_symlink(dir_fd, entry.name(), &item.meta, can) {
+    let attrs = Attrs {
+        from,
+        buf: &mut c.xbuf,
+        lost: &sh.kept,
+    };
+    if let Err(e) = sh
+        .meta
+        .apply_symlink(dir_fd, entry.name(), &item.meta, can, attrs)
+    {
         return c.fail(dir, item, Op::SetMetadata, e, true);
     }
     (c.placed(entry.commit(&item.name, replace), dir, item), 0)

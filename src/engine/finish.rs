@@ -11,11 +11,12 @@ use rustix::io::Errno;
 
 use super::decide::{Decision, decide};
 use super::dest::DestRoot;
-use super::meta::SrcMeta;
+use super::meta::{Attrs, SrcMeta};
 use super::node::DirNode;
 use super::plan::{DeferredLink, Planned};
 use super::shared::Shared;
 use super::sys;
+use super::xattrs::{At, Wanted, XattrBuf};
 use crate::config::ConflictPolicy;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Notice, Outcome, SkipReason};
@@ -49,6 +50,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
         }
     }
     // Even after a cancel: folders must not stay private (0700) and misdated.
+    let mut buf = XattrBuf::default();
     for (dir, meta) in planned.dirs.iter().rev() {
         let outcome = if sh.dry_run {
             Outcome::Copied
@@ -57,10 +59,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             let display = || root.display(&dir.rel);
             match dir.stage.as_ref().and_then(|s| s.take_failure()) {
                 Some(e) => Outcome::Failed(CopyError::new(display(), Op::Rename, e)),
-                None => match root
-                    .open_node(dir)
-                    .and_then(|fd| sh.meta.apply_dir(fd.as_fd(), meta))
-                {
+                None => match finish_dir(sh, dir, meta, &mut buf) {
                     Ok(()) => Outcome::Copied,
                     Err(e) => Outcome::Failed(CopyError::new(display(), Op::SetMetadata, e)),
                 },
@@ -87,6 +86,30 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             sh.send(Event::Notice(Notice::LeftBehind(e)));
         }
     }
+    for lost in sh.kept.take() {
+        sh.send(Event::Notice(Notice::NotKept(lost)));
+    }
+}
+
+/// A folder's owner, mode, attributes (from its source) and times.
+fn finish_dir(sh: &Shared, dir: &DirNode, meta: &SrcMeta, buf: &mut XattrBuf) -> io::Result<()> {
+    let fd = sh.root().open_node(dir)?;
+    // A source folder gone since the walk still gives its mode and times.
+    let src = sh.source.open_dir(&dir.rel);
+    let mut policy = sh.meta;
+    if src.is_err() {
+        policy.attrs = Wanted {
+            xattrs: false,
+            acls: false,
+        };
+    }
+    let from = src.as_ref().map_or(fd.as_fd(), |s| s.as_fd());
+    let attrs = Attrs {
+        from: At::Fd(from),
+        buf,
+        lost: &sh.kept,
+    };
+    policy.apply_dir(fd.as_fd(), meta, attrs)
 }
 
 fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {

@@ -13,7 +13,10 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps};
 use rustix::process::{Gid, Uid};
 
 use super::caps::SymlinkMeta;
+use super::kept::{NotKept, What};
 use super::sys;
+use super::xattrs::{self, At, Wanted, XattrBuf};
+use crate::config::Preserve;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SrcMeta {
@@ -142,31 +145,51 @@ pub(crate) fn special_kind(ft: FileType) -> Option<&'static str> {
 /// How much of the source's metadata this process can and should reproduce.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MetaPolicy {
-    /// Only root may give files away; others keep their own ownership.
+    /// Owners are kept: run as root (only root may give files away) and not
+    /// left out.
     pub owner: bool,
     /// The process umask: a file created with `mode & !umask == mode` needs no chmod.
     pub umask: u32,
     /// Who new files belong to anyway: chown only when the source differs.
     pub euid: u32,
     pub egid: u32,
+    pub attrs: Wanted,
+}
+
+/// Where an entry's extended attributes come from, and the buffers to copy them.
+pub(crate) struct Attrs<'a, 'b> {
+    pub from: At<'a>,
+    pub buf: &'b mut XattrBuf,
+    pub lost: &'b NotKept,
 }
 
 impl MetaPolicy {
-    pub fn current() -> Self {
+    pub fn current(preserve: Preserve) -> Self {
         // umask can only be read by setting it; this runs before any worker starts.
         let old = rustix::process::umask(Mode::from_raw_mode(0o022));
         rustix::process::umask(old);
         MetaPolicy {
-            owner: rustix::process::geteuid().is_root(),
+            owner: preserve.owner && rustix::process::geteuid().is_root(),
             umask: old.as_raw_mode(),
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
+            attrs: Wanted {
+                xattrs: preserve.xattrs,
+                acls: preserve.acls,
+            },
         }
     }
 
-    /// Applies owner, mode and times to a file created with `mode & 0o777` in a
-    /// folder whose new files get the group `new_gid` (a set-gid folder's).
-    pub fn apply_fd(&self, fd: BorrowedFd<'_>, m: &SrcMeta, new_gid: u32) -> io::Result<()> {
+    /// Applies owner, mode, extended attributes and times, in that order, to a
+    /// file created with `mode & 0o777` in a folder whose new files get the
+    /// group `new_gid` (a set-gid folder's).
+    pub fn apply_fd(
+        &self,
+        fd: BorrowedFd<'_>,
+        m: &SrcMeta,
+        new_gid: u32,
+        attrs: Attrs<'_, '_>,
+    ) -> io::Result<()> {
         let mode = self.mode_for(m, new_gid);
         let mut chmod_needed = (mode & 0o777) & self.umask != 0 || mode & 0o7000 != 0;
         // chown clears set-id bits, so the mode follows it.
@@ -177,6 +200,7 @@ impl MetaPolicy {
         if chmod_needed {
             sys::fchmod(fd, Mode::from_raw_mode(mode))?;
         }
+        xattrs::copy(attrs.from, At::Fd(fd), self.attrs, attrs.buf, attrs.lost)?;
         sys::futimens(fd, &m.timestamps())?;
         Ok(())
     }
@@ -198,25 +222,33 @@ impl MetaPolicy {
     }
 
     /// Folders: always chmod, since they were created private while being filled.
-    pub fn apply_dir(&self, fd: BorrowedFd<'_>, m: &SrcMeta) -> io::Result<()> {
+    pub fn apply_dir(
+        &self,
+        fd: BorrowedFd<'_>,
+        m: &SrcMeta,
+        attrs: Attrs<'_, '_>,
+    ) -> io::Result<()> {
         if self.owner {
             sys::fchown(fd, Uid::from_raw(m.uid), Gid::from_raw(m.gid))?;
         }
         sys::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
+        xattrs::copy(attrs.from, At::Fd(fd), self.attrs, attrs.buf, attrs.lost)?;
         sys::futimens(fd, &m.timestamps())?;
         Ok(())
     }
 
-    /// Symlinks have no descriptor to use: owner and times by name, not
-    /// followed, as far as the destination can set them (`can`).
+    /// Symlinks have no descriptor to use: owner, attributes and times by
+    /// name, not followed, as far as the destination can set them (`can`);
+    /// what it cannot is counted, not failed.
     pub fn apply_symlink(
         &self,
         dir: BorrowedFd<'_>,
         name: &OsStr,
         m: &SrcMeta,
         can: SymlinkMeta,
+        attrs: Attrs<'_, '_>,
     ) -> io::Result<()> {
-        if self.owner && can.owner {
+        if self.owner && can.owner.is_ok() {
             sys::chownat(
                 dir,
                 name,
@@ -224,9 +256,19 @@ impl MetaPolicy {
                 Gid::from_raw(m.gid),
                 AtFlags::SYMLINK_NOFOLLOW,
             )?;
+        } else if let (true, Err(why)) = (self.owner, can.owner) {
+            attrs.lost.add(What::SymlinkOwners, why);
         }
-        if can.times {
-            sys::utimensat(dir, name, &m.timestamps(), AtFlags::SYMLINK_NOFOLLOW)?;
+        xattrs::copy(
+            attrs.from,
+            At::Link(dir, name),
+            self.attrs,
+            attrs.buf,
+            attrs.lost,
+        )?;
+        match can.times {
+            Ok(()) => sys::utimensat(dir, name, &m.timestamps(), AtFlags::SYMLINK_NOFOLLOW)?,
+            Err(why) => attrs.lost.add(What::SymlinkTimes, why),
         }
         Ok(())
     }

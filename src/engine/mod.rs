@@ -26,6 +26,7 @@ mod files;
 mod finish;
 mod item;
 mod job;
+mod kept;
 mod meta;
 mod node;
 mod plan;
@@ -39,6 +40,7 @@ mod sys;
 mod temp_name;
 mod walk;
 mod worker;
+mod xattrs;
 
 pub use control::{Answer, Choice, Control};
 pub use run::{Running, StartError, THREAD_PREFIX, start};

@@ -14,6 +14,7 @@ use super::ask::Ask;
 use super::control::Control;
 use super::dest::DestRoot;
 use super::finish;
+use super::kept::NotKept;
 use super::meta::{MetaPolicy, SrcMeta};
 use super::resolver;
 use super::shared::Shared;
@@ -119,7 +120,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let shared = Arc::new(Shared {
         root,
         source: source_root,
-        meta: MetaPolicy::current(),
+        meta: MetaPolicy::current(config.preserve),
         control: control.clone(),
         events: ev_tx,
         policy: config.policy,
@@ -130,6 +131,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
             size: config.chunking.size.max(64 * 1024),
         },
         ask: Ask::new(control.clone()),
+        kept: NotKept::default(),
     });
     if fd_workers < config.jobs {
         shared.send(Event::Notice(Notice::FdLimit {

@@ -8,6 +8,7 @@ use crossbeam_channel::Sender;
 use super::ask::Ask;
 use super::control::Control;
 use super::dest::DestRoot;
+use super::kept::NotKept;
 use super::meta::MetaPolicy;
 use super::source::SourceRoot;
 use crate::config::{Chunking, ConflictPolicy};
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub dereference: bool,
     pub chunking: Chunking,
     pub ask: Ask,
+    /// What the destination could not keep, said at the end.
+    pub kept: NotKept,
 }
 
 impl Shared {

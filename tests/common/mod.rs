@@ -112,9 +112,32 @@ pub fn entries(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Every extended attribute of `p` itself (a symlink's own), sorted: ACLs,
+/// capabilities and labels included.
+pub fn xattrs(p: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut names = vec![0u8; 64 * 1024];
+    let n = match rustix::fs::llistxattr(p, &mut names[..]) {
+        Ok(n) => n,
+        Err(_) => return Vec::new(),
+    };
+    let mut out: Vec<(Vec<u8>, Vec<u8>)> = names[..n]
+        .split(|&b| b == 0)
+        .filter(|n| !n.is_empty())
+        .map(|name| {
+            let mut value = vec![0u8; 64 * 1024];
+            let c = std::ffi::CString::new(name).unwrap();
+            let len = rustix::fs::lgetxattr(p, c.as_c_str(), &mut value[..]).unwrap_or(0);
+            value.truncate(len);
+            (name.to_vec(), value)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// Asserts `dst` is an exact copy of `src`: same entries, types, bytes, permission
-/// bits, mtimes (to the nanosecond), owners and symlink targets; folders included,
-/// the roots too. FIFOs, sockets and devices are expected to be absent.
+/// bits, mtimes (to the nanosecond), owners, extended attributes (ACLs and
+/// capabilities too) and symlink targets; folders included, the roots too. FIFOs, sockets and devices are expected to be absent.
 pub fn assert_same_tree(src: &Path, dst: &Path) {
     let is_special = |m: &fs::Metadata| {
         let t = m.file_type();
@@ -164,6 +187,7 @@ pub fn assert_same_tree(src: &Path, dst: &Path) {
             "{rel:?}: mtime"
         );
         assert_eq!((sm.uid(), sm.gid()), (dm.uid(), dm.gid()), "{rel:?}: owner");
+        assert_eq!(xattrs(&s), xattrs(&d), "{rel:?}: extended attributes");
     }
 }
 
