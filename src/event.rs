@@ -43,12 +43,14 @@ pub enum SkipReason {
     DestIsDir,
     /// FIFOs, sockets and devices are not copied (a FIFO would hang the reader).
     Special(&'static str),
+    /// The destination cannot hold this kind of entry (symlinks on exFAT).
+    NotHeld(&'static str),
 }
 
 impl SkipReason {
     /// Skips that leave the user's intent unmet and so make the exit code 1.
     pub fn is_conflict(self) -> bool {
-        !matches!(self, SkipReason::Special(_))
+        !matches!(self, SkipReason::Special(_) | SkipReason::NotHeld(_))
     }
 
     pub fn describe(self) -> String {
@@ -57,6 +59,7 @@ impl SkipReason {
             SkipReason::NotNewer => "destination is not older than the source".into(),
             SkipReason::DestIsDir => "a folder is in the way at the destination".into(),
             SkipReason::Special(kind) => format!("{kind} not copied"),
+            SkipReason::NotHeld(kind) => format!("the destination cannot hold {kind}s"),
         }
     }
 
@@ -66,6 +69,7 @@ impl SkipReason {
             SkipReason::NotNewer => "not_newer",
             SkipReason::DestIsDir => "dest_is_dir",
             SkipReason::Special(_) => "special_file",
+            SkipReason::NotHeld(_) => "not_supported",
         }
     }
 }
@@ -312,6 +316,9 @@ pub enum Notice {
     RootMetadata(CopyError),
     /// Something the destination could not keep, on so many entries.
     NotKept(Lost),
+    /// The destination keeps modification times only to this many
+    /// nanoseconds; times are compared within it.
+    TimeWindow(u64),
 }
 
 impl Notice {
@@ -323,13 +330,27 @@ impl Notice {
             Notice::LeftBehind(_) => "temporary_left",
             Notice::RootMetadata(_) => "root_metadata",
             Notice::NotKept(_) => "not_kept",
+            Notice::TimeWindow(_) => "time_window",
         }
     }
 
     /// Whether it leaves the destination other than promised (exit code 1),
     /// rather than only informing.
     pub fn is_problem(&self) -> bool {
-        !matches!(self, Notice::FdLimit { .. } | Notice::NotKept(_))
+        !matches!(
+            self,
+            Notice::FdLimit { .. } | Notice::NotKept(_) | Notice::TimeWindow(_)
+        )
+    }
+}
+
+/// `100 ns`, `10 ms`, `2 s`.
+fn window_words(ns: u64) -> String {
+    match ns {
+        n if n >= 1_000_000_000 => format!("{} s", n / 1_000_000_000),
+        n if n >= 1_000_000 => format!("{} ms", n / 1_000_000),
+        n if n >= 1_000 => format!("{} µs", n / 1_000),
+        n => format!("{n} ns"),
     }
 }
 
@@ -346,6 +367,11 @@ impl fmt::Display for Notice {
             }
             Notice::RootMetadata(e) => write!(f, "{e}"),
             Notice::NotKept(lost) => write!(f, "{lost}"),
+            Notice::TimeWindow(ns) => write!(
+                f,
+                "the destination keeps modification times to {}; times are compared within that",
+                window_words(*ns)
+            ),
         }
     }
 }

@@ -69,6 +69,8 @@ pub struct Progress {
     pub problems: Vec<String>,
     /// What the destination could not keep (exit code unchanged).
     pub not_kept: Vec<Lost>,
+    /// How closely the destination keeps times, when not exactly (ns).
+    pub time_window_ns: Option<u64>,
     pub fatal: Option<String>,
     pub lanes: Vec<Lane>,
     pub done: bool,
@@ -101,6 +103,7 @@ impl Progress {
             notices: Vec::new(),
             problems: Vec::new(),
             not_kept: Vec::new(),
+            time_window_ns: None,
             fatal: None,
             lanes: Vec::new(),
             done: false,
@@ -172,6 +175,10 @@ impl Progress {
                 self.fatal.get_or_insert_with(|| e.to_string());
             }
             Event::Notice(Notice::NotKept(lost)) => self.not_kept.push(lost.clone()),
+            Event::Notice(n @ Notice::TimeWindow(ns)) => {
+                self.time_window_ns = Some(*ns);
+                self.notices.push(n.to_string());
+            }
             Event::Notice(n) if n.is_problem() => self.problems.push(n.to_string()),
             Event::Notice(n) => self.notices.push(n.to_string()),
             Event::Done { cancelled } => {

@@ -106,6 +106,7 @@ pub(super) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
         "cancelled": p.cancelled,
         "fatal": p.fatal,
         "problems": p.problems,
+        "time_window_ns": p.time_window_ns,
         "not_kept": p.not_kept.iter().map(|l| json!({
             "what": l.what.code(),
             "why": l.why.code(),

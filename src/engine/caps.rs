@@ -1,26 +1,89 @@
-//! What a destination can do, learned by trying once instead of trusting a
-//! table of filesystem names. Today: whether a symlink's own times and owner
-//! can be set. Over SFTP (sshfs) setting them changes the file the link points
-//! to instead (the server follows the link), and a dangling link fails; there
-//! convoy leaves symlink times and owners alone and says so once.
+//! What a destination can do, learned by trying instead of trusting a table of
+//! filesystem names: whether it takes a no-replace rename, a nameless file, a
+//! hard link, a symlink (learned at the first refusal), and whether a
+//! symlink's own times and owner can be set (probed once: over SFTP, sshfs,
+//! setting them changes the file the link points to, and a dangling link
+//! fails; there convoy leaves them alone and says so).
 
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{AtFlags, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
 use rustix::io::Errno;
 
 use super::kept::Why;
+use super::meta::{FileMeta, SymlinkMeta, TimeWindow};
 use super::sys;
 use super::temp_name::TempNames;
 
-/// Whether a symlink's own metadata can be set without touching its target,
-/// and if not, why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct SymlinkMeta {
-    pub times: Result<(), Why>,
-    pub owner: Result<(), Why>,
+/// What this run learned its destination refuses, so it is asked once: a
+/// `RENAME_NOREPLACE` and a nameless (`O_TMPFILE`) file (cleared at the first
+/// "not supported" answer: falling back is as safe, only slower); hard links
+/// and symlinks (cleared only by [`probe_file_meta`]: a failure to make one
+/// in mid-copy is a failure).
+pub(crate) struct Learned {
+    noreplace: AtomicBool,
+    tmpfile: AtomicBool,
+    hardlinks: AtomicBool,
+    symlinks: AtomicBool,
+}
+
+impl Default for Learned {
+    fn default() -> Self {
+        Learned {
+            noreplace: AtomicBool::new(true),
+            tmpfile: AtomicBool::new(true),
+            hardlinks: AtomicBool::new(true),
+            symlinks: AtomicBool::new(true),
+        }
+    }
+}
+
+impl Learned {
+    pub fn noreplace(&self) -> bool {
+        self.noreplace.load(Ordering::Relaxed)
+    }
+
+    pub fn no_noreplace(&self) {
+        self.noreplace.store(false, Ordering::Relaxed);
+    }
+
+    pub fn tmpfile(&self) -> bool {
+        self.tmpfile.load(Ordering::Relaxed)
+    }
+
+    pub fn no_tmpfile(&self) {
+        self.tmpfile.store(false, Ordering::Relaxed);
+    }
+
+    pub fn hardlinks(&self) -> bool {
+        self.hardlinks.load(Ordering::Relaxed)
+    }
+
+    pub fn no_hardlinks(&self) {
+        self.hardlinks.store(false, Ordering::Relaxed);
+    }
+
+    pub fn symlinks(&self) -> bool {
+        self.symlinks.load(Ordering::Relaxed)
+    }
+
+    pub fn no_symlinks(&self) {
+        self.symlinks.store(false, Ordering::Relaxed);
+    }
+}
+
+/// A `linkat` answer that means "this filesystem has no hard links" (exFAT:
+/// EPERM; others: EOPNOTSUPP or ENOSYS), not a failure of the moment.
+pub(crate) fn no_hard_links(e: Errno) -> bool {
+    matches!(e, Errno::PERM | Errno::OPNOTSUPP | Errno::NOSYS)
+}
+
+/// A `symlinkat` answer that means "this filesystem has no symlinks".
+pub(crate) fn no_symlinks(e: Errno) -> bool {
+    matches!(e, Errno::PERM | Errno::OPNOTSUPP | Errno::NOSYS)
 }
 
 const ORIGINAL: i64 = 1_000_000_000;
@@ -78,6 +141,101 @@ pub(crate) fn probe_symlinks(
     (result, left)
 }
 
+/// What the filesystem of `dir` keeps, tried on a temporary file: a time with
+/// odd seconds and all nine digits of nanoseconds comes back as it is kept
+/// (1 ns exact, 100 ns NTFS, 10 ms exFAT, 1 s SFTP, 2 s FAT); a mode and (with
+/// `owner`) an owner are kept or not; a hard link and a symlink can be made or
+/// not. Each is learned here, once, and never from a failure in the middle of
+/// a copy: a dying disk may answer EPERM to one call, and that must fail the
+/// file it hits, not quietly change how the rest is copied. A probe that
+/// cannot be made says "all kept". Also returns its temporaries that could
+/// not be removed.
+pub(crate) fn probe_file_meta(
+    dir: BorrowedFd<'_>,
+    names: &TempNames,
+    owner: bool,
+) -> (FileMeta, Vec<(OsString, io::Error)>) {
+    const WINDOWS: [u64; 6] = [1, 100, 1_000, 10_000_000, 1_000_000_000, 2_000_000_000];
+    let mut left = Vec::new();
+    let name = names.next();
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let Ok(fd) = sys::openat(dir, name.as_os_str(), flags, Mode::from_raw_mode(0o600)) else {
+        return (FileMeta::EXACT, left);
+    };
+    let mut kept = FileMeta::EXACT;
+    let before = sys::fstat(&fd);
+    // Refused as unsupported, or accepted and not kept: not kept. Another
+    // failure says nothing (each file then tries and reports).
+    kept.modes = match sys::fchmod(&fd, Mode::from_raw_mode(0o640)) {
+        Ok(()) => sys::fstat(&fd).map_or(true, |st| st.st_mode & 0o777 == 0o640),
+        Err(e) => !unsupported(e),
+    };
+    if let (true, Ok(before)) = (owner, &before) {
+        let other = Uid::from_raw(before.st_uid ^ 1);
+        // Root may give any file away: EPERM here is the filesystem's (exFAT).
+        kept.owners = match sys::fchown(&fd, other, Gid::from_raw(before.st_gid)) {
+            Ok(()) => sys::fstat(&fd).map_or(true, |st| st.st_uid == other.as_raw()),
+            Err(e) => !unsupported(e) && e != Errno::PERM,
+        };
+    }
+    let set = (1_234_567_891, 987_654_321);
+    let t = Timespec {
+        tv_sec: set.0,
+        tv_nsec: set.1,
+    };
+    let times = Timestamps {
+        last_access: t,
+        last_modification: t,
+    };
+    let got = sys::futimens(&fd, &times)
+        .and_then(|()| sys::fstat(&fd))
+        .map(|st| (st.st_mtime, st.st_mtime_nsec as i64));
+    drop(fd);
+    let mut remove = |name: OsString| {
+        if let Err(e) = sys::unlinkat(dir, name.as_os_str(), AtFlags::empty()) {
+            left.push((name, e.into()));
+        }
+    };
+    // Asked twice: only two "not supported" answers in a row say so.
+    let refused = |try_once: &mut dyn FnMut() -> bool| !try_once() && !try_once();
+    kept.hard_links = !refused(&mut || {
+        let second = names.next();
+        match sys::linkat(
+            dir,
+            name.as_os_str(),
+            dir,
+            second.as_os_str(),
+            AtFlags::empty(),
+        ) {
+            Ok(()) => {
+                remove(second);
+                true
+            }
+            Err(e) => !no_hard_links(e),
+        }
+    });
+    kept.symlinks = !refused(&mut || {
+        let link = names.next();
+        match sys::symlinkat(name.as_os_str(), dir, link.as_os_str()) {
+            Ok(()) => {
+                remove(link);
+                true
+            }
+            Err(e) => !no_symlinks(e),
+        }
+    });
+    remove(name);
+    if let Ok(got) = got {
+        let nanos = |(s, ns): (i64, i64)| i128::from(s) * 1_000_000_000 + i128::from(ns);
+        let lost = (nanos(set) - nanos(got)).unsigned_abs();
+        kept.window = WINDOWS
+            .into_iter()
+            .find(|&w| lost < u128::from(w))
+            .map_or(TimeWindow::EXACT, TimeWindow);
+    }
+    (kept, left)
+}
+
 /// Answers that mean "this filesystem does not do that" (as against a
 /// failure of the moment).
 fn unsupported(e: Errno) -> bool {
@@ -127,6 +285,18 @@ fn probe(
 mod tests {
     use super::*;
     use std::os::fd::AsFd;
+
+    #[test]
+    fn a_local_filesystem_keeps_times_to_the_nanosecond() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = std::fs::File::open(t.path()).unwrap();
+        let names = TempNames::new(std::process::id());
+        let owner = rustix::process::geteuid().is_root();
+        let (kept, left) = probe_file_meta(dir.as_fd(), &names, owner);
+        assert_eq!(kept, FileMeta::EXACT);
+        assert!(left.is_empty());
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 0);
+    }
 
     #[test]
     fn a_local_filesystem_sets_a_symlink_s_own_times() {

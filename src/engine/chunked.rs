@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::copier::{Copier, Done, folder_gid};
 use super::data::{self, CopyFail};
-use super::dest::TempEntry;
 use super::item::Item;
 use super::meta::{Attrs, SrcMeta};
 use super::node::DirNode;
 use super::sys;
+use super::temp_entry::TempEntry;
 use super::xattrs::{At, XattrBuf};
 use crate::config::Chunking;
 use crate::error::{CopyError, Op};

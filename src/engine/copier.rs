@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
-use super::decide::{Decision, decide};
+use super::decide::Decision;
 use super::item::{Item, ItemKind};
 use super::meta::SrcMeta;
 use super::node::DirNode;
@@ -159,6 +159,9 @@ impl<'a> Copier<'a> {
     pub fn send_entry(&self, dir: &DirNode, item: &Item, done: Done) {
         let (outcome, progressed) = done;
         let kind = entry_kind(item.kind);
+        if kind == EntryKind::File && matches!(outcome, Outcome::Copied) && !self.sh.dry_run {
+            self.sh.count_unkept();
+        }
         self.sh.send(Event::Entry {
             worker: self.id,
             path: dir.rel_path(&item.name),
@@ -190,7 +193,10 @@ impl<'a> Copier<'a> {
             },
             _ => None,
         };
-        match decide(&item.meta, existing.as_ref(), self.sh.policy) {
+        match self
+            .sh
+            .decide(&item.meta, existing.as_ref(), self.sh.policy)
+        {
             Decision::Copy { replace } => Ok(replace),
             Decision::UpToDate => Err(Some((Outcome::UpToDate, 0))),
             Decision::Skip(r) => Err(Some((Outcome::Skipped(r), 0))),

@@ -4,7 +4,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
-use super::meta::SrcMeta;
+use super::meta::{SrcMeta, TimeWindow};
 use crate::config::ConflictPolicy;
 use crate::event::SkipReason;
 
@@ -21,22 +21,27 @@ pub(crate) enum Decision {
     Ask,
 }
 
-/// Up to date means a regular file of the same size and mtime (to the nanosecond
-/// the filesystem stores), judged from the destination's `lstat`.
-pub(crate) fn decide(src: &SrcMeta, dest: Option<&SrcMeta>, policy: ConflictPolicy) -> Decision {
+/// Up to date means a regular file of the same size and mtime (within what the
+/// destination keeps of it), judged from the destination's `lstat`.
+pub(crate) fn decide(
+    src: &SrcMeta,
+    dest: Option<&SrcMeta>,
+    policy: ConflictPolicy,
+    window: TimeWindow,
+) -> Decision {
     let Some(dest) = dest else {
         return Decision::Copy { replace: false };
     };
     if dest.is_dir() {
         return Decision::Skip(SkipReason::DestIsDir);
     }
-    if src.same_content(dest) {
+    if window.same_content(src, dest) {
         return Decision::UpToDate;
     }
-    resolve(src, dest, policy)
+    resolve(src, dest, policy, window)
 }
 
-fn resolve(src: &SrcMeta, dest: &SrcMeta, policy: ConflictPolicy) -> Decision {
+fn resolve(src: &SrcMeta, dest: &SrcMeta, policy: ConflictPolicy, window: TimeWindow) -> Decision {
     match policy {
         ConflictPolicy::Skip => Decision::Skip(SkipReason::Conflict),
         ConflictPolicy::Overwrite => Decision::Copy { replace: true },
@@ -45,7 +50,9 @@ fn resolve(src: &SrcMeta, dest: &SrcMeta, policy: ConflictPolicy) -> Decision {
         ConflictPolicy::Newer if src.file_type() != dest.file_type() => {
             Decision::Copy { replace: true }
         }
-        ConflictPolicy::Newer if src.mtime > dest.mtime => Decision::Copy { replace: true },
+        ConflictPolicy::Newer if window.later(src.mtime, dest.mtime) => {
+            Decision::Copy { replace: true }
+        }
         ConflictPolicy::Newer => Decision::Skip(SkipReason::NotNewer),
         ConflictPolicy::Ask => Decision::Ask,
     }
@@ -71,7 +78,7 @@ pub(crate) fn decide_dir(
         Some(d) if d.is_dir() => DirDecision::Merge,
         // A folder cannot wait for an answer (its contents are being walked):
         // under Ask it is kept, and reported as a conflict.
-        Some(d) => match resolve(src, d, policy) {
+        Some(d) => match resolve(src, d, policy, TimeWindow::EXACT) {
             Decision::Copy { .. } => DirDecision::Replace,
             Decision::Skip(r) => DirDecision::Skip(r),
             Decision::Ask | Decision::UpToDate => DirDecision::Skip(SkipReason::Conflict),
@@ -118,7 +125,7 @@ mod tests {
     fn missing_destination_is_copied_without_replacing() {
         for p in [Skip, Overwrite, Newer, Ask] {
             assert_eq!(
-                decide(&file(1, 1), None, p),
+                decide(&file(1, 1), None, p, TimeWindow::EXACT),
                 Decision::Copy { replace: false }
             );
         }
@@ -128,10 +135,43 @@ mod tests {
     fn same_size_and_mtime_is_up_to_date_under_every_policy() {
         for p in [Skip, Overwrite, Newer, Ask] {
             assert_eq!(
-                decide(&file(10, 7), Some(&file(10, 7)), p),
+                decide(&file(10, 7), Some(&file(10, 7)), p, TimeWindow::EXACT),
                 Decision::UpToDate
             );
         }
+    }
+
+    #[test]
+    fn times_are_compared_within_what_the_destination_keeps() {
+        let src = SrcMeta {
+            mtime: (1_000, 987_654_321),
+            ..file(10, 0)
+        };
+        let exfat = SrcMeta {
+            mtime: (1_000, 980_000_000),
+            ..file(10, 0)
+        };
+        let ten_ms = TimeWindow(10_000_000);
+        assert_eq!(decide(&src, Some(&exfat), Skip, ten_ms), Decision::UpToDate);
+        assert_eq!(
+            decide(&src, Some(&exfat), Skip, TimeWindow::EXACT),
+            Decision::Skip(SkipReason::Conflict),
+            "exact where the destination keeps nanoseconds"
+        );
+        let other_size = SrcMeta { size: 11, ..exfat };
+        assert_eq!(
+            decide(&src, Some(&other_size), Newer, ten_ms),
+            Decision::Skip(SkipReason::NotNewer),
+            "7 ms later is not newer where 10 ms are lost"
+        );
+        let a_second_later = SrcMeta {
+            mtime: (1_001, 987_654_321),
+            ..file(10, 0)
+        };
+        assert_eq!(
+            decide(&a_second_later, Some(&other_size), Newer, ten_ms),
+            Decision::Copy { replace: true }
+        );
     }
 
     #[test]
@@ -139,7 +179,7 @@ mod tests {
         let mut d = file(10, 7);
         d.mtime.1 = 1;
         assert_eq!(
-            decide(&file(10, 7), Some(&d), Skip),
+            decide(&file(10, 7), Some(&d), Skip, TimeWindow::EXACT),
             Decision::Skip(SkipReason::Conflict)
         );
     }
@@ -148,22 +188,25 @@ mod tests {
     fn differing_destination_follows_the_policy() {
         let (src, dst) = (file(10, 100), file(11, 50));
         assert_eq!(
-            decide(&src, Some(&dst), Skip),
+            decide(&src, Some(&dst), Skip, TimeWindow::EXACT),
             Decision::Skip(SkipReason::Conflict)
         );
         assert_eq!(
-            decide(&src, Some(&dst), Overwrite),
+            decide(&src, Some(&dst), Overwrite, TimeWindow::EXACT),
             Decision::Copy { replace: true }
         );
         assert_eq!(
-            decide(&src, Some(&dst), Newer),
+            decide(&src, Some(&dst), Newer, TimeWindow::EXACT),
             Decision::Copy { replace: true }
         );
         assert_eq!(
-            decide(&dst, Some(&src), Newer),
+            decide(&dst, Some(&src), Newer, TimeWindow::EXACT),
             Decision::Skip(SkipReason::NotNewer)
         );
-        assert_eq!(decide(&src, Some(&dst), Ask), Decision::Ask);
+        assert_eq!(
+            decide(&src, Some(&dst), Ask, TimeWindow::EXACT),
+            Decision::Ask
+        );
     }
 
     #[test]
@@ -174,7 +217,7 @@ mod tests {
             ..symlink()
         };
         assert_eq!(
-            decide(&old_file, Some(&new_link), Newer),
+            decide(&old_file, Some(&new_link), Newer, TimeWindow::EXACT),
             Decision::Copy { replace: true },
             "a file in the source replaces a newer symlink"
         );
@@ -184,7 +227,7 @@ mod tests {
             "a folder in the source replaces a newer symlink"
         );
         assert_eq!(
-            decide(&old_file, Some(&dir()), Newer),
+            decide(&old_file, Some(&dir()), Newer, TimeWindow::EXACT),
             Decision::Skip(SkipReason::DestIsDir),
             "but a folder is never replaced"
         );
@@ -193,7 +236,7 @@ mod tests {
     #[test]
     fn a_folder_in_the_way_of_a_file_is_never_replaced() {
         assert_eq!(
-            decide(&file(1, 1), Some(&dir()), Overwrite),
+            decide(&file(1, 1), Some(&dir()), Overwrite, TimeWindow::EXACT),
             Decision::Skip(SkipReason::DestIsDir)
         );
     }
@@ -201,11 +244,11 @@ mod tests {
     #[test]
     fn a_destination_symlink_is_a_conflict_not_a_path_to_write_through() {
         assert_eq!(
-            decide(&file(3, 5), Some(&symlink()), Skip),
+            decide(&file(3, 5), Some(&symlink()), Skip, TimeWindow::EXACT),
             Decision::Skip(SkipReason::Conflict)
         );
         assert_eq!(
-            decide(&file(3, 5), Some(&symlink()), Overwrite),
+            decide(&file(3, 5), Some(&symlink()), Overwrite, TimeWindow::EXACT),
             Decision::Copy { replace: true }
         );
     }

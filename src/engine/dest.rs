@@ -12,14 +12,16 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use rustix::fs::{self as rfs, AtFlags, Mode, OFlags, RenameFlags};
+use rustix::fs::{self as rfs, AtFlags, Mode, OFlags};
 use rustix::io::Errno;
 
 use super::beneath::{Beneath, DIR_FLAGS};
-use super::caps::{SymlinkMeta, probe_symlinks};
+use super::caps::{Learned, probe_file_meta, probe_symlinks};
+use super::meta::{FileMeta, SymlinkMeta};
 use super::node::DirNode;
 use super::sweep::{remove_tree, sweep_dead_temps};
 use super::sys;
+use super::temp_entry::{Around, Kind, LeftBehind, TempEntry, rename_noreplace};
 use super::temp_name::TempNames;
 use crate::error::{CopyError, Op};
 use crate::format::DisplayPath;
@@ -27,8 +29,8 @@ use crate::format::DisplayPath;
 pub(crate) struct DestRoot {
     dirs: Beneath,
     path: PathBuf,
-    /// Cleared the first time the filesystem refuses O_TMPFILE.
-    has_tmpfile: AtomicBool,
+    /// What the destination refuses, learned at its first refusal.
+    pub learned: Arc<Learned>,
     /// Set the first time `linkat(AT_EMPTY_PATH)` is refused (it needs
     /// CAP_DAC_READ_SEARCH): link through /proc/self/fd instead.
     link_by_proc: AtomicBool,
@@ -38,19 +40,8 @@ pub(crate) struct DestRoot {
     places: RwLock<()>,
     /// Learned at the first symlink.
     symlink_meta: Mutex<Option<SymlinkMeta>>,
+
     left: Arc<LeftBehind>,
-}
-
-/// Temporaries this run could not remove (a dying disk): reported at the end,
-/// since the destination holds more than it should until the next run's sweep.
-#[derive(Default)]
-pub(crate) struct LeftBehind(Mutex<Vec<(Arc<DirNode>, OsString, io::Error)>>);
-
-impl LeftBehind {
-    fn add(&self, at: &Arc<DirNode>, name: OsString, e: io::Error) {
-        let mut left = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        left.push((Arc::clone(at), name, e));
-    }
 }
 
 impl DestRoot {
@@ -62,10 +53,11 @@ impl DestRoot {
         Ok(DestRoot {
             dirs: Beneath::new(fd, false),
             path: path.to_path_buf(),
-            has_tmpfile: AtomicBool::new(true),
+            learned: Arc::default(),
             link_by_proc: AtomicBool::new(false),
             temps: TempNames::new(pid),
             symlink_meta: Mutex::new(None),
+
             left: Arc::default(),
             places: RwLock::new(()),
         })
@@ -101,10 +93,41 @@ impl DestRoot {
         })
     }
 
+    /// What this destination keeps of a file's metadata (`owner`: whether
+    /// owners are kept at all), tried in its root.
+    pub fn probe_file_meta(&self, owner: bool) -> FileMeta {
+        // The probe's temporary must not change the folder's own times (a run
+        // that then fails to start would leave them changed).
+        let before = sys::fstat(self.root_fd());
+        let (m, left) = probe_file_meta(self.root_fd(), &self.temps, owner);
+        for (name, e) in left {
+            self.left.add(&DirNode::root(false), name, e);
+        }
+        if !m.hard_links {
+            self.learned.no_hardlinks();
+        }
+        if !m.symlinks {
+            self.learned.no_symlinks();
+        }
+        if let Ok(st) = before {
+            let t = |s, ns| rfs::Timespec {
+                tv_sec: s,
+                tv_nsec: ns,
+            };
+            let times = rfs::Timestamps {
+                last_access: t(st.st_atime, st.st_atime_nsec as _),
+                last_modification: t(st.st_mtime, st.st_mtime_nsec as _),
+            };
+            let _ = sys::futimens(self.root_fd(), &times);
+        }
+        m
+    }
+
     /// The temporaries this run could not remove, as failures to report.
     pub fn take_left_behind(&self) -> Vec<CopyError> {
-        let left = std::mem::take(&mut *self.left.0.lock().unwrap_or_else(PoisonError::into_inner));
-        left.into_iter()
+        self.left
+            .take()
+            .into_iter()
             .map(|(at, name, e)| {
                 CopyError::new(self.display(&at.rel).join(name), Op::RemoveTemp, e)
             })
@@ -118,13 +141,12 @@ impl DestRoot {
         name: OsString,
         staged: bool,
     ) -> TempEntry<D> {
-        TempEntry {
-            dir,
-            name,
+        let around = Around {
             at: Arc::clone(at),
-            staged,
+            learned: Arc::clone(&self.learned),
             left: Arc::clone(&self.left),
-        }
+        };
+        TempEntry::new(dir, name, around, staged)
     }
 
     /// Opens the destination folder of `node` wherever it is now: under its own
@@ -193,8 +215,15 @@ impl DestRoot {
                 return stage.set_failed(io::Error::new(e.kind(), why));
             }
         }
-        match rename_noreplace(parent_fd.as_fd(), &stage.temp, node.name()) {
-            Ok(()) => stage.set_placed(),
+        let placed = rename_noreplace(
+            parent_fd.as_fd(),
+            &stage.temp,
+            node.name(),
+            Kind::Folder,
+            &self.learned,
+        );
+        match placed {
+            Ok(_) => stage.set_placed(),
             Err(e) => {
                 // What cannot be removed now is a dead run's leftover next time.
                 let _ = remove_tree(parent_fd.as_fd(), &stage.temp);
@@ -260,7 +289,7 @@ impl DestRoot {
         mode: u32,
         in_place: Option<&OsStr>,
     ) -> io::Result<NewFile<'_, D>> {
-        if in_place.is_none() && self.has_tmpfile.load(Ordering::Relaxed) {
+        if in_place.is_none() && self.learned.tmpfile() {
             let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
             match sys::openat(&dir, ".", flags, Mode::from_raw_mode(mode & 0o777)) {
                 Ok(fd) => {
@@ -272,7 +301,7 @@ impl DestRoot {
                     });
                 }
                 Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOENT) => {
-                    self.has_tmpfile.store(false, Ordering::Relaxed);
+                    self.learned.no_tmpfile();
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -378,20 +407,6 @@ impl DestRoot {
     }
 }
 
-/// Renames `from` to `to` in `dir` unless `to` exists.
-fn rename_noreplace(dir: BorrowedFd<'_>, from: &OsStr, to: &OsStr) -> io::Result<()> {
-    match sys::renameat_with(dir, from, dir, to, RenameFlags::NOREPLACE) {
-        // Filesystems without RENAME_NOREPLACE: look first (a folder cannot be
-        // linked, so this is the best there is).
-        Err(Errno::INVAL | Errno::NOSYS) => match sys::statat(dir, to, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(_) => Err(io::Error::from(Errno::EXIST)),
-            Err(Errno::NOENT) => sys::renameat(dir, from, dir, to).map_err(Into::into),
-            Err(e) => Err(e.into()),
-        },
-        r => r.map_err(Into::into),
-    }
-}
-
 /// The file a copy is written into, until it is complete.
 pub(crate) enum NewFile<'r, D: AsFd> {
     Nameless {
@@ -442,80 +457,6 @@ impl<D: AsFd> NewFile<'_, D> {
     }
 }
 
-/// The name of a temporary entry in a destination folder. Dropped without
-/// [`commit`] it removes itself, so a failed or cancelled copy leaves nothing.
-///
-/// [`commit`]: TempEntry::commit
-pub(crate) struct TempEntry<D: AsFd> {
-    dir: D,
-    name: OsString,
-    /// The folder it is in.
-    at: Arc<DirNode>,
-    /// Already under its final name in a staged folder: committing keeps it,
-    /// and a failed copy that cannot be removed keeps the folder out of view
-    /// (see `Stage::taint`).
-    staged: bool,
-    left: Arc<LeftBehind>,
-}
-
-impl<D: AsFd> TempEntry<D> {
-    /// Moves the finished temporary to `name`. Without `replace` an entry that
-    /// appeared meanwhile is never clobbered: the call fails with EEXIST.
-    pub fn commit(mut self, name: &OsStr, replace: bool) -> io::Result<()> {
-        if self.staged {
-            self.name.clear();
-            return Ok(());
-        }
-        let dir = self.dir.as_fd();
-        let result = if replace {
-            sys::renameat(dir, &self.name, dir, name)
-        } else {
-            match sys::renameat_with(dir, &self.name, dir, name, RenameFlags::NOREPLACE) {
-                // Filesystems without RENAME_NOREPLACE: link then unlink is as
-                // safe. Once linked the copy is in place; a temporary name the
-                // unlink leaves behind is removed by the guard or a later sweep.
-                Err(Errno::INVAL | Errno::NOSYS) => {
-                    sys::linkat(dir, &self.name, dir, name, AtFlags::empty())?;
-                    if sys::unlinkat(dir, &self.name, AtFlags::empty()).is_ok() {
-                        self.name.clear();
-                    }
-                    return Ok(());
-                }
-                r => r,
-            }
-        };
-        if result.is_ok() {
-            self.name.clear();
-        }
-        result.map_err(Into::into)
-    }
-
-    /// Its current name in its folder (until committed).
-    pub fn name(&self) -> &OsStr {
-        &self.name
-    }
-}
-
-impl<D: AsFd> Drop for TempEntry<D> {
-    fn drop(&mut self) {
-        if self.name.is_empty() {
-            return;
-        }
-        match sys::unlinkat(self.dir.as_fd(), &self.name, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => {}
-            // A final name in a staged folder must not come into view; a
-            // temporary name left behind is reported (the next run sweeps it).
-            Err(e) => {
-                let name = std::mem::take(&mut self.name);
-                match self.at.stage.as_ref().filter(|_| self.staged) {
-                    Some(stage) => stage.taint(name),
-                    None => self.left.add(&self.at, name, e.into()),
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -556,7 +497,9 @@ mod tests {
         for tmpfile in [true, false] {
             let dir = tempfile::tempdir().unwrap();
             let root = DestRoot::open(dir.path()).unwrap();
-            root.has_tmpfile.store(tmpfile, Ordering::Relaxed);
+            if !tmpfile {
+                root.learned.no_tmpfile();
+            }
             let fd = root.dirs.open_dir(Path::new("")).unwrap();
             let at = DirNode::root(false);
             let listed = || std::fs::read_dir(dir.path()).unwrap().count();

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use rustix::fs::{AtFlags, FileType};
 use rustix::io::Errno;
 
-use super::caps::SymlinkMeta;
 use super::copier::{Copier, Done};
 use super::data::{self, CopyFail, SMALL_FILE};
 use super::item::{Item, ItemKind};
 use super::job::Batch;
-use super::meta::{Attrs, SrcMeta, regular_meta};
+use super::kept::{What, Why};
+use super::meta::{Attrs, SrcMeta, SymlinkMeta, regular_meta};
 use super::node::DirNode;
 use super::source::Fresh;
 use super::sys;
@@ -206,7 +206,7 @@ fn symlink(
     // keeps them, the same time.
     let same_link = |fd: BorrowedFd<'_>, d: &SrcMeta| {
         d.file_type() == FileType::Symlink
-            && (can.times.is_err() || d.mtime == item.meta.mtime)
+            && (can.times.is_err() || c.sh.window().same(d.mtime, item.meta.mtime))
             && sys::readlinkat(fd, &item.name)
                 .is_ok_and(|t| t.as_bytes() == target.as_os_str().as_encoded_bytes())
     };
@@ -267,6 +267,13 @@ pub(super) fn copy_symlink(
         Err(e) => return c.fail(dir, item, Op::ReadLink, e, false),
     };
     let sh = c.sh;
+    let learned = &sh.root().learned;
+    // A destination that holds no symlinks (exFAT, as its probe found):
+    // counted, not failed.
+    if !learned.symlinks() {
+        sh.kept.add(What::Symlinks, Why::Unsupported);
+        return (Outcome::Skipped(SkipReason::NotHeld("symlink")), 0);
+    }
     let from = At::Link(src_dir.as_fd(), item.source_name());
     if in_place && !replace {
         match sys::symlinkat(&target, dir_fd, &item.name) {

@@ -9,8 +9,11 @@ use std::sync::Arc;
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
-use super::decide::{Decision, decide};
-use super::dest::DestRoot;
+use super::copier::Copier;
+use super::decide::Decision;
+use super::files;
+use super::item::{Item, ItemKind};
+use super::kept::{What, Why};
 use super::meta::{Attrs, SrcMeta};
 use super::node::DirNode;
 use super::plan::{DeferredLink, Planned};
@@ -60,7 +63,10 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             match dir.stage.as_ref().and_then(|s| s.take_failure()) {
                 Some(e) => Outcome::Failed(CopyError::new(display(), Op::Rename, e)),
                 None => match finish_dir(sh, dir, meta, &mut buf) {
-                    Ok(()) => Outcome::Copied,
+                    Ok(()) => {
+                        sh.count_unkept();
+                        Outcome::Copied
+                    }
                     Err(e) => Outcome::Failed(CopyError::new(display(), Op::SetMetadata, e)),
                 },
             }
@@ -128,7 +134,7 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
     // old version the copy failed to replace, would give the second name
     // the wrong content.
     let target = match sys::statat(&tfd, tname, AtFlags::SYMLINK_NOFOLLOW) {
-        Ok(st) if SrcMeta::from(&st).same_content(&link.meta) => st,
+        Ok(st) if sh.same_content(&SrcMeta::from(&st), &link.meta) => st,
         Ok(_) => {
             let why = "its first name was not copied";
             return fail(Op::HardLink, io::Error::other(why));
@@ -138,6 +144,13 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
             return fail(Op::HardLink, io::Error::other(why));
         }
     };
+    let policy = match sh.policy {
+        ConflictPolicy::Ask => ConflictPolicy::Skip,
+        p => p,
+    };
+    if !root.learned.hardlinks() {
+        return separate_copy(sh, link, &lfd, policy);
+    }
     match sys::linkat(&tfd, tname, &lfd, lname, AtFlags::empty()) {
         Ok(()) => return Outcome::Copied,
         Err(Errno::EXIST) => {}
@@ -150,15 +163,11 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
     if (existing.st_dev, existing.st_ino) == (target.st_dev, target.st_ino) {
         return Outcome::UpToDate;
     }
-    let policy = match sh.policy {
-        ConflictPolicy::Ask => ConflictPolicy::Skip,
-        p => p,
-    };
     // A separate file with the same size and time is the same content, but
     // not the hard link the copy promises: it becomes one (nothing is lost).
-    match decide(&link.meta, Some(&(&existing).into()), policy) {
+    match sh.decide(&link.meta, Some(&(&existing).into()), policy) {
         Decision::UpToDate | Decision::Copy { .. } => {
-            relink_with(root, (&tfd, tname), (&lfd, ldir, lname), fail)
+            relink_with(sh, (&tfd, tname), (&lfd, ldir, lname), fail)
         }
         Decision::Skip(r) => Outcome::Skipped(r),
         Decision::Ask => Outcome::Skipped(SkipReason::Conflict),
@@ -167,11 +176,12 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
 
 /// Replaces the entry `lname` with a link to `tname`, atomically.
 fn relink_with(
-    root: &DestRoot,
+    sh: &Shared,
     (tfd, tname): (&OwnedFd, &OsStr),
     (lfd, ldir, lname): (&OwnedFd, &Arc<DirNode>, &OsStr),
     fail: impl Fn(Op, io::Error) -> Outcome,
 ) -> Outcome {
+    let root = sh.root();
     match root.temp_link(tfd.as_fd(), tname, lfd.as_fd(), ldir) {
         Ok(entry) => match entry.commit(lname, true) {
             Ok(()) => Outcome::Copied,
@@ -179,4 +189,39 @@ fn relink_with(
         },
         Err(e) => fail(Op::HardLink, e),
     }
+}
+
+/// A destination without hard links gets the second name as a file of its
+/// own, copied from the source like any other (and counted as not kept).
+fn separate_copy(
+    sh: &Shared,
+    link: &DeferredLink,
+    lfd: &OwnedFd,
+    policy: ConflictPolicy,
+) -> Outcome {
+    let (ldir, lname) = (&link.link.0, &link.link.1);
+    let item = Item {
+        name: lname.clone(),
+        from: None,
+        kind: ItemKind::File,
+        meta: link.meta,
+    };
+    let mut c = Copier::new(None, sh);
+    let existing = match sys::statat(lfd, lname.as_os_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Some(SrcMeta::from(&st)),
+        Err(Errno::NOENT) => None,
+        Err(e) => return c.fail(ldir, &item, Op::Stat, e.into(), true).0,
+    };
+    let outcome = match sh.decide(&link.meta, existing.as_ref(), policy) {
+        Decision::UpToDate => Outcome::UpToDate,
+        Decision::Skip(r) => return Outcome::Skipped(r),
+        Decision::Ask => return Outcome::Skipped(SkipReason::Conflict),
+        Decision::Copy { replace } => {
+            files::copy_file(&mut c, Some(lfd.as_fd()), ldir, &item, replace, false).0
+        }
+    };
+    if matches!(outcome, Outcome::Copied | Outcome::UpToDate) {
+        sh.kept.add(What::HardLinks, Why::Unsupported);
+    }
+    outcome
 }

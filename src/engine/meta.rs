@@ -12,8 +12,7 @@ use std::os::unix::fs::MetadataExt;
 use rustix::fs::{self as rfs, AtFlags, FileType, Mode, Timespec, Timestamps};
 use rustix::process::{Gid, Uid};
 
-use super::caps::SymlinkMeta;
-use super::kept::{NotKept, What};
+use super::kept::{NotKept, What, Why};
 use super::sys;
 use super::xattrs::{self, At, Wanted, XattrBuf};
 use crate::config::Preserve;
@@ -80,12 +79,6 @@ impl SrcMeta {
         self.file_type() == FileType::RegularFile
     }
 
-    /// A regular file with the same size and modification time: what "up to
-    /// date" means for a file.
-    pub fn same_content(&self, other: &SrcMeta) -> bool {
-        self.is_file() && other.is_file() && self.size == other.size && self.mtime == other.mtime
-    }
-
     pub fn is_sparse(&self) -> bool {
         self.blocks.saturating_mul(512) < self.size
     }
@@ -121,6 +114,67 @@ impl SrcMeta {
     }
 }
 
+/// How closely the destination keeps modification times, in nanoseconds: 1
+/// where it keeps them exactly, 100 on NTFS, 10 ms on exFAT, 1 s over SFTP, 2 s
+/// on FAT. Times are the same when they differ by less than this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TimeWindow(pub u64);
+
+impl TimeWindow {
+    pub const EXACT: TimeWindow = TimeWindow(1);
+
+    fn nanos((s, ns): (i64, i64)) -> i128 {
+        i128::from(s) * 1_000_000_000 + i128::from(ns)
+    }
+
+    pub fn same(self, a: (i64, i64), b: (i64, i64)) -> bool {
+        (Self::nanos(a) - Self::nanos(b)).unsigned_abs() < u128::from(self.0)
+    }
+
+    /// `a` is later than `b` by more than the destination could have lost.
+    pub fn later(self, a: (i64, i64), b: (i64, i64)) -> bool {
+        Self::nanos(a) - Self::nanos(b) >= i128::from(self.0)
+    }
+
+    /// A regular file of the same size and, within the window, the same time:
+    /// what "up to date" means for a file.
+    pub fn same_content(self, a: &SrcMeta, b: &SrcMeta) -> bool {
+        a.is_file() && b.is_file() && a.size == b.size && self.same(a.mtime, b.mtime)
+    }
+}
+
+/// What the filesystem of the destination keeps of a file's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct FileMeta {
+    pub window: TimeWindow,
+    /// Permission bits as set (exFAT and FAT show the mount's instead).
+    pub modes: bool,
+    /// Owners as set (asked only when owners are kept).
+    pub owners: bool,
+    /// A second name for a file (exFAT, FAT: none).
+    pub hard_links: bool,
+    /// Symlinks at all (exFAT, FAT: none).
+    pub symlinks: bool,
+}
+
+impl FileMeta {
+    pub const EXACT: FileMeta = FileMeta {
+        window: TimeWindow::EXACT,
+        modes: true,
+        owners: true,
+        hard_links: true,
+        symlinks: true,
+    };
+}
+
+/// Whether a symlink's own metadata can be set without touching its target,
+/// and if not, why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SymlinkMeta {
+    pub times: Result<(), Why>,
+    pub owner: Result<(), Why>,
+}
+
 /// The metadata of an open file, which must (still) be a regular file.
 pub(crate) fn regular_meta(fd: BorrowedFd<'_>) -> io::Result<SrcMeta> {
     let st = sys::fstat(fd)?;
@@ -145,9 +199,13 @@ pub(crate) fn special_kind(ft: FileType) -> Option<&'static str> {
 /// How much of the source's metadata this process can and should reproduce.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct MetaPolicy {
-    /// Owners are kept: run as root (only root may give files away) and not
-    /// left out.
+    /// Owners are kept: run as root (only root may give files away), not
+    /// left out, and held by the destination.
     pub owner: bool,
+    /// Owners would be kept but the destination holds none (counted).
+    pub wants_owner: bool,
+    /// The destination holds permission bits (exFAT and FAT do not).
+    pub modes: bool,
     /// The process umask: a file created with `mode & !umask == mode` needs no chmod.
     pub umask: u32,
     /// Who new files belong to anyway: chown only when the source differs.
@@ -164,12 +222,16 @@ pub(crate) struct Attrs<'a, 'b> {
 }
 
 impl MetaPolicy {
-    pub fn current(preserve: Preserve) -> Self {
+    /// The policy for this process and a destination that keeps `kept`.
+    pub fn current(preserve: Preserve, kept: FileMeta) -> Self {
         // umask can only be read by setting it; this runs before any worker starts.
         let old = rustix::process::umask(Mode::from_raw_mode(0o022));
         rustix::process::umask(old);
+        let wants_owner = preserve.owner && rustix::process::geteuid().is_root();
         MetaPolicy {
-            owner: preserve.owner && rustix::process::geteuid().is_root(),
+            owner: wants_owner && kept.owners,
+            wants_owner,
+            modes: kept.modes,
             umask: old.as_raw_mode(),
             euid: rustix::process::geteuid().as_raw(),
             egid: rustix::process::getegid().as_raw(),
@@ -197,7 +259,7 @@ impl MetaPolicy {
             sys::fchown(fd, Uid::from_raw(m.uid), Gid::from_raw(m.gid))?;
             chmod_needed |= mode & 0o7000 != 0;
         }
-        if chmod_needed {
+        if chmod_needed && self.modes {
             sys::fchmod(fd, Mode::from_raw_mode(mode))?;
         }
         xattrs::copy(attrs.from, At::Fd(fd), self.attrs, attrs.buf, attrs.lost)?;
@@ -231,7 +293,9 @@ impl MetaPolicy {
         if self.owner {
             sys::fchown(fd, Uid::from_raw(m.uid), Gid::from_raw(m.gid))?;
         }
-        sys::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
+        if self.modes {
+            sys::fchmod(fd, Mode::from_raw_mode(m.mode & 0o7777))?;
+        }
         xattrs::copy(attrs.from, At::Fd(fd), self.attrs, attrs.buf, attrs.lost)?;
         sys::futimens(fd, &m.timestamps())?;
         Ok(())

@@ -37,6 +37,7 @@ mod source;
 mod stage;
 mod sweep;
 mod sys;
+mod temp_entry;
 mod temp_name;
 mod walk;
 mod worker;

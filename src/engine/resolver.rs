@@ -58,7 +58,7 @@ fn resolve(c: &mut Copier<'_>, p: Parked, choice: Choice) {
     };
     let replace = match choice {
         Choice::Overwrite => true,
-        Choice::OverwriteIfNewer if item.meta.mtime > dest.mtime => true,
+        Choice::OverwriteIfNewer if c.sh.window().later(item.meta.mtime, dest.mtime) => true,
         Choice::OverwriteIfNewer => {
             return c.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::NotNewer), 0));
         }

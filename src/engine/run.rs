@@ -11,11 +11,13 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Receiver;
 
 use super::ask::Ask;
+
 use super::control::Control;
+
 use super::dest::DestRoot;
 use super::finish;
 use super::kept::NotKept;
-use super::meta::{MetaPolicy, SrcMeta};
+use super::meta::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
 use super::resolver;
 use super::shared::Shared;
 use super::source::SourceRoot;
@@ -113,6 +115,12 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let source_root = SourceRoot::open(&config.source, config.dereference).map_err(unreadable)?;
     let (root, dest_fresh) = open_destination(&config.dest, config.dry_run)?;
 
+    // What the destination keeps decides what is set and how times compare.
+    let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
+    let file_meta = match &root {
+        Some(r) if !config.dry_run => r.probe_file_meta(wants_owner),
+        _ => FileMeta::EXACT,
+    };
     let (fd_workers, walker_fds) = fd_budget(fd_limit());
     let max_workers = config.jobs.max(16).min(fd_workers);
     let control = Control::new(config.jobs.min(max_workers), max_workers);
@@ -120,7 +128,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let shared = Arc::new(Shared {
         root,
         source: source_root,
-        meta: MetaPolicy::current(config.preserve),
+        meta: MetaPolicy::current(config.preserve, file_meta),
         control: control.clone(),
         events: ev_tx,
         policy: config.policy,
@@ -132,7 +140,11 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         },
         ask: Ask::new(control.clone()),
         kept: NotKept::default(),
+        file_meta,
     });
+    if file_meta.window != TimeWindow::EXACT {
+        shared.send(Event::Notice(Notice::TimeWindow(file_meta.window.0)));
+    }
     if fd_workers < config.jobs {
         shared.send(Event::Notice(Notice::FdLimit {
             allowed: fd_workers,

@@ -6,10 +6,13 @@ use std::any::Any;
 use crossbeam_channel::Sender;
 
 use super::ask::Ask;
+
 use super::control::Control;
+use super::decide::{self, Decision};
 use super::dest::DestRoot;
-use super::kept::NotKept;
+use super::kept::{NotKept, What, Why};
 use super::meta::MetaPolicy;
+use super::meta::{FileMeta, SrcMeta, TimeWindow};
 use super::source::SourceRoot;
 use crate::config::{Chunking, ConflictPolicy};
 use crate::event::{Event, Fatal};
@@ -28,6 +31,8 @@ pub(crate) struct Shared {
     pub ask: Ask,
     /// What the destination could not keep, said at the end.
     pub kept: NotKept,
+    /// What the destination keeps of a file's metadata (probed at the start).
+    pub file_meta: FileMeta,
 }
 
 impl Shared {
@@ -50,6 +55,38 @@ impl Shared {
             message,
         }));
         self.control.cancel();
+    }
+
+    /// How closely the destination keeps times.
+    pub fn window(&self) -> TimeWindow {
+        self.file_meta.window
+    }
+
+    /// Counts what the destination could not keep of a finished entry's
+    /// mode and owner.
+    pub fn count_unkept(&self) {
+        let m = self.file_meta;
+        if !m.modes {
+            self.kept.add(What::Modes, Why::Unsupported);
+        }
+        if self.meta.wants_owner && !m.owners {
+            self.kept.add(What::Owners, Why::Unsupported);
+        }
+    }
+
+    /// What to do with `src` given `dest`, times compared within the window.
+    pub fn decide(
+        &self,
+        src: &SrcMeta,
+        dest: Option<&SrcMeta>,
+        policy: ConflictPolicy,
+    ) -> Decision {
+        decide::decide(src, dest, policy, self.window())
+    }
+
+    /// A regular file of the same size and time (within the window).
+    pub fn same_content(&self, a: &SrcMeta, b: &SrcMeta) -> bool {
+        self.window().same_content(a, b)
     }
 
     pub fn root(&self) -> &DestRoot {
