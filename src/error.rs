@@ -25,6 +25,8 @@ pub enum Op {
     HardLink,
     Walk,
     RemoveTemp,
+    /// The destination will not take the name (see `engine::names`).
+    Name,
 }
 
 impl fmt::Display for Op {
@@ -45,6 +47,7 @@ impl fmt::Display for Op {
             Op::HardLink => "cannot create hard link",
             Op::Walk => "cannot walk",
             Op::RemoveTemp => "cannot remove",
+            Op::Name => "name refused",
         })
     }
 }

@@ -8,6 +8,7 @@
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{AtFlags, Gid, Mode, OFlags, Timespec, Timestamps, Uid};
@@ -145,7 +146,7 @@ pub(crate) fn probe_symlinks(
 /// odd seconds and all nine digits of nanoseconds comes back as it is kept
 /// (1 ns exact, 100 ns NTFS, 10 ms exFAT, 1 s SFTP, 2 s FAT); a mode and (with
 /// `owner`) an owner are kept or not; a hard link and a symlink can be made or
-/// not. Each is learned here, once, and never from a failure in the middle of
+/// not; whether names that differ in case are one. Each is learned here, once, and never from a failure in the middle of
 /// a copy: a dying disk may answer EPERM to one call, and that must fail the
 /// file it hits, not quietly change how the rest is copied. A probe that
 /// cannot be made says "all kept". Also returns its temporaries that could
@@ -187,6 +188,11 @@ pub(crate) fn probe_file_meta(
         last_access: t,
         last_modification: t,
     };
+    // The temporary's name has lower-case letters and random ones: found in
+    // capitals, it is the same file (FUSE may give it another inode number
+    // under another name, so that is not compared).
+    let upper = OsString::from_vec(name.as_bytes().to_ascii_uppercase());
+    kept.ignores_case = sys::statat(dir, &upper, AtFlags::SYMLINK_NOFOLLOW).is_ok();
     let got = sys::futimens(&fd, &times)
         .and_then(|()| sys::fstat(&fd))
         .map(|st| (st.st_mtime, st.st_mtime_nsec as i64));

@@ -127,12 +127,14 @@ impl<'a> Copier<'a> {
         e: io::Error,
         dest_side: bool,
     ) -> CopyError {
-        let path = if dest_side {
-            self.dest_path(dir, &item.name)
-        } else {
-            self.src_path(dir, item.source_name())
-        };
-        CopyError::new(path, op, e)
+        if !dest_side {
+            return CopyError::new(self.src_path(dir, item.source_name()), op, e);
+        }
+        let path = self.dest_path(dir, &item.name);
+        match &self.sh.root {
+            Some(root) => root.name_error(path, &item.name, op, e),
+            None => CopyError::new(path, op, e),
+        }
     }
 
     pub fn fail(&self, dir: &DirNode, item: &Item, op: Op, e: io::Error, dest_side: bool) -> Done {

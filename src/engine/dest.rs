@@ -18,6 +18,7 @@ use rustix::io::Errno;
 use super::beneath::{Beneath, DIR_FLAGS};
 use super::caps::{Learned, probe_file_meta, probe_symlinks};
 use super::meta::{FileMeta, SymlinkMeta};
+use super::names::NameRules;
 use super::node::DirNode;
 use super::sweep::{remove_tree, sweep_dead_temps};
 use super::sys;
@@ -40,7 +41,7 @@ pub(crate) struct DestRoot {
     places: RwLock<()>,
     /// Learned at the first symlink.
     symlink_meta: Mutex<Option<SymlinkMeta>>,
-
+    names: NameRules,
     left: Arc<LeftBehind>,
 }
 
@@ -57,7 +58,7 @@ impl DestRoot {
             link_by_proc: AtomicBool::new(false),
             temps: TempNames::new(pid),
             symlink_meta: Mutex::new(None),
-
+            names: NameRules::default(),
             left: Arc::default(),
             places: RwLock::new(()),
         })
@@ -69,6 +70,19 @@ impl DestRoot {
             self.path.clone()
         } else {
             self.path.join(rel)
+        }
+    }
+
+    /// The failure `e` of `op` on the entry `name` (at `path`), said as the
+    /// destination refusing the name when that is what it is.
+    pub fn name_error(&self, path: PathBuf, name: &OsStr, op: Op, e: io::Error) -> CopyError {
+        let takes_name = matches!(op, Op::Create | Op::Rename | Op::Symlink | Op::HardLink);
+        match takes_name
+            .then(|| self.names.explain(self.root_fd(), &self.temps, name, &e))
+            .flatten()
+        {
+            Some(why) => CopyError::new(path, Op::Name, why),
+            None => CopyError::new(path, op, e),
         }
     }
 

@@ -61,7 +61,10 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             let root = sh.root();
             let display = || root.display(&dir.rel);
             match dir.stage.as_ref().and_then(|s| s.take_failure()) {
-                Some(e) => Outcome::Failed(CopyError::new(display(), Op::Rename, e)),
+                Some(e) => {
+                    let name = dir.rel.file_name().unwrap_or_default();
+                    Outcome::Failed(root.name_error(display(), name, Op::Rename, e))
+                }
                 None => match finish_dir(sh, dir, meta, &mut buf) {
                     Ok(()) => {
                         sh.count_unkept();
@@ -123,7 +126,8 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
     let (tdir, tname) = (&link.target.0, &link.target.1);
     let (ldir, lname) = (&link.link.0, &link.link.1);
     let fail = |op, e: io::Error| {
-        Outcome::Failed(CopyError::new(root.display(&ldir.rel).join(lname), op, e))
+        let path = root.display(&ldir.rel).join(lname);
+        Outcome::Failed(root.name_error(path, lname, op, e))
     };
     let (tfd, lfd) = match (root.open_node(tdir), root.open_node(ldir)) {
         (Ok(t), Ok(l)) => (t, l),

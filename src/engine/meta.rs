@@ -155,6 +155,9 @@ pub(crate) struct FileMeta {
     pub hard_links: bool,
     /// Symlinks at all (exFAT, FAT: none).
     pub symlinks: bool,
+    /// `a` and `A` are one name (exFAT, FAT, NTFS in Windows mode, most
+    /// SMB shares).
+    pub ignores_case: bool,
 }
 
 impl FileMeta {
@@ -164,6 +167,7 @@ impl FileMeta {
         owners: true,
         hard_links: true,
         symlinks: true,
+        ignores_case: false,
     };
 }
 

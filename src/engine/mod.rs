@@ -28,6 +28,7 @@ mod item;
 mod job;
 mod kept;
 mod meta;
+mod names;
 mod node;
 mod plan;
 mod resolver;

@@ -3,7 +3,7 @@
 //! chunks on the queue, hard links deferred to the finish, scan totals.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,6 +18,7 @@ use crate::engine::chunked;
 use crate::engine::item::{Item, ItemKind};
 use crate::engine::job::{Batch, Job};
 use crate::engine::meta::{SrcMeta, special_kind};
+use crate::engine::names::CaseFold;
 use crate::engine::node::DirNode;
 use crate::engine::plan::{DeferredLink, Planned};
 use crate::engine::shared::Shared;
@@ -122,6 +123,34 @@ impl<'a> Planner<'a> {
         if self.seen.is_multiple_of(SCAN_EVERY) {
             self.send_scan(false);
         }
+    }
+
+    /// Whether `name` in `node` is one name with an entry met before it on a
+    /// destination that ignores case (`fold` holds the folder's names so
+    /// far); if so it is reported, and not copied over the other.
+    pub fn collides(
+        &self,
+        fold: &mut CaseFold,
+        node: &DirNode,
+        name: &OsStr,
+        ft: FileType,
+    ) -> bool {
+        let is_dir = ft == FileType::Directory;
+        if !self.filter.takes(&node.rel.join(name), is_dir) {
+            return false;
+        }
+        let Some(e) = fold.collides(name) else {
+            return false;
+        };
+        let path = self.sh.root().display(&node.rel.join(name));
+        let kind = match ft {
+            FileType::Directory => EntryKind::Dir,
+            FileType::Symlink => EntryKind::Symlink,
+            _ => EntryKind::File,
+        };
+        let failure = CopyError::new(path, Op::Name, e);
+        self.report(node, name.to_os_string(), kind, Outcome::Failed(failure));
+        true
     }
 
     /// Plans one source entry; says whether the walk goes into it.

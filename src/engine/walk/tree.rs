@@ -24,6 +24,7 @@ use super::make_dir::make_writable;
 use super::planner::{Planner, Visit};
 use crate::engine::job::Job;
 use crate::engine::meta::SrcMeta;
+use crate::engine::names::CaseFold;
 use crate::engine::node::DirNode;
 use crate::engine::plan::Planned;
 use crate::engine::shared::Shared;
@@ -150,6 +151,7 @@ fn read_level(
 ) -> bool {
     let mut subdirs = Vec::new();
     let mut go_on = true;
+    let mut fold = p.sh.file_meta.ignores_case.then(CaseFold::default);
     match sys::read_dir(&fd) {
         Err(e) => p.folder_failed(&node, e.into()),
         Ok(dir) => {
@@ -175,6 +177,11 @@ fn read_level(
                 let ft = meta
                     .as_ref()
                     .map_or_else(|_| entry.file_type(), SrcMeta::file_type);
+                if let Some(fold) = &mut fold
+                    && p.collides(fold, &node, &name, ft)
+                {
+                    continue;
+                }
                 if ft == FileType::Directory {
                     subdirs.push((name, meta));
                     continue;
