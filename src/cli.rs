@@ -7,7 +7,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::config::{
     Chunking, Config, ConflictPolicy, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, Preserve,
-    default_jobs,
+    Reflink, default_jobs,
 };
 use crate::error::InputError;
 
@@ -45,6 +45,24 @@ pub enum Metadata {
     Owner,
     /// All of the above: bytes, mode and times only.
     All,
+}
+
+/// When files are cloned (`--reflink`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReflinkArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ReflinkArg> for Reflink {
+    fn from(r: ReflinkArg) -> Self {
+        match r {
+            ReflinkArg::Auto => Reflink::Auto,
+            ReflinkArg::Always => Reflink::Always,
+            ReflinkArg::Never => Reflink::Never,
+        }
+    }
 }
 
 const EXAMPLES: &str = "\
@@ -94,6 +112,12 @@ pub struct Args {
     /// Leave out metadata that is kept by default (comma-separated).
     #[arg(long, value_enum, value_name = "LIST", value_delimiter = ',')]
     pub no_preserve: Vec<Metadata>,
+    /// Share data with the source where the filesystem can (XFS, btrfs):
+    /// auto clones where it can and copies elsewhere, always fails a file
+    /// that cannot be cloned, never really copies every byte [default: auto;
+    /// alone: always].
+    #[arg(long, value_enum, value_name = "WHEN", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
+    pub reflink: Option<ReflinkArg>,
     /// JSON Lines events on stdout (with --batch).
     #[arg(long, requires = "batch")]
     pub json: bool,
@@ -147,6 +171,7 @@ impl Args {
             excludes: self.exclude.clone(),
             dry_run: self.dry_run,
             preserve: self.preserve(),
+            reflink: self.reflink.map_or(Reflink::Auto, Into::into),
             chunking: Chunking {
                 threshold: self.chunk_threshold,
                 size: self.chunk_size,

@@ -43,6 +43,21 @@ impl Default for Preserve {
     }
 }
 
+/// Whether files share their data with the source where the filesystem can
+/// (`--reflink`, as cp has it): a clone costs no space and no time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Reflink {
+    /// Clone where source and destination can share data; copy elsewhere.
+    #[default]
+    Auto,
+    /// Clone or fail the file: a copy that must cost no space.
+    Always,
+    /// Really copy the bytes, neither cloned nor offloaded to the filesystem
+    /// (`copy_file_range` may clone on XFS and btrfs): a copy that must not
+    /// share blocks with its source.
+    Never,
+}
+
 /// Splitting big files into chunks copied by several workers at once: off by
 /// default (see [`DEFAULT_CHUNK_THRESHOLD`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +100,7 @@ pub struct Config {
     pub excludes: Vec<String>,
     pub dry_run: bool,
     pub preserve: Preserve,
+    pub reflink: Reflink,
     pub chunking: Chunking,
     /// Copy only these paths (relative to `source`; a folder with all it holds):
     /// how failed entries are retried.
@@ -102,6 +118,7 @@ impl Config {
             excludes: Vec::new(),
             dry_run: false,
             preserve: Preserve::default(),
+            reflink: Reflink::default(),
             chunking: Chunking::default(),
             only: None,
         }

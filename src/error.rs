@@ -27,6 +27,8 @@ pub enum Op {
     RemoveTemp,
     /// The destination will not take the name (see `engine::names`).
     Name,
+    /// `--reflink=always` and the file could not share its source's data.
+    Clone,
 }
 
 impl fmt::Display for Op {
@@ -48,6 +50,7 @@ impl fmt::Display for Op {
             Op::Walk => "cannot walk",
             Op::RemoveTemp => "cannot remove",
             Op::Name => "name refused",
+            Op::Clone => "cannot clone",
         })
     }
 }

@@ -4,10 +4,13 @@
 
 mod common;
 
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 
 use common::*;
 
@@ -123,9 +126,8 @@ fn over_sshfs_symlink_metadata_is_left_alone_and_nothing_outside_changes() {
     write(src.join("target.txt"), &data(1, 5000));
     set_mtime(src.join("target.txt"), 1_500_000_000, 0);
     write(src.join("sub/inner.bin"), &data(2, 300_000));
-    // SFTP keeps whole seconds; comparing times within what a destination
-    // keeps is the timestamp-granularity work of the filesystems issue.
-    set_mtime(src.join("sub/inner.bin"), 1_500_000_100, 0);
+    // SFTP keeps whole seconds: the rerun compares times within that.
+    set_mtime(src.join("sub/inner.bin"), 1_500_000_100, 999_999_999);
     symlink(&outside, src.join("absolute")).unwrap();
     symlink("target.txt", src.join("relative")).unwrap();
     symlink("nowhere/at/all", src.join("dangling")).unwrap();
@@ -178,4 +180,616 @@ fn over_sshfs_symlink_metadata_is_left_alone_and_nothing_outside_changes() {
     let (_, summary) = json_lines(&again);
     assert_eq!(summary["files_copied"], 0, "{summary}");
     assert_eq!(summary["symlinks"], 0, "{summary}");
+    assert_eq!(summary["time_window_ns"], 1_000_000_000, "{summary}");
+}
+
+/// Runs a tool the test needs, which must succeed; returns its stdout.
+fn run(cmd: &str, args: &[&OsStr]) -> String {
+    let o = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        o.status.success(),
+        "{cmd} {args:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn p(path: &Path) -> &OsStr {
+    path.as_os_str()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fs {
+    Xfs,
+    Btrfs,
+    Exfat,
+    Ntfs,
+    Tmpfs,
+}
+
+/// Loop devices are handed out one at a time (two `losetup -f` at once can
+/// pick the same one).
+static MOUNTING: Mutex<()> = Mutex::new(());
+
+/// A filesystem made for the test on a loop device over a sparse image (or a
+/// tmpfs), mounted; unmounted and detached when dropped.
+struct Mounted {
+    mnt: PathBuf,
+    dev: Option<String>,
+}
+
+impl Mounted {
+    fn new(fs: Fs, dir: &Path) -> Mounted {
+        assert!(is_root(), "filesystem tests run as root (to mount)");
+        let _one = MOUNTING.lock().unwrap_or_else(|e| e.into_inner());
+        let mnt = dir.join("mnt");
+        fs::create_dir_all(&mnt).unwrap();
+        if fs == Fs::Tmpfs {
+            run(
+                "mount",
+                &[
+                    os("-t"),
+                    os("tmpfs"),
+                    os("-o"),
+                    os("size=128m"),
+                    os("convoy-test"),
+                    p(&mnt),
+                ],
+            );
+            return Mounted { mnt, dev: None };
+        }
+        let (mkfs, package, mib) = match fs {
+            Fs::Xfs => ("mkfs.xfs", "xfsprogs", 320),
+            Fs::Btrfs => ("mkfs.btrfs", "btrfs-progs", 256),
+            Fs::Exfat => ("mkfs.exfat", "exfatprogs", 64),
+            Fs::Ntfs => ("mkntfs", "ntfs-3g", 64),
+            Fs::Tmpfs => unreachable!(),
+        };
+        need(mkfs, package);
+        need("losetup", "util-linux");
+        let image = dir.join("image");
+        fs::File::create(&image)
+            .unwrap()
+            .set_len(mib << 20)
+            .unwrap();
+        let dev = run("losetup", &[os("-f"), os("--show"), p(&image)])
+            .trim()
+            .to_string();
+        let guard = Mounted {
+            mnt: mnt.clone(),
+            dev: Some(dev.clone()),
+        };
+        let d = os(&dev);
+        match fs {
+            Fs::Xfs => run(mkfs, &[os("-q"), os("-f"), os("-m"), os("reflink=1"), d]),
+            Fs::Btrfs => run(mkfs, &[os("-q"), os("-f"), d]),
+            Fs::Exfat => run(mkfs, &[d]),
+            Fs::Ntfs => run(mkfs, &[os("-Q"), os("-q"), os("-F"), d]),
+            Fs::Tmpfs => unreachable!(),
+        };
+        match fs {
+            Fs::Exfat => {
+                need("mount.exfat-fuse", "exfat-fuse");
+                run("mount.exfat-fuse", &[d, p(&mnt)])
+            }
+            Fs::Ntfs => {
+                need("ntfs-3g", "ntfs-3g");
+                run("ntfs-3g", &[d, p(&mnt)])
+            }
+            _ => run("mount", &[d, p(&mnt)]),
+        };
+        guard
+    }
+}
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        // A FUSE daemon may hold the mount a moment after the last close.
+        for _ in 0..50 {
+            let ok = Command::new("umount")
+                .arg(&self.mnt)
+                .stderr(Stdio::null())
+                .status();
+            if ok.is_ok_and(|s| s.success()) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if let Some(dev) = &self.dev {
+            let _ = Command::new("losetup").args(["-d", dev]).status();
+        }
+    }
+}
+
+/// What a home folder holds that a copy can lose: attributes, an ACL (and a
+/// default ACL on a folder), a capability, sparse files large and small,
+/// hard links, symlinks of each kind, a private folder, nanosecond times.
+fn home_tree(root: &Path) {
+    for (tool, package) in [
+        ("setfattr", "attr"),
+        ("setfacl", "acl"),
+        ("setcap", "libcap2-bin"),
+    ] {
+        need(tool, package);
+    }
+    write(root.join(".bashrc"), &data(1, 8192));
+    write(
+        root.join(".config/app/settings.json"),
+        b"{\"theme\": \"dark\"}\n",
+    );
+    run(
+        "setfattr",
+        &[
+            os("-n"),
+            os("user.comment"),
+            os("-v"),
+            os("kept"),
+            p(&root.join(".config/app/settings.json")),
+        ],
+    );
+    write(root.join("Documents/report.txt"), &data(2, 20_000));
+    run(
+        "setfacl",
+        &[
+            os("-m"),
+            os("u:nobody:r"),
+            p(&root.join("Documents/report.txt")),
+        ],
+    );
+    run(
+        "setfacl",
+        &[
+            os("-d"),
+            os("-m"),
+            os("u:nobody:rx"),
+            p(&root.join("Documents")),
+        ],
+    );
+    write(root.join(".local/bin/tool"), &data(3, 150_000));
+    chmod(root.join(".local/bin/tool"), 0o755);
+    run(
+        "setcap",
+        &[os("cap_net_raw+ep"), p(&root.join(".local/bin/tool"))],
+    );
+    write(root.join("Pictures/photo.jpg"), &data(4, 3_000_000));
+    for (name, size, at) in [("vm.img", 20 << 20, 10 << 20), ("onebyte", 128 << 10, 4096)] {
+        let f = fs::File::create(root.join(name)).unwrap();
+        f.set_len(size).unwrap();
+        std::os::unix::fs::FileExt::write_at(&f, b"x", at).unwrap();
+    }
+    fs::File::create(root.join("hole200k"))
+        .unwrap()
+        .set_len(200 << 10)
+        .unwrap();
+    write(root.join("Music/song.ogg"), &data(5, 400_000));
+    fs::hard_link(
+        root.join("Music/song.ogg"),
+        root.join("Music/same song.ogg"),
+    )
+    .unwrap();
+    symlink("app/settings.json", root.join(".config/settings")).unwrap();
+    symlink("/etc/hostname", root.join("hostname")).unwrap();
+    symlink("gone/away", root.join("dangling")).unwrap();
+    write(root.join("private/diary.txt"), b"dear diary\n");
+    chmod(root.join("private/diary.txt"), 0o600);
+    chmod(root.join("private"), 0o700);
+    fs::create_dir_all(root.join("empty")).unwrap();
+    // Times last, folders after what they hold.
+    let all = entries(root);
+    for (i, rel) in all.iter().enumerate() {
+        if !root.join(rel).is_dir() || rel.as_os_str().is_empty() {
+            set_mtime(
+                root.join(rel),
+                1_600_000_000 + i as i64,
+                123_456_789 + i as i64,
+            );
+        }
+    }
+    for (i, rel) in all.iter().enumerate().rev() {
+        if fs::symlink_metadata(root.join(rel)).unwrap().is_dir() {
+            set_mtime(
+                root.join(rel),
+                1_650_000_000 + i as i64,
+                987_654_321 - i as i64,
+            );
+        }
+    }
+}
+
+/// Blocks separated by blank lines, sorted: tools list in folder order,
+/// which is not the same on two filesystems.
+fn blocks(text: &str) -> Vec<String> {
+    let mut b: Vec<String> = text
+        .split("\n\n")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    b.sort();
+    b
+}
+
+/// A tree as the tools a person checks with see it: every entry's type,
+/// mode, owner, size, mtime to the nanosecond, bytes or target and which
+/// names share an inode; then `getfattr`, `getfacl` and `getcap`.
+fn described(root: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut inodes: HashMap<u64, String> = HashMap::new();
+    for rel in entries(root) {
+        let path = root.join(&rel);
+        let m = fs::symlink_metadata(&path).unwrap();
+        let key = rel.display().to_string();
+        let what = if m.file_type().is_symlink() {
+            format!("link -> {}", fs::read_link(&path).unwrap().display())
+        } else if m.is_dir() {
+            "dir".to_string()
+        } else {
+            let bytes = fs::read(&path).unwrap();
+            let same = match inodes.get(&m.ino()) {
+                Some(first) => format!(" same as {first}"),
+                None => {
+                    inodes.insert(m.ino(), key.clone());
+                    String::new()
+                }
+            };
+            format!("file {} bytes, hash {:x}{same}", bytes.len(), hash(&bytes))
+        };
+        let mode = if m.file_type().is_symlink() {
+            0
+        } else {
+            m.mode() & 0o7777
+        };
+        out.insert(
+            key,
+            format!(
+                "{what} mode {mode:o} owner {}:{} mtime {}.{:09}",
+                m.uid(),
+                m.gid(),
+                m.mtime(),
+                m.mtime_nsec()
+            ),
+        );
+    }
+    let in_root = |cmd: &str, args: &[&str]| {
+        let o = Command::new(cmd)
+            .args(args)
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{cmd}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let xattrs = in_root(
+        "getfattr",
+        &["-R", "-P", "-h", "-d", "-m", "-", "-e", "hex", "."],
+    );
+    out.insert("(getfattr)".into(), blocks(&xattrs).join("\n\n"));
+    let acls = in_root("getfacl", &["-R", "-P", "-n", "-p", "."]);
+    out.insert("(getfacl)".into(), blocks(&acls).join("\n\n"));
+    let mut caps: Vec<String> = in_root("getcap", &["-r", "."])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    caps.sort();
+    out.insert("(getcap)".into(), caps.join("\n"));
+    out
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+fn assert_described_same(a: &BTreeMap<String, String>, b: &BTreeMap<String, String>, what: &str) {
+    for key in a.keys().chain(b.keys()) {
+        assert_eq!(a.get(key), b.get(key), "{what}: {key}");
+    }
+}
+
+/// Allocated bytes of a file.
+fn allocated(path: &Path) -> u64 {
+    fs::metadata(path).unwrap().blocks() * 512
+}
+
+/// Whether every extent of `path` is shared with another file (`filefrag`).
+fn shares_extents(path: &Path) -> bool {
+    need("filefrag", "e2fsprogs");
+    let out = run("filefrag", &[os("-v"), p(path)]);
+    let extents: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.trim_start()
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit())
+                && l.contains(':')
+        })
+        .collect();
+    !extents.is_empty() && extents.iter().all(|l| l.contains("shared"))
+}
+
+/// The home tree copied by convoy and by `cp -a` into the same filesystem
+/// (`at`, holding `src`) must read the same to every tool; on XFS and btrfs
+/// convoy's copy shares its data with the source.
+fn like_cp_a(src: &Path, at: &Path, clones: bool) {
+    home_tree(src);
+    let (ours, theirs) = (at.join("convoy"), at.join("cp"));
+    let o = batch(&[p(src), p(&ours)]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !stdout(&o).contains("not kept"),
+        "everything is kept here: {}",
+        stdout(&o)
+    );
+    run("cp", &[os("-a"), p(src), p(&theirs)]);
+    let (s, c, t) = (described(src), described(&ours), described(&theirs));
+    assert_described_same(&s, &c, "convoy's copy against the source");
+    assert_described_same(&t, &c, "convoy's copy against cp -a's");
+    for sparse in ["vm.img", "onebyte", "hole200k"] {
+        let (mine, cp) = (
+            allocated(&ours.join(sparse)),
+            allocated(&theirs.join(sparse)),
+        );
+        assert!(
+            mine <= cp.max(allocated(&src.join(sparse))),
+            "{sparse}: {mine} bytes allocated, cp -a {cp}"
+        );
+        assert!(
+            mine < fs::metadata(src.join(sparse)).unwrap().len() / 4,
+            "{sparse} keeps its holes: {mine}"
+        );
+    }
+    if clones {
+        for f in [
+            ".bashrc",
+            "Pictures/photo.jpg",
+            "Documents/report.txt",
+            "Music/song.ogg",
+        ] {
+            assert!(
+                shares_extents(&ours.join(f)),
+                "{f} is a clone: {}",
+                run("filefrag", &[os("-v"), p(&ours.join(f))])
+            );
+        }
+    }
+    let again = batch(&[p(src), p(&ours), os("--json")]);
+    assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+    let (_, summary) = json_lines(&again);
+    assert_eq!(
+        summary["files_copied"], 0,
+        "a rerun copies nothing: {summary}"
+    );
+    assert_eq!(
+        summary["time_window_ns"],
+        serde_json::Value::Null,
+        "{summary}"
+    );
+}
+
+#[test]
+fn a_home_folder_comes_out_as_cp_a_makes_it_on_ext4() {
+    assert!(is_root(), "this test runs as root (capabilities, owners)");
+    let t = tempfile::tempdir().unwrap();
+    like_cp_a(&t.path().join("home"), t.path(), false);
+}
+
+#[test]
+fn a_home_folder_comes_out_as_cp_a_makes_it_on_xfs_sharing_its_data() {
+    let t = tempfile::tempdir().unwrap();
+    let m = Mounted::new(Fs::Xfs, t.path());
+    like_cp_a(&m.mnt.join("home"), &m.mnt, true);
+}
+
+#[test]
+fn a_home_folder_comes_out_as_cp_a_makes_it_on_btrfs_sharing_its_data() {
+    let t = tempfile::tempdir().unwrap();
+    let m = Mounted::new(Fs::Btrfs, t.path());
+    like_cp_a(&m.mnt.join("home"), &m.mnt, true);
+}
+
+#[test]
+fn onto_tmpfs_everything_is_kept() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("home");
+    home_tree(&src);
+    let m = Mounted::new(Fs::Tmpfs, &t.path().join("tmpfs"));
+    let dst = m.mnt.join("copy");
+    let o = batch(&[p(&src), p(&dst)]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_described_same(
+        &described(&src),
+        &described(&dst),
+        "tmpfs copy against the source",
+    );
+}
+
+#[test]
+fn reflink_never_shares_nothing_and_always_fails_across_filesystems() {
+    let t = tempfile::tempdir().unwrap();
+    let m = Mounted::new(Fs::Xfs, t.path());
+    let src = m.mnt.join("src");
+    write(src.join("a.bin"), &data(7, 100_000));
+    write(src.join("big.bin"), &data(8, 2_000_000));
+    let never = m.mnt.join("never");
+    let o = batch(&[p(&src), p(&never), os("--reflink=never")]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    for f in ["a.bin", "big.bin"] {
+        assert!(!shares_extents(&never.join(f)), "{f} is really copied");
+        assert_eq!(
+            fs::read(src.join(f)).unwrap(),
+            fs::read(never.join(f)).unwrap()
+        );
+    }
+    let always = m.mnt.join("always");
+    let o = batch(&[p(&src), p(&always), os("--reflink")]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(shares_extents(&always.join("a.bin")));
+    // From another filesystem a clone cannot be: each file says so.
+    let elsewhere = t.path().join("elsewhere");
+    write(elsewhere.join("x.txt"), b"x");
+    let dst = m.mnt.join("cross");
+    let o = batch(&[p(&elsewhere), p(&dst), os("--reflink=always")]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("x.txt: cannot clone: the source is on another filesystem"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !dst.join("x.txt").exists(),
+        "nothing broken under the final name"
+    );
+}
+
+/// Onto a FUSE USB-stick filesystem, into a new and an existing folder: the
+/// first run copies what it can hold and names what it cannot, the second
+/// finds everything up to date.
+fn usb_stick(fs_kind: Fs, not_kept: &[&str], unheld_symlinks: usize) {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("home");
+    home_tree(&src);
+    let m = Mounted::new(fs_kind, &t.path().join("stick"));
+    fs::create_dir_all(m.mnt.join("existing")).unwrap();
+    for dst in [m.mnt.join("new"), m.mnt.join("existing")] {
+        let o = batch(&[p(&src), p(&dst), os("--json")]);
+        assert_eq!(
+            code(&o),
+            0,
+            "{fs_kind:?} {}: {}{}",
+            dst.display(),
+            stdout(&o),
+            stderr(&o)
+        );
+        let (_, summary) = json_lines(&o);
+        let said: Vec<String> = summary["not_kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["what"].as_str().unwrap().to_string())
+            .collect();
+        for what in not_kept {
+            assert!(
+                said.iter().any(|s| s == what),
+                "{fs_kind:?}: '{what}' is said not kept: {summary}"
+            );
+        }
+        let window = summary["time_window_ns"].as_u64().unwrap_or(1);
+        for rel in entries(&src) {
+            let s = fs::symlink_metadata(src.join(&rel)).unwrap();
+            if !s.is_file() {
+                continue;
+            }
+            let d = dst.join(&rel);
+            assert_eq!(
+                fs::read(src.join(&rel)).unwrap(),
+                fs::read(&d).unwrap(),
+                "{}",
+                rel.display()
+            );
+            let dm = fs::metadata(&d).unwrap();
+            let ns = |m: &fs::Metadata| {
+                i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec())
+            };
+            assert!(
+                (ns(&s) - ns(&dm)).unsigned_abs() < u128::from(window),
+                "{} keeps its time within {window} ns",
+                rel.display()
+            );
+        }
+        assert!(
+            leftover_temps(&dst).is_empty(),
+            "{:?}",
+            leftover_temps(&dst)
+        );
+        let again = batch(&[p(&src), p(&dst), os("--json")]);
+        assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+        let (lines, summary) = json_lines(&again);
+        for field in ["files_copied", "symlinks", "hard_links", "failed"] {
+            assert_eq!(
+                summary[field], 0,
+                "{fs_kind:?}: the rerun has nothing to do: {summary}"
+            );
+        }
+        // What it cannot hold is passed over again, and said why.
+        let skipped: Vec<_> = lines.iter().filter(|l| l["outcome"] == "skipped").collect();
+        assert_eq!(skipped.len(), unheld_symlinks, "{skipped:?}");
+        for l in skipped {
+            assert_eq!(l["kind"], "symlink", "{l}");
+            assert_eq!(l["reason"], "not_supported", "{l}");
+        }
+    }
+}
+
+#[test]
+fn onto_exfat_through_fuse_what_cannot_be_held_is_named_and_a_rerun_is_up_to_date() {
+    usb_stick(
+        Fs::Exfat,
+        &[
+            "xattrs",
+            "acls",
+            "capabilities",
+            "owners",
+            "modes",
+            "symlinks",
+            "hard_links",
+        ],
+        3,
+    );
+}
+
+#[test]
+fn onto_ntfs_through_fuse_what_cannot_be_held_is_named_and_a_rerun_is_up_to_date() {
+    usb_stick(Fs::Ntfs, &["acls", "owners", "modes"], 0);
+}
+
+#[test]
+fn names_exfat_refuses_are_said_with_their_character_and_the_rest_is_copied() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("what?.txt"), b"1");
+    write(src.join("sub/a:b"), b"2");
+    write(src.join("README.txt"), b"3");
+    write(src.join("readme.txt"), b"4");
+    write(src.join("sub/fine.txt"), b"5");
+    let m = Mounted::new(Fs::Exfat, &t.path().join("stick"));
+    let dst = m.mnt.join("copy");
+    let o = batch(&[p(&src), p(&dst)]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    for line in [
+        "what?.txt: name refused: the destination (exFAT through FUSE) does not accept '?' in names",
+        "a:b: name refused: the destination (exFAT through FUSE) does not accept ':' in names",
+        "already has this name there",
+    ] {
+        assert!(err.contains(line), "'{line}' in: {err}");
+    }
+    assert_eq!(fs::read(dst.join("sub/fine.txt")).unwrap(), b"5");
+    // One of the two names that are one there is copied, the other reported.
+    let held = fs::read_dir(&dst)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.eq_ignore_ascii_case("readme.txt"))
+        .collect::<Vec<_>>();
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(
+        fs::read(dst.join(&held[0])).unwrap(),
+        fs::read(src.join(&held[0])).unwrap()
+    );
+    assert!(leftover_temps(&dst).is_empty());
+    // The rerun says the same and copies nothing again.
+    let again = batch(&[p(&src), p(&dst), os("--json")]);
+    assert_eq!(code(&again), 1);
+    let (_, summary) = json_lines(&again);
+    assert_eq!(summary["files_copied"], 0, "{summary}");
+    assert_eq!(summary["failed"], 3, "{summary}");
 }

@@ -7,7 +7,7 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -18,17 +18,20 @@ use super::kept::Why;
 use super::meta::{FileMeta, SymlinkMeta, TimeWindow};
 use super::sys;
 use super::temp_name::TempNames;
+use super::xattrs::{Held, PROBE_ACL, holds};
 
 /// What this run learned its destination refuses, so it is asked once: a
 /// `RENAME_NOREPLACE` and a nameless (`O_TMPFILE`) file (cleared at the first
 /// "not supported" answer: falling back is as safe, only slower); hard links
 /// and symlinks (cleared only by [`probe_file_meta`]: a failure to make one
-/// in mid-copy is a failure).
+/// in mid-copy is a failure); clones (cleared at the first "cannot share
+/// data": the file is then copied, which loses nothing).
 pub(crate) struct Learned {
     noreplace: AtomicBool,
     tmpfile: AtomicBool,
     hardlinks: AtomicBool,
     symlinks: AtomicBool,
+    clones: AtomicBool,
 }
 
 impl Default for Learned {
@@ -38,6 +41,7 @@ impl Default for Learned {
             tmpfile: AtomicBool::new(true),
             hardlinks: AtomicBool::new(true),
             symlinks: AtomicBool::new(true),
+            clones: AtomicBool::new(true),
         }
     }
 }
@@ -73,6 +77,14 @@ impl Learned {
 
     pub fn no_symlinks(&self) {
         self.symlinks.store(false, Ordering::Relaxed);
+    }
+
+    pub fn clones(&self) -> bool {
+        self.clones.load(Ordering::Relaxed)
+    }
+
+    pub fn no_clones(&self) {
+        self.clones.store(false, Ordering::Relaxed);
     }
 }
 
@@ -187,6 +199,12 @@ pub(crate) fn probe_file_meta(
     let times = Timestamps {
         last_access: t,
         last_modification: t,
+    };
+    // Refused, or taken and dropped (NTFS-3G without its `acl` option):
+    // not held. (After the mode was tried: an ACL changes the mode.)
+    kept.attrs = Held {
+        user: holds(fd.as_fd(), c"user.convoy.probe", b"1") != Some(false),
+        acls: holds(fd.as_fd(), c"system.posix_acl_access", &PROBE_ACL) != Some(false),
     };
     // The temporary's name has lower-case letters and random ones: found in
     // capitals, it is the same file (FUSE may give it another inode number

@@ -142,6 +142,7 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
         open.out.as_fd(),
         offset,
         Some(len),
+        sh.offload(),
         &mut c.buf,
         &sh.control,
         &mut report,
@@ -155,6 +156,7 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
         Ok(_) | Err(CopyFail::Cancelled) => None,
         Err(CopyFail::Read(e)) => Some((Op::Read, e, false)),
         Err(CopyFail::Write(e)) => Some((Op::Write, e, true)),
+        Err(CopyFail::Clone(e)) => Some((Op::Clone, e, true)),
     };
     if let Some((op, e, dest_side)) = err {
         f.failed.store(true, Ordering::Relaxed);

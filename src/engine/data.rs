@@ -2,7 +2,8 @@
 //! `read`/`write` into the worker's buffer (half the kernel time of
 //! `copy_file_range` for files of a few KiB on this kind of machine); larger ones
 //! through `copy_file_range` in steps, so pause, cancel and progress stay live;
-//! sparse ones data segment by data segment, so holes stay holes.
+//! sparse ones data segment by data segment, so holes stay holes. Where source
+//! and destination can share data (XFS, btrfs), a file is cloned whole instead.
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -24,6 +25,8 @@ pub(crate) const STEP: u64 = 8 * 1024 * 1024;
 pub(crate) enum CopyFail {
     Read(io::Error),
     Write(io::Error),
+    /// The file could not share its source's data, and must (`--reflink=always`).
+    Clone(io::Error),
     Cancelled,
 }
 
@@ -91,18 +94,52 @@ fn write_all(out: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), CopyFail> {
     Ok(())
 }
 
+/// How a clone went.
+pub(crate) enum Cloned {
+    Done,
+    /// These two cannot share data (another filesystem, one without clones):
+    /// the bytes are to be copied.
+    CannotShare(Errno),
+    Failed(CopyFail),
+}
+
+/// Gives `out` the data of `src` by sharing its extents (`FICLONE`): the
+/// whole file at once, holes included.
+pub(crate) fn clone_whole(src: BorrowedFd<'_>, out: BorrowedFd<'_>) -> Cloned {
+    match sys::ficlone(out, src) {
+        Ok(()) => Cloned::Done,
+        Err(e @ (Errno::XDEV | Errno::OPNOTSUPP | Errno::INVAL | Errno::NOTTY | Errno::NOSYS)) => {
+            Cloned::CannotShare(e)
+        }
+        Err(e) => Cloned::Failed(offload_err(e)),
+    }
+}
+
+/// A call that moves data inside the kernel cannot say which side failed;
+/// these are the writer's.
+fn offload_err(e: Errno) -> CopyFail {
+    match e {
+        Errno::NOSPC | Errno::DQUOT | Errno::FBIG | Errno::ROFS => write_err(e),
+        e => read_err(e),
+    }
+}
+
 /// Copies `len` bytes at `offset` (or to the end of the source when `len` is
-/// `None`), calling `progress` after each step. Falls back to pread/pwrite where
-/// the kernel or filesystem has no `copy_file_range`.
+/// `None`), calling `progress` after each step. The kernel moves the bytes
+/// (`copy_file_range`) when `offload`; pread/pwrite where it is not, or the
+/// kernel or filesystem has no `copy_file_range`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn copy_range(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     offset: u64,
     len: Option<u64>,
+    offload: bool,
     buf: &mut Vec<u8>,
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyFail> {
+    let mut offload = offload;
     let mut done = 0u64;
     loop {
         let step = match len {
@@ -111,16 +148,17 @@ pub(crate) fn copy_range(
             None => STEP,
         };
         let at = offset + done;
-        let n = match sys::copy_file_range(src, at, out, at, step as usize) {
+        let offloaded = match offload {
+            true => sys::copy_file_range(src, at, out, at, step as usize),
+            false => Err(Errno::NOSYS),
+        };
+        let n = match offloaded {
             Ok(n) => n as u64,
             Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
-                pread_pwrite(src, out, offset + done, step, buf)?
+                offload = false;
+                pread_pwrite(src, out, at, step, buf)?
             }
-            // copy_file_range cannot say which side failed; these are the writer's.
-            Err(e @ (Errno::NOSPC | Errno::DQUOT | Errno::FBIG | Errno::ROFS)) => {
-                return Err(write_err(e));
-            }
-            Err(e) => return Err(read_err(e)),
+            Err(e) => return Err(offload_err(e)),
         };
         if n == 0 {
             return Ok(done);
@@ -153,6 +191,7 @@ pub(crate) fn copy_sparse(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     size: u64,
+    offload: bool,
     buf: &mut Vec<u8>,
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
@@ -180,7 +219,16 @@ pub(crate) fn copy_sparse(
             Err(e) => return Err(read_err(e)),
         };
         if hole > data {
-            let n = copy_range(src, out, data, Some(hole - data), buf, ctl, progress)?;
+            let n = copy_range(
+                src,
+                out,
+                data,
+                Some(hole - data),
+                offload,
+                buf,
+                ctl,
+                progress,
+            )?;
             copied += n;
             if n < hole - data {
                 break; // the file shrank under us

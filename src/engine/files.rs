@@ -11,15 +11,17 @@ use rustix::fs::{AtFlags, FileType};
 use rustix::io::Errno;
 
 use super::copier::{Copier, Done};
-use super::data::{self, CopyFail, SMALL_FILE};
+use super::data::{self, Cloned, CopyFail, SMALL_FILE};
 use super::item::{Item, ItemKind};
 use super::job::Batch;
 use super::kept::{What, Why};
 use super::meta::{Attrs, SrcMeta, SymlinkMeta, regular_meta};
 use super::node::DirNode;
+use super::shared::Shared;
 use super::source::Fresh;
 use super::sys;
 use super::xattrs::At;
+use crate::config::Reflink;
 use crate::error::Op;
 use crate::event::{Event, Outcome, SkipReason};
 
@@ -93,8 +95,10 @@ pub(super) fn copy_file(
     if item.name == PANIC_NAME {
         panic!("injected by a test");
     }
-    // Small files trust the walk's lstat: one fstat fewer per file.
-    let trust_walk = item.meta.size <= SMALL_FILE && !item.meta.is_sparse();
+    // Small files trust the walk's lstat: one fstat fewer per file. A clone
+    // takes the file as it is now, so its times must be of now too.
+    let cloning = c.sh.cloning() && item.meta.size > 0;
+    let trust_walk = item.meta.size <= SMALL_FILE && !item.meta.is_sparse() && !cloning;
     let opened = c.source_dir(dir).and_then(|d| {
         c.sh.source
             .open_file(d.as_fd(), item.source_name(), &item.meta, trust_walk)
@@ -110,8 +114,14 @@ pub(super) fn copy_file(
     };
     let out = new.fd();
     let mut progressed = 0u64;
+    let cloned = match cloning {
+        true => clone_data(c.sh, src.as_fd(), out.as_fd()),
+        false => None,
+    };
     // Holes stay holes whatever the size (a small file can be all hole).
-    let result = if meta.size <= SMALL_FILE && !meta.is_sparse() {
+    let result = if let Some(r) = cloned {
+        r.map(|()| meta.size)
+    } else if meta.size <= SMALL_FILE && !meta.is_sparse() {
         let r = data::read_write(
             src.as_fd(),
             out.as_fd(),
@@ -154,6 +164,7 @@ pub(super) fn copy_file(
                 src.as_fd(),
                 out.as_fd(),
                 meta.size,
+                sh.offload(),
                 &mut c.buf,
                 ctl,
                 &mut report,
@@ -164,6 +175,7 @@ pub(super) fn copy_file(
                 out.as_fd(),
                 0,
                 None,
+                sh.offload(),
                 &mut c.buf,
                 ctl,
                 &mut report,
@@ -175,6 +187,7 @@ pub(super) fn copy_file(
         Err(CopyFail::Cancelled) => return (Outcome::Cancelled, progressed),
         Err(CopyFail::Read(e)) => return (c.fail(dir, item, Op::Read, e, false).0, progressed),
         Err(CopyFail::Write(e)) => return (c.fail(dir, item, Op::Write, e, true).0, progressed),
+        Err(CopyFail::Clone(e)) => return (c.fail(dir, item, Op::Clone, e, true).0, progressed),
     }
     let new_gid = c.new_file_gid(dir, dir_fd);
     let sh = c.sh;
@@ -188,6 +201,31 @@ pub(super) fn copy_file(
     }
     let placed = new.commit(&item.name, replace);
     (c.placed(placed, dir, item), progressed)
+}
+
+/// Clones `src` into `out`: `None` when they cannot share data (learned
+/// once: later files are copied without trying) and the bytes are to be
+/// copied, unless clones were asked for whatever it takes.
+fn clone_data(
+    sh: &Shared,
+    src: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+) -> Option<Result<(), CopyFail>> {
+    match data::clone_whole(src, out) {
+        Cloned::Done => Some(Ok(())),
+        Cloned::CannotShare(e) if sh.reflink == Reflink::Always => {
+            let why = match e {
+                Errno::XDEV => "the source is on another filesystem (--reflink=always)",
+                _ => "the destination's filesystem has no clones (--reflink=always)",
+            };
+            Some(Err(CopyFail::Clone(io::Error::other(why))))
+        }
+        Cloned::CannotShare(_) => {
+            sh.root().learned.no_clones();
+            None
+        }
+        Cloned::Failed(f) => Some(Err(f)),
+    }
 }
 
 fn symlink(

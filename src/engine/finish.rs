@@ -110,6 +110,7 @@ fn finish_dir(sh: &Shared, dir: &DirNode, meta: &SrcMeta, buf: &mut XattrBuf) ->
         policy.attrs = Wanted {
             xattrs: false,
             acls: false,
+            ..policy.attrs
         };
     }
     let from = src.as_ref().map_or(fd.as_fd(), |s| s.as_fd());

@@ -14,7 +14,7 @@ use rustix::process::{Gid, Uid};
 
 use super::kept::{NotKept, What, Why};
 use super::sys;
-use super::xattrs::{self, At, Wanted, XattrBuf};
+use super::xattrs::{self, At, Held, Wanted, XattrBuf};
 use crate::config::Preserve;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +158,8 @@ pub(crate) struct FileMeta {
     /// `a` and `A` are one name (exFAT, FAT, NTFS in Windows mode, most
     /// SMB shares).
     pub ignores_case: bool,
+    /// User attributes and ACLs as set.
+    pub attrs: Held,
 }
 
 impl FileMeta {
@@ -168,6 +170,7 @@ impl FileMeta {
         hard_links: true,
         symlinks: true,
         ignores_case: false,
+        attrs: Held::ALL,
     };
 }
 
@@ -242,6 +245,7 @@ impl MetaPolicy {
             attrs: Wanted {
                 xattrs: preserve.xattrs,
                 acls: preserve.acls,
+                held: kept.attrs,
             },
         }
     }

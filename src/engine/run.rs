@@ -138,6 +138,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
             threshold: config.chunking.threshold.max(1),
             size: config.chunking.size.max(64 * 1024),
         },
+        reflink: config.reflink,
         ask: Ask::new(control.clone()),
         kept: NotKept::default(),
         file_meta,

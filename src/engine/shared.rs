@@ -14,7 +14,7 @@ use super::kept::{NotKept, What, Why};
 use super::meta::MetaPolicy;
 use super::meta::{FileMeta, SrcMeta, TimeWindow};
 use super::source::SourceRoot;
-use crate::config::{Chunking, ConflictPolicy};
+use crate::config::{Chunking, ConflictPolicy, Reflink};
 use crate::event::{Event, Fatal};
 
 pub(crate) struct Shared {
@@ -28,6 +28,7 @@ pub(crate) struct Shared {
     pub dry_run: bool,
     pub dereference: bool,
     pub chunking: Chunking,
+    pub reflink: Reflink,
     pub ask: Ask,
     /// What the destination could not keep, said at the end.
     pub kept: NotKept,
@@ -55,6 +56,21 @@ impl Shared {
             message,
         }));
         self.control.cancel();
+    }
+
+    /// Whether files are to be cloned (as far as this run knows).
+    pub fn cloning(&self) -> bool {
+        match self.reflink {
+            Reflink::Never => false,
+            Reflink::Always => true,
+            Reflink::Auto => self.root.as_ref().is_some_and(|r| r.learned.clones()),
+        }
+    }
+
+    /// Whether the kernel may move the bytes itself (`copy_file_range`),
+    /// which on XFS and btrfs may clone them.
+    pub fn offload(&self) -> bool {
+        self.reflink != Reflink::Never
     }
 
     /// How closely the destination keeps times.

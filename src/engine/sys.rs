@@ -182,6 +182,11 @@ pub(crate) fn copy_file_range(
     })
 }
 
+/// `FICLONE`: `to` shares all of `from`'s data.
+pub(crate) fn ficlone(to: BorrowedFd<'_>, from: BorrowedFd<'_>) -> Result<()> {
+    retry(|| rfs::ioctl_ficlone(to, from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,6 +25,50 @@ pub(crate) struct Wanted {
     /// Every attribute but ACLs: user, trusted, security (capabilities, labels).
     pub xattrs: bool,
     pub acls: bool,
+    /// What the destination holds (probed: NTFS-3G takes an ACL and drops
+    /// it): what it does not is counted as not kept without trying.
+    pub held: Held,
+}
+
+/// Which attributes a destination keeps once set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Held {
+    pub user: bool,
+    pub acls: bool,
+}
+
+impl Held {
+    pub const ALL: Held = Held {
+        user: true,
+        acls: true,
+    };
+}
+
+/// An access ACL that grants user 65534 read: `u::rw-,u:65534:r--,g::r--,m::r--,o::r--`
+/// in the kernel's `system.posix_acl_access` form.
+pub(crate) const PROBE_ACL: [u8; 44] = [
+    2, 0, 0, 0, // version
+    0x01, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, // user::rw-
+    0x02, 0, 4, 0, 0xfe, 0xff, 0, 0, // user:65534:r--
+    0x04, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, // group::r--
+    0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, // mask::r--
+    0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, // other::r--
+];
+
+/// Whether attribute `name` set to `value` on `fd` reads back the same:
+/// `None` when it could not be tried for another reason than "not supported".
+pub(crate) fn holds(fd: BorrowedFd<'_>, name: &CStr, value: &[u8]) -> Option<bool> {
+    match sys::retry(|| rfs::fsetxattr(fd, name, value, XattrFlags::empty())) {
+        Ok(()) => {}
+        Err(Errno::OPNOTSUPP | Errno::NOSYS) => return Some(false),
+        Err(_) => return None,
+    }
+    let mut back = vec![0u8; value.len() + 64];
+    match sys::retry(|| rfs::fgetxattr(fd, name, &mut back[..])) {
+        Ok(n) => Some(back[..n] == *value),
+        Err(Errno::NODATA) => Some(false),
+        Err(_) => None,
+    }
 }
 
 /// Where an entry's attributes are read or written.
@@ -148,6 +192,15 @@ pub(crate) fn copy(
         if !take || (symlink && name.starts_with(b"user.")) {
             continue;
         }
+        let held = match kind {
+            What::Acls => wanted.held.acls,
+            What::Xattrs => wanted.held.user,
+            _ => true,
+        };
+        if !held {
+            lost.add(kind, Why::Unsupported);
+            continue;
+        }
         let name = CStr::from_bytes_with_nul(&[name, b"\0"].concat())
             .map_err(io::Error::other)?
             .to_owned();
@@ -197,6 +250,7 @@ mod tests {
         let all = Wanted {
             xattrs: true,
             acls: true,
+            held: Held::ALL,
         };
         let mut buf = XattrBuf::default();
         let b_fd = std::fs::File::open(&b).unwrap();
@@ -214,6 +268,7 @@ mod tests {
         let none = Wanted {
             xattrs: false,
             acls: true,
+            held: Held::ALL,
         };
         let c_fd = std::fs::File::open(&c).unwrap();
         copy(

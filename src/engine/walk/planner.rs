@@ -226,8 +226,9 @@ impl<'a> Planner<'a> {
                 return Visit::Next;
             }
         }
+        // A file that can be cloned is cloned whole, at once.
         let sent = match chunked::chunk_count(&meta, self.sh.chunking, self.sh.dry_run)
-            .filter(|_| kind == ItemKind::File)
+            .filter(|_| kind == ItemKind::File && !self.sh.cloning())
         {
             Some(count) => self.send_chunks(parent, item, count),
             None => {
