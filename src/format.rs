@@ -97,6 +97,13 @@ mod tests {
     }
 
     #[test]
+    fn long_lines_wrap_at_spaces_under_their_first_word() {
+        let lines = wrap_indented("permission bits not kept on 12 entries", 20, 2);
+        assert_eq!(lines, ["permission bits not", "  kept on 12 entries"]);
+        assert_eq!(wrap_indented("short", 20, 2), ["short"]);
+    }
+
+    #[test]
     fn durations_are_short() {
         assert_eq!(duration(Duration::from_millis(2500)), "2.5s");
         assert_eq!(duration(Duration::from_secs(42)), "42s");
@@ -201,4 +208,34 @@ mod ellipsis_tests {
             assert!(ellipsize_middle(s, max).width() <= max, "max {max}");
         }
     }
+}
+
+/// `text` broken at spaces into lines of at most `width` columns, every
+/// line after the first indented by `indent` spaces (a word longer than a
+/// line stays whole).
+pub fn wrap_indented(text: &str, width: usize, indent: usize) -> Vec<String> {
+    use unicode_width::UnicodeWidthStr;
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split(' ') {
+        let room = if lines.is_empty() {
+            width
+        } else {
+            width.saturating_sub(indent)
+        };
+        if !line.is_empty() && line.width() + 1 + word.width() > room {
+            lines.push(std::mem::take(&mut line));
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    let pad = " ".repeat(indent);
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { l } else { format!("{pad}{l}") })
+        .collect()
 }

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::event::Notice;
 use crate::format;
 use crate::progress::Progress;
 
@@ -78,6 +79,19 @@ pub fn stopped_line(p: &Progress) -> Option<String> {
         (None, true) => Some(format!("Cancelled; {left} files not copied")),
         (None, false) => None,
     }
+}
+
+/// The heading of what the destination could not keep.
+pub const NOT_KEPT: &str = "Not kept (the copy is otherwise complete):";
+
+/// What the destination could not keep, one line per kind, and how closely
+/// it keeps times when that is not to the nanosecond: empty when it kept all.
+pub fn not_kept_lines(p: &Progress) -> Vec<String> {
+    let mut lines: Vec<String> = p.not_kept.iter().map(ToString::to_string).collect();
+    if let Some(ns) = p.time_window_ns {
+        lines.push(Notice::TimeWindow(ns).to_string());
+    }
+    lines
 }
 
 #[cfg(test)]

@@ -460,3 +460,37 @@ fn gauges_never_claim_more_than_is_known_while_the_scan_runs() {
         "{files}"
     );
 }
+
+#[test]
+fn the_summary_names_what_the_destination_could_not_keep() {
+    use convoy::event::{Lost, Notice, What, Why};
+    let t = tempfile::tempdir().unwrap();
+    let mut app = copying_app(t.path(), rel("", "big.iso"));
+    let now = Instant::now();
+    app.on_event(&Event::Notice(Notice::TimeWindow(1_000_000_000)), now);
+    for (what, count) in [(What::Modes, 1204), (What::Symlinks, 3)] {
+        let lost = Lost {
+            what,
+            why: Why::Unsupported,
+            count,
+        };
+        app.on_event(&Event::Notice(Notice::NotKept(lost)), now);
+    }
+    app.on_event(&Event::Done { cancelled: false }, now);
+    let s = text(&screen(&app, 120, 30));
+    for line in [
+        "Not kept (the copy is otherwise complete):",
+        "permission bits not kept on 1204 entries: the destination does not support them",
+        "symlinks not kept on 3 symlinks: the destination does not support them",
+        "the destination keeps modification times to 1 s; times are compared within that",
+    ] {
+        assert!(s.contains(line), "'{line}' on the summary:\n{s}");
+    }
+    assert!(s.contains("locked.txt"), "failures still listed:\n{s}");
+    // At 80×24 the failures keep their window.
+    let small = text(&screen(&app, 80, 24));
+    assert!(
+        small.contains("Failed (1)") && small.contains("Not kept"),
+        "{small}"
+    );
+}

@@ -247,9 +247,10 @@ impl Reporter {
                 let _ = writeln!(s, "  {}: {}", DisplayPath(&f.path), f.reason);
             }
         }
-        if !p.not_kept.is_empty() {
-            let _ = writeln!(s, "Not kept (the copy is otherwise complete):");
-            for l in &p.not_kept {
+        let not_kept = summary::not_kept_lines(p);
+        if !not_kept.is_empty() {
+            let _ = writeln!(s, "{}", summary::NOT_KEPT);
+            for l in &not_kept {
                 let _ = writeln!(s, "  {l}");
             }
         }

@@ -25,8 +25,16 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
     let block = window(Line::styled(title, style), &c.theme);
     let inner = block.inner(area);
     block.render(area, c.buf);
+    let not_kept = summary::not_kept_lines(p);
+    // Room for the counts, a stopped line and what was not kept (each may
+    // wrap once), never more than half the window.
+    let wanted = 6 + if not_kept.is_empty() {
+        0
+    } else {
+        1 + 2 * not_kept.len() as u16
+    };
     let [head, list, btns] = Layout::vertical([
-        Constraint::Length(6),
+        Constraint::Length(wanted.min(inner.height / 2).max(6)),
         Constraint::Min(2),
         Constraint::Length(1),
     ])
@@ -65,6 +73,15 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
     if let Some(line) = summary::stopped_line(p) {
         let style = if p.fatal.is_some() { t.bad() } else { t.warn() };
         lines.push(Line::styled(format!(" {line}"), style));
+    }
+    if !not_kept.is_empty() {
+        lines.push(Line::styled(format!(" {}", summary::NOT_KEPT), t.warn()));
+        let width = inner.width.saturating_sub(3) as usize;
+        for l in &not_kept {
+            for part in format::wrap_indented(l, width, 2) {
+                lines.push(Line::raw(format!("   {part}")));
+            }
+        }
     }
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
