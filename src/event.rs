@@ -205,6 +205,8 @@ pub enum What {
     SymlinkOwners,
     Symlinks,
     HardLinks,
+    /// Sparse files' holes (written as zeros).
+    Holes,
 }
 
 impl What {
@@ -222,6 +224,7 @@ impl What {
             What::SymlinkOwners => "symlink_owners",
             What::Symlinks => "symlinks",
             What::HardLinks => "hard_links",
+            What::Holes => "holes",
         }
     }
 
@@ -238,6 +241,7 @@ impl What {
             What::SymlinkOwners => "symlink owners",
             What::Symlinks => "symlinks",
             What::HardLinks => "hard links",
+            What::Holes => "holes",
         }
     }
 
@@ -246,6 +250,7 @@ impl What {
         match self {
             What::Symlinks | What::SymlinkTimes | What::SymlinkOwners => "symlinks",
             What::HardLinks => "files (copied as separate files)",
+            What::Holes => "sparse files (written as zeros)",
             _ => "entries",
         }
     }

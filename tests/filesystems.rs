@@ -207,6 +207,7 @@ enum Fs {
     Xfs,
     Btrfs,
     Exfat,
+    Fat,
     Ntfs,
     Tmpfs,
 }
@@ -246,6 +247,7 @@ impl Mounted {
             Fs::Xfs => ("mkfs.xfs", "xfsprogs", 320),
             Fs::Btrfs => ("mkfs.btrfs", "btrfs-progs", 256),
             Fs::Exfat => ("mkfs.exfat", "exfatprogs", 64),
+            Fs::Fat => ("mkfs.vfat", "dosfstools", 64),
             Fs::Ntfs => ("mkntfs", "ntfs-3g", 64),
             Fs::Tmpfs => unreachable!(),
         };
@@ -267,7 +269,7 @@ impl Mounted {
         match fs {
             Fs::Xfs => run(mkfs, &[os("-q"), os("-f"), os("-m"), os("reflink=1"), d]),
             Fs::Btrfs => run(mkfs, &[os("-q"), os("-f"), d]),
-            Fs::Exfat => run(mkfs, &[d]),
+            Fs::Exfat | Fs::Fat => run(mkfs, &[d]),
             Fs::Ntfs => run(mkfs, &[os("-Q"), os("-q"), os("-F"), d]),
             Fs::Tmpfs => unreachable!(),
         };
@@ -275,6 +277,10 @@ impl Mounted {
             Fs::Exfat => {
                 need("mount.exfat-fuse", "exfat-fuse");
                 run("mount.exfat-fuse", &[d, p(&mnt)])
+            }
+            Fs::Fat => {
+                need("fusefat", "fusefat");
+                run("fusefat", &[os("-o"), os("rw+"), d, p(&mnt)])
             }
             Fs::Ntfs => {
                 need("ntfs-3g", "ntfs-3g");
@@ -742,6 +748,27 @@ fn onto_exfat_through_fuse_what_cannot_be_held_is_named_and_a_rerun_is_up_to_dat
             "modes",
             "symlinks",
             "hard_links",
+            "holes",
+        ],
+        3,
+    );
+}
+
+#[test]
+fn onto_fat_through_fuse_what_cannot_be_held_is_named_and_a_rerun_is_up_to_date() {
+    // fusefat refuses to grow a file with ftruncate and stamps a renamed
+    // file with the time of the rename: both are probed and worked around.
+    usb_stick(
+        Fs::Fat,
+        &[
+            "xattrs",
+            "acls",
+            "capabilities",
+            "owners",
+            "modes",
+            "symlinks",
+            "hard_links",
+            "holes",
         ],
         3,
     );

@@ -244,7 +244,11 @@ fn chunk_done(c: &Copier<'_>, f: &BigFile) {
             },
         ) {
             Err(e) => c.fail(&f.dir, &f.item, Op::SetMetadata, e, true).0,
-            Ok(()) => c.placed(entry.commit(&f.item.name, open.replace), &f.dir, &f.item),
+            Ok(()) => {
+                let placed = c.placed(entry.commit(&f.item.name, open.replace), &f.dir, &f.item);
+                let what = (&f.dir, &f.item, &open.meta);
+                c.settle(!f.in_place, None, what, placed)
+            }
         },
     };
     c.send_entry(&f.dir, &f.item, (outcome, progressed));

@@ -5,7 +5,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,7 +20,7 @@ use super::shared::Shared;
 use super::sys;
 use super::xattrs::XattrBuf;
 use crate::error::{CopyError, Op};
-use crate::event::{EntryKind, Event, Fatal, Outcome, SkipReason, WorkerId};
+use crate::event::{EntryKind, Event, Fatal, Outcome, SkipReason, What, Why, WorkerId};
 
 /// The outcome of one entry and how many of its bytes were already reported
 /// through `Progress` events.
@@ -209,6 +209,45 @@ impl<'a> Copier<'a> {
                 }
                 _ => Err(Some((Outcome::Skipped(SkipReason::Conflict), 0))),
             },
+        }
+    }
+
+    /// What the destination did not keep of a file just copied: its holes are
+    /// counted; if it was `renamed` into place, the time a rename changed
+    /// (fusefat stamps a renamed file with the time of the rename) is set again
+    /// under its final name, in `dir_fd` (opened here when `None`).
+    pub fn settle(
+        &self,
+        renamed: bool,
+        dir_fd: Option<BorrowedFd<'_>>,
+        (dir, item, meta): (&Arc<DirNode>, &Item, &SrcMeta),
+        outcome: Outcome,
+    ) -> Outcome {
+        if !matches!(outcome, Outcome::Copied) {
+            return outcome;
+        }
+        let kept = self.sh.file_meta;
+        if meta.is_sparse() && !kept.holes {
+            self.sh.kept.add(What::Holes, Why::Unsupported);
+        }
+        if !renamed || kept.rename_keeps_times {
+            return outcome;
+        }
+        let opened;
+        let dir_fd = match dir_fd {
+            Some(fd) => fd,
+            None => match self.sh.root().open_node(dir) {
+                Ok(fd) => {
+                    opened = fd;
+                    opened.as_fd()
+                }
+                Err(e) => return self.fail(dir, item, Op::SetMetadata, e, true).0,
+            },
+        };
+        let flags = AtFlags::SYMLINK_NOFOLLOW;
+        match sys::utimensat(dir_fd, item.name.as_os_str(), &meta.timestamps(), flags) {
+            Ok(()) => outcome,
+            Err(e) => self.fail(dir, item, Op::SetMetadata, e.into(), true).0,
         }
     }
 

@@ -114,6 +114,8 @@ pub(super) fn copy_file(
     };
     let out = new.fd();
     let mut progressed = 0u64;
+    // Where the destination keeps no holes, zeros are written like data.
+    let sparse = meta.is_sparse() && c.sh.file_meta.holes;
     let cloned = match cloning {
         true => clone_data(c.sh, src.as_fd(), out.as_fd()),
         false => None,
@@ -121,7 +123,7 @@ pub(super) fn copy_file(
     // Holes stay holes whatever the size (a small file can be all hole).
     let result = if let Some(r) = cloned {
         r.map(|()| meta.size)
-    } else if meta.size <= SMALL_FILE && !meta.is_sparse() {
+    } else if meta.size <= SMALL_FILE && !sparse {
         let r = data::read_write(
             src.as_fd(),
             out.as_fd(),
@@ -159,7 +161,7 @@ pub(super) fn copy_file(
             }
         };
         let ctl = &sh.control;
-        if meta.is_sparse() {
+        if sparse {
             data::copy_sparse(
                 src.as_fd(),
                 out.as_fd(),
@@ -199,8 +201,12 @@ pub(super) fn copy_file(
     if let Err(e) = sh.meta.apply_fd(out.as_fd(), &meta, new_gid, attrs) {
         return (c.fail(dir, item, Op::SetMetadata, e, true).0, progressed);
     }
-    let placed = new.commit(&item.name, replace);
-    (c.placed(placed, dir, item), progressed)
+    let placed = c.placed(new.commit(&item.name, replace), dir, item);
+    let renamed = in_place.is_none();
+    (
+        c.settle(renamed, Some(dir_fd), (dir, item, &meta), placed),
+        progressed,
+    )
 }
 
 /// Clones `src` into `out`: `None` when they cannot share data (learned

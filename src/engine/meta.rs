@@ -83,7 +83,7 @@ impl SrcMeta {
         self.blocks.saturating_mul(512) < self.size
     }
 
-    fn timestamps(&self) -> Timestamps {
+    pub fn timestamps(&self) -> Timestamps {
         let ts = |(s, ns): (i64, i64)| Timespec {
             tv_sec: s,
             tv_nsec: ns,
@@ -160,6 +160,14 @@ pub(crate) struct FileMeta {
     pub ignores_case: bool,
     /// User attributes and ACLs as set.
     pub attrs: Held,
+    /// A file grown by `ftruncate` stays a hole (exFAT: allocated; fusefat:
+    /// refused).
+    pub holes: bool,
+    /// A rename keeps a file's modification time (fusefat: set to now).
+    pub rename_keeps_times: bool,
+    /// Handles beneath a renamed folder still work (fusefat: they go stale,
+    /// so folders are made under their own names there, not staged).
+    pub renames_keep_handles: bool,
 }
 
 impl FileMeta {
@@ -171,6 +179,9 @@ impl FileMeta {
         symlinks: true,
         ignores_case: false,
         attrs: Held::ALL,
+        holes: true,
+        rename_keeps_times: true,
+        renames_keep_handles: true,
     };
 }
 

@@ -50,6 +50,8 @@ pub(super) struct DirMaker {
 enum Found {
     Merged,
     Staged(OsString),
+    /// Made under its own name, by this run (nothing in it is in the way).
+    Made,
     DryRun,
 }
 
@@ -67,7 +69,9 @@ impl DirMaker {
         }
         match self.decide(sh, parent, name, meta) {
             Ok(Ok(Found::Merged)) => Made::Enter(DirNode::child(parent, name, false, None)),
-            Ok(Ok(Found::DryRun)) => Made::Enter(DirNode::child(parent, name, true, None)),
+            Ok(Ok(Found::DryRun | Found::Made)) => {
+                Made::Enter(DirNode::child(parent, name, true, None))
+            }
             Ok(Ok(Found::Staged(temp))) => {
                 Made::Enter(DirNode::child(parent, name, true, Some(Stage::new(temp))))
             }
@@ -92,6 +96,14 @@ impl DirMaker {
             .map_err(|e| (Op::OpenDir, e))?
             .as_fd();
         let create = || {
+            // Where renaming a folder breaks what is open beneath it, folders
+            // are made under their own names (their files still appear only
+            // complete, renamed from temporaries).
+            if !sh.file_meta.renames_keep_handles {
+                return sys::mkdirat(fd, name, Mode::from_raw_mode(0o700))
+                    .map(|()| Ok(Found::Made))
+                    .map_err(|e| (Op::CreateDir, e.into()));
+            }
             root.make_staged_dir(fd)
                 .map(|temp| Ok(Found::Staged(temp)))
                 .map_err(|e| (Op::CreateDir, e))
