@@ -736,42 +736,28 @@ fn usb_stick(fs_kind: Fs, not_kept: &[&str], unheld_symlinks: usize) {
     }
 }
 
+/// What the FAT family holds none of (the tree has one of each).
+const FAT_FAMILY_KEEPS_NONE_OF: &[&str] = &[
+    "xattrs",
+    "acls",
+    "capabilities",
+    "owners",
+    "modes",
+    "symlinks",
+    "hard_links",
+    "holes",
+];
+
 #[test]
 fn onto_exfat_through_fuse_what_cannot_be_held_is_named_and_a_rerun_is_up_to_date() {
-    usb_stick(
-        Fs::Exfat,
-        &[
-            "xattrs",
-            "acls",
-            "capabilities",
-            "owners",
-            "modes",
-            "symlinks",
-            "hard_links",
-            "holes",
-        ],
-        3,
-    );
+    usb_stick(Fs::Exfat, FAT_FAMILY_KEEPS_NONE_OF, 3);
 }
 
 #[test]
 fn onto_fat_through_fuse_what_cannot_be_held_is_named_and_a_rerun_is_up_to_date() {
     // fusefat refuses to grow a file with ftruncate and stamps a renamed
     // file with the time of the rename: both are probed and worked around.
-    usb_stick(
-        Fs::Fat,
-        &[
-            "xattrs",
-            "acls",
-            "capabilities",
-            "owners",
-            "modes",
-            "symlinks",
-            "hard_links",
-            "holes",
-        ],
-        3,
-    );
+    usb_stick(Fs::Fat, FAT_FAMILY_KEEPS_NONE_OF, 3);
 }
 
 #[test]
