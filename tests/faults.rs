@@ -79,6 +79,8 @@ const SYSCALLS: &[(&str, &[&str])] = &[
     ("getcwd", &["EIO", "ENOENT"]),
     ("close", &["EIO", "EINTR"]),
     ("clone3", &["EAGAIN", "ENOMEM"]),
+    // FICLONE (and the terminal checks of isatty).
+    ("ioctl", &["EIO", "ENOSPC", "EXDEV", "EOPNOTSUPP", "EINTR"]),
     ("flistxattr", &["EIO", "ERANGE", "EINTR"]),
     ("llistxattr", &["EIO", "ERANGE", "EINTR"]),
     ("fgetxattr", &["EIO", "ERANGE", "EINTR"]),
@@ -122,7 +124,6 @@ const NOT_FILE_IO: &[&str] = &[
     "getuid",
     "getgid",
     "umask",
-    "ioctl",
     "poll",
     "prctl",
     "kill",
