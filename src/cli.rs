@@ -118,6 +118,10 @@ pub struct Args {
     /// alone: always].
     #[arg(long, value_enum, value_name = "WHEN", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
     pub reflink: Option<ReflinkArg>,
+    /// Hash every file as it is read (BLAKE3), read the copy back from the
+    /// device and compare; a copy that differs is removed and reported.
+    #[arg(long)]
+    pub verify: bool,
     /// JSON Lines events on stdout (with --batch).
     #[arg(long, requires = "batch")]
     pub json: bool,
@@ -172,6 +176,7 @@ impl Args {
             dry_run: self.dry_run,
             preserve: self.preserve(),
             reflink: self.reflink.map_or(Reflink::Auto, Into::into),
+            verify: self.verify,
             chunking: Chunking {
                 threshold: self.chunk_threshold,
                 size: self.chunk_size,

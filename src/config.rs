@@ -101,6 +101,9 @@ pub struct Config {
     pub dry_run: bool,
     pub preserve: Preserve,
     pub reflink: Reflink,
+    /// Hash every file as it is read and read the copy back from the device
+    /// to compare (see `engine::verify`).
+    pub verify: bool,
     pub chunking: Chunking,
     /// Copy only these paths (relative to `source`; a folder with all it holds):
     /// how failed entries are retried.
@@ -119,6 +122,7 @@ impl Config {
             dry_run: false,
             preserve: Preserve::default(),
             reflink: Reflink::default(),
+            verify: false,
             chunking: Chunking::default(),
             only: None,
         }

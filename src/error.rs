@@ -29,6 +29,8 @@ pub enum Op {
     Name,
     /// `--reflink=always` and the file could not share its source's data.
     Clone,
+    /// `--verify` and the copy does not read back as it was written.
+    Verify,
 }
 
 impl fmt::Display for Op {
@@ -51,6 +53,7 @@ impl fmt::Display for Op {
             Op::RemoveTemp => "cannot remove",
             Op::Name => "name refused",
             Op::Clone => "cannot clone",
+            Op::Verify => "verification failed",
         })
     }
 }

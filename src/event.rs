@@ -381,6 +381,9 @@ impl fmt::Display for Notice {
     }
 }
 
+/// A BLAKE3 hash of a file's content.
+pub type Digest = [u8; 32];
+
 #[derive(Debug)]
 pub enum Event {
     /// Totals discovered so far; `complete` once the walk is over.
@@ -408,6 +411,9 @@ pub enum Event {
         bytes: u64,
         progressed: u64,
         outcome: Outcome,
+        /// With `--verify`, a file copied and read back the same: the BLAKE3
+        /// hash of its content.
+        digest: Option<Digest>,
     },
     /// An entry is held until [`crate::engine::Control::answer`] decides it; the
     /// rest of the copy goes on meanwhile.

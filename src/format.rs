@@ -239,3 +239,14 @@ pub fn wrap_indented(text: &str, width: usize, indent: usize) -> Vec<String> {
         .map(|(i, l)| if i == 0 { l } else { format!("{pad}{l}") })
         .collect()
 }
+
+/// Bytes as lower-case hexadecimal (digests).
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}

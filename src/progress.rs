@@ -62,6 +62,8 @@ pub struct Progress {
     pub dirs: u64,
     pub symlinks: u64,
     pub hard_links: u64,
+    /// Files read back from the destination the same (`--verify`).
+    pub verified: u64,
     pub failures: Vec<Problem>,
     pub skips: Vec<Problem>,
     pub notices: Vec<String>,
@@ -98,6 +100,7 @@ impl Progress {
             dirs: 0,
             symlinks: 0,
             hard_links: 0,
+            verified: 0,
             failures: Vec::new(),
             skips: Vec::new(),
             notices: Vec::new(),
@@ -168,7 +171,11 @@ impl Progress {
                 bytes,
                 progressed,
                 outcome,
-            } => self.entry(*worker, path, *kind, *bytes, *progressed, outcome),
+                digest,
+            } => {
+                self.verified += u64::from(digest.is_some());
+                self.entry(*worker, path, *kind, *bytes, *progressed, outcome)
+            }
             // Waiting conflicts are the asking face's state; they settle as entries.
             Event::Conflict(_) => {}
             Event::Fatal(e) => {
@@ -375,6 +382,7 @@ mod tests {
             bytes,
             progressed: 0,
             outcome,
+            digest: None,
         }
     }
 
@@ -440,6 +448,7 @@ mod tests {
                 bytes: 1000,
                 progressed: 600,
                 outcome: Outcome::Copied,
+                digest: None,
             },
             t,
         );

@@ -62,12 +62,17 @@ pub fn copied_counts(p: &Progress) -> String {
     )
 }
 
-/// `Up to date: 3  Skipped: 0  Failed: 1`.
+/// `Up to date: 3  Skipped: 0  Failed: 1` (and `Verified: 12` when files
+/// were read back).
 pub fn outcome_counts(p: &Progress) -> String {
-    format!(
+    let mut s = format!(
         "Up to date: {}  Skipped: {}  Failed: {}",
         p.up_to_date, p.skipped, p.failed
-    )
+    );
+    if p.verified > 0 {
+        s.push_str(&format!("  Verified: {}", p.verified));
+    }
+    s
 }
 
 /// Why the run ended before copying everything, with what is left; `None`

@@ -89,6 +89,7 @@ fn copying_app(dir: &Path, lane_path: RelPath) -> App {
             bytes: 1000,
             progressed: 0,
             outcome: Outcome::Copied,
+            digest: None,
         },
         Event::Entry {
             worker: Some(1),
@@ -101,6 +102,7 @@ fn copying_app(dir: &Path, lane_path: RelPath) -> App {
                 Op::Open,
                 std::io::Error::from_raw_os_error(13),
             )),
+            digest: None,
         },
     ];
     for (i, e) in events.iter().enumerate() {
@@ -367,6 +369,7 @@ fn retry_failed_copies_only_the_entries_that_failed() {
                 Op::Open,
                 std::io::Error::from_raw_os_error(5),
             )),
+            digest: None,
         },
         Instant::now(),
     );
@@ -422,6 +425,7 @@ fn gauges_never_claim_more_than_is_known_while_the_scan_runs() {
                 bytes: 1000,
                 progressed: 0,
                 outcome: Outcome::Copied,
+                digest: None,
             },
             now,
         );

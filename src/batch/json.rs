@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use crate::event::{Event, Outcome};
 use crate::exit::ExitCode;
+use crate::format;
 use crate::progress::Progress;
 
 /// A path as a string, and (when it is not UTF-8) also as its exact bytes.
@@ -33,6 +34,7 @@ pub(super) fn event(ev: &Event) -> Option<Value> {
             kind,
             bytes,
             outcome,
+            digest,
             ..
         } => {
             let mut o = Map::new();
@@ -56,6 +58,9 @@ pub(super) fn event(ev: &Event) -> Option<Value> {
                 Outcome::Cancelled => "cancelled",
             };
             o.insert("outcome".into(), json!(name));
+            if let Some(d) = digest {
+                o.insert("blake3".into(), json!(format::hex(d)));
+            }
             Value::Object(o)
         }
         Event::Notice(n) => json!({
@@ -99,6 +104,7 @@ pub(super) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
         "dirs": p.dirs,
         "symlinks": p.symlinks,
         "hard_links": p.hard_links,
+        "verified": p.verified,
         "bytes_copied": p.bytes_copied,
         "elapsed_secs": p.elapsed().as_secs_f64(),
         "bytes_per_sec": p.average_rate().round(),

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::copier::{Copier, Done, folder_gid};
-use super::data::{self, CopyFail};
+use super::data::{self, CopyFail, Mover};
 use super::item::Item;
 use super::meta::{Attrs, SrcMeta};
 use super::node::DirNode;
@@ -137,13 +137,18 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
             sh.send(Event::Progress { worker, bytes: n });
         }
     };
+    // Chunks are never verified (a verified file is not split).
+    let mut mv = Mover {
+        buf: &mut c.buf,
+        offload: sh.offload(),
+        hash: None,
+    };
+    let (src, out) = (open.src.as_fd(), open.out.as_fd());
     let r = data::copy_range(
-        open.src.as_fd(),
-        open.out.as_fd(),
-        offset,
-        Some(len),
-        sh.offload(),
-        &mut c.buf,
+        src,
+        out,
+        (offset, Some(len)),
+        &mut mv,
         &sh.control,
         &mut report,
     );
@@ -251,7 +256,7 @@ fn chunk_done(c: &Copier<'_>, f: &BigFile) {
             }
         },
     };
-    c.send_entry(&f.dir, &f.item, (outcome, progressed));
+    c.send_entry(&f.dir, &f.item, (outcome, progressed), None);
 }
 
 #[cfg(test)]

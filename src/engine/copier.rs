@@ -18,9 +18,10 @@ use super::meta::SrcMeta;
 use super::node::DirNode;
 use super::shared::Shared;
 use super::sys;
+use super::verify::{self, Round, Written};
 use super::xattrs::XattrBuf;
 use crate::error::{CopyError, Op};
-use crate::event::{EntryKind, Event, Fatal, Outcome, SkipReason, What, Why, WorkerId};
+use crate::event::{Digest, EntryKind, Event, Fatal, Outcome, SkipReason, What, Why, WorkerId};
 
 /// The outcome of one entry and how many of its bytes were already reported
 /// through `Progress` events.
@@ -38,6 +39,11 @@ pub(super) struct Copier<'a> {
     new_gid: Option<(Arc<Path>, u32)>,
     /// Reused for every entry's extended attributes.
     pub xbuf: XattrBuf,
+    /// Under `--verify`: the digest of the file just copied and the size and
+    /// time it was given, taken by the report that follows.
+    pub written: Option<(Digest, SrcMeta)>,
+    /// Under `--verify`: files copied and not yet read back.
+    round: Round,
 }
 
 fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
@@ -72,6 +78,8 @@ impl<'a> Copier<'a> {
             src_dir: None,
             new_gid: None,
             xbuf: XattrBuf::default(),
+            written: None,
+            round: Round::default(),
         }
     }
 
@@ -151,14 +159,77 @@ impl<'a> Copier<'a> {
         }
     }
 
-    pub fn finish_entry(&self, dir: &DirNode, item: &Item, done: Done) {
+    /// Reports an entry, or (a file copied under `--verify`) holds it for
+    /// this worker's next round of reading back; a copier without a lane
+    /// (the resolver) reads it back at once.
+    pub fn finish_entry(&mut self, dir: &Arc<DirNode>, item: &Item, done: Done) {
         if let (Outcome::Failed(e), _) = &done {
             self.stop_if_fatal(e);
         }
-        self.send_entry(dir, item, done);
+        let written = self.written.take();
+        if let ((Outcome::Copied, progressed), Some((digest, stamped))) = (&done, written) {
+            let w = Written {
+                dir: Arc::clone(dir),
+                item: item.clone(),
+                progressed: *progressed,
+                digest,
+                stamped,
+            };
+            if self.round.push(w) || self.id.is_none() {
+                self.verify_round();
+            }
+            return;
+        }
+        self.send_entry(dir, item, done, None);
     }
 
-    pub fn send_entry(&self, dir: &DirNode, item: &Item, done: Done) {
+    /// Reads back the files of this worker's round and reports them.
+    pub fn verify_round(&mut self) {
+        let files = self.round.take();
+        if files.is_empty() {
+            return;
+        }
+        let results = verify::check(self.sh, &files, &mut self.buf);
+        for (w, r) in files.iter().zip(results) {
+            match r {
+                Ok(digest) => self.send_entry(
+                    &w.dir,
+                    &w.item,
+                    (Outcome::Copied, w.progressed),
+                    Some(digest),
+                ),
+                Err(e) => {
+                    self.stop_if_fatal(&e);
+                    self.send_entry(&w.dir, &w.item, (Outcome::Failed(e), w.progressed), None);
+                }
+            }
+        }
+    }
+
+    /// A file copied outside any round (a hard link's second name copied on
+    /// its own): read back at once.
+    pub fn verified_now(&mut self, dir: &Arc<DirNode>, item: &Item, outcome: Outcome) -> Outcome {
+        let Some((digest, stamped)) = self
+            .written
+            .take()
+            .filter(|_| matches!(outcome, Outcome::Copied))
+        else {
+            return outcome;
+        };
+        let w = Written {
+            dir: Arc::clone(dir),
+            item: item.clone(),
+            progressed: 0,
+            digest,
+            stamped,
+        };
+        match verify::check(self.sh, std::slice::from_ref(&w), &mut self.buf).pop() {
+            Some(Err(e)) => Outcome::Failed(e),
+            _ => outcome,
+        }
+    }
+
+    pub fn send_entry(&self, dir: &DirNode, item: &Item, done: Done, digest: Option<Digest>) {
         let (outcome, progressed) = done;
         let kind = entry_kind(item.kind);
         if kind == EntryKind::File && matches!(outcome, Outcome::Copied) && !self.sh.dry_run {
@@ -175,6 +246,7 @@ impl<'a> Copier<'a> {
             },
             progressed,
             outcome,
+            digest,
         });
     }
 

@@ -44,6 +44,29 @@ fn write_err(e: Errno) -> CopyFail {
     CopyFail::Write(e.into())
 }
 
+/// How bytes move: by the kernel where it can (`offload`: `copy_file_range`,
+/// which may clone), or through the worker's buffer, hashed on the way when
+/// the copy is to be verified (the kernel's copy would hide them).
+pub(crate) struct Mover<'a> {
+    pub buf: &'a mut Vec<u8>,
+    pub offload: bool,
+    pub hash: Option<&'a mut blake3::Hasher>,
+}
+
+impl Mover<'_> {
+    /// `n` bytes of a hole, as a reader of the file sees them.
+    fn hashed_zeros(&mut self, mut n: u64) {
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        if let Some(h) = self.hash.as_deref_mut() {
+            while n > 0 {
+                let step = n.min(ZEROS.len() as u64);
+                h.update(&ZEROS[..step as usize]);
+                n -= step;
+            }
+        }
+    }
+}
+
 /// Reads `src` to its end and writes it all to `out`; returns the bytes copied.
 /// `expected` sizes the first read so a small file takes one call each way.
 /// Unless `checked`, `src` was not `fstat`ed after opening: a file that reads
@@ -52,7 +75,7 @@ fn write_err(e: Errno) -> CopyFail {
 pub(crate) fn read_write(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
-    buf: &mut Vec<u8>,
+    mv: &mut Mover<'_>,
     expected: u64,
     mut checked: bool,
     ctl: &Control,
@@ -60,12 +83,12 @@ pub(crate) fn read_write(
     let want = (expected as usize)
         .saturating_add(1)
         .clamp(4096, SMALL_FILE as usize + 1);
-    if buf.len() < want {
-        buf.resize(want, 0);
+    if mv.buf.len() < want {
+        mv.buf.resize(want, 0);
     }
     let mut total = 0u64;
     loop {
-        let n = sys::read(src, &mut buf[..]).map_err(read_err)?;
+        let n = sys::read(src, &mut mv.buf[..]).map_err(read_err)?;
         if n == 0 {
             return Ok(total);
         }
@@ -73,10 +96,13 @@ pub(crate) fn read_write(
             super::meta::regular_meta(src).map_err(CopyFail::Read)?;
             checked = true;
         }
-        write_all(out, &buf[..n])?;
+        write_all(out, &mv.buf[..n])?;
+        if let Some(h) = mv.hash.as_deref_mut() {
+            h.update(&mv.buf[..n]);
+        }
         total += n as u64;
         // A short read of a regular file is its end; skip the call that says so.
-        if n < buf.len() && total == expected {
+        if n < mv.buf.len() && total == expected {
             return Ok(total);
         }
         ctl.checkpoint()?;
@@ -126,20 +152,17 @@ fn offload_err(e: Errno) -> CopyFail {
 
 /// Copies `len` bytes at `offset` (or to the end of the source when `len` is
 /// `None`), calling `progress` after each step. The kernel moves the bytes
-/// (`copy_file_range`) when `offload`; pread/pwrite where it is not, or the
-/// kernel or filesystem has no `copy_file_range`.
-#[allow(clippy::too_many_arguments)]
+/// (`copy_file_range`) when the mover allows it; pread/pwrite where it does
+/// not, or the kernel or filesystem has no `copy_file_range`.
 pub(crate) fn copy_range(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
-    offset: u64,
-    len: Option<u64>,
-    offload: bool,
-    buf: &mut Vec<u8>,
+    (offset, len): (u64, Option<u64>),
+    mv: &mut Mover<'_>,
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyFail> {
-    let mut offload = offload;
+    let mut offload = mv.offload && mv.hash.is_none();
     let mut done = 0u64;
     loop {
         let step = match len {
@@ -156,7 +179,7 @@ pub(crate) fn copy_range(
             Ok(n) => n as u64,
             Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
                 offload = false;
-                pread_pwrite(src, out, at, step, buf)?
+                pread_pwrite(src, out, at, step, mv)?
             }
             Err(e) => return Err(offload_err(e)),
         };
@@ -174,14 +197,17 @@ fn pread_pwrite(
     out: BorrowedFd<'_>,
     offset: u64,
     len: u64,
-    buf: &mut Vec<u8>,
+    mv: &mut Mover<'_>,
 ) -> Result<u64, CopyFail> {
     let want = (len as usize).min(1024 * 1024);
-    if buf.len() < want {
-        buf.resize(want, 0);
+    if mv.buf.len() < want {
+        mv.buf.resize(want, 0);
     }
-    let n = sys::pread(src, &mut buf[..want], offset).map_err(read_err)?;
-    pwrite_all(out, &buf[..n], offset)?;
+    let n = sys::pread(src, &mut mv.buf[..want], offset).map_err(read_err)?;
+    pwrite_all(out, &mv.buf[..n], offset)?;
+    if let Some(h) = mv.hash.as_deref_mut() {
+        h.update(&mv.buf[..n]);
+    }
     Ok(n as u64)
 }
 
@@ -191,8 +217,7 @@ pub(crate) fn copy_sparse(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     size: u64,
-    offload: bool,
-    buf: &mut Vec<u8>,
+    mv: &mut Mover<'_>,
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyFail> {
@@ -202,43 +227,41 @@ pub(crate) fn copy_sparse(
     let unsupported = |e| matches!(e, Errno::INVAL | Errno::OPNOTSUPP);
     while pos < size {
         let data = match sys::seek(src, SeekFrom::Data(pos)) {
-            Ok(d) => d,
+            Ok(d) => d.min(size),
             Err(Errno::NXIO) => break, // only a hole remains
             Err(e) if unsupported(e) => {
-                copied += copy_skipping_zeros(src, out, pos, size, buf, ctl, progress)?;
+                copied += copy_skipping_zeros(src, out, (pos, size), mv, ctl, progress)?;
+                pos = size;
                 break;
             }
             Err(e) => return Err(read_err(e)),
         };
+        mv.hashed_zeros(data - pos);
+        pos = data;
         let hole = match sys::seek(src, SeekFrom::Hole(data)) {
             Ok(h) => h.min(size),
             Err(e) if unsupported(e) => {
-                copied += copy_skipping_zeros(src, out, data, size, buf, ctl, progress)?;
+                copied += copy_skipping_zeros(src, out, (data, size), mv, ctl, progress)?;
+                pos = size;
                 break;
             }
             Err(e) => return Err(read_err(e)),
         };
         if hole > data {
-            let n = copy_range(
-                src,
-                out,
-                data,
-                Some(hole - data),
-                offload,
-                buf,
-                ctl,
-                progress,
-            )?;
+            let n = copy_range(src, out, (data, Some(hole - data)), mv, ctl, progress)?;
             copied += n;
+            pos = data + n;
             if n < hole - data {
                 break; // the file shrank under us
             }
         }
-        pos = hole;
+        pos = pos.max(hole);
     }
     // The length as it was when read: a file that shrank meanwhile is not padded.
     let now = sys::fstat(src).map_or(size, |s| s.st_size as u64);
-    sys::ftruncate(out, size.min(now)).map_err(write_err)?;
+    let len = size.min(now);
+    mv.hashed_zeros(len.saturating_sub(pos));
+    sys::ftruncate(out, len).map_err(write_err)?;
     Ok(copied)
 }
 
@@ -248,25 +271,27 @@ pub(crate) fn copy_sparse(
 fn copy_skipping_zeros(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
-    from: u64,
-    size: u64,
-    buf: &mut Vec<u8>,
+    (from, size): (u64, u64),
+    mv: &mut Mover<'_>,
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyFail> {
     const BLOCK: usize = 64 * 1024;
-    if buf.len() < BLOCK {
-        buf.resize(BLOCK, 0);
+    if mv.buf.len() < BLOCK {
+        mv.buf.resize(BLOCK, 0);
     }
     let mut pos = from;
     while pos < size {
         let want = (size - pos).min(BLOCK as u64) as usize;
-        let n = sys::pread(src, &mut buf[..want], pos).map_err(read_err)?;
+        let n = sys::pread(src, &mut mv.buf[..want], pos).map_err(read_err)?;
         if n == 0 {
             break;
         }
-        if buf[..n].iter().any(|&b| b != 0) {
-            pwrite_all(out, &buf[..n], pos)?;
+        if mv.buf[..n].iter().any(|&b| b != 0) {
+            pwrite_all(out, &mv.buf[..n], pos)?;
+        }
+        if let Some(h) = mv.hash.as_deref_mut() {
+            h.update(&mv.buf[..n]);
         }
         pos += n as u64;
         progress(n as u64);
@@ -298,7 +323,12 @@ mod tests {
         let out = tempfile::tempfile().unwrap();
         let ctl = Control::new(1, 1);
         let mut buf = Vec::new();
-        let r = read_write(zero.as_fd(), out.as_fd(), &mut buf, 10, false, &ctl);
+        let mut mv = Mover {
+            buf: &mut buf,
+            offload: true,
+            hash: None,
+        };
+        let r = read_write(zero.as_fd(), out.as_fd(), &mut mv, 10, false, &ctl);
         assert!(matches!(r, Err(CopyFail::Read(_))), "{r:?}");
         // A regular file that grew since the walk is copied whole.
         let mut grown = tempfile::tempfile().unwrap();
@@ -310,7 +340,7 @@ mod tests {
             rustix::fs::Mode::empty(),
         )
         .unwrap();
-        let r = read_write(src.as_fd(), out.as_fd(), &mut buf, 100, false, &ctl);
+        let r = read_write(src.as_fd(), out.as_fd(), &mut mv, 100, false, &ctl);
         assert_eq!(r.unwrap(), 9000);
     }
 }

@@ -11,7 +11,7 @@ use rustix::fs::{AtFlags, FileType};
 use rustix::io::Errno;
 
 use super::copier::{Copier, Done};
-use super::data::{self, Cloned, CopyFail, SMALL_FILE};
+use super::data::{self, Cloned, CopyFail, Mover, SMALL_FILE};
 use super::item::{Item, ItemKind};
 use super::job::Batch;
 use super::kept::{What, Why};
@@ -20,10 +20,11 @@ use super::node::DirNode;
 use super::shared::Shared;
 use super::source::Fresh;
 use super::sys;
+use super::verify;
 use super::xattrs::At;
 use crate::config::Reflink;
 use crate::error::Op;
-use crate::event::{Event, Outcome, SkipReason};
+use crate::event::{Event, Outcome, SkipReason, WorkerId};
 
 /// Files at least this large get a `Started` event and live byte progress.
 const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
@@ -42,7 +43,7 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
                 for item in &b.items {
                     let err = crate::error::clone_io(&e);
                     let done = c.fail(&b.dir, item, Op::OpenDir, err, true);
-                    c.send_entry(&b.dir, item, done);
+                    c.send_entry(&b.dir, item, done, None);
                 }
                 return;
             }
@@ -113,75 +114,54 @@ pub(super) fn copy_file(
         Err(e) => return c.fail(dir, item, Op::Create, e, true),
     };
     let out = new.fd();
-    let mut progressed = 0u64;
-    // Where the destination keeps no holes, zeros are written like data.
-    let sparse = meta.is_sparse() && c.sh.file_meta.holes;
+    // Under --verify the bytes are hashed as they pass (so not left to the
+    // kernel); a clone passes none, so its source is read for the hash.
+    let mut hash = c.sh.verify.then(blake3::Hasher::new);
     let cloned = match cloning {
         true => clone_data(c.sh, src.as_fd(), out.as_fd()),
         false => None,
     };
-    // Holes stay holes whatever the size (a small file can be all hole).
-    let result = if let Some(r) = cloned {
-        r.map(|()| meta.size)
-    } else if meta.size <= SMALL_FILE && !sparse {
-        let r = data::read_write(
-            src.as_fd(),
-            out.as_fd(),
-            &mut c.buf,
-            meta.size,
-            fresh == Fresh::Checked,
-            &c.sh.control,
-        );
-        // It changed since the walk: stamp what was read with its own times.
-        match r {
-            Ok(n) if fresh == Fresh::Walked && n != meta.size => match regular_meta(src.as_fd()) {
-                Ok(m) => {
-                    meta = m;
-                    r
-                }
-                Err(e) => Err(CopyFail::Read(e)),
-            },
-            r => r,
-        }
-    } else {
-        // The resolver has no lane; its files show up when finished.
-        let lane = c.id.filter(|_| meta.size >= SHOW_PROGRESS_FROM);
-        if let Some(worker) = lane {
-            c.sh.send(Event::Started {
-                worker,
-                path: dir.rel_path(&item.name),
-                size: meta.size,
-            });
-        }
-        let sh = c.sh;
-        let mut report = |n: u64| {
-            if let Some(worker) = lane {
-                progressed += n;
-                sh.send(Event::Progress { worker, bytes: n });
-            }
-        };
-        let ctl = &sh.control;
-        if sparse {
-            data::copy_sparse(
+    // Where the destination keeps no holes, zeros are written like data.
+    let sparse = meta.is_sparse() && c.sh.file_meta.holes;
+    let sh = c.sh;
+    let mut mv = Mover {
+        buf: &mut c.buf,
+        offload: sh.offload(),
+        hash: hash.as_mut(),
+    };
+    let (result, progressed) = match cloned {
+        Some(Ok(())) => match mv.hash.as_deref_mut() {
+            Some(h) => (hash_source(src.as_fd(), h, mv.buf), 0),
+            None => (Ok(meta.size), 0),
+        },
+        Some(Err(f)) => (Err(f), 0),
+        // Holes stay holes whatever the size (a small file can be all hole).
+        None if meta.size <= SMALL_FILE && !sparse => {
+            let checked = fresh == Fresh::Checked;
+            let r = data::read_write(
                 src.as_fd(),
                 out.as_fd(),
+                &mut mv,
                 meta.size,
-                sh.offload(),
-                &mut c.buf,
-                ctl,
-                &mut report,
-            )
-        } else {
-            data::copy_range(
-                src.as_fd(),
-                out.as_fd(),
-                0,
-                None,
-                sh.offload(),
-                &mut c.buf,
-                ctl,
-                &mut report,
-            )
+                checked,
+                &sh.control,
+            );
+            // It changed since the walk: stamp what was read with its own times.
+            let r = match r {
+                Ok(n) if fresh == Fresh::Walked && n != meta.size => regular_meta(src.as_fd())
+                    .map(|m| {
+                        meta = m;
+                        n
+                    })
+                    .map_err(CopyFail::Read),
+                r => r,
+            };
+            (r, 0)
+        }
+        None => {
+            let lane = c.id.filter(|_| meta.size >= SHOW_PROGRESS_FROM);
+            let what = (dir, item, meta.size, lane);
+            copy_large(sh, (src.as_fd(), out.as_fd()), what, sparse, &mut mv)
         }
     };
     match result {
@@ -203,10 +183,53 @@ pub(super) fn copy_file(
     }
     let placed = c.placed(new.commit(&item.name, replace), dir, item);
     let renamed = in_place.is_none();
-    (
-        c.settle(renamed, Some(dir_fd), (dir, item, &meta), placed),
-        progressed,
-    )
+    let outcome = c.settle(renamed, Some(dir_fd), (dir, item, &meta), placed);
+    if let (Outcome::Copied, Some(h)) = (&outcome, hash) {
+        c.written = Some((*h.finalize().as_bytes(), meta));
+    }
+    (outcome, progressed)
+}
+
+/// A file above the small-file size: its own progress on its lane, and the
+/// kernel's copy (or, sparse, data segment by data segment).
+fn copy_large(
+    sh: &Shared,
+    (src, out): (BorrowedFd<'_>, BorrowedFd<'_>),
+    (dir, item, size, lane): (&Arc<DirNode>, &Item, u64, Option<WorkerId>),
+    sparse: bool,
+    mv: &mut Mover<'_>,
+) -> (Result<u64, CopyFail>, u64) {
+    if let Some(worker) = lane {
+        sh.send(Event::Started {
+            worker,
+            path: dir.rel_path(&item.name),
+            size,
+        });
+    }
+    let mut progressed = 0u64;
+    let mut report = |n: u64| {
+        if let Some(worker) = lane {
+            progressed += n;
+            sh.send(Event::Progress { worker, bytes: n });
+        }
+    };
+    let ctl = &sh.control;
+    let r = match sparse {
+        true => data::copy_sparse(src, out, size, mv, ctl, &mut report),
+        false => data::copy_range(src, out, (0, None), mv, ctl, &mut report),
+    };
+    (r, progressed)
+}
+
+/// The hash of a file that was cloned (no byte of it passed the copy).
+fn hash_source(
+    src: BorrowedFd<'_>,
+    h: &mut blake3::Hasher,
+    buf: &mut Vec<u8>,
+) -> Result<u64, CopyFail> {
+    sys::seek(src, rustix::fs::SeekFrom::Start(0)).map_err(|e| CopyFail::Read(e.into()))?;
+    *h = verify::hash_rest(src, buf).map_err(CopyFail::Read)?;
+    Ok(h.count())
 }
 
 /// Clones `src` into `out`: `None` when they cannot share data (learned

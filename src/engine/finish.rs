@@ -49,6 +49,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
                 bytes: link.meta.size,
                 progressed: 0,
                 outcome,
+                digest: None,
             });
         }
     }
@@ -88,6 +89,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             bytes: 0,
             progressed: 0,
             outcome,
+            digest: None,
         });
     }
     if let Some(root) = &sh.root {
@@ -222,7 +224,8 @@ fn separate_copy(
         Decision::Skip(r) => return Outcome::Skipped(r),
         Decision::Ask => return Outcome::Skipped(SkipReason::Conflict),
         Decision::Copy { replace } => {
-            files::copy_file(&mut c, Some(lfd.as_fd()), ldir, &item, replace, false).0
+            let done = files::copy_file(&mut c, Some(lfd.as_fd()), ldir, &item, replace, false);
+            c.verified_now(ldir, &item, done.0)
         }
     };
     if matches!(outcome, Outcome::Copied | Outcome::UpToDate) {

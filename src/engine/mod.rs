@@ -40,6 +40,7 @@ mod sweep;
 mod sys;
 mod temp_entry;
 mod temp_name;
+mod verify;
 mod walk;
 mod worker;
 mod xattrs;

@@ -139,6 +139,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
             size: config.chunking.size.max(64 * 1024),
         },
         reflink: config.reflink,
+        verify: config.verify && !config.dry_run,
         ask: Ask::new(control.clone()),
         kept: NotKept::default(),
         file_meta,

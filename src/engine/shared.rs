@@ -29,6 +29,8 @@ pub(crate) struct Shared {
     pub dereference: bool,
     pub chunking: Chunking,
     pub reflink: Reflink,
+    /// `--verify`: files are hashed and read back.
+    pub verify: bool,
     pub ask: Ask,
     /// What the destination could not keep, said at the end.
     pub kept: NotKept,

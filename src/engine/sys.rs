@@ -182,6 +182,21 @@ pub(crate) fn copy_file_range(
     })
 }
 
+/// Writes back everything dirty on the filesystem of `fd`.
+pub(crate) fn syncfs(fd: BorrowedFd<'_>) -> Result<()> {
+    retry(|| rfs::syncfs(fd))
+}
+
+pub(crate) fn fdatasync(fd: BorrowedFd<'_>) -> Result<()> {
+    retry(|| rfs::fdatasync(fd))
+}
+
+/// Drops the file's clean pages from the page cache, so the next read comes
+/// from the device.
+pub(crate) fn drop_cached(fd: BorrowedFd<'_>) -> Result<()> {
+    retry(|| rfs::fadvise(fd, 0, None, rfs::Advice::DontNeed))
+}
+
 /// `FICLONE`: `to` shares all of `from`'s data.
 pub(crate) fn ficlone(to: BorrowedFd<'_>, from: BorrowedFd<'_>) -> Result<()> {
     retry(|| rfs::ioctl_ficlone(to, from))

@@ -36,7 +36,15 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
     while shared.control.enter().is_ok() {
         let _permit = Permit(&shared.control);
         loop {
-            let Ok(job) = jobs.recv() else {
+            // Files waiting to be read back (--verify) are, before waiting.
+            let job = match jobs.try_recv() {
+                Ok(job) => Ok(job),
+                Err(_) => {
+                    c.verify_round();
+                    jobs.recv()
+                }
+            };
+            let Ok(job) = job else {
                 return;
             };
             let (dir, in_place) = {
@@ -51,10 +59,12 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
                 root.job_done(&dir);
             }
             if shared.control.must_yield() {
+                c.verify_round();
                 break;
             }
         }
     }
+    c.verify_round();
 }
 
 #[cfg(test)]

@@ -287,6 +287,7 @@ impl App {
                 Field::Source | Field::Dest => s.type_char(c),
                 Field::Deref if c == ' ' => s.dereference = !s.dereference,
                 Field::DryRun if c == ' ' => s.dry_run = !s.dry_run,
+                Field::Verify if c == ' ' => s.verify = !s.verify,
                 _ => {}
             },
             Action::ClearField => s.clear_focused(),
@@ -346,6 +347,7 @@ impl App {
                 Field::Browser => s.browse_open(s.browse_selected),
                 Field::Deref => s.dereference = !s.dereference,
                 Field::DryRun => s.dry_run = !s.dry_run,
+                Field::Verify => s.verify = !s.verify,
                 Field::Policy => s.cycle_policy(1),
                 Field::Jobs => s.focus_step(1),
                 Field::Start => self.start_from_setup(),

@@ -16,11 +16,12 @@ pub enum Field {
     Policy,
     Deref,
     DryRun,
+    Verify,
     Start,
     Quit,
 }
 
-pub const FIELDS: [Field; 9] = [
+pub const FIELDS: [Field; 10] = [
     Field::Source,
     Field::Dest,
     Field::Browser,
@@ -28,6 +29,7 @@ pub const FIELDS: [Field; 9] = [
     Field::Policy,
     Field::Deref,
     Field::DryRun,
+    Field::Verify,
     Field::Start,
     Field::Quit,
 ];
@@ -67,6 +69,7 @@ pub struct Setup {
     pub policy: ConflictPolicy,
     pub dereference: bool,
     pub dry_run: bool,
+    pub verify: bool,
     pub error: Option<String>,
 }
 
@@ -88,6 +91,7 @@ impl Setup {
             policy: ConflictPolicy::Ask,
             dereference: false,
             dry_run: false,
+            verify: false,
             error: None,
         };
         if let Some(src) = source {
@@ -108,6 +112,7 @@ impl Setup {
         s.policy = base.policy;
         s.dereference = base.dereference;
         s.dry_run = base.dry_run;
+        s.verify = base.verify;
         if !base.dest.as_os_str().is_empty() {
             s.dest = base.dest.display().to_string();
             s.dest_auto = false;
@@ -123,6 +128,7 @@ impl Setup {
         cfg.policy = self.policy;
         cfg.dereference = self.dereference;
         cfg.dry_run = self.dry_run;
+        cfg.verify = self.verify;
     }
 
     pub fn field_text(&mut self, f: Field) -> Option<&mut String> {

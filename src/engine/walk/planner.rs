@@ -99,6 +99,7 @@ impl<'a> Planner<'a> {
             bytes: 0,
             progressed: 0,
             outcome,
+            digest: None,
         });
     }
 
@@ -226,9 +227,10 @@ impl<'a> Planner<'a> {
                 return Visit::Next;
             }
         }
-        // A file that can be cloned is cloned whole, at once.
+        // A file that can be cloned is cloned whole, at once; one that is
+        // verified is hashed in order, by one worker.
         let sent = match chunked::chunk_count(&meta, self.sh.chunking, self.sh.dry_run)
-            .filter(|_| kind == ItemKind::File && !self.sh.cloning())
+            .filter(|_| kind == ItemKind::File && !self.sh.cloning() && !self.sh.verify)
         {
             Some(count) => self.send_chunks(parent, item, count),
             None => {

@@ -170,6 +170,7 @@ fn options_box(c: &mut Canvas<'_>, s: &Setup, area: Rect) {
             Field::Deref,
         ),
         (format!("{} Dry run", check(s.dry_run)), Field::DryRun),
+        (format!("{} Verify copies", check(s.verify)), Field::Verify),
     ];
     for (i, (text, f)) in rows.iter().enumerate() {
         let i = i as u16;

@@ -55,6 +55,12 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
                 format!("{}", p.failed),
                 if p.failed > 0 { t.bad() } else { Style::new() },
             ),
+            Span::styled(if p.verified > 0 { "   Verified " } else { "" }, t.accent()),
+            Span::raw(if p.verified > 0 {
+                p.verified.to_string()
+            } else {
+                String::new()
+            }),
         ]),
         Line::from(vec![
             Span::styled(" Elapsed    ", t.accent()),

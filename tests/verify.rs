@@ -1,0 +1,206 @@
+//! `--verify`: digests a person can check with `b3sum`, and a destination that
+//! gives back other bytes than it took (a FUSE filesystem in the test that
+//! inverts the first byte of `*.flip` files when they are read) caught, the
+//! bad copy removed, the rest kept.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+
+fn need(what: &str, why: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(what)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(found, "this test needs {why} (.ci/run installs it)");
+}
+
+/// `b3sum`'s digest of a file.
+fn b3sum(path: &Path) -> String {
+    need("command -v b3sum", "b3sum: apt-get install b3sum");
+    let o = Command::new("b3sum")
+        .arg("--no-names")
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    String::from_utf8(o.stdout).unwrap().trim().to_string()
+}
+
+/// `tests/common/flipfs.py` mounted over `backing` at `mnt`; unmounted when
+/// dropped.
+struct FlipFs {
+    child: Child,
+    mnt: PathBuf,
+}
+
+impl FlipFs {
+    fn mount(backing: &Path, mnt: &Path) -> FlipFs {
+        assert!(is_root(), "FUSE tests run as root");
+        need(
+            "python3 -c 'import fuse'",
+            "fusepy: pip install fusepy (and libfuse2)",
+        );
+        fs::create_dir_all(backing).unwrap();
+        fs::create_dir_all(mnt).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/flipfs.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(backing)
+            .arg(mnt)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let guard = FlipFs {
+            child,
+            mnt: mnt.to_path_buf(),
+        };
+        let target = mnt.canonicalize().unwrap();
+        for _ in 0..100 {
+            let mounts = fs::read_to_string("/proc/self/mounts").unwrap();
+            if mounts
+                .lines()
+                .any(|l| l.split(' ').nth(1) == target.to_str())
+            {
+                return guard;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("flipfs did not mount");
+    }
+}
+
+impl Drop for FlipFs {
+    fn drop(&mut self) {
+        let _ = Command::new("fusermount").arg("-u").arg(&self.mnt).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tree(src: &Path) {
+    write(src.join("a.txt"), b"hello\n");
+    write(src.join("b.flip"), &data(1, 100_000));
+    write(src.join("sub/c.bin"), &data(2, 500_000));
+    write(src.join("sub/big.flip"), &data(3, 3_000_000));
+}
+
+#[test]
+fn verify_catches_a_destination_that_reads_back_differently() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src);
+    let backing = t.path().join("backing");
+    let _fs = FlipFs::mount(&backing, &t.path().join("mnt"));
+    let mnt = t.path().join("mnt");
+
+    // Without --verify the corruption goes unseen: that is what it is for.
+    let plain = batch(&[src.as_os_str(), mnt.join("plain").as_os_str()]);
+    assert_eq!(code(&plain), 0, "{}{}", stdout(&plain), stderr(&plain));
+    assert_ne!(
+        fs::read(mnt.join("plain/b.flip")).unwrap(),
+        fs::read(src.join("b.flip")).unwrap(),
+        "the test filesystem really gives back other bytes"
+    );
+
+    let dst = mnt.join("checked");
+    let o = batch(&[
+        src.as_os_str(),
+        dst.as_os_str(),
+        os("--verify"),
+        os("--json"),
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let (lines, summary) = json_lines(&o);
+    for bad in ["b.flip", "sub/big.flip"] {
+        let l = lines
+            .iter()
+            .find(|l| l["path"] == bad)
+            .unwrap_or_else(|| panic!("{bad} reported"));
+        assert_eq!(l["outcome"], "failed", "{l}");
+        assert!(
+            l["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("verification failed: the destination reads back differently"),
+            "{l}"
+        );
+        assert!(
+            !backing.join("checked").join(bad).exists(),
+            "a copy that reads back wrong is removed: {bad}"
+        );
+        assert!(
+            stderr(&o).contains(&format!("{bad}: verification failed")),
+            "{}",
+            stderr(&o)
+        );
+    }
+    for good in ["a.txt", "sub/c.bin"] {
+        let l = lines.iter().find(|l| l["path"] == good).unwrap();
+        assert_eq!(l["outcome"], "copied", "{l}");
+        assert_eq!(l["blake3"], b3sum(&src.join(good)), "{l}");
+        assert_eq!(
+            fs::read(backing.join("checked").join(good)).unwrap(),
+            fs::read(src.join(good)).unwrap()
+        );
+    }
+    assert_eq!(summary["verified"], 2, "{summary}");
+    assert_eq!(summary["failed"], 2, "{summary}");
+    assert_eq!(summary["files_copied"], 2, "{summary}");
+    assert!(leftover_temps(&backing).is_empty());
+}
+
+#[test]
+fn verify_on_an_intact_tree_gives_the_digests_b3sum_gives() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("empty"), b"");
+    write(src.join("small.txt"), b"a small file\n");
+    write(src.join("d/medium.bin"), &data(4, 200_000));
+    write(src.join("d/large.bin"), &data(5, 5_000_000));
+    let f = fs::File::create(src.join("sparse.img")).unwrap();
+    f.set_len(20 << 20).unwrap();
+    std::os::unix::fs::FileExt::write_at(&f, b"data in the middle", 7 << 20).unwrap();
+    fs::hard_link(src.join("d/medium.bin"), src.join("d/again.bin")).unwrap();
+    let dst = t.path().join("dst");
+    let o = batch(&[
+        src.as_os_str(),
+        dst.as_os_str(),
+        os("--verify"),
+        os("--json"),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let (lines, summary) = json_lines(&o);
+    let files = [
+        "empty",
+        "small.txt",
+        "d/medium.bin",
+        "d/large.bin",
+        "sparse.img",
+    ];
+    for f in files {
+        let l = lines.iter().find(|l| l["path"] == f).unwrap();
+        assert_eq!(l["blake3"], b3sum(&src.join(f)), "{f}: {l}");
+        assert_eq!(b3sum(&dst.join(f)), b3sum(&src.join(f)), "{f}");
+    }
+    assert_eq!(summary["verified"], files.len(), "{summary}");
+    assert_same_tree(&src, &dst);
+    let human = batch(&[
+        src.as_os_str(),
+        t.path().join("dst2").as_os_str(),
+        os("--verify"),
+    ]);
+    assert!(
+        stdout(&human).contains(&format!("Verified: {}", files.len())),
+        "{}",
+        stdout(&human)
+    );
+}
