@@ -122,6 +122,15 @@ pub struct Args {
     /// device and compare; a copy that differs is removed and reported.
     #[arg(long)]
     pub verify: bool,
+    /// Flush each file to the device before it gets its name and each folder
+    /// after its entries: after a power cut every name holds complete data.
+    /// Implies --flush.
+    #[arg(long)]
+    pub fsync: bool,
+    /// Wait until everything is written to the device before finishing
+    /// ("safe to unplug"), showing what is left to write.
+    #[arg(long)]
+    pub flush: bool,
     /// JSON Lines events on stdout (with --batch).
     #[arg(long, requires = "batch")]
     pub json: bool,
@@ -177,6 +186,8 @@ impl Args {
             preserve: self.preserve(),
             reflink: self.reflink.map_or(Reflink::Auto, Into::into),
             verify: self.verify,
+            fsync: self.fsync,
+            flush: self.flush || self.fsync,
             chunking: Chunking {
                 threshold: self.chunk_threshold,
                 size: self.chunk_size,

@@ -104,6 +104,11 @@ pub struct Config {
     /// Hash every file as it is read and read the copy back from the device
     /// to compare (see `engine::verify`).
     pub verify: bool,
+    /// Flush every file before it gets its name and every folder after its
+    /// entries (as rsync --fsync), and wait for the device at the end.
+    pub fsync: bool,
+    /// Wait at the end until everything is written to the device.
+    pub flush: bool,
     pub chunking: Chunking,
     /// Copy only these paths (relative to `source`; a folder with all it holds):
     /// how failed entries are retried.
@@ -123,6 +128,8 @@ impl Config {
             preserve: Preserve::default(),
             reflink: Reflink::default(),
             verify: false,
+            fsync: false,
+            flush: false,
             chunking: Chunking::default(),
             only: None,
         }

@@ -31,6 +31,8 @@ pub enum Op {
     Clone,
     /// `--verify` and the copy does not read back as it was written.
     Verify,
+    /// Flushing to the device (`--fsync`).
+    Flush,
 }
 
 impl fmt::Display for Op {
@@ -54,6 +56,7 @@ impl fmt::Display for Op {
             Op::Name => "name refused",
             Op::Clone => "cannot clone",
             Op::Verify => "verification failed",
+            Op::Flush => "cannot write to the device",
         })
     }
 }

@@ -324,6 +324,9 @@ pub enum Notice {
     /// The destination keeps modification times only to this many
     /// nanoseconds; times are compared within it.
     TimeWindow(u64),
+    /// Writing the copy to the device failed at the end (`--flush`): some
+    /// of it may not be there.
+    Flush(CopyError),
 }
 
 impl Notice {
@@ -336,6 +339,7 @@ impl Notice {
             Notice::RootMetadata(_) => "root_metadata",
             Notice::NotKept(_) => "not_kept",
             Notice::TimeWindow(_) => "time_window",
+            Notice::Flush(_) => "flush_failed",
         }
     }
 
@@ -370,7 +374,7 @@ impl fmt::Display for Notice {
             Notice::LeftBehind(e) => {
                 write!(f, "{e} (a temporary of this run; the next run removes it)")
             }
-            Notice::RootMetadata(e) => write!(f, "{e}"),
+            Notice::RootMetadata(e) | Notice::Flush(e) => write!(f, "{e}"),
             Notice::NotKept(lost) => write!(f, "{lost}"),
             Notice::TimeWindow(ns) => write!(
                 f,
@@ -422,6 +426,10 @@ pub enum Event {
     Fatal(Fatal),
     /// A note for the user that is not about one entry.
     Notice(Notice),
+    /// Waiting for the device (`--flush`): about this many bytes are still
+    /// to be written (the system's dirty and in-writeback pages); 0 once the
+    /// copy is on the device.
+    Flushing { left: u64 },
     /// The engine has finished: no event follows.
     Done { cancelled: bool },
 }

@@ -42,6 +42,15 @@ pub struct Problem {
     pub reason: String,
 }
 
+/// The wait for the device at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flush {
+    /// Bytes still to be written, about.
+    pub left: u64,
+    /// Bytes that were when the wait began.
+    pub from: u64,
+}
+
 #[derive(Debug, Clone)]
 pub struct Progress {
     pub started: Instant,
@@ -74,6 +83,10 @@ pub struct Progress {
     /// How closely the destination keeps times, when not exactly (ns).
     pub time_window_ns: Option<u64>,
     pub fatal: Option<String>,
+    /// While the run waits for the device: about how many bytes are still to
+    /// be written (never more than this run wrote), and how many were when
+    /// the wait began.
+    pub flushing: Option<Flush>,
     pub lanes: Vec<Lane>,
     pub done: bool,
     pub cancelled: bool,
@@ -108,6 +121,7 @@ impl Progress {
             not_kept: Vec::new(),
             time_window_ns: None,
             fatal: None,
+            flushing: None,
             lanes: Vec::new(),
             done: false,
             cancelled: false,
@@ -188,7 +202,16 @@ impl Progress {
             }
             Event::Notice(n) if n.is_problem() => self.problems.push(n.to_string()),
             Event::Notice(n) => self.notices.push(n.to_string()),
+            Event::Flushing { left } => {
+                let left = (*left).min(self.bytes_written);
+                let from = self.flushing.map_or(left, |f| f.from.max(left));
+                self.flushing = Some(Flush { left, from });
+                for lane in &mut self.lanes {
+                    lane.current = None;
+                }
+            }
             Event::Done { cancelled } => {
+                self.flushing = None;
                 self.done = true;
                 self.cancelled = *cancelled;
                 for lane in &mut self.lanes {

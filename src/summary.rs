@@ -86,6 +86,11 @@ pub fn stopped_line(p: &Progress) -> Option<String> {
     }
 }
 
+/// The phase after the copy when the run waits for the device.
+pub fn flushing_line(left: u64) -> String {
+    format!("writing to device: {} left", format::bytes(left))
+}
+
 /// The heading of what the destination could not keep.
 pub const NOT_KEPT: &str = "Not kept (the copy is otherwise complete):";
 

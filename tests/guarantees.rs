@@ -39,7 +39,14 @@ fn kill_during_copy_keeps_old_version_or_complete_new_one() {
         write(dst.join(format!("big{i}.bin")), &old(i));
     }
     write(dst.join("small/0/0.txt"), b"old small");
-    for delay_ms in [5u64, 30, 80, 160, 300, 600] {
+    for (n, delay_ms) in [5u64, 30, 80, 160, 300, 600].into_iter().enumerate() {
+        // Every other run flushes each file and reads it back: the promise
+        // holds with --fsync and --verify too.
+        let careful: &[&str] = if n % 2 == 1 {
+            &["--fsync", "--verify"]
+        } else {
+            &[]
+        };
         let mut child = convoy()
             .args([
                 os("--batch"),
@@ -47,6 +54,7 @@ fn kill_during_copy_keeps_old_version_or_complete_new_one() {
                 os("-j4"),
                 os("--on-conflict=overwrite"),
             ])
+            .args(careful)
             .args(["--chunk-threshold=16777216", "--chunk-size=4194304"])
             .args([src.as_os_str(), dst.as_os_str()])
             .stdout(Stdio::null())

@@ -498,3 +498,24 @@ fn the_summary_names_what_the_destination_could_not_keep() {
         "{small}"
     );
 }
+
+#[test]
+fn waiting_for_the_device_is_a_phase_with_its_own_gauge() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = copying_app(t.path(), rel("", "big.iso"));
+    let now = Instant::now();
+    app.on_event(&Event::Flushing { left: 600 }, now);
+    app.on_event(&Event::Flushing { left: 300 }, now);
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("Writing to device"), "{s}");
+    assert!(s.contains("writing to device: 300 B left"), "{s}");
+    assert!(s.contains("Device"), "{s}");
+    assert_eq!(
+        app.screen,
+        Screen::Copying,
+        "not done while the device writes"
+    );
+    app.on_event(&Event::Flushing { left: 0 }, now);
+    app.on_event(&Event::Done { cancelled: false }, now);
+    assert_eq!(app.screen, Screen::Summary);
+}

@@ -26,8 +26,8 @@ fn path_json(obj: &mut Map<String, Value>, key: &str, p: &Path) {
     }
 }
 
-/// The line for an event, if the event has one.
-pub(super) fn event(ev: &Event) -> Option<Value> {
+/// The line for an event, if the event has one (`p`: the totals with it).
+pub(super) fn event(ev: &Event, p: &Progress) -> Option<Value> {
     Some(match ev {
         Event::Entry {
             path,
@@ -68,6 +68,11 @@ pub(super) fn event(ev: &Event) -> Option<Value> {
             "reason": n.code(),
             "message": n.to_string(),
         }),
+        // What is left, as the reducer bounds it by what this run wrote.
+        Event::Flushing { .. } => json!({
+            "type": "flushing",
+            "left_bytes": p.flushing.map_or(0, |f| f.left),
+        }),
         Event::Fatal(f) => json!({
             "type": "fatal",
             "reason": f.code(),
@@ -91,6 +96,7 @@ pub(super) fn progress(p: &Progress) -> Value {
         "files_per_sec": fps.round(),
         "eta_secs": p.eta().map(|d| d.as_secs_f64()),
         "elapsed_secs": p.elapsed().as_secs_f64(),
+        "flush_left": p.flushing.map(|f| f.left),
     })
 }
 

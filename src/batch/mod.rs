@@ -101,7 +101,7 @@ impl Reporter {
     fn event(&mut self, ev: &Event) {
         self.progress.apply(ev, Instant::now());
         if self.opts.json
-            && let Some(v) = json::event(ev)
+            && let Some(v) = json::event(ev, &self.progress)
         {
             self.stdout.write(&format!("{v}\n"));
         }
@@ -163,6 +163,9 @@ impl Reporter {
 
     fn status_line(&self) -> String {
         let p = &self.progress;
+        if let Some(f) = p.flushing {
+            return summary::flushing_line(f.left);
+        }
         let (files_total, bytes_total) = p.known_totals();
         // While the walk is still finding work a percentage would claim more
         // than is known.

@@ -238,23 +238,31 @@ fn chunk_done(c: &Copier<'_>, f: &BigFile) {
         }
         (None, _) if c.sh.control.is_cancelled() => Outcome::Cancelled,
         (None, None) => Outcome::Cancelled,
-        (None, Some(entry)) => match c.sh.meta.apply_fd(
-            open.out.as_fd(),
-            &open.meta,
-            open.new_gid,
-            Attrs {
+        (None, Some(entry)) => {
+            let attrs = Attrs {
                 from: At::Fd(open.src.as_fd()),
                 buf: &mut XattrBuf::default(),
                 lost: &c.sh.kept,
-            },
-        ) {
-            Err(e) => c.fail(&f.dir, &f.item, Op::SetMetadata, e, true).0,
-            Ok(()) => {
-                let placed = c.placed(entry.commit(&f.item.name, open.replace), &f.dir, &f.item);
-                let what = (&f.dir, &f.item, &open.meta);
-                c.settle(!f.in_place, None, what, placed)
+            };
+            let out = open.out.as_fd();
+            let written =
+                c.sh.meta
+                    .apply_fd(out, &open.meta, open.new_gid, attrs)
+                    .map_err(|e| (Op::SetMetadata, e))
+                    .and_then(|()| match c.sh.fsync {
+                        true => sys::fsync(out).map_err(|e| (Op::Flush, e.into())),
+                        false => Ok(()),
+                    });
+            match written {
+                Err((op, e)) => c.fail(&f.dir, &f.item, op, e, true).0,
+                Ok(()) => {
+                    let placed =
+                        c.placed(entry.commit(&f.item.name, open.replace), &f.dir, &f.item);
+                    let what = (&f.dir, &f.item, &open.meta);
+                    c.settle(!f.in_place, None, what, placed)
+                }
             }
-        },
+        }
     };
     c.send_entry(&f.dir, &f.item, (outcome, progressed), None);
 }

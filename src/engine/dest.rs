@@ -43,6 +43,8 @@ pub(crate) struct DestRoot {
     symlink_meta: Mutex<Option<SymlinkMeta>>,
     names: NameRules,
     left: Arc<LeftBehind>,
+    /// `--fsync`: a staged folder's entries are flushed before it is placed.
+    pub durable: bool,
 }
 
 impl DestRoot {
@@ -60,6 +62,7 @@ impl DestRoot {
             symlink_meta: Mutex::new(None),
             names: NameRules::default(),
             left: Arc::default(),
+            durable: false,
             places: RwLock::new(()),
         })
     }
@@ -228,6 +231,14 @@ impl DestRoot {
                 );
                 return stage.set_failed(io::Error::new(e.kind(), why));
             }
+        }
+        // Its names reach the device before it is seen under its own.
+        if self.durable
+            && let Err(e) = sys::openat(parent_fd.as_fd(), &stage.temp, DIR_FLAGS, Mode::empty())
+                .and_then(|d| sys::fsync(d.as_fd()))
+        {
+            let _ = remove_tree(parent_fd.as_fd(), &stage.temp);
+            return stage.set_failed(e.into());
         }
         let placed = rename_noreplace(
             parent_fd.as_fd(),

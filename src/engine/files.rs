@@ -181,6 +181,12 @@ pub(super) fn copy_file(
     if let Err(e) = sh.meta.apply_fd(out.as_fd(), &meta, new_gid, attrs) {
         return (c.fail(dir, item, Op::SetMetadata, e, true).0, progressed);
     }
+    // On the device, data and metadata, before it has its name.
+    if sh.fsync
+        && let Err(e) = sys::fsync(out.as_fd())
+    {
+        return (c.fail(dir, item, Op::Flush, e.into(), true).0, progressed);
+    }
     let placed = c.placed(new.commit(&item.name, replace), dir, item);
     let renamed = in_place.is_none();
     let outcome = c.settle(renamed, Some(dir_fd), (dir, item, &meta), placed);

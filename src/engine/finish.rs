@@ -71,7 +71,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
                         sh.count_unkept();
                         Outcome::Copied
                     }
-                    Err(e) => Outcome::Failed(CopyError::new(display(), Op::SetMetadata, e)),
+                    Err((op, e)) => Outcome::Failed(CopyError::new(display(), op, e)),
                 },
             }
         };
@@ -102,9 +102,15 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
     }
 }
 
-/// A folder's owner, mode, attributes (from its source) and times.
-fn finish_dir(sh: &Shared, dir: &DirNode, meta: &SrcMeta, buf: &mut XattrBuf) -> io::Result<()> {
-    let fd = sh.root().open_node(dir)?;
+/// A folder's owner, mode, attributes (from its source) and times; with
+/// `--fsync`, its entries flushed to the device.
+fn finish_dir(
+    sh: &Shared,
+    dir: &DirNode,
+    meta: &SrcMeta,
+    buf: &mut XattrBuf,
+) -> Result<(), (Op, io::Error)> {
+    let fd = sh.root().open_node(dir).map_err(|e| (Op::SetMetadata, e))?;
     // A source folder gone since the walk still gives its mode and times.
     let src = sh.source.open_dir(&dir.rel);
     let mut policy = sh.meta;
@@ -121,7 +127,13 @@ fn finish_dir(sh: &Shared, dir: &DirNode, meta: &SrcMeta, buf: &mut XattrBuf) ->
         buf,
         lost: &sh.kept,
     };
-    policy.apply_dir(fd.as_fd(), meta, attrs)
+    policy
+        .apply_dir(fd.as_fd(), meta, attrs)
+        .map_err(|e| (Op::SetMetadata, e))?;
+    if sh.fsync {
+        sys::fsync(fd.as_fd()).map_err(|e| (Op::Flush, e.into()))?;
+    }
+    Ok(())
 }
 
 fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {

@@ -24,6 +24,7 @@ mod decide;
 mod dest;
 mod files;
 mod finish;
+mod flush;
 mod item;
 mod job;
 mod kept;

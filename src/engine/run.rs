@@ -16,6 +16,7 @@ use super::control::Control;
 
 use super::dest::DestRoot;
 use super::finish;
+use super::flush;
 use super::kept::NotKept;
 use super::meta::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
 use super::resolver;
@@ -113,7 +114,10 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let unreadable = |e| InputError::SourceUnreadable(config.source.clone(), e);
     let src_meta = retry::interrupted(|| std::fs::metadata(&config.source)).map_err(unreadable)?;
     let source_root = SourceRoot::open(&config.source, config.dereference).map_err(unreadable)?;
-    let (root, dest_fresh) = open_destination(&config.dest, config.dry_run)?;
+    let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run)?;
+    if let Some(r) = &mut root {
+        r.durable = config.fsync;
+    }
 
     // What the destination keeps decides what is set and how times compare.
     let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
@@ -140,6 +144,8 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         },
         reflink: config.reflink,
         verify: config.verify && !config.dry_run,
+        fsync: config.fsync && !config.dry_run,
+        flush: (config.flush || config.fsync) && !config.dry_run,
         ask: Ask::new(control.clone()),
         kept: NotKept::default(),
         file_meta,
@@ -293,6 +299,9 @@ fn run(
     // The walker catches its own panics and returns what it planned.
     let planned = walker.join().unwrap_or_default();
     finish::finish(shared, planned);
+    if shared.flush {
+        flush::to_device(shared, format!("{THREAD_PREFIX}-flush"));
+    }
     shared.send(Event::Done {
         cancelled: shared.control.is_cancelled(),
     });

@@ -31,6 +31,10 @@ pub(crate) struct Shared {
     pub reflink: Reflink,
     /// `--verify`: files are hashed and read back.
     pub verify: bool,
+    /// `--fsync`: files and folders are flushed as they are finished.
+    pub fsync: bool,
+    /// Wait for the device at the end (`--flush`, implied by `--fsync`).
+    pub flush: bool,
     pub ask: Ask,
     /// What the destination could not keep, said at the end.
     pub kept: NotKept,

@@ -191,6 +191,10 @@ pub(crate) fn fdatasync(fd: BorrowedFd<'_>) -> Result<()> {
     retry(|| rfs::fdatasync(fd))
 }
 
+pub(crate) fn fsync(fd: BorrowedFd<'_>) -> Result<()> {
+    retry(|| rfs::fsync(fd))
+}
+
 /// Drops the file's clean pages from the page cache, so the next read comes
 /// from the device.
 pub(crate) fn drop_cached(fd: BorrowedFd<'_>) -> Result<()> {

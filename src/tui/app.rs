@@ -288,6 +288,7 @@ impl App {
                 Field::Deref if c == ' ' => s.dereference = !s.dereference,
                 Field::DryRun if c == ' ' => s.dry_run = !s.dry_run,
                 Field::Verify if c == ' ' => s.verify = !s.verify,
+                Field::Flush if c == ' ' => s.flush = !s.flush,
                 _ => {}
             },
             Action::ClearField => s.clear_focused(),
@@ -348,6 +349,7 @@ impl App {
                 Field::Deref => s.dereference = !s.dereference,
                 Field::DryRun => s.dry_run = !s.dry_run,
                 Field::Verify => s.verify = !s.verify,
+                Field::Flush => s.flush = !s.flush,
                 Field::Policy => s.cycle_policy(1),
                 Field::Jobs => s.focus_step(1),
                 Field::Start => self.start_from_setup(),

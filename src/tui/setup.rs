@@ -17,11 +17,12 @@ pub enum Field {
     Deref,
     DryRun,
     Verify,
+    Flush,
     Start,
     Quit,
 }
 
-pub const FIELDS: [Field; 10] = [
+pub const FIELDS: [Field; 11] = [
     Field::Source,
     Field::Dest,
     Field::Browser,
@@ -30,6 +31,7 @@ pub const FIELDS: [Field; 10] = [
     Field::Deref,
     Field::DryRun,
     Field::Verify,
+    Field::Flush,
     Field::Start,
     Field::Quit,
 ];
@@ -70,6 +72,8 @@ pub struct Setup {
     pub dereference: bool,
     pub dry_run: bool,
     pub verify: bool,
+    /// Wait until the copy is written to the device.
+    pub flush: bool,
     pub error: Option<String>,
 }
 
@@ -92,6 +96,7 @@ impl Setup {
             dereference: false,
             dry_run: false,
             verify: false,
+            flush: false,
             error: None,
         };
         if let Some(src) = source {
@@ -113,6 +118,7 @@ impl Setup {
         s.dereference = base.dereference;
         s.dry_run = base.dry_run;
         s.verify = base.verify;
+        s.flush = base.flush;
         if !base.dest.as_os_str().is_empty() {
             s.dest = base.dest.display().to_string();
             s.dest_auto = false;
@@ -129,6 +135,7 @@ impl Setup {
         cfg.dereference = self.dereference;
         cfg.dry_run = self.dry_run;
         cfg.verify = self.verify;
+        cfg.flush = self.flush || cfg.fsync;
     }
 
     pub fn field_text(&mut self, f: Field) -> Option<&mut String> {

@@ -16,6 +16,7 @@ use crate::tui::keys::{self, Context};
 pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
     let p = &app.progress;
     let title = match (app.paused, p.cancelled) {
+        _ if p.flushing.is_some() => " convoy — Writing to device ",
         (_, true) => " convoy — Cancelling… ",
         (true, _) => " convoy — Paused ",
         _ => " convoy — Copying ",
@@ -117,6 +118,19 @@ fn gauges(app: &App, g1: Rect, g2: Rect, c: &mut Canvas<'_>) {
             Color::Green,
         ),
     ];
+    // Waiting for the device: the second gauge is what is left to write.
+    let mut rows = rows;
+    if let Some(f) = p.flushing {
+        let written = 1.0 - (f.left as f64 / f.from.max(1) as f64);
+        let label = crate::summary::flushing_line(f.left);
+        rows[1] = (
+            g2,
+            "Device",
+            written.clamp(0.0, 0.999),
+            label,
+            Color::Yellow,
+        );
+    }
     for (area, name, r, label, color) in rows {
         c.buf.set_string(area.x + 1, area.y, name, c.theme.accent());
         Gauge::default()

@@ -171,6 +171,10 @@ fn options_box(c: &mut Canvas<'_>, s: &Setup, area: Rect) {
         ),
         (format!("{} Dry run", check(s.dry_run)), Field::DryRun),
         (format!("{} Verify copies", check(s.verify)), Field::Verify),
+        (
+            format!("{} Wait until written to the device", check(s.flush)),
+            Field::Flush,
+        ),
     ];
     for (i, (text, f)) in rows.iter().enumerate() {
         let i = i as u16;
