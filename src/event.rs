@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::CopyError;
+use crate::format::DisplayPath;
 
 /// Index of the worker that produced an event: events of one worker form a lane.
 pub type WorkerId = usize;
@@ -327,6 +328,9 @@ pub enum Notice {
     /// Writing the copy to the device failed at the end (`--flush`): some
     /// of it may not be there.
     Flush(CopyError),
+    /// A big file continues what an earlier run wrote of it: from `at` of
+    /// `of` bytes.
+    Resumed { path: PathBuf, at: u64, of: u64 },
 }
 
 impl Notice {
@@ -340,6 +344,7 @@ impl Notice {
             Notice::NotKept(_) => "not_kept",
             Notice::TimeWindow(_) => "time_window",
             Notice::Flush(_) => "flush_failed",
+            Notice::Resumed { .. } => "resumed",
         }
     }
 
@@ -348,7 +353,10 @@ impl Notice {
     pub fn is_problem(&self) -> bool {
         !matches!(
             self,
-            Notice::FdLimit { .. } | Notice::NotKept(_) | Notice::TimeWindow(_)
+            Notice::FdLimit { .. }
+                | Notice::NotKept(_)
+                | Notice::TimeWindow(_)
+                | Notice::Resumed { .. }
         )
     }
 }
@@ -375,6 +383,13 @@ impl fmt::Display for Notice {
                 write!(f, "{e} (a temporary of this run; the next run removes it)")
             }
             Notice::RootMetadata(e) | Notice::Flush(e) => write!(f, "{e}"),
+            Notice::Resumed { path, at, of } => write!(
+                f,
+                "{}: resumed at {} of {}, past what an interrupted run wrote",
+                DisplayPath(path),
+                crate::format::bytes(*at),
+                crate::format::bytes(*of)
+            ),
             Notice::NotKept(lost) => write!(f, "{lost}"),
             Notice::TimeWindow(ns) => write!(
                 f,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::event::{Event, Outcome};
+use crate::event::{Event, Notice, Outcome};
 use crate::exit::ExitCode;
 use crate::format;
 use crate::progress::Progress;
@@ -63,11 +63,19 @@ pub(super) fn event(ev: &Event, p: &Progress) -> Option<Value> {
             }
             Value::Object(o)
         }
-        Event::Notice(n) => json!({
-            "type": "notice",
-            "reason": n.code(),
-            "message": n.to_string(),
-        }),
+        Event::Notice(n) => {
+            let mut v = json!({
+                "type": "notice",
+                "reason": n.code(),
+                "message": n.to_string(),
+            });
+            if let Notice::Resumed { path, at, of } = n {
+                path_json(v.as_object_mut().expect("an object"), "path", path);
+                v["at_bytes"] = json!(at);
+                v["of_bytes"] = json!(of);
+            }
+            v
+        }
         // What is left, as the reducer bounds it by what this run wrote.
         Event::Flushing { .. } => json!({
             "type": "flushing",

@@ -420,14 +420,33 @@ impl DestRoot {
     /// `kill -9`, a power cut) from `dir`, the folder at `rel`: files, and
     /// staged folders with all they hold. A live run's temporaries are left
     /// alone. Returns what could not be removed.
-    pub fn sweep_temps(&self, dir: BorrowedFd<'_>, rel: &Path) -> Vec<CopyError> {
+    /// Removes the temporaries dead runs left in the folder `rel` (open as
+    /// `dir`): what could not be removed, and whether it holds partials of
+    /// big files to resume.
+    pub fn sweep_temps(&self, dir: BorrowedFd<'_>, rel: &Path) -> (Vec<CopyError>, bool) {
         let at = self.display(rel);
         match sweep_dead_temps(dir, self.temps.pid()) {
-            Ok(failed) => failed
-                .into_iter()
-                .map(|(name, e)| CopyError::new(at.join(name), Op::RemoveTemp, e))
-                .collect(),
-            Err(e) => vec![CopyError::new(at, Op::ReadDir, e)],
+            Ok(swept) => {
+                let failed = swept.failed.into_iter();
+                let failed =
+                    failed.map(|(name, e)| CopyError::new(at.join(name), Op::RemoveTemp, e));
+                (failed.collect(), swept.partials)
+            }
+            Err(e) => (vec![CopyError::new(at, Op::ReadDir, e)], false),
+        }
+    }
+
+    /// The new file of a resumable copy: the partial `name`, open as `fd`.
+    pub fn partial_file<D: AsFd>(
+        &self,
+        dir: D,
+        at: &Arc<DirNode>,
+        name: OsString,
+        fd: OwnedFd,
+    ) -> NewFile<'_, D> {
+        NewFile::Named {
+            entry: self.entry(dir, at, name, false),
+            fd,
         }
     }
 }
@@ -450,6 +469,13 @@ impl<D: AsFd> NewFile<'_, D> {
     pub fn fd(&self) -> BorrowedFd<'_> {
         match self {
             NewFile::Nameless { fd, .. } | NewFile::Named { fd, .. } => fd.as_fd(),
+        }
+    }
+
+    /// Leaves a named temporary where it is (a partial to resume).
+    pub fn keep(self) {
+        if let NewFile::Named { entry, .. } = self {
+            entry.keep();
         }
     }
 

@@ -2,21 +2,25 @@
 //! entries, each checked against the destination, written complete and only
 //! then given its name.
 
+use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
-use rustix::fs::{AtFlags, FileType};
+use rustix::fs::{AtFlags, FileType, Mode};
 use rustix::io::Errno;
 
 use super::copier::{Copier, Done};
 use super::data::{self, Cloned, CopyFail, Mover, SMALL_FILE};
+use super::dest::NewFile;
 use super::item::{Item, ItemKind};
 use super::job::Batch;
 use super::kept::{What, Why};
 use super::meta::{Attrs, SrcMeta, SymlinkMeta, regular_meta};
 use super::node::DirNode;
+use super::resume;
 use super::shared::Shared;
 use super::source::Fresh;
 use super::sys;
@@ -24,7 +28,7 @@ use super::verify;
 use super::xattrs::At;
 use crate::config::Reflink;
 use crate::error::Op;
-use crate::event::{Event, Outcome, SkipReason, WorkerId};
+use crate::event::{Event, Notice, Outcome, SkipReason, WorkerId};
 
 /// Files at least this large get a `Started` event and live byte progress.
 const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
@@ -109,17 +113,39 @@ pub(super) fn copy_file(
         Err(e) => return c.fail(dir, item, Op::Open, e, false),
     };
     let in_place = in_place.then_some(item.name.as_os_str());
-    let new = match c.sh.root().create_file(dir_fd, dir, meta.mode, in_place) {
-        Ok(x) => x,
-        Err(e) => return c.fail(dir, item, Op::Create, e, true),
-    };
-    let out = new.fd();
     // Under --verify the bytes are hashed as they pass (so not left to the
     // kernel); a clone passes none, so its source is read for the hash.
     let mut hash = c.sh.verify.then(blake3::Hasher::new);
+    // A big file goes into a partial that outlives a cancel or a kill, and
+    // continues one an earlier run left.
+    let resumable = in_place.is_none() && resume::resumable(&meta);
+    let partial = match resumable {
+        true => partial(c.sh, (dir_fd, dir), &item.name, &meta),
+        false => Ok(None),
+    };
+    let (new, found) = match partial {
+        Ok(Some(p)) => p,
+        Ok(None) => match c.sh.root().create_file(dir_fd, dir, meta.mode, in_place) {
+            Ok(new) => (new, None),
+            Err(e) => return c.fail(dir, item, Op::Create, e, true),
+        },
+        Err(e) => return c.fail(dir, item, Op::Create, e, true),
+    };
+    let out = new.fd();
     let cloned = match cloning {
         true => clone_data(c.sh, src.as_fd(), out.as_fd()),
         false => None,
+    };
+    // Not cloned: what an earlier run wrote is kept where it is right.
+    let start = match (found, &cloned) {
+        (Some(found), None) => {
+            let at = (dir, item.name.as_os_str());
+            match resume_at(c, at, (src.as_fd(), out), (found, &meta), hash.as_mut()) {
+                Ok(start) => start,
+                Err(e) => return c.fail(dir, item, Op::Write, e, true),
+            }
+        }
+        _ => 0,
     };
     // Where the destination keeps no holes, zeros are written like data.
     let sparse = meta.is_sparse() && c.sh.file_meta.holes;
@@ -161,12 +187,24 @@ pub(super) fn copy_file(
         None => {
             let lane = c.id.filter(|_| meta.size >= SHOW_PROGRESS_FROM);
             let what = (dir, item, meta.size, lane);
-            copy_large(sh, (src.as_fd(), out.as_fd()), what, sparse, &mut mv)
+            copy_large(
+                sh,
+                (src.as_fd(), out.as_fd()),
+                what,
+                (sparse, start),
+                &mut mv,
+            )
         }
     };
     match result {
         Ok(_) => {}
-        Err(CopyFail::Cancelled) => return (Outcome::Cancelled, progressed),
+        Err(CopyFail::Cancelled) => {
+            // What was written is kept for the next run to continue.
+            if resumable {
+                new.keep();
+            }
+            return (Outcome::Cancelled, progressed);
+        }
         Err(CopyFail::Read(e)) => return (c.fail(dir, item, Op::Read, e, false).0, progressed),
         Err(CopyFail::Write(e)) => return (c.fail(dir, item, Op::Write, e, true).0, progressed),
         Err(CopyFail::Clone(e)) => return (c.fail(dir, item, Op::Clone, e, true).0, progressed),
@@ -196,13 +234,58 @@ pub(super) fn copy_file(
     (outcome, progressed)
 }
 
+/// The partial a big file is written into (see `resume`), and how long it
+/// was if an earlier run left it. `None` when another run is writing it: the
+/// copy goes the ordinary way.
+fn partial<'s, 'd>(
+    sh: &'s Shared,
+    (dir_fd, dir): (BorrowedFd<'d>, &Arc<DirNode>),
+    name: &OsStr,
+    meta: &SrcMeta,
+) -> io::Result<Option<(NewFile<'s, BorrowedFd<'d>>, Option<u64>)>> {
+    let partial = resume::partial_name(name, meta);
+    // A folder this run made holds no earlier run's partial.
+    let look = !dir.fresh && dir.partials.load(Ordering::Relaxed);
+    let Some(p) = resume::open(dir_fd, &partial, look, meta.mode)? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        sh.root().partial_file(dir_fd, dir, partial, p.fd),
+        p.found,
+    )))
+}
+
+/// Where writing an earlier run's partial `found` bytes long continues: past
+/// what reads as the source, or at 0 (then hashed so far under `--verify`).
+fn resume_at(
+    c: &mut Copier<'_>,
+    (dir, name): (&Arc<DirNode>, &OsStr),
+    (src, out): (BorrowedFd<'_>, BorrowedFd<'_>),
+    (found, meta): (u64, &SrcMeta),
+    hash: Option<&mut blake3::Hasher>,
+) -> io::Result<u64> {
+    // Made for this source by an earlier run: its mode may be stale.
+    sys::fchmod(out, Mode::from_raw_mode(meta.mode & 0o777))?;
+    let start = resume::valid_prefix(src, out, found, hash, &mut c.buf)?;
+    sys::ftruncate(out, start)?;
+    if start > 0 {
+        let sh = c.sh;
+        sh.send(Event::Notice(Notice::Resumed {
+            path: sh.root().display(&dir.rel.join(name)),
+            at: start,
+            of: meta.size,
+        }));
+    }
+    Ok(start)
+}
+
 /// A file above the small-file size: its own progress on its lane, and the
-/// kernel's copy (or, sparse, data segment by data segment).
+/// kernel's copy (or, sparse, data segment by data segment) from `start`.
 fn copy_large(
     sh: &Shared,
     (src, out): (BorrowedFd<'_>, BorrowedFd<'_>),
     (dir, item, size, lane): (&Arc<DirNode>, &Item, u64, Option<WorkerId>),
-    sparse: bool,
+    (sparse, start): (bool, u64),
     mv: &mut Mover<'_>,
 ) -> (Result<u64, CopyFail>, u64) {
     if let Some(worker) = lane {
@@ -222,7 +305,7 @@ fn copy_large(
     let ctl = &sh.control;
     let r = match sparse {
         true => data::copy_sparse(src, out, size, mv, ctl, &mut report),
-        false => data::copy_range(src, out, (0, None), mv, ctl, &mut report),
+        false => data::copy_range(src, out, (start, None), mv, ctl, &mut report),
     };
     (r, progressed)
 }

@@ -1,10 +1,11 @@
 //! After the workers: second names of hard-linked files, then folder modes and
 //! times, deepest first, since writing into a folder changes its mtime.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
@@ -17,6 +18,7 @@ use super::kept::{What, Why};
 use super::meta::{Attrs, SrcMeta};
 use super::node::DirNode;
 use super::plan::{DeferredLink, Planned};
+use super::resume;
 use super::shared::Shared;
 use super::sys;
 use super::xattrs::{At, Wanted, XattrBuf};
@@ -51,6 +53,34 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
                 outcome,
                 digest: None,
             });
+        }
+    }
+    // Partials no copy of this run took up belong to sources that changed or
+    // went: a run that finished its folders removes them (a cancelled one
+    // may not have reached their files).
+    if !sh.control.is_cancelled()
+        && let Some(root) = &sh.root
+    {
+        for (dir, _) in planned
+            .dirs
+            .iter()
+            .filter(|(d, _)| d.partials.load(Ordering::Relaxed))
+        {
+            let removed = root
+                .open_node(dir)
+                .and_then(|fd| resume::remove_stale(fd.as_fd()));
+            let failed = match removed {
+                Ok(failed) => failed,
+                Err(e) => vec![(OsString::new(), e)],
+            };
+            for (name, e) in failed {
+                let path = root.display(&dir.rel.join(&name));
+                sh.send(Event::Notice(Notice::Sweep(CopyError::new(
+                    path,
+                    Op::RemoveTemp,
+                    e,
+                ))));
+            }
         }
     }
     // Even after a cancel: folders must not stay private (0700) and misdated.

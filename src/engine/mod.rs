@@ -33,6 +33,7 @@ mod names;
 mod node;
 mod plan;
 mod resolver;
+mod resume;
 mod run;
 mod shared;
 mod source;

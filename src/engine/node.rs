@@ -5,6 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use super::stage::Stage;
 use crate::event::RelPath;
@@ -21,6 +22,9 @@ pub(crate) struct DirNode {
     pub parent: Option<Arc<DirNode>>,
     /// Set when this run creates the folder: it is filled under a temporary name.
     pub stage: Option<Stage>,
+    /// It holds partial copies of big files left by earlier runs (see
+    /// `resume`): those no copy of this run took up are removed at its end.
+    pub partials: AtomicBool,
 }
 
 impl DirNode {
@@ -30,6 +34,7 @@ impl DirNode {
             fresh,
             parent: None,
             stage: None,
+            partials: AtomicBool::new(false),
         })
     }
 
@@ -44,6 +49,7 @@ impl DirNode {
             fresh,
             parent: Some(Arc::clone(parent)),
             stage,
+            partials: AtomicBool::new(false),
         })
     }
 

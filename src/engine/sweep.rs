@@ -11,20 +11,21 @@ use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
 
 use super::beneath::DIR_FLAGS;
+use super::resume;
 use super::sys;
 use super::temp_name;
 
 /// Removes from `dir` the temporaries of convoy runs other than `own_pid` that
 /// are no longer alive. Returns the ones it could not remove, with why; `Err`
 /// when the folder itself cannot be listed.
-pub(crate) fn sweep_dead_temps(
-    dir: BorrowedFd<'_>,
-    own_pid: u32,
-) -> io::Result<Vec<(OsString, io::Error)>> {
+pub(crate) fn sweep_dead_temps(dir: BorrowedFd<'_>, own_pid: u32) -> io::Result<Swept> {
     let mut failed = Vec::new();
+    let mut partials = false;
     for entry in sys::read_dir(dir)? {
         let entry = entry?;
         let name = OsStr::from_bytes(entry.file_name().to_bytes());
+        // Kept for the copy that resumes them (see `resume`).
+        partials |= resume::is_partial(name);
         let Some(pid) = temp_name::owner(name) else {
             continue;
         };
@@ -41,7 +42,15 @@ pub(crate) fn sweep_dead_temps(
             failed.push((name.to_os_string(), e));
         }
     }
-    Ok(failed)
+    Ok(Swept { failed, partials })
+}
+
+/// What a sweep of one folder found.
+pub(crate) struct Swept {
+    /// Dead runs' temporaries that could not be removed.
+    pub failed: Vec<(OsString, io::Error)>,
+    /// Whether it holds partials of big files to resume.
+    pub partials: bool,
 }
 
 /// Removes the folder `name` in `dir` and everything in it, through handles:
@@ -125,8 +134,9 @@ mod tests {
         std::os::unix::fs::symlink(&outside, deep.join("out")).unwrap();
         std::fs::write(dst.join("user.txt"), b"mine").unwrap();
         let fd = rustix::fs::open(&dst, DIR_FLAGS, Mode::empty()).unwrap();
-        let failed = sweep_dead_temps(fd.as_fd(), std::process::id()).unwrap();
-        assert!(failed.is_empty(), "{failed:?}");
+        let swept = sweep_dead_temps(fd.as_fd(), std::process::id()).unwrap();
+        assert!(swept.failed.is_empty(), "{:?}", swept.failed);
+        assert!(!swept.partials);
         assert!(!staged.exists(), "the staged folder is gone");
         assert_eq!(std::fs::read(dst.join("user.txt")).unwrap(), b"mine");
         assert_eq!(std::fs::read(outside.join("keep.txt")).unwrap(), b"keep");

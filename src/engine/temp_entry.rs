@@ -90,6 +90,11 @@ impl<D: AsFd> TempEntry<D> {
         Ok(())
     }
 
+    /// Leaves it under its temporary name.
+    pub fn keep(mut self) {
+        self.name.clear();
+    }
+
     /// Its current name in its folder (until committed).
     pub fn name(&self) -> &OsStr {
         &self.name

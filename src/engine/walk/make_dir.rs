@@ -7,6 +7,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use rustix::fs::{AtFlags, Mode};
 use rustix::io::Errno;
@@ -48,7 +49,10 @@ pub(super) struct DirMaker {
 
 /// What the decision about an existing entry came to, before it is a node.
 enum Found {
-    Merged,
+    /// An existing folder, swept; it may hold partials to resume.
+    Merged {
+        partials: bool,
+    },
     Staged(OsString),
     /// Made under its own name, by this run (nothing in it is in the way).
     Made,
@@ -68,7 +72,11 @@ impl DirMaker {
             return Made::Enter(DirNode::child(parent, name, true, None));
         }
         match self.decide(sh, parent, name, meta) {
-            Ok(Ok(Found::Merged)) => Made::Enter(DirNode::child(parent, name, false, None)),
+            Ok(Ok(Found::Merged { partials })) => {
+                let node = DirNode::child(parent, name, false, None);
+                node.partials.store(partials, Ordering::Relaxed);
+                Made::Enter(node)
+            }
             Ok(Ok(Found::DryRun | Found::Made)) => {
                 Made::Enter(DirNode::child(parent, name, true, None))
             }
@@ -118,7 +126,7 @@ impl DirMaker {
             Err(e) => return Err((Op::Stat, e.into())),
         };
         match decide_dir(meta, existing.as_ref(), sh.policy) {
-            DirDecision::Merge if sh.dry_run => Ok(Ok(Found::Merged)),
+            DirDecision::Merge if sh.dry_run => Ok(Ok(Found::Merged { partials: false })),
             DirDecision::Create | DirDecision::Replace if sh.dry_run => Ok(Ok(Found::DryRun)),
             DirDecision::Merge => {
                 let sub = sys::openat(fd, name, DIR_FLAGS, Mode::empty())
@@ -128,10 +136,11 @@ impl DirMaker {
                 }
                 // Leftovers of a killed run: what cannot be removed is reported.
                 let rel = parent.rel.join(name);
-                for e in root.sweep_temps(sub.as_fd(), &rel) {
+                let (failed, partials) = root.sweep_temps(sub.as_fd(), &rel);
+                for e in failed {
                     sh.send(Event::Notice(Notice::Sweep(e)));
                 }
-                Ok(Ok(Found::Merged))
+                Ok(Ok(Found::Merged { partials }))
             }
             DirDecision::Replace => {
                 sys::unlinkat(fd, name, AtFlags::empty()).map_err(|e| (Op::CreateDir, e.into()))?;

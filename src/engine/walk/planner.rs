@@ -21,6 +21,7 @@ use crate::engine::meta::{SrcMeta, special_kind};
 use crate::engine::names::CaseFold;
 use crate::engine::node::DirNode;
 use crate::engine::plan::{DeferredLink, Planned};
+use crate::engine::resume;
 use crate::engine::shared::Shared;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Outcome, RelPath, SkipReason};
@@ -234,9 +235,10 @@ impl<'a> Planner<'a> {
         {
             Some(count) => self.send_chunks(parent, item, count),
             None => {
-                let ready = self
-                    .batcher
-                    .add(parent, parent.takes_files_in_place(), item);
+                // A big file goes through a partial that can be resumed,
+                // which a folder still being filled would take with it.
+                let in_place = parent.takes_files_in_place() && !resume::resumable(&item.meta);
+                let ready = self.batcher.add(parent, in_place, item);
                 ready.into_iter().all(|b| self.send_batch(b))
             }
         };

@@ -15,6 +15,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crossbeam_channel::Sender;
 use rustix::fs::FileType;
@@ -58,9 +59,11 @@ pub(crate) fn walk(
         if let Ok(st) = sys::fstat(dest.root_fd()) {
             make_writable(sh, dest.root_fd(), &SrcMeta::from(&st));
         }
-        for e in dest.sweep_temps(dest.root_fd(), &root.rel) {
+        let (failed, partials) = dest.sweep_temps(dest.root_fd(), &root.rel);
+        for e in failed {
             sh.send(Event::Notice(Notice::Sweep(e)));
         }
+        root.partials.store(partials, Ordering::Relaxed);
     }
     let mut p = Planner::new(sh, source, jobs, filter, &root, src_meta);
     let mut levels = Vec::new();

@@ -1,0 +1,236 @@
+//! Resuming a big file: a run killed (or cancelled) part-way through a big
+//! file leaves a partial under a temporary name, and the next run of the same
+//! copy continues it instead of starting over (measured: the bytes the second
+//! run moves, traced), ends with the very same file, and starts over when the
+//! source changed. The copy is slowed with strace's delay injection so the
+//! kill lands where the test wants, not where the machine's speed puts it.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+
+const BIG: usize = 160 * 1024 * 1024;
+
+fn need_strace() {
+    let found = Command::new("sh")
+        .args(["-c", "command -v strace"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "this test needs strace: apt-get install strace (.ci/run installs it)"
+    );
+}
+
+/// convoy under strace, each `copy_file_range` (8 MiB) held 20 ms.
+fn slowed(src: &Path, dst: &Path, extra: &[&str]) -> Child {
+    need_strace();
+    Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            "trace=copy_file_range",
+        ])
+        .args(["-e", "inject=copy_file_range:delay_exit=20000"])
+        .arg(BIN)
+        .args(["--batch", "-q"])
+        .args(extra)
+        .arg(src)
+        .arg(dst)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The copy's own process under `strace` (the child that runs convoy: strace
+/// forks short-lived children of its own to test the kernel first).
+fn traced_pid(strace: &Child) -> i32 {
+    let children = format!("/proc/{0}/task/{0}/children", strace.id());
+    for _ in 0..1000 {
+        let found = fs::read_to_string(&children).unwrap_or_default();
+        let convoy = found.split_whitespace().find(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "convoy")
+        });
+        if let Some(pid) = convoy {
+            return pid.parse().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("convoy did not start under strace");
+}
+
+fn partials(dir: &Path) -> Vec<PathBuf> {
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".convoy-resume-")
+        })
+        .collect()
+}
+
+/// Runs the slowed copy and stops it with `signal` once the partial holds
+/// at least `fraction` of the big file; returns how much it held.
+fn stop_at(src: &Path, dst: &Path, fraction: f64, signal: rustix::process::Signal) -> u64 {
+    let mut strace = slowed(src, dst, &[]);
+    let pid = rustix::process::Pid::from_raw(traced_pid(&strace)).unwrap();
+    let want = (BIG as f64 * fraction) as u64;
+    let held = loop {
+        let len = partials(dst)
+            .first()
+            .and_then(|p| fs::metadata(p).ok())
+            .map_or(0, |m| m.len());
+        if len >= want {
+            break len;
+        }
+        assert!(
+            strace.try_wait().unwrap().is_none(),
+            "the copy ended before it was stopped"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    rustix::process::kill_process(pid, signal).unwrap();
+    strace.wait().unwrap();
+    held
+}
+
+/// A second run, traced: its exit, its JSON lines, and the bytes it moved
+/// through `copy_file_range`.
+fn rerun(src: &Path, dst: &Path, extra: &[&str], log: &Path) -> (i32, Vec<serde_json::Value>, u64) {
+    need_strace();
+    let o = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=copy_file_range", "-o"])
+        .arg(log)
+        .arg(BIN)
+        .args(["--batch", "--json"])
+        .args(extra)
+        .arg(src)
+        .arg(dst)
+        .output()
+        .unwrap();
+    let lines = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let moved = fs::read_to_string(log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.rsplit("= ").next()?.trim().parse::<u64>().ok())
+        .sum();
+    (o.status.code().unwrap_or(-1), lines, moved)
+}
+
+fn tree(src: &Path, seed: u64) {
+    write(src.join("big.iso"), &data(seed, BIG));
+    write(src.join("small.txt"), b"small");
+}
+
+#[test]
+fn a_killed_copy_of_a_big_file_continues_where_it_stopped() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src, 1);
+    for fraction in [0.25, 0.5, 0.8] {
+        let dst = t.path().join(format!("dst-{fraction}"));
+        fs::create_dir_all(&dst).unwrap();
+        let held = stop_at(&src, &dst, fraction, rustix::process::Signal::KILL);
+        assert!(
+            !dst.join("big.iso").exists(),
+            "a partial never shows under its final name"
+        );
+        assert_eq!(partials(&dst).len(), 1, "the partial is kept");
+        let (code, lines, moved) = rerun(&src, &dst, &[], &t.path().join("trace"));
+        assert_eq!(code, 0, "{lines:?}");
+        let resumed = lines
+            .iter()
+            .find(|l| l["reason"] == "resumed")
+            .unwrap_or_else(|| panic!("no resumed notice at {fraction}: {lines:?}"));
+        let at = resumed["at_bytes"].as_u64().unwrap();
+        assert!(
+            at + (1 << 20) >= held.min(BIG as u64) && at <= held,
+            "kept {at} of the {held} written"
+        );
+        assert!(
+            moved <= BIG as u64 - at + (8 << 20),
+            "after a kill at {fraction}, the rerun moved {moved} bytes of {BIG}"
+        );
+        assert_eq!(
+            fs::read(dst.join("big.iso")).unwrap(),
+            fs::read(src.join("big.iso")).unwrap()
+        );
+        assert!(partials(&dst).is_empty());
+        assert!(leftover_temps(&dst).is_empty());
+    }
+}
+
+#[test]
+fn a_cancelled_copy_keeps_its_partial_and_a_verified_rerun_checks_all_of_it() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src, 2);
+    let dst = t.path().join("dst");
+    fs::create_dir_all(&dst).unwrap();
+    stop_at(&src, &dst, 0.5, rustix::process::Signal::INT);
+    assert!(!dst.join("big.iso").exists());
+    assert_eq!(partials(&dst).len(), 1, "a cancel keeps the partial");
+    let (code, lines, _) = rerun(&src, &dst, &["--verify"], &t.path().join("trace"));
+    assert_eq!(code, 0, "{lines:?}");
+    assert!(lines.iter().any(|l| l["reason"] == "resumed"), "{lines:?}");
+    let entry = lines.iter().find(|l| l["path"] == "big.iso").unwrap();
+    let b3 = Command::new("b3sum")
+        .arg("--no-names")
+        .arg(src.join("big.iso"))
+        .output();
+    match b3 {
+        Ok(o) if o.status.success() => {
+            assert_eq!(entry["blake3"], String::from_utf8(o.stdout).unwrap().trim())
+        }
+        _ => panic!("this test needs b3sum: apt-get install b3sum"),
+    }
+    assert_eq!(
+        fs::read(dst.join("big.iso")).unwrap(),
+        fs::read(src.join("big.iso")).unwrap()
+    );
+    assert!(leftover_temps(&dst).is_empty());
+}
+
+#[test]
+fn a_source_that_changed_starts_over_and_its_old_partial_goes() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src, 3);
+    let dst = t.path().join("dst");
+    fs::create_dir_all(&dst).unwrap();
+    stop_at(&src, &dst, 0.5, rustix::process::Signal::KILL);
+    let old = partials(&dst);
+    assert_eq!(old.len(), 1);
+    // Same size, other bytes, another time: a different file.
+    write(src.join("big.iso"), &data(4, BIG));
+    set_mtime(src.join("big.iso"), 1_700_000_000, 0);
+    let (code, lines, moved) = rerun(&src, &dst, &[], &t.path().join("trace"));
+    assert_eq!(code, 0, "{lines:?}");
+    assert!(
+        !lines.iter().any(|l| l["reason"] == "resumed"),
+        "nothing of another source is kept: {lines:?}"
+    );
+    assert!(moved >= BIG as u64, "copied whole: {moved}");
+    assert_eq!(
+        fs::read(dst.join("big.iso")).unwrap(),
+        fs::read(src.join("big.iso")).unwrap()
+    );
+    assert!(!old[0].exists(), "the stale partial is removed");
+    assert!(leftover_temps(&dst).is_empty());
+}
