@@ -12,14 +12,7 @@ use common::*;
 
 /// The system calls of a whole batch run named in `calls`, one line each.
 fn traced(calls: &str, args: &[&std::ffi::OsStr], log: &Path) -> (std::process::Output, String) {
-    let found = Command::new("sh")
-        .args(["-c", "command -v strace"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "this test needs strace: apt-get install strace (.ci/run installs it)"
-    );
+    need("strace", "strace");
     let o = Command::new("strace")
         .args(["-f", "-qq", "-e"])
         .arg(format!("trace={calls}"))

@@ -14,19 +14,6 @@ use std::sync::Mutex;
 
 use common::*;
 
-fn need(what: &str, install: &str) {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {what}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-        || Path::new(what).exists();
-    assert!(
-        found,
-        "this test needs {what}: apt-get install {install} (.ci/run installs it)"
-    );
-}
-
 /// A private sshd on 127.0.0.1 and an sshfs mount of a folder through it;
 /// both go away when dropped.
 struct Sshfs {

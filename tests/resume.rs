@@ -16,20 +16,9 @@ use common::*;
 
 const BIG: usize = 160 * 1024 * 1024;
 
-fn need_strace() {
-    let found = Command::new("sh")
-        .args(["-c", "command -v strace"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "this test needs strace: apt-get install strace (.ci/run installs it)"
-    );
-}
-
 /// convoy under strace, each `copy_file_range` (8 MiB) held 20 ms.
 fn slowed(src: &Path, dst: &Path, extra: &[&str]) -> Child {
-    need_strace();
+    need("strace", "strace");
     Command::new("strace")
         .args([
             "-f",
@@ -109,7 +98,7 @@ fn stop_at(src: &Path, dst: &Path, fraction: f64, signal: rustix::process::Signa
 /// A second run, traced: its exit, its JSON lines, and the bytes it moved
 /// through `copy_file_range`.
 fn rerun(src: &Path, dst: &Path, extra: &[&str], log: &Path) -> (i32, Vec<serde_json::Value>, u64) {
-    need_strace();
+    need("strace", "strace");
     let o = Command::new("strace")
         .args(["-f", "-qq", "-e", "trace=copy_file_range", "-o"])
         .arg(log)

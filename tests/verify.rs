@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 
 use common::*;
 
-fn need(what: &str, why: &str) {
+/// Like `need`, for a check that is a shell command (a Python module).
+fn need_check(what: &str, why: &str) {
     let found = Command::new("sh")
         .arg("-c")
         .arg(what)
@@ -24,7 +25,7 @@ fn need(what: &str, why: &str) {
 
 /// `b3sum`'s digest of a file.
 fn b3sum(path: &Path) -> String {
-    need("command -v b3sum", "b3sum: apt-get install b3sum");
+    need("b3sum", "b3sum");
     let o = Command::new("b3sum")
         .arg("--no-names")
         .arg(path)
@@ -44,7 +45,7 @@ struct FlipFs {
 impl FlipFs {
     fn mount(backing: &Path, mnt: &Path) -> FlipFs {
         assert!(is_root(), "FUSE tests run as root");
-        need(
+        need_check(
             "python3 -c 'import fuse'",
             "fusepy: pip install fusepy (and libfuse2)",
         );

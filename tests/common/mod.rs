@@ -220,3 +220,18 @@ pub fn shared_tempdir() -> tempfile::TempDir {
     chmod(t.path(), 0o777);
     t
 }
+
+/// Fails the test, saying what to install, unless the tool `what` (a command
+/// on the PATH or a path) is there: a test never passes for want of a tool.
+pub fn need(what: &str, install: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {what}"))
+        .output()
+        .is_ok_and(|o| o.status.success())
+        || Path::new(what).exists();
+    assert!(
+        found,
+        "this test needs {what}: apt-get install {install} (.ci/run installs it)"
+    );
+}
