@@ -205,3 +205,71 @@ fn verify_on_an_intact_tree_gives_the_digests_b3sum_gives() {
         stdout(&human)
     );
 }
+
+#[test]
+fn the_tui_retries_a_copy_that_failed_verification() {
+    use convoy::config::Config;
+    use convoy::tui::app::{App, Screen};
+    use convoy::tui::setup::Setup;
+    use std::time::{Duration, Instant};
+
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src);
+    let backing = t.path().join("backing");
+    let mnt = t.path().join("mnt");
+    let _fs = FlipFs::mount(&backing, &mnt);
+    let dst = mnt.join("dst");
+    let mut cfg = Config::new(&src, &dst);
+    cfg.verify = true;
+
+    let mut app = App::new(Setup::new(None, t.path().to_path_buf()), true);
+    let finish = |app: &mut App| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while app.screen == Screen::Copying {
+            let ev = app
+                .running
+                .as_ref()
+                .unwrap()
+                .events
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap();
+            app.on_event(&ev, Instant::now());
+            assert!(Instant::now() < deadline);
+        }
+    };
+    app.start(cfg);
+    finish(&mut app);
+    let failed: Vec<String> = app
+        .progress
+        .failures
+        .iter()
+        .map(|f| format!("{} {}", f.rel.display(), f.reason))
+        .collect();
+    assert_eq!(failed.len(), 2, "{failed:?}");
+    assert!(
+        failed.iter().all(|f| f.contains("verification failed")),
+        "{failed:?}"
+    );
+    assert!(!backing.join("dst/b.flip").exists());
+
+    // The disk is replaced; "Retry failed" copies the two again, and only them.
+    fs::write(backing.join(".healed"), b"").unwrap();
+    app.update(convoy::tui::app::Action::Retry);
+    assert_eq!(app.screen, Screen::Copying);
+    finish(&mut app);
+    assert!(
+        app.progress.failures.is_empty(),
+        "{:?}",
+        app.progress.failures
+    );
+    assert_eq!(app.progress.files_copied, 2);
+    assert_eq!(app.progress.verified, 2);
+    for f in ["a.txt", "b.flip", "sub/c.bin", "sub/big.flip"] {
+        assert_eq!(
+            fs::read(backing.join("dst").join(f)).unwrap(),
+            fs::read(src.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}

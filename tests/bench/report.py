@@ -10,6 +10,10 @@ import sys
 
 
 def main(results, trees):
+    names = {}
+    npath = os.path.join(results, "names")
+    if os.path.exists(npath):
+        names = dict(line.rstrip("\n").split("|", 1) for line in open(npath) if "|" in line)
     for tree in trees:
         info = open(os.path.join(results, f"{tree}.info")).read().strip()
         files = int(info.split(":")[1].split()[0])
@@ -37,9 +41,7 @@ def main(results, trees):
         print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
         for slug, (wall, cpu, rss, fastest) in sorted(med.items(), key=lambda kv: kv[1][0]):
             ratio = f"{base / wall:.2f}" if base else "–"
-            name = {"cp-a": "cp -a", "rsync-a": "rsync -a"}.get(slug, slug)
-            if slug.startswith("convoy-j"):
-                name = "convoy -j " + slug[len("convoy-j"):]
+            name = names.get(slug, slug)
             out = verify.get(slug, "not verified")
             print(f"| {name} | {wall:.2f} | {ratio} | {fastest:.2f} | {files / wall:,.0f} "
                   f"| {nbytes / wall / 2**20:,.0f} "

@@ -3,11 +3,14 @@
 #
 #   tests/bench/run.sh [small|large|huge|mixed|FOLDER ...]   (default: small large mixed)
 #   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling)
+#   SAFETY=1 tests/bench/run.sh small large   (what --verify, --flush, --fsync cost)
 #
 # Needs hyperfine, GNU time and python3 (Debian: apt-get install hyperfine time);
 # peers: cargo install xcp fcp cpz. Environment: RUNS (default 5), BENCH_DIR
 # (default /var/tmp/convoy-bench), CACHE=cold to drop the page cache before each run,
-# JOBS to time only convoy at those worker counts.
+# JOBS to time only convoy at those worker counts, SAFETY=1 to time convoy's
+# --verify, --flush and --fsync against a plain copy, the peers' flushes and the
+# floor under --verify (copy, sync, every file read back from the device).
 # Tools run interleaved (round 1: every tool, round 2: every tool starting with the
 # second, ...), each into a
 # fresh, never-used destination: deleting a big tree and creating files right after
@@ -61,6 +64,18 @@ if [ -n "${JOBS:-}" ]; then
   tools=()
   for j in $JOBS; do tools+=("convoy -j$j|$convoy --batch -q -j $j {S} {D}"); done
 fi
+if [ -n "${SAFETY:-}" ]; then
+  tools=(
+    "convoy|$convoy --batch -q {S} {D}"
+    "convoy --verify|$convoy --batch -q --verify {S} {D}"
+    "floor: copy, sync, read back|$convoy --batch -q {S} {D} && sync && python3 $here/readback.py {D}"
+    "convoy --flush|$convoy --batch -q --flush {S} {D}"
+    "cp -a; sync|cp -a {S} {D} && sync"
+    "convoy --fsync|$convoy --batch -q --fsync {S} {D}"
+    "rsync -a --fsync|rsync -a --fsync {S}/ {D}/"
+    "xcp --fsync|xcp -r --fsync {S} {D}"
+  )
+fi
 available=()
 for t in "${tools[@]}"; do
   bin=${t#*|}; bin=${bin%% *}
@@ -96,6 +111,7 @@ for arg in "${trees[@]}"; do
     for k in $(seq 0 $((n - 1))); do order+=("${available[$(( (k + round - 1) % n ))]}"); done
     for t in "${order[@]}"; do
       name=${t%%|*}; slug=${name//[^a-z0-9-]/}
+      grep -qxF "$slug|$name" "$results/names" 2>/dev/null || echo "$slug|$name" >> "$results/names"
       dst="$BENCH_DIR/out/$tree-$slug-$round-$$"
       base="$results/$tree.$slug.$round"
       cmd=${t#*|}; cmd=${cmd//\{S\}/$src}; cmd=${cmd//\{D\}/$dst}

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """A pass-through FUSE filesystem that returns every file whose name ends in
 `.flip` with its first byte inverted when read: a disk that takes data and
-gives back something else, for convoy's --verify tests.
+gives back something else, for convoy's --verify tests. Once a file named
+`.healed` exists at the top of BACKING, reads are left alone (the disk was
+replaced): what a retry after a failed verification meets.
 
     flipfs.py BACKING MOUNTPOINT      (runs in the foreground)
 """
@@ -85,7 +87,8 @@ class FlipFs(Operations):
 
     def read(self, path, size, offset, fh):
         data = self._call(os.pread, fh, size, offset)
-        if path.endswith(".flip") and offset == 0 and data:
+        healed = os.path.exists(os.path.join(self.root, ".healed"))
+        if path.endswith(".flip") and offset == 0 and data and not healed:
             data = bytes([data[0] ^ 0xFF]) + data[1:]
         return data
 
