@@ -45,6 +45,10 @@ const SYSCALLS: &[(&str, &[&str])] = &[
     ("getdents64", &["EIO", "EINTR"]),
     ("read", &["EIO", "EINTR"]),
     ("pread64", &["EIO", "EINTR"]),
+    // The first read of a small file, asking whether it is in memory.
+    ("preadv2", &["EIO", "EAGAIN", "EOPNOTSUPP", "EINTR"]),
+    // Read-ahead on a cold cache, and --verify's dropping of pages.
+    ("fadvise64", &["EIO", "EINTR"]),
     ("write", &["EIO", "ENOSPC", "EDQUOT", "EINTR"]),
     (
         "copy_file_range",

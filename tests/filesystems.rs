@@ -279,6 +279,15 @@ impl Mounted {
     }
 }
 
+impl Mounted {
+    /// Unmounts and mounts again: nothing of it is left in memory.
+    fn remount(&self) {
+        let dev = self.dev.as_deref().expect("a device to mount again");
+        run("umount", &[p(&self.mnt)]);
+        run("mount", &[os(dev), p(&self.mnt)]);
+    }
+}
+
 impl Drop for Mounted {
     fn drop(&mut self) {
         // A FUSE daemon may hold the mount a moment after the last close.
@@ -792,4 +801,48 @@ fn names_exfat_refuses_are_said_with_their_character_and_the_rest_is_copied() {
     let (_, summary) = json_lines(&again);
     assert_eq!(summary["files_copied"], 0, "{summary}");
     assert_eq!(summary["failed"], 3, "{summary}");
+}
+
+/// `convoy --batch SRC DST` under strace: its output and how many files it
+/// asked the kernel to read ahead.
+fn read_ahead_count(src: &Path, dst: &Path, log: &Path) -> (std::process::Output, usize) {
+    need("strace", "strace");
+    let o = Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=fadvise64", "-o"])
+        .arg(log)
+        .args([BIN, "--batch"])
+        .arg(src)
+        .arg(dst)
+        .output()
+        .unwrap();
+    let log = fs::read_to_string(log).unwrap();
+    let asked = log
+        .lines()
+        .filter(|l| l.contains("POSIX_FADV_WILLNEED") && l.ends_with("= 0"))
+        .count();
+    (o, asked)
+}
+
+#[test]
+fn a_cold_source_is_read_ahead_a_batch_at_a_time_and_a_warm_one_is_not() {
+    let t = tempfile::tempdir().unwrap();
+    let m = Mounted::new(Fs::Xfs, t.path());
+    let src = m.mnt.join("src");
+    for d in 0..4 {
+        for f in 0..40 {
+            let name = src.join(format!("d{d}/f{f}"));
+            write(name, &data(d * 100 + f, 1000 + 300 * f as usize));
+        }
+    }
+    m.remount();
+    let (o, cold) = read_ahead_count(&src, &t.path().join("cold"), &t.path().join("log1"));
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_same_tree(&src, &t.path().join("cold"));
+    // Each folder's first file is read as it comes and found not in memory;
+    // the rest of its batch is asked for at once.
+    assert!(cold >= 4 * 30, "{cold} of 160 cold files read ahead");
+    let (o, warm) = read_ahead_count(&src, &t.path().join("warm"), &t.path().join("log2"));
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_same_tree(&src, &t.path().join("warm"));
+    assert_eq!(warm, 0, "files in memory are read as they come");
 }

@@ -142,6 +142,7 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
         buf: &mut c.buf,
         offload: sh.offload(),
         hash: None,
+        cache: data::Cache::Unasked,
     };
     let (src, out) = (open.src.as_fd(), open.out.as_fd());
     let r = data::copy_range(

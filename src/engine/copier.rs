@@ -12,6 +12,7 @@ use std::sync::Arc;
 use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
+use super::data::Cache;
 use super::decide::Decision;
 use super::item::{Item, ItemKind};
 use super::meta::SrcMeta;
@@ -44,6 +45,9 @@ pub(super) struct Copier<'a> {
     pub written: Option<(Digest, SrcMeta)>,
     /// Under `--verify`: files copied and not yet read back.
     round: Round,
+    /// Whether the next small file's first read asks if its data is in
+    /// memory, and whether one of this batch's was not (see `files::batch`).
+    pub cache: Cache,
 }
 
 fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
@@ -80,6 +84,7 @@ impl<'a> Copier<'a> {
             xbuf: XattrBuf::default(),
             written: None,
             round: Round::default(),
+            cache: Cache::Unasked,
         }
     }
 

@@ -51,6 +51,19 @@ pub(crate) struct Mover<'a> {
     pub buf: &'a mut Vec<u8>,
     pub offload: bool,
     pub hash: Option<&'a mut blake3::Hasher>,
+    pub cache: Cache,
+}
+
+/// Whether a small file's data was in memory, for the worker to read ahead on
+/// a cold cache (see `files::batch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Cache {
+    /// Not asked: read as usual.
+    Unasked,
+    /// The first read asks (`RWF_NOWAIT`, as cheap as a plain read).
+    Ask,
+    /// It was not: the data came from the device.
+    Missed,
 }
 
 impl Mover<'_> {
@@ -88,7 +101,24 @@ pub(crate) fn read_write(
     }
     let mut total = 0u64;
     loop {
-        let n = sys::read(src, &mut mv.buf[..]).map_err(read_err)?;
+        let n = match mv.cache {
+            Cache::Ask if total == 0 && expected > 0 => {
+                match sys::read_cached(src, &mut mv.buf[..]) {
+                    Err(Errno::AGAIN) => {
+                        mv.cache = Cache::Missed;
+                        sys::read(src, &mut mv.buf[..])
+                    }
+                    // A filesystem that cannot say reads as usual.
+                    Err(Errno::OPNOTSUPP | Errno::INVAL) => {
+                        mv.cache = Cache::Unasked;
+                        sys::read(src, &mut mv.buf[..])
+                    }
+                    r => r,
+                }
+            }
+            _ => sys::read(src, &mut mv.buf[..]),
+        }
+        .map_err(read_err)?;
         if n == 0 {
             return Ok(total);
         }
@@ -327,6 +357,7 @@ mod tests {
             buf: &mut buf,
             offload: true,
             hash: None,
+            cache: Cache::Unasked,
         };
         let r = read_write(zero.as_fd(), out.as_fd(), &mut mv, 10, false, &ctl);
         assert!(matches!(r, Err(CopyFail::Read(_))), "{r:?}");

@@ -13,7 +13,7 @@ use rustix::fs::{AtFlags, FileType, Mode};
 use rustix::io::Errno;
 
 use super::copier::{Copier, Done};
-use super::data::{self, Cloned, CopyFail, Mover, SMALL_FILE};
+use super::data::{self, Cache, Cloned, CopyFail, Mover, SMALL_FILE};
 use super::dest::NewFile;
 use super::item::{Item, ItemKind};
 use super::job::Batch;
@@ -53,9 +53,16 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
             }
         }
     };
-    for item in &b.items {
+    // Until a file of the batch is found not in memory; then the data of the
+    // rest is asked for at once.
+    c.cache = Cache::Ask;
+    for (i, item) in b.items.iter().enumerate() {
         if c.sh.control.checkpoint().is_err() {
             return;
+        }
+        if c.cache == Cache::Missed {
+            read_ahead(c, &b.dir, &b.items[i..]);
+            c.cache = Cache::Unasked;
         }
         let dir_fd = dir_fd.as_ref().map(|f| f.as_fd());
         let done = match item.kind {
@@ -65,6 +72,26 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
         // None: parked for a person to decide; reported once decided.
         if let Some(done) = done {
             c.finish_entry(&b.dir, item, done);
+        }
+    }
+}
+
+/// Starts reading the small files of `items` from the device, all at once
+/// (`WILLNEED`), for a batch found not in memory: the copy then waits for
+/// one read at a time no more, and the device sees many queued (a cold
+/// cache's small files otherwise come one read per worker at a time).
+fn read_ahead(c: &mut Copier<'_>, dir: &DirNode, items: &[Item]) {
+    let Ok(d) = c.source_dir(dir) else {
+        return;
+    };
+    let small = |i: &&Item| i.kind == ItemKind::File && (1..=SMALL_FILE).contains(&i.meta.size);
+    for item in items.iter().filter(small) {
+        // What fails here fails again, and is reported, when it is copied.
+        if let Ok((fd, _, _)) =
+            c.sh.source
+                .open_file(d.as_fd(), item.source_name(), &item.meta, true)
+        {
+            let _ = sys::will_need(fd.as_fd(), item.meta.size);
         }
     }
 }
@@ -154,6 +181,7 @@ pub(super) fn copy_file(
         buf: &mut c.buf,
         offload: sh.offload(),
         hash: hash.as_mut(),
+        cache: c.cache,
     };
     let (result, progressed) = match cloned {
         Some(Ok(())) => match mv.hash.as_deref_mut() {
@@ -196,6 +224,11 @@ pub(super) fn copy_file(
             )
         }
     };
+    // Missed: the rest of the batch is read ahead; Unasked: this filesystem
+    // cannot say.
+    if c.cache == Cache::Ask {
+        c.cache = mv.cache;
+    }
     match result {
         Ok(_) => {}
         Err(CopyFail::Cancelled) => {

@@ -157,6 +157,22 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
     retry(|| rustix::io::read(fd, &mut *buf))
 }
 
+/// Reads at the file's position only what memory holds already: EAGAIN when
+/// the data would have to come from the device (`RWF_NOWAIT`).
+pub(crate) fn read_cached(fd: BorrowedFd<'_>, buf: &mut [u8]) -> Result<usize> {
+    retry(|| {
+        let mut bufs = [std::io::IoSliceMut::new(&mut *buf)];
+        // u64::MAX: at (and moving) the file's position, as `read` does.
+        rustix::io::preadv2(fd, &mut bufs, u64::MAX, rustix::io::ReadWriteFlags::NOWAIT)
+    })
+}
+
+/// Asks the kernel to start reading the first `len` bytes of the file into
+/// memory now, without waiting for them.
+pub(crate) fn will_need(fd: BorrowedFd<'_>, len: u64) -> Result<()> {
+    retry(|| rfs::fadvise(fd, 0, std::num::NonZeroU64::new(len), rfs::Advice::WillNeed))
+}
+
 pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize> {
     retry(|| rustix::io::write(fd, buf))
 }
