@@ -106,6 +106,10 @@ pub struct Args {
     /// Skip paths (relative to SOURCE) matching this glob; repeatable.
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+    /// Skip paths matching the globs in FILE: one a line, blank lines and
+    /// lines starting with '#' left out; repeatable, added to --exclude.
+    #[arg(long, value_name = "FILE")]
+    pub exclude_from: Vec<PathBuf>,
     /// Report what would be copied, write nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -131,6 +135,10 @@ pub struct Args {
     /// ("safe to unplug"), showing what is left to write.
     #[arg(long)]
     pub flush: bool,
+    /// Record the run in FILE as JSON Lines (the --json events), in batch
+    /// mode and in the TUI; appended to.
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
     /// JSON Lines events on stdout (with --batch).
     #[arg(long, requires = "batch")]
     pub json: bool,
@@ -146,6 +154,30 @@ pub struct Args {
     /// timing the TUI in the benchmark).
     #[arg(long, hide = true)]
     pub quit_when_done: bool,
+}
+
+/// The globs of an `--exclude-from` file, each checked, so a bad one is
+/// named with its file and line.
+fn patterns_in(file: &std::path::Path) -> Result<Vec<String>, InputError> {
+    let text = std::fs::read(file).map_err(|e| InputError::ExcludeFile(file.to_path_buf(), e))?;
+    let text = String::from_utf8_lossy(&text);
+    let mut globs = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        // Spaces may be part of a name; only a Windows line end is not.
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Err(e) = globset::Glob::new(line) {
+            let at = format!("{}:{}", crate::format::DisplayPath(file), n + 1);
+            return Err(InputError::Other(format!(
+                "{at}: invalid pattern {line:?}: {}",
+                e.kind()
+            )));
+        }
+        globs.push(line.to_string());
+    }
+    Ok(globs)
 }
 
 /// Which face runs the copy: the defaults differ (the TUI can ask about
@@ -175,13 +207,17 @@ impl Args {
             }
             (_, p) => p.into(),
         };
+        let mut excludes = self.exclude.clone();
+        for file in &self.exclude_from {
+            excludes.extend(patterns_in(file)?);
+        }
         Ok(Config {
             source: self.source.clone().unwrap_or_default(),
             dest: self.dest.clone().unwrap_or_default(),
             jobs: self.jobs.map_or_else(default_jobs, usize::from),
             policy,
             dereference: self.dereference,
-            excludes: self.exclude.clone(),
+            excludes,
             dry_run: self.dry_run,
             preserve: self.preserve(),
             reflink: self.reflink.map_or(Reflink::Auto, Into::into),

@@ -123,6 +123,10 @@ pub enum InputError {
     DestNotWritable(PathBuf, io::Error),
     #[error("invalid --exclude pattern {0:?}: {1}")]
     BadExclude(String, String),
+    #[error("{}: cannot open the log: {}", DisplayPath(.0), .1)]
+    Log(PathBuf, io::Error),
+    #[error("{}: cannot read exclude file: {}", DisplayPath(.0), .1)]
+    ExcludeFile(PathBuf, io::Error),
     #[error("{0}")]
     Other(String),
 }

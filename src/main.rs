@@ -6,7 +6,9 @@ use std::sync::atomic::AtomicBool;
 use clap::Parser;
 use convoy::batch::{self, BatchOptions};
 use convoy::cli::Args;
+use convoy::error::InputError;
 use convoy::exit::ExitCode;
+use convoy::log::RunLog;
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -33,6 +35,13 @@ fn main() -> std::process::ExitCode {
         };
     }
     quiet_engine_panics();
+    let log = match open_log(&args) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("convoy: {e}");
+            return ExitCode::Usage.into();
+        }
+    };
     let config = match args.batch_config() {
         Ok(c) => c,
         Err(e) => {
@@ -46,12 +55,18 @@ fn main() -> std::process::ExitCode {
         dry_run: config.dry_run,
     };
     match convoy::engine::start(config) {
-        Ok(running) => batch::run(running, opts, &interrupted).into(),
+        Ok(running) => batch::run(running, opts, log, &interrupted).into(),
         Err(e) => {
             eprintln!("convoy: {e}");
             e.exit_code().into()
         }
     }
+}
+
+/// The `--log` file, opened before anything is copied: one that cannot be
+/// written is bad input.
+fn open_log(args: &Args) -> Result<Option<RunLog>, InputError> {
+    args.log.as_deref().map(RunLog::open).transpose()
 }
 
 /// The engine catches its threads' panics and stops the run with a message

@@ -493,3 +493,157 @@ fn a_destination_that_cannot_be_written_is_refused_before_anything_happens() {
     );
     assert!(!locked.join("dst").exists());
 }
+
+#[test]
+fn exclude_from_reads_one_glob_a_line_and_adds_them_to_exclude() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    for f in [
+        "keep.txt",
+        "a.tmp",
+        "build/x.o",
+        "with space.log",
+        "old.bak",
+        "d/#1.txt",
+    ] {
+        write(src.join(f), b"x");
+    }
+    let list = t.path().join("excludes");
+    std::fs::write(
+        &list,
+        "# build output\n\n*.tmp\nbuild\nwith space.log\r\n  \n",
+    )
+    .unwrap();
+    let dst = t.path().join("dst");
+    let o = batch(&[
+        src.as_os_str(),
+        dst.as_os_str(),
+        os("--exclude-from"),
+        list.as_os_str(),
+        os("--exclude"),
+        os("*.bak"),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let copied = entries(&dst);
+    assert_eq!(
+        copied,
+        ["d", "d/#1.txt", "keep.txt"].map(std::path::PathBuf::from),
+        "a '#' starts a comment only at the start of a line"
+    );
+
+    // A file that cannot be read, or a line that is not a glob, is bad input:
+    // said with the file (and line), nothing written.
+    let missing = t.path().join("no-such-list");
+    let o = batch(&[
+        src.as_os_str(),
+        t.path().join("d2").as_os_str(),
+        os("--exclude-from"),
+        missing.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(&format!("{}: cannot read exclude file", missing.display())),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(&list, "*.tmp\n[\n").unwrap();
+    let o = batch(&[
+        src.as_os_str(),
+        t.path().join("d3").as_os_str(),
+        os("--exclude-from"),
+        list.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(&format!("{}:2: invalid pattern \"[\"", list.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path().join("d2").exists() && !t.path().join("d3").exists());
+}
+
+/// The JSON lines of a `--log` file.
+fn log_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn log_records_each_run_as_json_lines_after_the_last() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("a.txt"), b"first");
+    write(src.join("sub/b.txt"), b"second");
+    let dst = t.path().join("dst");
+    write(dst.join("a.txt"), b"different, kept");
+    let log = t.path().join("copy.log");
+    let o = batch(&[
+        src.as_os_str(),
+        dst.as_os_str(),
+        os("--log"),
+        log.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 1, "a conflict was skipped: {}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Skipped"),
+        "the summary is still printed"
+    );
+    let lines = log_lines(&log);
+    let entry = |path: &str| lines.iter().find(|l| l["path"] == path).cloned();
+    assert_eq!(entry("sub/b.txt").unwrap()["outcome"], "copied");
+    assert_eq!(entry("a.txt").unwrap()["reason"], "conflict");
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "summary");
+    assert_eq!(last["exit_code"], 1);
+    // A second run is added after the first.
+    let o = batch(&[
+        src.as_os_str(),
+        dst.as_os_str(),
+        os("--log"),
+        log.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 1);
+    let again = log_lines(&log);
+    let summaries: Vec<_> = again.iter().filter(|l| l["type"] == "summary").collect();
+    assert_eq!(summaries.len(), 2, "{again:?}");
+    assert_eq!(summaries[1]["up_to_date"], 1, "{again:?}");
+    assert_eq!(summaries[1]["skipped"], 1, "{again:?}");
+}
+
+#[test]
+fn a_log_that_cannot_be_opened_or_written_is_said_and_never_passes() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("a.txt"), b"data");
+    let nowhere = t.path().join("no/such/folder/copy.log");
+    let o = batch(&[
+        src.as_os_str(),
+        t.path().join("d1").as_os_str(),
+        os("--log"),
+        nowhere.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains(&format!("{}: cannot open the log", nowhere.display())),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path().join("d1").exists(), "nothing copied");
+    // A full disk under the log: the copy is done, the run says the log is lost.
+    let o = batch(&[
+        src.as_os_str(),
+        t.path().join("d2").as_os_str(),
+        os("--log"),
+        os("/dev/full"),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("write error: log /dev/full"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(t.path().join("d2/a.txt")).unwrap(), b"data");
+}

@@ -519,3 +519,42 @@ fn waiting_for_the_device_is_a_phase_with_its_own_gauge() {
     app.on_event(&Event::Done { cancelled: false }, now);
     assert_eq!(app.screen, Screen::Summary);
 }
+
+#[test]
+fn the_tui_records_its_runs_in_the_log() {
+    use convoy::config::Config;
+    use convoy::log::RunLog;
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("a.txt"), b"one");
+    write(src.join("d/b.txt"), b"two");
+    let log = t.path().join("tui.log");
+    let mut app = setup_app(t.path());
+    app.run_log = Some(RunLog::open(&log).unwrap());
+    app.start(Config::new(&src, &dst));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.screen == Screen::Copying {
+        let ev = app
+            .running
+            .as_ref()
+            .unwrap()
+            .events
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap();
+        app.on_event(&ev, Instant::now());
+        assert!(Instant::now() < deadline);
+    }
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for f in ["a.txt", "d/b.txt"] {
+        let e = lines.iter().find(|l| l["path"] == f).expect(f);
+        assert_eq!(e["outcome"], "copied", "{e}");
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["type"], "summary", "{last}");
+    assert_eq!(last["files_copied"], 2, "{last}");
+    assert_eq!(last["exit_code"], 0, "{last}");
+}

@@ -3,9 +3,6 @@
 //! `--json`) and a summary (stdout). Decides the exit code from the same state,
 //! and from whether its own output could be written.
 
-mod json;
-mod sink;
-
 use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,9 +13,11 @@ use crate::engine::Running;
 use crate::event::{Event, Outcome};
 use crate::exit::ExitCode;
 use crate::format::{self, DisplayPath};
+use crate::json;
+use crate::log::RunLog;
 use crate::progress::Progress;
+use crate::sink::Sink;
 use crate::summary::{self, Eta};
-use sink::Sink;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct BatchOptions {
@@ -45,6 +44,8 @@ struct Reporter {
     stderr: Sink<io::Stderr>,
     /// A message meant for stderr (a failure, a notice) could not be written.
     lost_message: bool,
+    /// `--log`.
+    log: Option<RunLog>,
     tty: bool,
     line_shown: bool,
     last_report: Option<Instant>,
@@ -52,7 +53,13 @@ struct Reporter {
 
 /// Runs a started copy to its end and returns the exit code. `interrupted` is
 /// set by the signal handlers; it turns into a clean cancel.
-pub fn run(running: Running, opts: BatchOptions, interrupted: &AtomicBool) -> ExitCode {
+/// `log`: where `--log` records the run, opened by the caller.
+pub fn run(
+    running: Running,
+    opts: BatchOptions,
+    log: Option<RunLog>,
+    interrupted: &AtomicBool,
+) -> ExitCode {
     let start = Instant::now();
     let mut r = Reporter {
         opts,
@@ -60,6 +67,7 @@ pub fn run(running: Running, opts: BatchOptions, interrupted: &AtomicBool) -> Ex
         stdout: Sink::new(io::BufWriter::new(io::stdout())),
         stderr: Sink::new(io::stderr()),
         lost_message: false,
+        log,
         tty: io::stderr().is_terminal(),
         line_shown: false,
         last_report: None,
@@ -100,6 +108,9 @@ pub fn run(running: Running, opts: BatchOptions, interrupted: &AtomicBool) -> Ex
 impl Reporter {
     fn event(&mut self, ev: &Event) {
         self.progress.apply(ev, Instant::now());
+        if let Some(log) = &mut self.log {
+            log.event(ev, &self.progress);
+        }
         if self.opts.json
             && let Some(v) = json::event(ev, &self.progress)
         {
@@ -201,6 +212,14 @@ impl Reporter {
             self.stdout.write(&text);
         }
         self.stdout.flush();
+        if let Some(lost) = self
+            .log
+            .as_mut()
+            .and_then(|l| l.finish(&self.progress, self.opts.dry_run, code))
+        {
+            self.stderr.write(&format!("convoy: {lost}\n"));
+            code = code.at_least(ExitCode::Partial);
+        }
         // A report that did not reach its reader is a failure of the run, as
         // GNU tools make "write error" one: a script must not take the copy
         // for checked when nobody could check it.

@@ -12,6 +12,7 @@ use crate::config::{Config, ConflictPolicy};
 use crate::engine::{self, Answer, Choice, Running};
 use crate::event::{Conflict, Event, Outcome, RelPath};
 use crate::exit::ExitCode;
+use crate::log::RunLog;
 use crate::progress::Progress;
 
 /// Recently finished entries shown in the log pane.
@@ -21,6 +22,8 @@ const HISTORY_EVERY: Duration = Duration::from_millis(500);
 const HISTORY_LEN: usize = 240;
 
 pub struct App {
+    /// `--log`: every run of the session recorded, one after the other.
+    pub run_log: Option<RunLog>,
     pub screen: Screen,
     pub dialog: Option<Dialog>,
     pub setup: Setup,
@@ -51,6 +54,7 @@ impl App {
     pub fn new(setup: Setup, colors: bool) -> Self {
         let now = Instant::now();
         App {
+            run_log: None,
             screen: Screen::Setup,
             dialog: None,
             setup,
@@ -131,6 +135,9 @@ impl App {
     /// Folds one engine event. Cheap: drawing happens at the frame rate.
     pub fn on_event(&mut self, ev: &Event, now: Instant) {
         self.progress.apply(ev, now);
+        if let Some(log) = &mut self.run_log {
+            log.event(ev, &self.progress);
+        }
         match ev {
             Event::Entry { path, outcome, .. } => {
                 let mark = match outcome {
@@ -160,14 +167,30 @@ impl App {
                 self.dialog = None;
                 self.screen = Screen::Summary;
                 self.quit |= self.quit_when_done;
+                self.log_summary();
             }
             _ => {}
+        }
+    }
+
+    /// The run's summary in the `--log`; a log that could not be written is
+    /// one of the run's problems (shown, and exit code 1).
+    fn log_summary(&mut self) {
+        let dry_run = self.config.as_ref().is_some_and(|c| c.dry_run);
+        let code = self.progress.exit_code();
+        if let Some(lost) = self
+            .run_log
+            .as_mut()
+            .and_then(|l| l.finish(&self.progress, dry_run, code))
+        {
+            self.progress.problems.push(lost);
         }
     }
 
     /// The engine's events stopped without `Done`: the run is over, as a failure.
     pub fn engine_lost(&mut self) {
         self.progress.engine_lost();
+        self.log_summary();
         if let Some(r) = self.running.take() {
             r.join();
         }

@@ -29,6 +29,7 @@ use ratatui::crossterm::terminal::{
 use crate::cli::{Args, Face};
 use crate::error::InputError;
 use crate::exit::ExitCode;
+use crate::log::RunLog;
 use app::App;
 use hits::Hits;
 use setup::Setup;
@@ -54,6 +55,9 @@ pub fn app_from_args(args: &Args, colors: bool) -> Result<App, InputError> {
     let mut app = App::new(Setup::from_config(&base, cwd), colors);
     app.base = base;
     app.quit_when_done = args.quit_when_done;
+    if let Some(path) = &args.log {
+        app.run_log = Some(RunLog::open(path)?);
+    }
     Ok(app)
 }
 

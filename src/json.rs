@@ -1,5 +1,6 @@
-//! The JSON Lines schema of `--batch --json` (documented in the README): one
-//! object per entry, progress tick, notice, fatal stop and the final summary.
+//! The JSON Lines schema of `--batch --json` and `--log` (documented in the
+//! README): one object per entry, progress tick, notice, fatal stop and the
+//! final summary.
 
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -27,7 +28,7 @@ fn path_json(obj: &mut Map<String, Value>, key: &str, p: &Path) {
 }
 
 /// The line for an event, if the event has one (`p`: the totals with it).
-pub(super) fn event(ev: &Event, p: &Progress) -> Option<Value> {
+pub(crate) fn event(ev: &Event, p: &Progress) -> Option<Value> {
     Some(match ev {
         Event::Entry {
             path,
@@ -90,7 +91,7 @@ pub(super) fn event(ev: &Event, p: &Progress) -> Option<Value> {
     })
 }
 
-pub(super) fn progress(p: &Progress) -> Value {
+pub(crate) fn progress(p: &Progress) -> Value {
     let (bps, fps) = p.rates();
     let (files_total, bytes_total) = p.known_totals();
     json!({
@@ -108,7 +109,7 @@ pub(super) fn progress(p: &Progress) -> Value {
     })
 }
 
-pub(super) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
+pub(crate) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
     json!({
         "type": "summary",
         "files_copied": p.files_copied,

@@ -1,11 +1,11 @@
 //! An output stream that may fail: a full disk, a pipe whose reader has gone, a
 //! closed terminal. The first failure is kept and later writes are dropped, so
-//! the copy never depends on whether anybody reads; the batch face turns a
-//! lost report into the exit code, as GNU tools report "write error".
+//! the copy never depends on whether anybody reads; a lost report or log
+//! becomes the exit code, as GNU tools report "write error".
 
 use std::io::{self, Write};
 
-pub(super) struct Sink<W: Write> {
+pub(crate) struct Sink<W: Write> {
     w: W,
     failed: Option<io::Error>,
 }
