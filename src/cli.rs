@@ -150,6 +150,14 @@ pub struct Args {
     pub chunk_threshold: u64,
     #[arg(long, hide = true, value_name = "BYTES", default_value_t = DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u64,
+    /// Print a completion script for SHELL on stdout and exit (see the
+    /// README for where to put it).
+    #[arg(long, value_enum, value_name = "SHELL", exclusive = true)]
+    pub completions: Option<clap_complete::Shell>,
+    /// Print the manual page (roff) on stdout and exit: `convoy --man-page >
+    /// convoy.1`.
+    #[arg(long, exclusive = true)]
+    pub man_page: bool,
     /// TUI: quit as soon as the copy ends instead of showing the summary (for
     /// timing the TUI in the benchmark).
     #[arg(long, hide = true)]
@@ -178,6 +186,19 @@ fn patterns_in(file: &std::path::Path) -> Result<Vec<String>, InputError> {
         globs.push(line.to_string());
     }
     Ok(globs)
+}
+
+/// Writes the completion script for `shell`, from the same definition as
+/// the parser, so it never lags behind an option.
+pub fn completions(shell: clap_complete::Shell, out: &mut dyn std::io::Write) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Args::command(), "convoy", out);
+}
+
+/// Writes the manual page (roff), from the same definition as `--help`.
+pub fn man_page(out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    use clap::CommandFactory;
+    clap_mangen::Man::new(Args::command()).render(out)
 }
 
 /// Which face runs the copy: the defaults differ (the TUI can ask about

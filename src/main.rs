@@ -12,6 +12,19 @@ use convoy::log::RunLog;
 
 fn main() -> std::process::ExitCode {
     let args = Args::parse();
+    if let Some(shell) = args.completions {
+        convoy::cli::completions(shell, &mut std::io::stdout());
+        return ExitCode::Success.into();
+    }
+    if args.man_page {
+        return match convoy::cli::man_page(&mut std::io::stdout()) {
+            Ok(()) => ExitCode::Success.into(),
+            Err(e) => {
+                eprintln!("convoy: write error: standard output: {e}");
+                ExitCode::Partial.into()
+            }
+        };
+    }
     let interrupted = Arc::new(AtomicBool::new(false));
     // Ctrl-C, a kill and a closed terminal all stop the copy cleanly: in-flight
     // files are abandoned and their temporaries removed.

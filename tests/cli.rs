@@ -647,3 +647,62 @@ fn a_log_that_cannot_be_opened_or_written_is_said_and_never_passes() {
     );
     assert_eq!(std::fs::read(t.path().join("d2/a.txt")).unwrap(), b"data");
 }
+
+#[test]
+fn completions_and_the_man_page_come_from_the_options_themselves() {
+    let t = tempfile::tempdir().unwrap();
+    let o = convoy().args(["--completions", "bash"]).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let script = t.path().join("convoy.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    need("bash", "bash");
+    let check = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "set -e; bash -n '{0}'; source '{0}'; complete -p convoy",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "bash takes the script and registers it: {}",
+        stderr(&check)
+    );
+    for opt in ["--exclude-from", "--verify", "--log", "--on-conflict"] {
+        assert!(stdout(&o).contains(opt), "bash completes {opt}");
+    }
+    for shell in ["zsh", "fish"] {
+        let o = convoy().args(["--completions", shell]).output().unwrap();
+        assert_eq!(code(&o), 0);
+        assert!(
+            stdout(&o).contains("exclude-from"),
+            "{shell}: {}",
+            stdout(&o)
+        );
+    }
+
+    let o = convoy().arg("--man-page").output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let page = t.path().join("convoy.1");
+    std::fs::write(&page, &o.stdout).unwrap();
+    need("man", "man-db");
+    let shown = std::process::Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .env("MANWIDTH", "80")
+        .output()
+        .unwrap();
+    assert!(shown.status.success(), "{}", stderr(&shown));
+    let text = stdout(&shown);
+    for part in ["SYNOPSIS", "--exclude-from", "--reflink", "Exit codes"] {
+        assert!(text.contains(part), "the page shows {part}: {text}");
+    }
+    // They are things to print, not options of a copy.
+    let o = convoy()
+        .args(["--completions", "bash", "--batch", "a", "b"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+}
