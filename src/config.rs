@@ -13,6 +13,8 @@ use crate::paths;
 pub enum ConflictPolicy {
     /// Keep the destination: nothing is lost unless asked.
     Skip,
+    /// Replace the destination file (atomically: the old one stays whole
+    /// until the new one is complete).
     Overwrite,
     /// Overwrite only when the source's mtime is later than the destination's.
     Newer,

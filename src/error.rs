@@ -103,30 +103,43 @@ impl CopyError {
 /// Bad input found before anything is written: exit code 2.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
+    /// The source does not exist.
     #[error("{}: source does not exist", DisplayPath(.0))]
     SourceMissing(PathBuf),
+    /// The source is not a folder.
     #[error("{}: source is not a folder", DisplayPath(.0))]
     SourceNotDir(PathBuf),
+    /// The source cannot be opened or looked at.
     #[error("{}: cannot read source: {}", DisplayPath(.0), .1)]
     SourceUnreadable(PathBuf, io::Error),
+    /// The destination is the source.
     #[error("{}: destination is the source itself", DisplayPath(.0))]
     DestIsSource(PathBuf),
+    /// The destination is inside the source (the copy would copy itself).
     #[error("{}: destination is inside the source {}; the copy would copy itself", DisplayPath(.0), DisplayPath(.1))]
     DestInsideSource(PathBuf, PathBuf),
+    /// The copy would write into the source.
     #[error("{}: source is inside the destination and the copy would write into the source at {}", DisplayPath(.0), DisplayPath(.1))]
     SourceInsideDest(PathBuf, PathBuf),
+    /// The destination exists and is not a folder.
     #[error("{}: destination exists and is not a folder", DisplayPath(.0))]
     DestNotDir(PathBuf),
+    /// The destination cannot be created.
     #[error("{}: cannot create destination: {}", DisplayPath(.0), .1)]
     DestCreate(PathBuf, io::Error),
+    /// The destination cannot be written to.
     #[error("{}: destination is not writable: {}", DisplayPath(.0), .1)]
     DestNotWritable(PathBuf, io::Error),
+    /// An exclude pattern that is not a glob.
     #[error("invalid --exclude pattern {0:?}: {1}")]
     BadExclude(String, String),
+    /// The `--log` file cannot be opened.
     #[error("{}: cannot open the log: {}", DisplayPath(.0), .1)]
     Log(PathBuf, io::Error),
+    /// An `--exclude-from` file cannot be read.
     #[error("{}: cannot read exclude file: {}", DisplayPath(.0), .1)]
     ExcludeFile(PathBuf, io::Error),
+    /// Any other bad input, said in full.
     #[error("{0}")]
     Other(String),
 }

@@ -1,5 +1,6 @@
 //! Exit codes as a type, so the rules live in one place (and in the README).
 
+/// How a run ended, as the command's exit code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Everything copied or already up to date.

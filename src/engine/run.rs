@@ -98,6 +98,7 @@ pub enum StartError {
 }
 
 impl StartError {
+    /// The exit code the command gives for it: 2 for bad input, 1 otherwise.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             StartError::Input(_) => ExitCode::Usage,
