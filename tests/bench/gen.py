@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Generates the benchmark's deterministic trees (same bytes, names and times
-on every machine): `small`, `large` and `huge`. Usage: gen.py small|large|huge DIR"""
+on every machine): `small`, `large`, `huge` and `million`. Usage:
+gen.py small|large|huge|million DIR"""
 import os
 import random
 import sys
@@ -55,10 +56,29 @@ def huge(root):
     return 1
 
 
+def million(root):
+    """1,000,000 files in 10,000 folders (100 x 100): every other file empty,
+    the rest 1 KiB. What a file count, not bytes, costs."""
+    data = bytes(random.Random(11).randbytes(1024))
+    n = 0
+    for a in range(100):
+        for b in range(100):
+            d = os.path.join(root, f"a{a:02d}", f"b{b:02d}")
+            os.makedirs(d, exist_ok=True)
+            for i in range(100):
+                p = os.path.join(d, f"f{i:02d}")
+                with open(p, "wb") as f:
+                    if n % 2:
+                        f.write(data)
+                os.utime(p, ns=(MTIME * 10**9 + n, MTIME * 10**9 + n))
+                n += 1
+    return n
+
+
 if __name__ == "__main__":
     kind, root = sys.argv[1], sys.argv[2]
     tmp = root + ".partial"
     os.makedirs(tmp, exist_ok=True)
-    count = {"small": small, "large": large, "huge": huge}[kind](tmp)
+    count = {"small": small, "large": large, "huge": huge, "million": million}[kind](tmp)
     os.rename(tmp, root)
     print(f"{kind}: {count} files in {root}")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # convoy's benchmark against cp -a, rsync -a, tar|tar, and xcp, fcp, cpz when installed.
 #
-#   tests/bench/run.sh [small|large|huge|mixed|FOLDER ...]   (default: small large mixed)
+#   tests/bench/run.sh [small|large|huge|million|mixed|FOLDER ...]   (default: small large mixed)
 #   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling)
 #   SAFETY=1 tests/bench/run.sh small large   (what --verify, --flush, --fsync cost)
 #
@@ -39,7 +39,7 @@ mkdir -p "$results"
 
 source_of() {
   case "$1" in
-    small|large|huge)
+    small|large|huge|million)
       [ -d "$BENCH_DIR/trees/$1" ] || python3 "$here/gen.py" "$1" "$BENCH_DIR/trees/$1" >&2
       echo "$BENCH_DIR/trees/$1" ;;
     mixed) rustc --print sysroot ;;  # a Rust toolchain: many small files, some large
