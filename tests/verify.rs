@@ -204,6 +204,27 @@ fn verify_on_an_intact_tree_gives_the_digests_b3sum_gives() {
         "{}",
         stdout(&human)
     );
+    // Big files are read back past the page cache altogether (O_DIRECT),
+    // small ones after their pages are dropped.
+    need("strace", "strace");
+    let log = t.path().join("trace");
+    let traced = std::process::Command::new("strace")
+        .args(["-f", "-qq", "-e", "trace=openat,fadvise64", "-o"])
+        .arg(&log)
+        .args([BIN, "--batch", "--verify"])
+        .arg(&src)
+        .arg(t.path().join("dst3"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&traced), 0, "{}", stderr(&traced));
+    let log = fs::read_to_string(&log).unwrap();
+    let direct = |name: &str| {
+        log.lines()
+            .any(|l| l.contains(&format!("\"{name}\"")) && l.contains("O_DIRECT"))
+    };
+    assert!(direct("large.bin") && direct("sparse.img"), "{log}");
+    assert!(!direct("small.txt"), "{log}");
+    assert_same_tree(&src, &t.path().join("dst3"));
 }
 
 #[test]
