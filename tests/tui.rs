@@ -1,6 +1,8 @@
 //! The TUI's screens on ratatui's TestBackend, driven by recorded engine events
 //! and key presses: what a person would see at 80×24 and on a wide terminal.
 
+#[path = "common/app.rs"]
+mod app_run;
 mod common;
 
 use std::path::Path;
@@ -375,18 +377,7 @@ fn retry_failed_copies_only_the_entries_that_failed() {
     );
     app.update(key(&app, KeyCode::Char('r')).unwrap());
     assert_eq!(app.screen, Screen::Copying);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app.screen == Screen::Copying {
-        let ev = app
-            .running
-            .as_ref()
-            .unwrap()
-            .events
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap();
-        app.on_event(&ev, Instant::now());
-        assert!(Instant::now() < deadline);
-    }
+    app_run::run_to_end(&mut app);
     assert_eq!(
         std::fs::read(dst.join("sub/failed.txt")).unwrap(),
         b"retry me"
@@ -532,18 +523,7 @@ fn the_tui_records_its_runs_in_the_log() {
     let mut app = setup_app(t.path());
     app.run_log = Some(RunLog::open(&log).unwrap());
     app.start(Config::new(&src, &dst));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app.screen == Screen::Copying {
-        let ev = app
-            .running
-            .as_ref()
-            .unwrap()
-            .events
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap();
-        app.on_event(&ev, Instant::now());
-        assert!(Instant::now() < deadline);
-    }
+    app_run::run_to_end(&mut app);
     let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
         .unwrap()
         .lines()

@@ -3,6 +3,8 @@
 //! inverts the first byte of `*.flip` files when they are read) caught, the
 //! bad copy removed, the rest kept.
 
+#[path = "common/app.rs"]
+mod app_run;
 mod common;
 
 use std::fs;
@@ -232,7 +234,6 @@ fn the_tui_retries_a_copy_that_failed_verification() {
     use convoy::config::Config;
     use convoy::tui::app::{App, Screen};
     use convoy::tui::setup::Setup;
-    use std::time::{Duration, Instant};
 
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
@@ -245,22 +246,8 @@ fn the_tui_retries_a_copy_that_failed_verification() {
     cfg.verify = true;
 
     let mut app = App::new(Setup::new(None, t.path().to_path_buf()), true);
-    let finish = |app: &mut App| {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while app.screen == Screen::Copying {
-            let ev = app
-                .running
-                .as_ref()
-                .unwrap()
-                .events
-                .recv_timeout(Duration::from_secs(60))
-                .unwrap();
-            app.on_event(&ev, Instant::now());
-            assert!(Instant::now() < deadline);
-        }
-    };
     app.start(cfg);
-    finish(&mut app);
+    app_run::run_to_end(&mut app);
     let failed: Vec<String> = app
         .progress
         .failures
@@ -278,7 +265,7 @@ fn the_tui_retries_a_copy_that_failed_verification() {
     fs::write(backing.join(".healed"), b"").unwrap();
     app.update(convoy::tui::app::Action::Retry);
     assert_eq!(app.screen, Screen::Copying);
-    finish(&mut app);
+    app_run::run_to_end(&mut app);
     assert!(
         app.progress.failures.is_empty(),
         "{:?}",
