@@ -49,7 +49,13 @@ const SYSCALLS: &[(&str, &[&str])] = &[
     ("preadv2", &["EIO", "EAGAIN", "EOPNOTSUPP", "EINTR"]),
     // Read-ahead on a cold cache, and --verify's dropping of pages.
     ("fadvise64", &["EIO", "EINTR"]),
+    // --verify's flush of a round, --flush's and --fsync's.
+    ("syncfs", &["EIO", "ENOSPC", "EINTR"]),
+    ("fsync", &["EIO", "ENOSPC", "EINTR"]),
+    ("fdatasync", &["EIO", "ENOSPC", "EINTR"]),
     ("write", &["EIO", "ENOSPC", "EDQUOT", "EINTR"]),
+    // The copy's writes under --verify (which reads what it writes).
+    ("pwrite64", &["EIO", "ENOSPC", "EDQUOT", "EINTR"]),
     (
         "copy_file_range",
         &["EIO", "ENOSPC", "EDQUOT", "EXDEV", "EOPNOTSUPP", "EINTR"],
@@ -156,9 +162,14 @@ fn strerror(errno: &str) -> &'static str {
         "EBUSY" => "Device or resource busy",
         "ENOENT" => "No such file or directory",
         "ERANGE" => "Numerical result out of range",
+        // Not an errno: a read-back that returns other bytes than were written.
+        MISMATCH => "the destination reads back differently",
         other => panic!("no text for {other}"),
     }
 }
+
+/// The "errno" of a case whose read-back returns other bytes.
+const MISMATCH: &str = "MISMATCH";
 
 /// Faults convoy must absorb: the call is retried or another way taken, and
 /// the copy ends exact with exit code 0.
@@ -370,7 +381,9 @@ fn differs(want: &Snap, got: &Snap) -> Option<String> {
 /// What a copier is asked to do, and how it tells what happened.
 #[derive(Clone, Copy)]
 enum Copier {
-    Convoy,
+    /// convoy with these options besides `--batch --json` (and `-j2` unless
+    /// they say how many workers).
+    Convoy(&'static [&'static str]),
     /// GNU `cp -a`, which writes each file in place: the harness must catch it.
     Careless,
 }
@@ -379,10 +392,16 @@ impl Copier {
     fn command(self, src: &Path, dst: &Path) -> Vec<String> {
         let (s, d) = (src.display().to_string(), dst.display().to_string());
         match self {
-            Copier::Convoy => {
+            Copier::Convoy(options) => {
                 // FAULT_BIN=path sweeps another build (an older one, say).
                 let bin = std::env::var("FAULT_BIN").unwrap_or_else(|_| BIN.into());
-                vec![bin, "--batch".into(), "--json".into(), "-j2".into(), s, d]
+                let mut argv = vec![bin, "--batch".into(), "--json".into()];
+                if !options.iter().any(|o| o.starts_with("-j")) {
+                    argv.push("-j2".into());
+                }
+                argv.extend(options.iter().map(|o| o.to_string()));
+                argv.extend([s, d]);
+                argv
             }
             Copier::Careless => vec!["cp".into(), "-a".into(), format!("{s}/."), d],
         }
@@ -402,6 +421,10 @@ struct Case {
     /// and the summary says what was not kept.
     not_kept: bool,
     signal: Option<&'static str>,
+    /// Only the calls on this entry of the destination are touched.
+    on: Option<&'static str>,
+    /// The run must say it failed (exit 1).
+    must_fail: bool,
 }
 
 impl Case {
@@ -416,10 +439,15 @@ struct Ran {
     hung: bool,
 }
 
-fn run_traced(inject: &[String], argv: &[String]) -> Ran {
+fn run_traced(inject: &[String], argv: &[String], on: Option<&Path>) -> Ran {
     let mut cmd = Command::new("strace");
     let log = std::env::var("FAULT_LOG").unwrap_or_else(|_| "/dev/null".into());
     cmd.args(["-f", "-qq", "-o", &log, "--seccomp-bpf"]);
+    if let Some(p) = on {
+        // The path, for the calls through a descriptor of it; its name, for
+        // removing or renaming it from its folder.
+        cmd.arg("-P").arg(p).arg("-P").arg(p.file_name().unwrap());
+    }
     let calls: BTreeSet<&str> = inject
         .iter()
         .map(|i| i.split(':').next().unwrap())
@@ -496,30 +524,38 @@ struct Census {
     before_main: BTreeMap<String, usize>,
     /// Every call seen, for the coverage check.
     seen: BTreeSet<String>,
+    /// The numbers of the calls a thread makes after its first `syncfs`:
+    /// under `--verify`, the read-back of what it wrote (those past the
+    /// main thread's count while loading).
+    after_sync: BTreeMap<String, BTreeSet<usize>>,
 }
 
-fn census(fx: &Fixture) -> Census {
+fn census(fx: &Fixture, copier: Copier) -> Census {
     let dst = fx.fresh_dst("census");
     let log = fx.root.join("census.log");
     let ok = Command::new("strace")
         .env_remove("LD_LIBRARY_PATH")
         .args(["-f", "-qq", "-o"])
         .arg(&log)
-        .args(Copier::Convoy.command(&fx.src, &dst))
+        .args(copier.command(&fx.src, &dst))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .unwrap();
     assert!(ok.success(), "a clean run under strace succeeds");
+    // (The next census copies into an empty destination again.)
+    fs::remove_dir_all(&dst).unwrap();
     let text = fs::read_to_string(&log).unwrap();
     let src = fx.src.display().to_string();
     let mut main = None;
     let mut main_started = false;
     let mut counts: BTreeMap<(u32, String), usize> = BTreeMap::new();
+    let mut synced: BTreeSet<u32> = BTreeSet::new();
     let mut c = Census {
         last: BTreeMap::new(),
         before_main: BTreeMap::new(),
         seen: BTreeSet::new(),
+        after_sync: BTreeMap::new(),
     };
     for line in text.lines() {
         let Some((pid, rest)) = line.split_once(' ') else {
@@ -544,6 +580,15 @@ fn census(fx: &Fixture) -> Census {
             }
         }
         c.seen.insert(name.to_string());
+        // (A count the main thread reaches while loading would fail the
+        // dynamic loader's call, not convoy's.)
+        let loading = c.before_main.get(name).copied().unwrap_or(0);
+        if synced.contains(&pid) && *n > loading {
+            c.after_sync.entry(name.to_string()).or_default().insert(*n);
+        }
+        if name == "syncfs" {
+            synced.insert(pid);
+        }
         let last = c.last.entry(name.to_string()).or_insert(0);
         *last = (*last).max(*n);
     }
@@ -580,6 +625,8 @@ fn cases(c: &Census) -> Vec<Case> {
         inject,
         errno,
         signal,
+        on: None,
+        must_fail: false,
     };
     for (call, errnos) in SYSCALLS {
         let Some(w) = whens(c, call) else {
@@ -830,7 +877,8 @@ fn inexact_but(fx: &Fixture, dst: &Path, attrs_refused: bool) -> Vec<String> {
 fn check_case(fx: &Fixture, copier: Copier, case: &Case, n: usize) -> Vec<String> {
     let dst = fx.fresh_dst(&format!("case-{n}"));
     let pre = snapshot(&dst);
-    let ran = run_traced(&case.inject, &copier.command(&fx.src, &dst));
+    let on = case.on.map(|rel| dst.join(rel));
+    let ran = run_traced(&case.inject, &copier.command(&fx.src, &dst), on.as_deref());
     let o = &ran.output;
     let code = o.status.code();
     let err = stderr(o);
@@ -850,7 +898,7 @@ fn check_case(fx: &Fixture, copier: Copier, case: &Case, n: usize) -> Vec<String
     if std::env::var_os("FAULT_ONLY").is_some() {
         eprintln!("{}: {:?}\n{}{}", case.name(), o.status, stdout(o), err);
     }
-    if matches!(copier, Copier::Convoy) {
+    if matches!(copier, Copier::Convoy(_)) {
         bad.extend(rep.malformed.iter().cloned());
     }
     match (case.signal, code) {
@@ -884,7 +932,7 @@ fn check_case(fx: &Fixture, copier: Copier, case: &Case, n: usize) -> Vec<String
                 bad.push("exit 2 (nothing done), but the destination changed".into());
             }
         }
-        (None, Some(1)) if matches!(copier, Copier::Convoy) => {
+        (None, Some(1)) if matches!(copier, Copier::Convoy(_)) => {
             // glibc reports every failed thread creation as EAGAIN.
             let errno = if case.inject[0].starts_with("clone3") {
                 "EAGAIN"
@@ -901,6 +949,29 @@ fn check_case(fx: &Fixture, copier: Copier, case: &Case, n: usize) -> Vec<String
         }
         (None, Some(1)) => {}
         (None, other) => bad.push(format!("exit {other:?}: {err}")),
+    }
+    if case.errno == MISMATCH {
+        // Taken away from its final name: removed, else renamed aside, else
+        // said to stay.
+        let how = match case.inject.len() {
+            1 => "(the copy was removed)",
+            2 => {
+                "(the copy could not be removed (Input/output error (os error 5)), so it was renamed to .convoy-"
+            }
+            _ => "(the copy could not be removed: Input/output error (os error 5))",
+        };
+        if code != Some(1) || !rep.text.contains(how) {
+            bad.push(format!(
+                "a copy that reads back differently: exit {code:?}, and not {how:?} in {}",
+                rep.text.trim()
+            ));
+        }
+    }
+    if case.must_fail && code != Some(1) {
+        bad.push(format!(
+            "exit {code:?} where the run failed: {}",
+            rep.text.trim()
+        ));
     }
     if case.absorbed && code != Some(0) {
         bad.push(format!(
@@ -980,12 +1051,8 @@ fn have_strace() -> bool {
     ok
 }
 
-#[test]
-fn every_system_call_failing_leaves_nothing_broken_and_a_rerun_repairs_it() {
-    have_strace();
-    let fx = Fixture::new();
-    let c = census(&fx);
-    // Every call convoy makes is in the sweep (or is no file-system work).
+/// Every call convoy makes is in the sweep (or is no file-system work).
+fn assert_covered(c: &Census) {
     let covered: BTreeSet<&str> = SYSCALLS.iter().map(|(s, _)| *s).collect();
     let missing: Vec<&String> = c
         .seen
@@ -997,19 +1064,25 @@ fn every_system_call_failing_leaves_nothing_broken_and_a_rerun_repairs_it() {
         "calls the sweep does not cover: {missing:?}"
     );
     if std::env::var_os("FAULT_ONLY").is_some() {
-        eprintln!("census: last {:?}\nbefore main {:?}", c.last, c.before_main);
+        eprintln!(
+            "census: last {:?}\nbefore main {:?}\nafter syncfs {:?}",
+            c.last, c.before_main, c.after_sync
+        );
     }
-    let mut all = cases(&c);
-    // FAULT_ONLY=text runs only the cases whose injection contains it (to
-    // look into one).
+}
+
+/// Runs `all` against `copier` (FAULT_ONLY=text: only the cases whose
+/// injection contains it, to look into one) and fails with every case that
+/// went wrong.
+fn assert_sweep_passes(fx: &Fixture, copier: Copier, what: &str, mut all: Vec<Case>) {
     if let Ok(only) = std::env::var("FAULT_ONLY") {
         all.retain(|case| case.name().contains(&only));
     }
     let started = Instant::now();
-    let failed = sweep(&fx, Copier::Convoy, &all);
+    let failed = sweep(fx, copier, &all);
     let passed = all.len() - failed.len();
     eprintln!(
-        "fault sweep: {} cases, {passed} passed, in {:.0?}",
+        "{what}: {} cases, {passed} passed, in {:.0?}",
         all.len(),
         started.elapsed()
     );
@@ -1027,6 +1100,140 @@ fn every_system_call_failing_leaves_nothing_broken_and_a_rerun_repairs_it() {
 }
 
 #[test]
+fn every_system_call_failing_leaves_nothing_broken_and_a_rerun_repairs_it() {
+    have_strace();
+    let fx = Fixture::new();
+    let copier = Copier::Convoy(&[]);
+    let c = census(&fx, copier);
+    assert_covered(&c);
+    assert_sweep_passes(&fx, copier, "fault sweep", cases(&c));
+}
+
+/// The calls of `--verify`'s read-back, and of `--flush` and `--fsync`,
+/// failing: the flush of a round (`syncfs`, then each file's own flush when
+/// it fails), reopening, the `O_DIRECT` reopen, dropping pages, each read,
+/// at the first, a middle and the last call after the round's flush; a
+/// read-back that returns other bytes, alone and with its removal failing
+/// (and the rename aside too). One worker, so the read-back's calls are the
+/// same ones in every run.
+#[test]
+fn every_call_of_verify_flush_and_fsync_failing_leaves_nothing_broken() {
+    have_strace();
+    let fx = Fixture::new();
+    // The sweep's cases for the calls these options add to a plain run:
+    // the copy reading what it writes (so `pread64` and `pwrite64`, not
+    // `copy_file_range`), and the flushes.
+    let added = |c: &Census| {
+        let mut all = cases(c);
+        all.retain(|case| {
+            let call = case.inject[0].split(':').next().unwrap();
+            ["pread64", "pwrite64", "syncfs", "fsync", "fdatasync"].contains(&call)
+        });
+        all
+    };
+    let verify = Copier::Convoy(&["--verify", "-j1"]);
+    let c = census(&fx, verify);
+    assert_covered(&c);
+    assert!(
+        c.after_sync.contains_key("read") && c.after_sync.contains_key("pread64"),
+        "the read-back reads small files buffered and big ones O_DIRECT: {:?}",
+        c.after_sync
+    );
+    let mut all = added(&c);
+    let case = |inject: Vec<String>, errno: &'static str, absorbed: bool| Case {
+        inject,
+        errno,
+        absorbed,
+        not_kept: false,
+        signal: None,
+        on: None,
+        must_fail: false,
+    };
+    for (call, at) in &c.after_sync {
+        let Some((_, errnos)) = SYSCALLS.iter().find(|(s, _)| s == call) else {
+            continue;
+        };
+        let at: Vec<usize> = at.iter().copied().collect();
+        let (first, last) = (at[0], at[at.len() - 1]);
+        let middle = at[at.len() / 2];
+        for errno in errnos.iter().filter(|e| matches!(**e, "EIO" | "EINTR")) {
+            let mut whens: BTreeSet<String> = [first, middle, last]
+                .iter()
+                .map(|n| n.to_string())
+                .collect();
+            if *errno == "EIO" {
+                whens.insert(format!("{first}+"));
+            }
+            for when in whens {
+                let inject = vec![format!("{call}:error={errno}:when={when}")];
+                all.push(case(inject, errno, *errno == "EINTR"));
+            }
+        }
+    }
+    // The round's flush failing: each file is flushed on its own, and that
+    // failing too is the file's failure.
+    for when in ["1", "1+"] {
+        all.push(case(
+            vec![format!("syncfs:error=EIO:when={when}")],
+            "EIO",
+            true,
+        ));
+    }
+    for (fdatasync, absorbed) in [
+        ("EIO:when=1", false),
+        ("EIO:when=1+", false),
+        ("EINTR:when=1", true),
+    ] {
+        let inject = vec![
+            "syncfs:error=EIO:when=1+".to_string(),
+            format!("fdatasync:error={fdatasync}"),
+        ];
+        all.push(case(
+            inject,
+            if absorbed { "EINTR" } else { "EIO" },
+            absorbed,
+        ));
+    }
+    // A read-back that returns a byte that is not in the file (strace skips
+    // the call and says it read one), at its first read and at its end: the
+    // copy is taken away and failed. Only the calls on that one file are
+    // touched (`-P`): the same fake in the copy would be a source that lies,
+    // which no copier can see.
+    let mismatch = |inject: &[&str], on: &'static str| Case {
+        inject: inject.iter().map(|s| s.to_string()).collect(),
+        on: Some(on),
+        must_fail: true,
+        ..case(Vec::new(), MISMATCH, false)
+    };
+    for bad in ["read:retval=1:when=1", "read:retval=1:when=2"] {
+        let unlink = "unlinkat:error=EIO:when=1+";
+        let rename = "renameat2:error=EIO:when=1+";
+        all.push(mismatch(&[bad], "docs/b.txt"));
+        all.push(mismatch(&[bad, unlink], "docs/b.txt"));
+        all.push(mismatch(&[bad, unlink, rename], "docs/b.txt"));
+    }
+    // A short O_DIRECT read: the rest is read buffered.
+    all.push(Case {
+        on: Some("sparse.img"),
+        ..case(vec!["pread64:retval=1:when=1".into()], "EIO", true)
+    });
+    assert_sweep_passes(&fx, verify, "--verify sweep", all);
+
+    for options in [&["--flush", "-j1"][..], &["--fsync", "-j1"][..]] {
+        let copier = Copier::Convoy(options);
+        let c = census(&fx, copier);
+        assert_covered(&c);
+        let mut all = added(&c);
+        assert!(!all.is_empty(), "{options:?} adds no calls: {:?}", c.last);
+        // What did not reach the device is never success.
+        for case in all.iter_mut().filter(|c| !c.absorbed && c.signal.is_none()) {
+            case.must_fail = true;
+        }
+        assert_sweep_passes(&fx, copier, &format!("{} sweep", options[0]), all);
+    }
+}
+
+#[test]
 fn the_sweep_catches_a_copier_that_writes_in_place() {
     have_strace();
     let fx = Fixture::new();
@@ -1036,6 +1243,8 @@ fn the_sweep_catches_a_copier_that_writes_in_place() {
         absorbed: false,
         not_kept: false,
         signal: None,
+        on: None,
+        must_fail: false,
     };
     let cases = [
         case("copy_file_range:error=EIO:when=2", "EIO"),
@@ -1066,7 +1275,7 @@ fn traced(inject: &[&str], args: &[&Path]) -> Ran {
     let inject: Vec<String> = inject.iter().map(|s| s.to_string()).collect();
     let mut argv = vec![BIN.to_string(), "--batch".into()];
     argv.extend(args.iter().map(|p| p.display().to_string()));
-    run_traced(&inject, &argv)
+    run_traced(&inject, &argv, None)
 }
 
 #[test]

@@ -298,7 +298,7 @@ impl DestRoot {
         }
     }
 
-    fn temp_name(&self) -> OsString {
+    pub fn temp_name(&self) -> OsString {
         self.temps.next()
     }
 

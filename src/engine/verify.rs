@@ -187,11 +187,32 @@ fn read_back(
     if *got.as_bytes() == w.digest {
         return Ok(w.digest);
     }
-    let removed = match sys::unlinkat(dir, name, AtFlags::empty()) {
-        Ok(()) => "the copy was removed",
-        Err(_) => "the copy could not be removed",
-    };
     Err(io::Error::other(format!(
-        "the destination reads back differently ({removed})"
+        "the destination reads back differently ({})",
+        take_away(sh, dir, name)
     )))
+}
+
+/// Takes a copy known bad away from its final name: removed, or where the
+/// device refuses that, renamed to a temporary of this run (which the next
+/// run's sweep removes); says which, or why it stays.
+fn take_away(sh: &Shared, dir: &OwnedFd, name: &std::ffi::OsStr) -> String {
+    let Err(e) = sys::unlinkat(dir, name, AtFlags::empty()) else {
+        return "the copy was removed".into();
+    };
+    let why = io::Error::from(e);
+    let aside = sh.root().temp_name();
+    let flags = rustix::fs::RenameFlags::NOREPLACE;
+    // (A filesystem without RENAME_NOREPLACE: the name is this run's own.)
+    let moved = match sys::renameat_with(dir, name, dir, aside.as_os_str(), flags) {
+        Err(Errno::INVAL) => sys::renameat(dir, name, dir, aside.as_os_str()),
+        other => other,
+    };
+    match moved {
+        Ok(()) => format!(
+            "the copy could not be removed ({why}), so it was renamed to {}",
+            aside.to_string_lossy()
+        ),
+        Err(_) => format!("the copy could not be removed: {why}"),
+    }
 }
