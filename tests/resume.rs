@@ -16,7 +16,9 @@ use common::*;
 
 const BIG: usize = 160 * 1024 * 1024;
 
-/// convoy under strace, each `copy_file_range` (8 MiB) held 20 ms.
+/// convoy under strace, each step of 8 MiB held 20 ms: written past the page
+/// cache (`pwrite64`) on a local disk, by the kernel (`copy_file_range`)
+/// elsewhere.
 fn slowed(src: &Path, dst: &Path, extra: &[&str]) -> Child {
     need("strace", "strace");
     Command::new("strace")
@@ -26,9 +28,10 @@ fn slowed(src: &Path, dst: &Path, extra: &[&str]) -> Child {
             "-o",
             "/dev/null",
             "-e",
-            "trace=copy_file_range",
+            "trace=copy_file_range,pwrite64",
         ])
         .args(["-e", "inject=copy_file_range:delay_exit=20000"])
+        .args(["-e", "inject=pwrite64:delay_exit=20000"])
         .arg(BIN)
         .args(["--batch", "-q"])
         .args(extra)
@@ -95,12 +98,12 @@ fn stop_at(src: &Path, dst: &Path, fraction: f64, signal: rustix::process::Signa
     held
 }
 
-/// A second run, traced: its exit, its JSON lines, and the bytes it moved
-/// through `copy_file_range`.
+/// A second run, traced: its exit, its JSON lines, and the bytes it wrote
+/// (`copy_file_range` and `pwrite64`: the small file goes through `write`).
 fn rerun(src: &Path, dst: &Path, extra: &[&str], log: &Path) -> (i32, Vec<serde_json::Value>, u64) {
     need("strace", "strace");
     let o = Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=copy_file_range", "-o"])
+        .args(["-f", "-qq", "-e", "trace=copy_file_range,pwrite64", "-o"])
         .arg(log)
         .arg(BIN)
         .args(["--batch", "--json"])

@@ -3,7 +3,8 @@
 //! `copy_file_range` for files of a few KiB on this kind of machine); larger ones
 //! through `copy_file_range` in steps, so pause, cancel and progress stay live;
 //! sparse ones data segment by data segment, so holes stay holes. Where source
-//! and destination can share data (XFS, btrfs), a file is cloned whole instead.
+//! and destination can share data (XFS, btrfs), a file is cloned whole instead;
+//! big files onto a local disk are written past the page cache (`direct`).
 
 use std::io;
 use std::os::fd::BorrowedFd;

@@ -45,6 +45,8 @@ pub(crate) struct DestRoot {
     left: Arc<LeftBehind>,
     /// `--fsync`: a staged folder's entries are flushed before it is placed.
     pub durable: bool,
+    /// Big files are written past the page cache (a local disk filesystem).
+    pub direct_writes: bool,
 }
 
 impl DestRoot {
@@ -53,6 +55,7 @@ impl DestRoot {
     pub fn open(path: &Path) -> io::Result<Self> {
         let fd = sys::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
+        let direct_writes = super::direct::pays_on(fd.as_fd());
         Ok(DestRoot {
             dirs: Beneath::new(fd, false),
             path: path.to_path_buf(),
@@ -63,6 +66,7 @@ impl DestRoot {
             names: NameRules::default(),
             left: Arc::default(),
             durable: false,
+            direct_writes,
             places: RwLock::new(()),
         })
     }

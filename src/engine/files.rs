@@ -15,6 +15,7 @@ use rustix::io::Errno;
 use super::copier::{Copier, Done};
 use super::data::{self, Cache, Cloned, CopyFail, Mover, SMALL_FILE};
 use super::dest::NewFile;
+use super::direct;
 use super::item::{Item, ItemKind};
 use super::job::Batch;
 use super::kept::{What, Why};
@@ -336,9 +337,13 @@ fn copy_large(
         }
     };
     let ctl = &sh.control;
+    let direct = !sparse && size >= direct::FROM && sh.root().direct_writes;
     let r = match sparse {
         true => data::copy_sparse(src, out, size, mv, ctl, &mut report),
-        false => data::copy_range(src, out, (start, None), mv, ctl, &mut report),
+        false => direct
+            .then(|| direct::copy(src, out, start, mv, ctl, &mut report))
+            .flatten()
+            .unwrap_or_else(|| data::copy_range(src, out, (start, None), mv, ctl, &mut report)),
     };
     (r, progressed)
 }

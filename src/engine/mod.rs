@@ -22,6 +22,7 @@ mod copier;
 mod data;
 mod decide;
 mod dest;
+mod direct;
 mod files;
 mod finish;
 mod flush;

@@ -173,6 +173,25 @@ pub(crate) fn will_need(fd: BorrowedFd<'_>, len: u64) -> Result<()> {
     retry(|| rfs::fadvise(fd, 0, std::num::NonZeroU64::new(len), rfs::Advice::WillNeed))
 }
 
+/// Asks for `len` bytes of `fd` from `offset` to be read into memory.
+pub(crate) fn will_need_at(fd: BorrowedFd<'_>, offset: u64, len: u64) -> Result<()> {
+    let len = std::num::NonZeroU64::new(len);
+    retry(|| rfs::fadvise(fd, offset, len, rfs::Advice::WillNeed))
+}
+
+/// Tells the kernel `fd` is read from start to end (a larger read-ahead).
+pub(crate) fn advise_sequential(fd: BorrowedFd<'_>) -> Result<()> {
+    retry(|| rfs::fadvise(fd, 0, None, rfs::Advice::Sequential))
+}
+
+pub(crate) fn get_flags(fd: BorrowedFd<'_>) -> Result<OFlags> {
+    retry(|| rfs::fcntl_getfl(fd))
+}
+
+pub(crate) fn set_flags(fd: BorrowedFd<'_>, flags: OFlags) -> Result<()> {
+    retry(|| rfs::fcntl_setfl(fd, flags))
+}
+
 pub(crate) fn write(fd: BorrowedFd<'_>, buf: &[u8]) -> Result<usize> {
     retry(|| rustix::io::write(fd, buf))
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints the benchmark table: medians per tool, convoy's ratio to each, the fastest
+"""Prints the benchmark table (wall times by GNU time's %e): medians per tool, convoy's ratio to each, the fastest
 run (on a noisy machine the floor each tool can reach), files/s, MiB/s, CPU seconds,
 peak RSS, and whether each tool's copy was exact."""
 import glob
@@ -28,7 +28,13 @@ def main(results, trees):
         for path in sorted(glob.glob(os.path.join(results, f"{tree}.*.json"))):
             slug = os.path.basename(path)[len(tree) + 1:].rsplit(".", 2)[0]
             wall = json.load(open(path))["results"][0]["times"][0]
-            user, sys_, rss = open(path[:-5] + ".time").read().split()[-3:]
+            fields = open(path[:-5] + ".time").read().split()
+            user, sys_, rss = fields[-3:]
+            # GNU time's own wall clock of the command (older results have
+            # none): the same clock for every tool, and for the TUI the
+            # convoy process alone, not the tmux session around it.
+            if len(fields) >= 4:
+                wall = float(fields[-4])
             rows.setdefault(slug, []).append((wall, float(user) + float(sys_), int(rss)))
         if not rows:
             continue

@@ -49,10 +49,11 @@ source_of() {
 
 # name|command, with {S} the source and {D} the (not yet existing) destination.
 # A command with {T} writes its own GNU time figures there (the TUI runs inside
-# tmux, where the tmux client's own figures would say nothing about convoy).
+# tmux, where the tmux client's own figures would say nothing about convoy, and
+# its wall time would count tmux's start: 60-75 ms a run here).
 tools=(
   "convoy|$convoy --batch -q {S} {D}"
-  "convoy-tui|tmux -L convoy-bench new-session -d -x 120 -y 40 \"/usr/bin/time -f '%U %S %M' -o {T} $convoy --quit-when-done {S} {D}; tmux -L convoy-bench wait-for -S done\" && tmux -L convoy-bench wait-for done"
+  "convoy-tui|tmux -L convoy-bench new-session -d -x 120 -y 40 \"/usr/bin/time -f '%e %U %S %M' -o {T} $convoy --quit-when-done {S} {D}; tmux -L convoy-bench wait-for -S done\" && tmux -L convoy-bench wait-for done"
   "cp -a|cp -a {S} {D}"
   "rsync -a|rsync -a {S}/ {D}/"
   "tar|mkdir {D} && tar -C {S} -cf - . | tar -C {D} -xf -"
@@ -120,7 +121,7 @@ for arg in "${trees[@]}"; do
         run="sh $base.sh"
       else
         printf '%s\n' "$cmd" > "$base.sh"
-        run="/usr/bin/time -f '%U %S %M' -o $base.time sh $base.sh"
+        run="/usr/bin/time -f '%e %U %S %M' -o $base.time sh $base.sh"
       fi
       hyperfine --runs 1 --warmup 0 --prepare "$prepare" --style none \
         --export-json "$base.json" "$run" >/dev/null
