@@ -93,6 +93,11 @@ pub struct Args {
     /// Run without the TUI: progress on stderr, a summary on stdout.
     #[arg(long)]
     pub batch: bool,
+    /// Another copy, with the same options, run after this one: its own
+    /// SOURCE and DEST; repeatable. Each has its own summary; the exit code
+    /// is the worst of them. The TUI starts with them queued.
+    #[arg(long = "and", value_names = ["SRC", "DEST"], num_args = 2, action = clap::ArgAction::Append, requires = "dest")]
+    pub and: Vec<PathBuf>,
     /// Worker threads [default: two per core].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub jobs: Option<u16>,
@@ -135,6 +140,11 @@ pub struct Args {
     /// ("safe to unplug"), showing what is left to write.
     #[arg(long)]
     pub flush: bool,
+    /// Write at most RATE bytes a second, all workers together: a number
+    /// with K, M, G or T (powers of 1024; "20M", "1.5G", "500KiB/s"); 0
+    /// for no limit. The TUI changes it while the copy runs.
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub bwlimit: Option<u64>,
     /// Record the run in FILE as JSON Lines (the --json events), in batch
     /// mode and in the TUI; appended to.
     #[arg(long, value_name = "FILE")]
@@ -162,6 +172,38 @@ pub struct Args {
     /// timing the TUI in the benchmark).
     #[arg(long, hide = true)]
     pub quit_when_done: bool,
+}
+
+/// A rate as `--bwlimit` takes it: bytes a second, with an optional K, M, G
+/// or T (powers of 1024), an optional "iB" or "B" after it, and "/s".
+pub fn parse_rate(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (number, scale) = match t.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let scale = match c.to_ascii_uppercase() {
+                'K' => 1u64 << 10,
+                'M' => 1 << 20,
+                'G' => 1 << 30,
+                'T' => 1 << 40,
+                _ => return Err(format!("unknown unit {c:?} in {text:?} (K, M, G or T)")),
+            };
+            (&t[..i], scale)
+        }
+        _ => (t, 1),
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a rate (e.g. 20M, 1.5G, 500K)"))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("{text:?} is not a rate (e.g. 20M, 1.5G, 500K)"));
+    }
+    Ok((value * scale as f64).round() as u64)
 }
 
 /// The globs of an `--exclude-from` file, each checked, so a bad one is
@@ -245,6 +287,7 @@ impl Args {
             verify: self.verify,
             fsync: self.fsync,
             flush: self.flush || self.fsync,
+            bwlimit: self.bwlimit.filter(|r| *r > 0),
             chunking: Chunking {
                 threshold: self.chunk_threshold,
                 size: self.chunk_size,
@@ -279,5 +322,50 @@ impl Args {
             return Err(InputError::Other("SOURCE is required with --batch".into()));
         }
         self.base_config(Face::Batch)?.resolved()
+    }
+
+    /// Every copy of a batch run in order: SOURCE to DEST, then each
+    /// `--and` pair with the same options; all checked before any starts.
+    pub fn batch_configs(&self) -> Result<Vec<Config>, InputError> {
+        let mut all = vec![self.batch_config()?];
+        all.extend(self.queued_configs(Face::Batch)?);
+        Ok(all)
+    }
+
+    /// The copies `--and` queues after the first, checked.
+    pub fn queued_configs(&self, face: Face) -> Result<Vec<Config>, InputError> {
+        let base = self.base_config(face)?;
+        let mut all = Vec::new();
+        for pair in self.and.chunks(2) {
+            let [source, dest] = pair else {
+                return Err(InputError::Other("--and takes a SOURCE and a DEST".into()));
+            };
+            let cfg = Config {
+                source: source.clone(),
+                dest: dest.clone(),
+                ..base.clone()
+            };
+            all.push(cfg.resolved()?);
+        }
+        Ok(all)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_rate;
+
+    #[test]
+    fn rates_read_as_people_write_them() {
+        assert_eq!(parse_rate("20M"), Ok(20 << 20));
+        assert_eq!(parse_rate("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_rate("500KiB/s"), Ok(500 << 10));
+        assert_eq!(parse_rate("64k"), Ok(64 << 10));
+        assert_eq!(parse_rate("1000"), Ok(1000));
+        assert_eq!(parse_rate("2MB"), Ok(2 << 20));
+        assert_eq!(parse_rate("0"), Ok(0));
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("10X").unwrap_err().contains("unknown unit"));
+        assert!(parse_rate("-1M").is_err());
     }
 }

@@ -111,6 +111,9 @@ pub struct Config {
     pub fsync: bool,
     /// Wait at the end until everything is written to the device.
     pub flush: bool,
+    /// Bytes a second all workers together may write (`None`: no limit);
+    /// the control handle changes it live.
+    pub bwlimit: Option<u64>,
     pub chunking: Chunking,
     /// Copy only these paths (relative to `source`; a folder with all it holds):
     /// how failed entries are retried.
@@ -132,6 +135,7 @@ impl Config {
             verify: false,
             fsync: false,
             flush: false,
+            bwlimit: None,
             chunking: Chunking::default(),
             only: None,
         }

@@ -195,6 +195,13 @@ impl CopyTree {
         self
     }
 
+    /// Writes at most `bytes_per_sec` bytes a second, all workers together
+    /// (`None`, or 0: no limit).
+    pub fn bwlimit(mut self, bytes_per_sec: Option<u64>) -> CopyTree {
+        self.config.bwlimit = bytes_per_sec.filter(|r| *r > 0);
+        self
+    }
+
     /// Copies everything and returns what happened. An error means nothing
     /// was copied: a source that is missing or not a folder, a destination
     /// inside the source, a bad glob. Failed entries are not errors: they are

@@ -46,6 +46,8 @@ pub enum SkipReason {
     Special(&'static str),
     /// The destination cannot hold this kind of entry (symlinks on exFAT).
     NotHeld(&'static str),
+    /// A person skipped it while it was being copied (its partial removed).
+    ByUser,
 }
 
 impl SkipReason {
@@ -61,6 +63,7 @@ impl SkipReason {
             SkipReason::DestIsDir => "a folder is in the way at the destination".into(),
             SkipReason::Special(kind) => format!("{kind} not copied"),
             SkipReason::NotHeld(kind) => format!("the destination cannot hold {kind}s"),
+            SkipReason::ByUser => "skipped by you while it was copied".into(),
         }
     }
 
@@ -71,6 +74,7 @@ impl SkipReason {
             SkipReason::DestIsDir => "dest_is_dir",
             SkipReason::Special(_) => "special_file",
             SkipReason::NotHeld(_) => "not_supported",
+            SkipReason::ByUser => "by_user",
         }
     }
 }
@@ -420,6 +424,13 @@ pub enum Event {
     },
     /// Bytes written since the last report for the file `worker` is copying.
     Progress { worker: WorkerId, bytes: u64 },
+    /// `--verify`: a worker reads back the files it wrote in its last round;
+    /// their entries follow once it has.
+    Verifying {
+        worker: WorkerId,
+        files: u64,
+        bytes: u64,
+    },
     /// One entry is finished, whatever happened to it. `bytes` is the source size
     /// (the work it takes off what remains); `progressed` how much of it was
     /// already reported through `Progress` events.

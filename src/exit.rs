@@ -21,6 +21,22 @@ impl From<ExitCode> for std::process::ExitCode {
 }
 
 impl ExitCode {
+    /// The worse of two runs' codes (a queue's): interrupted, then bad
+    /// input, then partial, then success.
+    pub fn worst(self, other: ExitCode) -> ExitCode {
+        let rank = |c: ExitCode| match c {
+            ExitCode::Success => 0,
+            ExitCode::Partial => 1,
+            ExitCode::Usage => 2,
+            ExitCode::Interrupted => 3,
+        };
+        if rank(other) > rank(self) {
+            other
+        } else {
+            self
+        }
+    }
+
     /// The more serious of the two: a run interrupted or failed stays so.
     pub fn at_least(self, other: ExitCode) -> ExitCode {
         if self == ExitCode::Success {

@@ -106,7 +106,20 @@ pub(crate) fn progress(p: &Progress) -> Value {
         "eta_secs": p.eta().map(|d| d.as_secs_f64()),
         "elapsed_secs": p.elapsed().as_secs_f64(),
         "flush_left": p.flushing.map(|f| f.left),
+        "bwlimit": p.bwlimit,
+        "verify_left": p.verifying().0,
     })
+}
+
+/// A copy of a queue begins: its place and its folders.
+pub(crate) fn job(n: usize, of: usize, source: &Path, dest: &Path) -> Value {
+    let mut o = serde_json::Map::new();
+    o.insert("type".into(), json!("job"));
+    o.insert("index".into(), json!(n));
+    o.insert("of".into(), json!(of));
+    path_json(&mut o, "source", source);
+    path_json(&mut o, "dest", dest);
+    Value::Object(o)
 }
 
 pub(crate) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {

@@ -54,7 +54,14 @@ impl RunLog {
         {
             self.last_progress = Some(p.now);
             self.sink.write(&format!("{}\n", json::progress(p)));
+            // Once a second the log is brought up to date (`tail -f`).
+            self.sink.flush();
         }
+    }
+
+    /// Records a line that is no engine event (a queue's `job`).
+    pub fn line(&mut self, v: &serde_json::Value) {
+        self.sink.write(&format!("{v}\n"));
     }
 
     /// Records the summary and writes everything out; the message to give

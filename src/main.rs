@@ -55,25 +55,39 @@ fn main() -> std::process::ExitCode {
             return ExitCode::Usage.into();
         }
     };
-    let config = match args.batch_config() {
+    let configs = match args.batch_configs() {
         Ok(c) => c,
         Err(e) => {
             eprintln!("convoy: {e}");
             return ExitCode::Usage.into();
         }
     };
-    let opts = BatchOptions {
-        json: args.json,
-        quiet: args.quiet,
-        dry_run: config.dry_run,
-    };
-    match convoy::engine::start(config) {
-        Ok(running) => batch::run(running, opts, log, &interrupted).into(),
-        Err(e) => {
-            eprintln!("convoy: {e}");
-            e.exit_code().into()
+    let (mut log, of) = (log, configs.len());
+    let mut code = ExitCode::Success;
+    for (i, config) in configs.into_iter().enumerate() {
+        // Interrupted: the copies after this one do not start.
+        if interrupted.load(std::sync::atomic::Ordering::SeqCst) {
+            eprintln!("convoy: interrupted; {} more copies not started", of - i);
+            return code.worst(ExitCode::Interrupted).into();
         }
+        let opts = BatchOptions {
+            json: args.json,
+            quiet: args.quiet,
+            dry_run: config.dry_run,
+        };
+        if of > 1 {
+            batch::announce(&opts, &mut log, (i + 1, of), &config);
+        }
+        let done = match convoy::engine::start(config) {
+            Ok(running) => batch::run(running, opts, &mut log, &interrupted),
+            Err(e) => {
+                eprintln!("convoy: {e}");
+                e.exit_code()
+            }
+        };
+        code = code.worst(done);
     }
+    code.into()
 }
 
 /// The `--log` file, opened before anything is copied: one that cannot be

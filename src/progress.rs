@@ -31,6 +31,13 @@ pub struct Lane {
     pub finished: u64,
     /// When this lane last changed, in events applied: recent lanes sort first.
     pub touched: u64,
+    /// The worker it shows.
+    pub worker: WorkerId,
+    /// Files this worker has started on its lane: the engine counts the
+    /// same, so a skip names the very file the person saw.
+    pub started: u64,
+    /// `--verify`: files (and their bytes) it is reading back.
+    pub verifying: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -87,6 +94,8 @@ pub struct Progress {
     /// be written (never more than this run wrote), and how many were when
     /// the wait began.
     pub flushing: Option<Flush>,
+    /// The bandwidth limit in force (bytes a second), as its owner set it.
+    pub bwlimit: Option<u64>,
     pub lanes: Vec<Lane>,
     pub done: bool,
     pub cancelled: bool,
@@ -122,6 +131,7 @@ impl Progress {
             time_window_ns: None,
             fatal: None,
             flushing: None,
+            bwlimit: None,
             lanes: Vec::new(),
             done: false,
             cancelled: false,
@@ -132,17 +142,28 @@ impl Progress {
 
     fn lane(&mut self, w: WorkerId) -> &mut Lane {
         if self.lanes.len() <= w {
-            self.lanes.resize_with(w + 1, Lane::default);
+            let from = self.lanes.len();
+            self.lanes.extend((from..=w).map(|worker| Lane {
+                worker,
+                ..Lane::default()
+            }));
         }
         let lane = &mut self.lanes[w];
         lane.touched = self.seq;
         lane
     }
 
+    /// Files being read back (`--verify`) and their bytes, all lanes.
+    pub fn verifying(&self) -> (u64, u64) {
+        let lanes = self.lanes.iter().filter_map(|l| l.verifying);
+        lanes.fold((0, 0), |(f, b), (lf, lb)| (f + lf, b + lb))
+    }
+
     /// Lanes for display: busy ones first, then the most recently active.
     pub fn lanes_by_activity(&self) -> Vec<&Lane> {
         let mut v: Vec<&Lane> = self.lanes.iter().filter(|l| l.touched > 0).collect();
-        v.sort_by_key(|l| (l.current.is_none(), std::cmp::Reverse(l.touched)));
+        let idle = |l: &Lane| l.current.is_none() && l.verifying.is_none();
+        v.sort_by_key(|l| (idle(l), std::cmp::Reverse(l.touched)));
         v
     }
 
@@ -164,7 +185,9 @@ impl Progress {
                 }
             }
             Event::Started { worker, path, size } => {
-                self.lane(*worker).current = Some((path.clone(), *size, 0));
+                let lane = self.lane(*worker);
+                lane.current = Some((path.clone(), *size, 0));
+                lane.started += 1;
             }
             Event::Progress { worker, bytes } => {
                 self.bytes_done += bytes;
@@ -178,6 +201,15 @@ impl Progress {
                     }
                 }
             }
+            Event::Verifying {
+                worker,
+                files,
+                bytes,
+            } => {
+                let lane = self.lane(*worker);
+                lane.current = None;
+                lane.verifying = Some((*files, *bytes));
+            }
             Event::Entry {
                 worker,
                 path,
@@ -188,6 +220,16 @@ impl Progress {
                 digest,
             } => {
                 self.verified += u64::from(digest.is_some());
+                // A round's entries come once it is read back, one each.
+                if let Some(lane) = worker.and_then(|w| self.lanes.get_mut(w))
+                    && let Some((files, left)) = &mut lane.verifying
+                {
+                    *files = files.saturating_sub(1);
+                    *left = left.saturating_sub(*bytes);
+                    if *files == 0 {
+                        lane.verifying = None;
+                    }
+                }
                 self.entry(*worker, path, *kind, *bytes, *progressed, outcome)
             }
             // Waiting conflicts are the asking face's state; they settle as entries.

@@ -706,3 +706,110 @@ fn completions_and_the_man_page_come_from_the_options_themselves() {
         .unwrap();
     assert_eq!(code(&o), 2);
 }
+
+/// `--bwlimit` holds the rate it is given, as the run's own progress events
+/// measure it (bytes done against the run's elapsed time between the first
+/// and the last event, not the test's clock): within 15 % of it. A bad rate
+/// is one line and exit 2.
+#[test]
+fn bwlimit_holds_the_rate_it_is_given() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for i in 0..80 {
+        write(src.join(format!("d{}/f{i}", i % 4)), &data(i, 256 * 1024));
+    }
+    let rate = 4u64 << 20;
+    let o = batch(&[
+        src.as_os_str(),
+        dst.as_os_str(),
+        os("--json"),
+        os("--bwlimit=4M"),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_same_tree(&src, &dst);
+    let ticks: Vec<(f64, f64)> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] == "progress")
+        .inspect(|v| assert_eq!(v["bwlimit"], rate, "{v}"))
+        .map(|v| {
+            let at = v["elapsed_secs"].as_f64().unwrap();
+            (at, v["bytes_done"].as_f64().unwrap())
+        })
+        .collect();
+    assert!(ticks.len() >= 3, "a progress event a second: {ticks:?}");
+    let ((t0, b0), (t1, b1)) = (ticks[0], ticks[ticks.len() - 1]);
+    let measured = (b1 - b0) / (t1 - t0);
+    let off = measured / rate as f64;
+    assert!(
+        (0.85..=1.15).contains(&off),
+        "{measured:.0} B/s under a limit of {rate}: {off:.2}x ({ticks:?})"
+    );
+    let bad = batch(&[src.as_os_str(), dst.as_os_str(), os("--bwlimit=fast")]);
+    assert_eq!(code(&bad), 2);
+    assert!(stderr(&bad).contains("not a rate"), "{}", stderr(&bad));
+}
+
+/// `--and SRC DEST` queues more copies with the same options: run in turn,
+/// one summary each (a `job` event before each with `--json`), the worst
+/// exit code; bad input in any pair stops all before anything is written.
+#[test]
+fn copies_queued_with_and_run_in_turn_with_the_worst_exit_code() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n);
+    write(p("a/one.txt"), b"first tree");
+    write(p("b/two.txt"), b"second tree");
+    write(p("c/three.txt"), b"third tree");
+    // The second copy meets a file that differs: skipped, exit 1.
+    write(p("b-copy/two.txt"), b"already here");
+    let o = batch(&[
+        p("a").as_os_str(),
+        p("a-copy").as_os_str(),
+        os("--and"),
+        p("b").as_os_str(),
+        p("b-copy").as_os_str(),
+        os("--and"),
+        p("c").as_os_str(),
+        p("c-copy").as_os_str(),
+    ]);
+    assert_eq!(code(&o), 1, "the worst of 0, 1, 0: {}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.matches("Copy ").count(), 3, "{out}");
+    assert!(out.contains("Copy 2 of 3: "), "{out}");
+    assert_eq!(
+        out.matches("Up to date:").count(),
+        3,
+        "a summary each: {out}"
+    );
+    assert_eq!(fs::read(p("a-copy/one.txt")).unwrap(), b"first tree");
+    assert_eq!(fs::read(p("b-copy/two.txt")).unwrap(), b"already here");
+    assert_eq!(fs::read(p("c-copy/three.txt")).unwrap(), b"third tree");
+    // JSON: a job event, then that copy's events and summary.
+    let o = batch(&[
+        p("a").as_os_str(),
+        p("a-json").as_os_str(),
+        os("--json"),
+        os("--and"),
+        p("c").as_os_str(),
+        p("c-json").as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let kinds: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| matches!(v["type"].as_str(), Some("job" | "summary")))
+        .map(|v| format!("{}{}", v["type"].as_str().unwrap(), v["index"]))
+        .collect();
+    assert_eq!(kinds, ["job1", "summarynull", "job2", "summarynull"]);
+    // A bad pair: nothing at all is copied.
+    let o = batch(&[
+        p("a").as_os_str(),
+        p("a-never").as_os_str(),
+        os("--and"),
+        p("missing").as_os_str(),
+        p("x").as_os_str(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
+    assert!(!p("a-never").exists(), "nothing written before the check");
+}

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::write;
+use common::{assert_same_tree, data, write};
 use convoy::error::{CopyError, Op};
 use convoy::event::{Conflict, EntryKind, Event, Outcome, RelPath};
 use convoy::tui::app::{Action, App, Dialog, Screen};
@@ -57,6 +57,14 @@ fn key(app: &App, code: KeyCode) -> Option<Action> {
 
 fn setup_app(dir: &Path) -> App {
     App::new(Setup::new(None, dir.to_path_buf()), true)
+}
+
+/// An app on the copying screen with nothing copied yet (events fed by hand).
+fn empty_copying_app(dir: &Path) -> App {
+    let mut app = setup_app(dir);
+    app.screen = Screen::Copying;
+    app.workers = 2;
+    app
 }
 
 /// An app on the copying screen fed a recorded run: scan, a big file in
@@ -393,9 +401,7 @@ fn retry_failed_copies_only_the_entries_that_failed() {
 #[test]
 fn gauges_never_claim_more_than_is_known_while_the_scan_runs() {
     let t = tempfile::tempdir().unwrap();
-    let mut app = setup_app(t.path());
-    app.screen = Screen::Copying;
-    app.workers = 2;
+    let mut app = empty_copying_app(t.path());
     let now = Instant::now();
     // The walker said 10 files so far; the workers have already finished 12.
     app.on_event(
@@ -537,4 +543,307 @@ fn the_tui_records_its_runs_in_the_log() {
     assert_eq!(last["type"], "summary", "{last}");
     assert_eq!(last["files_copied"], 2, "{last}");
     assert_eq!(last["exit_code"], 0, "{last}");
+}
+
+/// The speed limit from the keyboard while a real copy runs: `[` a step
+/// down, `]` a step up, `l` lifts it; the window's title says what is in
+/// force, and the engine holds to it (its handle says so).
+#[test]
+fn the_speed_limit_is_lowered_raised_and_lifted_live() {
+    use convoy::config::Config;
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for i in 0..8 {
+        write(src.join(format!("f{i}.bin")), &data(i, 1 << 20));
+    }
+    let mut app = setup_app(t.path());
+    let mut cfg = Config::new(&src, &dst);
+    cfg.bwlimit = Some(2 << 20);
+    app.start(cfg);
+    assert_eq!(app.screen, Screen::Copying);
+    let limit = |app: &App| app.running.as_ref().unwrap().control.bwlimit();
+    assert_eq!(limit(&app), Some(2 << 20));
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("Copying · limit 2.0 MiB/s"), "{s}");
+    app.update(key(&app, KeyCode::Char('[')).unwrap());
+    assert_eq!(limit(&app), Some(1 << 20), "a step down");
+    assert!(text(&screen(&app, 80, 24)).contains("limit 1.0 MiB/s"));
+    app.update(key(&app, KeyCode::Char(']')).unwrap());
+    app.update(key(&app, KeyCode::Char(']')).unwrap());
+    assert_eq!(limit(&app), Some(5 << 20), "two steps up");
+    let s = text(&screen(&app, 200, 60));
+    assert!(
+        s.contains("limit 5.0 MiB/s") && s.contains("No limit (l)"),
+        "{s}"
+    );
+    app.update(key(&app, KeyCode::Char('l')).unwrap());
+    assert_eq!(limit(&app), None, "lifted");
+    let s = text(&screen(&app, 100, 30));
+    assert!(!s.contains("· limit"), "{s}");
+    assert!(s.contains("Slower ([)"), "a button sets one again: {s}");
+    app_run::run_to_end(&mut app);
+    assert_eq!(app.progress.files_copied, 8);
+    assert_same_tree(&src, &dst);
+}
+
+/// A dialog over lanes with wide (CJK) names: at every width from 60 to 120
+/// columns and at 200×60, no wide character just left of the dialog runs
+/// over its border (the terminal would draw it there), and every row of
+/// the dialog has both borders where the frame says.
+#[test]
+fn dialogs_clear_wide_characters_under_their_edges() {
+    let t = tempfile::tempdir().unwrap();
+    let long = format!("{}/最后的文件名称.mp4", "旅行京都文件夹".repeat(12));
+    let mut app = copying_app(t.path(), rel("", &long));
+    let c = Conflict {
+        id: 0,
+        path: rel("旅行", "京都の写真.jpg"),
+        src_size: 2048,
+        src_mtime: (1_700_000_000, 0),
+        dest_size: 100,
+        dest_mtime: (1_600_000_000, 0),
+    };
+    app.on_event(&Event::Conflict(c), Instant::now());
+    assert_eq!(app.dialog, Some(Dialog::Conflict));
+    let sizes = (60..=120).map(|w| (w, 24)).chain([(80, 24), (200, 60)]);
+    for (w, h) in sizes {
+        let mut term = Terminal::new(TestBackend::new(w, h)).unwrap();
+        term.draw(|f| f.render_widget(&app, f.area())).unwrap();
+        let buf = term.backend().buffer().clone();
+        let corner = (0..h)
+            .flat_map(|y| (0..w).map(move |x| (x, y)))
+            .find(|&(x, y)| buf[(x, y)].symbol() == "╔")
+            .expect("the dialog is drawn");
+        let right = (corner.0..w)
+            .find(|&x| buf[(x, corner.1)].symbol() == "╗")
+            .unwrap();
+        let bottom = (corner.1..h)
+            .find(|&y| buf[(corner.0, y)].symbol() == "╚")
+            .unwrap();
+        for y in corner.1 + 1..bottom {
+            if corner.0 > 0 {
+                let before = buf[(corner.0 - 1, y)].symbol();
+                assert!(
+                    before.width() <= 1,
+                    "{w}x{h}: {before:?} runs over the dialog's left border on row {y}"
+                );
+            }
+            assert_eq!(buf[(corner.0, y)].symbol(), "║", "{w}x{h} row {y}");
+            assert_eq!(buf[(right, y)].symbol(), "║", "{w}x{h} row {y}");
+        }
+    }
+}
+
+/// Skipping the file in progress from its lane, on a real copy: the big file
+/// shows on a lane with a ✕ (a click target for that lane), `x` skips it;
+/// it is reported as skipped by you, its partial (kept for resuming on a
+/// cancel) is removed, and everything else is copied.
+#[test]
+fn the_file_in_progress_is_skipped_from_its_lane() {
+    use convoy::config::Config;
+    use ratatui::crossterm::event::{MouseButton, MouseEvent, MouseEventKind};
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("big.iso"), &data(5, 80 << 20));
+    for i in 0..20 {
+        write(src.join(format!("small/{i}.txt")), &data(i, 3000));
+    }
+    let mut app = setup_app(t.path());
+    let mut cfg = Config::new(&src, &dst);
+    cfg.jobs = 2;
+    // Slow enough that the big file is still on its lane when skipped.
+    cfg.bwlimit = Some(8 << 20);
+    app.start(cfg);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while app.busy_lanes().is_empty() {
+        let events = &app.running.as_ref().unwrap().events;
+        let ev = events.recv_timeout(Duration::from_secs(60)).unwrap();
+        app.on_event(&ev, Instant::now());
+        assert!(Instant::now() < deadline, "the big file never showed");
+    }
+    let worker = app.busy_lanes()[0];
+    // Its ✕ is drawn where a click skips it.
+    let mut hits = convoy::tui::hits::Hits::default();
+    let mut buf = ratatui::buffer::Buffer::empty(ratatui::layout::Rect::new(0, 0, 80, 24));
+    convoy::tui::view::draw(&app, buf.area, &mut buf, &mut hits);
+    let at = (0..24u16)
+        .flat_map(|y| (0..80u16).map(move |x| (x, y)))
+        .find(|&(x, y)| buf[(x, y)].symbol() == "✕")
+        .expect("a busy lane has its ✕");
+    let click = MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: at.0,
+        row: at.1,
+        modifiers: KeyModifiers::NONE,
+    };
+    assert_eq!(input::mouse(&hits, click), Some(Action::SkipLane(worker)));
+    app.update(key(&app, KeyCode::Char('x')).unwrap());
+    app.update(key(&app, KeyCode::Char('l')).unwrap());
+    app_run::run_to_end(&mut app);
+    assert_eq!(app.progress.skipped, 1, "{:?}", app.progress.skips);
+    assert_eq!(app.progress.files_copied, 20);
+    assert!(
+        !dst.join("big.iso").exists(),
+        "a skipped file is not placed"
+    );
+    let left: Vec<_> = common::entries(&dst)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".convoy-"))
+        .collect();
+    assert!(left.is_empty(), "its partial is removed: {left:?}");
+    for i in 0..20 {
+        let rel = format!("small/{i}.txt");
+        assert_eq!(
+            std::fs::read(dst.join(&rel)).unwrap(),
+            std::fs::read(src.join(&rel)).unwrap()
+        );
+    }
+    let s = text(&screen(&app, 100, 30));
+    assert!(s.contains("skipped by you"), "{s}");
+}
+
+/// `--verify`'s read-back is a phase of its own: while a worker reads back
+/// its round, its lane says so and, with nothing left to copy, the title
+/// says Verifying; the files count as done only as their entries come.
+#[test]
+fn reading_back_is_a_phase_on_screen() {
+    let t = tempfile::tempdir().unwrap();
+    let mut app = empty_copying_app(t.path());
+    let now = Instant::now();
+    app.on_event(
+        &Event::Scan {
+            files: 3,
+            bytes: 3000,
+            dirs: 1,
+            complete: true,
+        },
+        now,
+    );
+    app.on_event(
+        &Event::Verifying {
+            worker: 1,
+            files: 3,
+            bytes: 3000,
+        },
+        now,
+    );
+    let s = text(&screen(&app, 80, 24));
+    assert!(s.contains("convoy — Verifying"), "{s}");
+    assert!(s.contains("reading back 3 files (2.9 KiB)"), "{s}");
+    assert!(s.contains("0 / 3 files"), "not done before read back: {s}");
+    for i in 0..3 {
+        let entry = Event::Entry {
+            worker: Some(1),
+            path: rel("", &format!("f{i}")),
+            kind: EntryKind::File,
+            bytes: 1000,
+            progressed: 0,
+            outcome: Outcome::Copied,
+            digest: Some([i as u8; 32]),
+        };
+        app.on_event(&entry, now);
+    }
+    let s = text(&screen(&app, 80, 24));
+    assert!(
+        !s.contains("reading back") && !s.contains("Verifying"),
+        "{s}"
+    );
+    assert!(s.contains("3 / 3 files"), "{s}");
+    assert_eq!(app.progress.verified, 3);
+}
+
+/// The queue, on real copies: while the first runs, `n` opens the form, whose
+/// Start adds to the queue; the Jobs panel shows the running copy and the
+/// waiting ones, which can be reordered, held and removed; each starts when
+/// the one before ends (with the speed limit set live); the final screen
+/// lists every copy with how it ended, a held one as not started.
+#[test]
+fn copies_queue_behind_the_running_one_and_the_summary_lists_them_all() {
+    use convoy::config::Config;
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n);
+    for tree in ["a", "b", "c", "d"] {
+        for i in 0..4 {
+            write(p(&format!("{tree}/{i}.bin")), &data(i, 512 * 1024));
+        }
+    }
+    let mut app = setup_app(t.path());
+    let mut cfg = Config::new(p("a"), p("a-copy"));
+    cfg.bwlimit = Some(1 << 20);
+    app.start(cfg);
+    for tree in ["b", "c", "d"] {
+        app.update(key(&app, KeyCode::Char('n')).unwrap());
+        assert_eq!(app.screen, Screen::Setup);
+        let s = text(&screen(&app, 100, 30));
+        assert!(s.contains("Add to queue (F5)"), "{s}");
+        app.setup.source = p(tree).display().to_string();
+        app.setup.dest = p(&format!("{tree}-copy")).display().to_string();
+        app.update(key(&app, KeyCode::F(5)).unwrap());
+        assert_eq!(app.screen, Screen::Copying, "back to the copy running");
+    }
+    let s = text(&screen(&app, 120, 30));
+    assert!(s.contains("Jobs (3 waiting)"), "{s}");
+    assert!(
+        s.contains("▶ a → a-copy") && s.contains("1 b → b-copy"),
+        "{s}"
+    );
+    // d before c, then b held: the order is a, d, c; b never starts.
+    app.update(key(&app, KeyCode::Char('j')).unwrap());
+    app.update(key(&app, KeyCode::Char('j')).unwrap());
+    app.update(key(&app, KeyCode::Char('K')).unwrap());
+    app.update(key(&app, KeyCode::Char('j')).unwrap());
+    app.update(key(&app, KeyCode::Char('j')).unwrap());
+    app.update(key(&app, KeyCode::Char('h')).unwrap());
+    let s = text(&screen(&app, 120, 30));
+    assert!(
+        s.contains("1 ⏸ b → b-copy") && s.contains("2 d → d-copy"),
+        "{s}"
+    );
+    app.update(key(&app, KeyCode::Char(']')).unwrap());
+    app_run::run_to_end(&mut app);
+    assert_eq!(app.screen, Screen::Summary);
+    let order: Vec<String> = app
+        .queue
+        .finished
+        .iter()
+        .map(|f| f.source.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(order, ["a", "d", "c"]);
+    for tree in ["a", "c", "d"] {
+        assert_same_tree(&p(tree), &p(&format!("{tree}-copy")));
+    }
+    assert!(!p("b-copy").exists(), "a held copy does not start");
+    let s = text(&screen(&app, 120, 30));
+    assert!(s.contains("Copies (3)") && s.contains("not started"), "{s}");
+    assert_eq!(app.exit_code(), convoy::exit::ExitCode::Success);
+    // The limit raised live held for the copies after the first.
+    assert_eq!(app.progress.bwlimit, Some(2 << 20));
+}
+
+/// Recent folders: a copy started from the TUI is remembered in the state
+/// file (not in either tree); the next session's empty Source field offers
+/// it, and → takes it.
+#[test]
+fn recent_folders_are_remembered_outside_the_trees_and_offered() {
+    use convoy::config::Config;
+    use convoy::tui::recent;
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("photos"), t.path().join("backup"));
+    write(src.join("a.jpg"), b"jpeg");
+    let state = t.path().join("state/convoy/recent");
+    let mut app = setup_app(t.path());
+    app.recent_file = Some(state.clone());
+    app.start(Config::new(&src, &dst));
+    app_run::run_to_end(&mut app);
+    assert_same_tree(&src, &dst);
+    let remembered = recent::load(&state);
+    assert_eq!(remembered.sources, [src.display().to_string()]);
+    assert_eq!(remembered.dests, [dst.display().to_string()]);
+    let mut next = App::new(Setup::new(None, t.path().to_path_buf()), true);
+    next.setup.recent = remembered;
+    next.setup.set_focus(Field::Source);
+    let s = text(&screen(&next, 100, 30));
+    assert!(s.contains(&src.display().to_string()), "offered:\n{s}");
+    next.update(key(&next, KeyCode::Right).unwrap());
+    assert_eq!(next.setup.source, src.display().to_string());
 }

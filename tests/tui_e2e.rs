@@ -248,3 +248,82 @@ fn closing_the_terminal_stops_the_copy_cleanly() {
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert_same_tree(&src, &dst);
 }
+
+/// Two copies queued (the second with `--and`), the speed limit lowered with
+/// `[` while the first runs: the first copy's rate, as its own progress
+/// events in the `--log` measure it, drops to the new limit; the second runs
+/// when the first ends, and the summary lists both.
+#[test]
+fn a_queued_copy_follows_and_a_lowered_limit_slows_the_first() {
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n);
+    for i in 0..64 {
+        write(p(&format!("a/{}/{i}.bin", i % 4)), &data(i, 1 << 20));
+    }
+    for i in 0..10 {
+        write(p(&format!("b/{i}.txt")), &data(100 + i, 50_000));
+    }
+    let log = p("run.log");
+    let args = format!(
+        "--bwlimit 8M --log '{}' '{}' '{}' --and '{}' '{}'",
+        log.display(),
+        p("a").display(),
+        p("a-copy").display(),
+        p("b").display(),
+        p("b-copy").display()
+    );
+    let Some(tmux) = Tmux::start(t.path(), &args, "queue") else {
+        return;
+    };
+    let s = tmux.wait_for("Jobs (1 waiting)");
+    assert!(
+        s.contains("limit 8.0 MiB/s") && s.contains("1 b → b-copy"),
+        "{s}"
+    );
+    // Two seconds at 8 MiB/s, then a step down.
+    let progress = |log: &Path| -> Vec<serde_json::Value> {
+        fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "progress")
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while progress(&log).len() < 2 {
+        assert!(Instant::now() < deadline, "no progress in the log");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    tmux.keys(&["["]);
+    tmux.wait_for("limit 5.0 MiB/s");
+    let s = tmux.wait_for("Copies (2)");
+    assert!(s.contains("a-copy") && s.contains("b-copy"), "{s}");
+    assert_same_tree(&p("a"), &p("a-copy"));
+    assert_same_tree(&p("b"), &p("b-copy"));
+    // The first copy's rate under each limit, from its own events.
+    let ticks = progress(&log);
+    let rate = |limit: u64| {
+        let under: Vec<(f64, f64)> = ticks
+            .iter()
+            .filter(|v| v["bwlimit"] == limit && v["bytes_done"].as_u64() < Some(64 << 20))
+            .map(|v| {
+                let (t, b) = (v["elapsed_secs"].as_f64(), v["bytes_done"].as_f64());
+                (t.unwrap(), b.unwrap())
+            })
+            .collect();
+        assert!(under.len() >= 2, "events under {limit}: {ticks:?}");
+        let ((t0, b0), (t1, b1)) = (under[0], under[under.len() - 1]);
+        (b1 - b0) / (t1 - t0)
+    };
+    let (fast, slow) = (rate(8 << 20), rate(5 << 20));
+    assert!(
+        slow < fast * 0.8,
+        "lowering the limit slows the copy: {fast:.0} then {slow:.0} B/s"
+    );
+    assert!(
+        (0.85..=1.15).contains(&(slow / (5 << 20) as f64)),
+        "{slow:.0} B/s under 5 MiB/s"
+    );
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.exit_code(), 0);
+}

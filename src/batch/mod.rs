@@ -3,7 +3,7 @@
 //! `--json`) and a summary (stdout). Decides the exit code from the same state,
 //! and from whether its own output could be written.
 
-use std::io::{self, IsTerminal};
+use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -53,11 +53,12 @@ struct Reporter {
 
 /// Runs a started copy to its end and returns the exit code. `interrupted` is
 /// set by the signal handlers; it turns into a clean cancel.
-/// `log`: where `--log` records the run, opened by the caller.
+/// `log`: where `--log` records the run, opened by the caller (and kept for
+/// the next copy of a queue).
 pub fn run(
     running: Running,
     opts: BatchOptions,
-    log: Option<RunLog>,
+    log: &mut Option<RunLog>,
     interrupted: &AtomicBool,
 ) -> ExitCode {
     let start = Instant::now();
@@ -67,11 +68,13 @@ pub fn run(
         stdout: Sink::new(io::BufWriter::new(io::stdout())),
         stderr: Sink::new(io::stderr()),
         lost_message: false,
-        log,
+        log: log.take(),
         tty: io::stderr().is_terminal(),
         line_shown: false,
         last_report: None,
     };
+    let log_slot = log;
+    r.progress.bwlimit = running.control.bwlimit();
     loop {
         // Poll on a tick rather than block on the channel: a receiver that is
         // never parked costs the workers no wake-up per event (measured: ~90,000
@@ -102,7 +105,35 @@ pub fn run(
         r.tick();
     }
     running.join();
-    r.finish()
+    let (code, log) = r.finish();
+    *log_slot = log;
+    code
+}
+
+/// Says which copy of a queue starts: a line on stdout ("Copy 2 of 3: SRC →
+/// DEST"), or with `--json` a `job` event (in the log too).
+pub fn announce(
+    opts: &BatchOptions,
+    log: &mut Option<RunLog>,
+    (n, of): (usize, usize),
+    cfg: &crate::config::Config,
+) {
+    let v = json::job(n, of, &cfg.source, &cfg.dest);
+    if let Some(l) = log {
+        l.line(&v);
+    }
+    let mut out = io::stdout().lock();
+    let _ = match (opts.json, opts.quiet) {
+        (true, _) => writeln!(out, "{v}"),
+        (false, false) => writeln!(
+            out,
+            "Copy {n} of {of}: {} → {}",
+            DisplayPath(&cfg.source),
+            DisplayPath(&cfg.dest)
+        ),
+        (false, true) => Ok(()),
+    };
+    let _ = out.flush();
 }
 
 impl Reporter {
@@ -192,8 +223,15 @@ impl Reporter {
             Eta::Scanning => Eta::Scanning.to_string(),
             eta => format!("ETA {eta}"),
         };
+        let limit = p.bwlimit.map_or_else(String::new, |r| {
+            format!(" (limit {})", format::rate(r as f64))
+        });
+        let verifying = match p.verifying() {
+            (0, _) => String::new(),
+            (files, bytes) => format!("  verifying {files} files ({})", format::bytes(bytes)),
+        };
         format!(
-            "{}/{files_total}{more} files  {}/{}{more}{pct}  {}  {eta}",
+            "{}/{files_total}{more} files  {}/{}{more}{pct}  {}{limit}{verifying}  {eta}",
             p.files_done,
             format::bytes(p.bytes_done),
             format::bytes(bytes_total),
@@ -201,7 +239,7 @@ impl Reporter {
         )
     }
 
-    fn finish(mut self) -> ExitCode {
+    fn finish(mut self) -> (ExitCode, Option<RunLog>) {
         self.clear_line();
         let mut code = self.progress.exit_code();
         if self.opts.json {
@@ -231,7 +269,7 @@ impl Reporter {
         if self.lost_message {
             code = code.at_least(ExitCode::Partial);
         }
-        code
+        (code, self.log.take())
     }
 
     fn summary_text(&self) -> String {

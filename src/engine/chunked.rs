@@ -124,6 +124,8 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
     let len = f.chunk_size.min(open.meta.size.saturating_sub(offset));
     let lane = c.id;
     if let Some(worker) = lane {
+        // Counted as the files' are, so lane numbers stay the TUI's.
+        c.sh.control.lane_started(worker);
         c.sh.send(Event::Started {
             worker,
             path: f.dir.rel_path(&f.item.name),
@@ -140,6 +142,7 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
     // Chunks are never verified (a verified file is not split).
     let mut mv = Mover {
         buf: &mut c.buf,
+        lane: None,
         offload: sh.offload(),
         hash: None,
         cache: data::Cache::Unasked,
@@ -160,6 +163,9 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
             false,
         )),
         Ok(_) | Err(CopyFail::Cancelled) => None,
+        // (A chunk has no lane to be skipped from; were it, the file fails
+        // rather than be placed with a piece missing.)
+        Err(CopyFail::Skipped) => Some((Op::Write, io::Error::other("skipped"), true)),
         Err(CopyFail::Read(e)) => Some((Op::Read, e, false)),
         Err(CopyFail::Write(e)) => Some((Op::Write, e, true)),
         Err(CopyFail::Clone(e)) => Some((Op::Clone, e, true)),

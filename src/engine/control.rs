@@ -1,10 +1,17 @@
 //! The control handle: cancel, pause/resume and the number of active workers, all
-//! through one counting gate that every worker passes before it takes a job.
+//! through one counting gate that every worker passes before it takes a job;
+//! and the bandwidth limit, which workers obey between steps of a copy.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
+
+use super::limit::RateLimit;
+
+/// A worker waiting on the bandwidth limit looks at cancel at least this often.
+const THROTTLE_SLICE: Duration = Duration::from_millis(100);
 
 /// A person's answer to a conflict held under the `Ask` policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +51,11 @@ struct Inner {
     running: AtomicUsize,
     limit: AtomicUsize,
     max_workers: usize,
+    bwlimit: RateLimit,
+    /// Per worker: files started on its lane, and the one of them a person
+    /// asked to skip (0: none).
+    lane_started: Box<[AtomicU64]>,
+    lane_skip: Box<[AtomicU64]>,
     answers: Sender<Answer>,
     answers_rx: Mutex<Option<Receiver<Answer>>>,
 }
@@ -75,6 +87,9 @@ impl Control {
                 running: AtomicUsize::new(0),
                 limit: AtomicUsize::new(workers.clamp(1, max_workers)),
                 max_workers,
+                bwlimit: RateLimit::default(),
+                lane_started: (0..max_workers).map(|_| AtomicU64::new(0)).collect(),
+                lane_skip: (0..max_workers).map(|_| AtomicU64::new(0)).collect(),
                 answers,
                 answers_rx: Mutex::new(Some(answers_rx)),
             }),
@@ -122,6 +137,76 @@ impl Control {
 
     pub fn max_workers(&self) -> usize {
         self.inner.max_workers
+    }
+
+    /// Limits what all workers together write to `rate` bytes a second
+    /// (`None`: no limit), from their next step on.
+    pub fn set_bwlimit(&self, rate: Option<u64>) -> Option<u64> {
+        self.inner.bwlimit.set(rate.filter(|r| *r > 0));
+        let _g = self.gate();
+        self.inner.wake.notify_all();
+        self.bwlimit()
+    }
+
+    pub fn bwlimit(&self) -> Option<u64> {
+        self.inner.bwlimit.get()
+    }
+
+    /// How many bytes one step of a copy moves: `default`, or less under a
+    /// bandwidth limit (see `limit`).
+    pub(crate) fn step(&self, default: u64) -> u64 {
+        self.inner.bwlimit.step(default)
+    }
+
+    /// Charges `n` bytes just written to the bandwidth limit and waits until
+    /// they are paid for; a new limit or a cancel ends the wait at once.
+    pub(crate) fn throttle(&self, n: u64) -> Result<(), Cancelled> {
+        let wait = self.inner.bwlimit.charge(n);
+        if wait.is_zero() {
+            return Ok(());
+        }
+        let generation = self.inner.bwlimit.generation();
+        let until = Instant::now() + wait;
+        let mut g = self.gate();
+        loop {
+            if self.is_cancelled() {
+                return Err(Cancelled);
+            }
+            let now = Instant::now();
+            if now >= until || self.inner.bwlimit.generation() != generation {
+                return Ok(());
+            }
+            let slice = (until - now).min(THROTTLE_SLICE);
+            g = match self.inner.wake.wait_timeout(g, slice) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+
+    /// Skips the file `worker` is copying, if it is still its `started`th
+    /// (as counted from its `Started` events): it is reported as skipped by
+    /// the user and its partial removed; the rest goes on.
+    pub fn skip_file(&self, worker: usize, started: u64) {
+        if let Some(s) = self.inner.lane_skip.get(worker) {
+            s.store(started, Ordering::SeqCst);
+        }
+    }
+
+    /// A worker starts a file on its lane; its number there.
+    pub(crate) fn lane_started(&self, worker: usize) -> u64 {
+        self.inner
+            .lane_started
+            .get(worker)
+            .map_or(0, |n| n.fetch_add(1, Ordering::SeqCst) + 1)
+    }
+
+    /// Whether a person asked to skip this file of `worker`'s.
+    pub(crate) fn skip_asked(&self, (worker, started): (usize, u64)) -> bool {
+        self.inner
+            .lane_skip
+            .get(worker)
+            .is_some_and(|s| s.load(Ordering::Relaxed) == started)
     }
 
     /// Settles a parked conflict ([`crate::event::Event::Conflict`]) with a
@@ -220,6 +305,26 @@ mod tests {
         c.cancel();
         assert_eq!(t.join().unwrap(), Err(Cancelled));
         assert_eq!(c.checkpoint(), Err(Cancelled));
+    }
+
+    #[test]
+    fn a_throttled_worker_waits_until_a_new_limit_or_a_cancel() {
+        let c = Control::new(1, 1);
+        assert_eq!(c.throttle(1 << 30), Ok(()), "no limit: no wait");
+        assert_eq!(c.set_bwlimit(Some(1)), Some(1));
+        let c2 = c.clone();
+        // A gigabyte at a byte a second: waits until told otherwise.
+        let t = std::thread::spawn(move || c2.throttle(1 << 30));
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!t.is_finished(), "it waits at the rate");
+        c.set_bwlimit(None);
+        assert_eq!(t.join().unwrap(), Ok(()), "lifting the limit ends the wait");
+        c.set_bwlimit(Some(1));
+        let c3 = c.clone();
+        let t = std::thread::spawn(move || c3.throttle(1 << 30));
+        std::thread::sleep(Duration::from_millis(50));
+        c.cancel();
+        assert_eq!(t.join().unwrap(), Err(Cancelled));
     }
 
     #[test]

@@ -194,6 +194,13 @@ impl<'a> Copier<'a> {
         if files.is_empty() {
             return;
         }
+        if let Some(worker) = self.id {
+            self.sh.send(Event::Verifying {
+                worker,
+                files: files.len() as u64,
+                bytes: files.iter().map(|w| w.item.meta.size).sum(),
+            });
+        }
         let results = verify::check(self.sh, &files, &mut self.buf);
         for (w, r) in files.iter().zip(results) {
             match r {

@@ -29,6 +29,8 @@ pub(crate) enum CopyFail {
     /// The file could not share its source's data, and must (`--reflink=always`).
     Clone(io::Error),
     Cancelled,
+    /// A person skipped it from its lane.
+    Skipped,
 }
 
 impl From<Cancelled> for CopyFail {
@@ -50,6 +52,9 @@ fn write_err(e: Errno) -> CopyFail {
 /// the copy is to be verified (the kernel's copy would hide them).
 pub(crate) struct Mover<'a> {
     pub buf: &'a mut Vec<u8>,
+    /// The lane the file shows on (worker, its number there), so a person
+    /// can skip it.
+    pub lane: Option<(usize, u64)>,
     pub offload: bool,
     pub hash: Option<&'a mut blake3::Hasher>,
     pub cache: Cache,
@@ -65,6 +70,16 @@ pub(crate) enum Cache {
     Ask,
     /// It was not: the data came from the device.
     Missed,
+}
+
+/// Between two steps of a big file: waits while paused; stops once cancelled
+/// or skipped from its lane.
+pub(crate) fn between_steps(ctl: &Control, lane: Option<(usize, u64)>) -> Result<(), CopyFail> {
+    ctl.checkpoint()?;
+    match lane {
+        Some(l) if ctl.skip_asked(l) => Err(CopyFail::Skipped),
+        _ => Ok(()),
+    }
 }
 
 impl Mover<'_> {
@@ -132,6 +147,7 @@ pub(crate) fn read_write(
             h.update(&mv.buf[..n]);
         }
         total += n as u64;
+        ctl.throttle(n as u64)?;
         // A short read of a regular file is its end; skip the call that says so.
         if n < mv.buf.len() && total == expected {
             return Ok(total);
@@ -196,10 +212,11 @@ pub(crate) fn copy_range(
     let mut offload = mv.offload && mv.hash.is_none();
     let mut done = 0u64;
     loop {
+        let step = ctl.step(STEP);
         let step = match len {
             Some(l) if done >= l => return Ok(done),
-            Some(l) => (l - done).min(STEP),
-            None => STEP,
+            Some(l) => (l - done).min(step),
+            None => step,
         };
         let at = offset + done;
         let offloaded = match offload {
@@ -219,7 +236,8 @@ pub(crate) fn copy_range(
         }
         done += n;
         progress(n);
-        ctl.checkpoint()?;
+        ctl.throttle(n)?;
+        between_steps(ctl, mv.lane)?;
     }
 }
 
@@ -326,7 +344,8 @@ fn copy_skipping_zeros(
         }
         pos += n as u64;
         progress(n as u64);
-        ctl.checkpoint()?;
+        ctl.throttle(n as u64)?;
+        between_steps(ctl, mv.lane)?;
     }
     Ok(pos - from)
 }
@@ -356,6 +375,7 @@ mod tests {
         let mut buf = Vec::new();
         let mut mv = Mover {
             buf: &mut buf,
+            lane: None,
             offload: true,
             hash: None,
             cache: Cache::Unasked,

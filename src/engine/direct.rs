@@ -19,7 +19,7 @@ use rustix::fs::OFlags;
 use rustix::io::Errno;
 
 use super::control::Control;
-use super::data::{CopyFail, Mover};
+use super::data::{self, CopyFail, Mover};
 use super::sys;
 
 /// Files at least this large are written so.
@@ -148,7 +148,8 @@ fn pipeline(
                 }
             }
             let mut buf = free.pop().expect("a buffer is free");
-            let n = match fill(src, buf.get_mut(), pos) {
+            let want = ctl.step(STEP as u64) as usize;
+            let n = match fill(src, &mut buf.get_mut()[..want], pos) {
                 Ok(n) => n,
                 Err(e) => {
                     failed = Some(CopyFail::Read(e.into()));
@@ -166,11 +167,12 @@ fn pipeline(
                 in_flight += 1;
                 pos += n as u64;
             }
-            if n < STEP {
+            if n < want {
                 break; // its end
             }
-            if let Err(c) = ctl.checkpoint() {
-                failed = Some(c.into());
+            let next = ctl.throttle(n as u64).map_err(CopyFail::from);
+            if let Err(f) = next.and_then(|()| data::between_steps(ctl, mv.lane)) {
+                failed = Some(f);
                 break;
             }
         }
@@ -202,7 +204,8 @@ fn serial(
     let mut direct = true;
     let mut pos = start;
     loop {
-        let n = fill(src, buf.get_mut(), pos).map_err(|e| CopyFail::Read(e.into()))?;
+        let want = ctl.step(STEP as u64) as usize;
+        let n = fill(src, &mut buf.get_mut()[..want], pos).map_err(|e| CopyFail::Read(e.into()))?;
         if let Some(h) = mv.hash.as_deref_mut() {
             h.update(&buf.get()[..n]);
         }
@@ -210,10 +213,11 @@ fn serial(
             .map_err(|e| CopyFail::Write(e.into()))?;
         progress(n as u64);
         pos += n as u64;
-        if n < STEP {
+        if n < want {
             return Ok(pos - start);
         }
-        ctl.checkpoint()?;
+        ctl.throttle(n as u64)?;
+        data::between_steps(ctl, mv.lane)?;
     }
 }
 
@@ -304,6 +308,7 @@ mod tests {
         let mut h = blake3::Hasher::new();
         let mut mv = Mover {
             buf: &mut buf,
+            lane: None,
             offload: false,
             hash: Some(&mut h),
             cache: super::super::data::Cache::Unasked,

@@ -180,6 +180,7 @@ pub(super) fn copy_file(
     let sh = c.sh;
     let mut mv = Mover {
         buf: &mut c.buf,
+        lane: None,
         offload: sh.offload(),
         hash: hash.as_mut(),
         cache: c.cache,
@@ -242,6 +243,8 @@ pub(super) fn copy_file(
         Err(CopyFail::Read(e)) => return (c.fail(dir, item, Op::Read, e, false).0, progressed),
         Err(CopyFail::Write(e)) => return (c.fail(dir, item, Op::Write, e, true).0, progressed),
         Err(CopyFail::Clone(e)) => return (c.fail(dir, item, Op::Clone, e, true).0, progressed),
+        // Its partial goes with `new`: a skipped file is not resumed.
+        Err(CopyFail::Skipped) => return (Outcome::Skipped(SkipReason::ByUser), progressed),
     }
     let new_gid = c.new_file_gid(dir, dir_fd);
     let sh = c.sh;
@@ -323,6 +326,7 @@ fn copy_large(
     mv: &mut Mover<'_>,
 ) -> (Result<u64, CopyFail>, u64) {
     if let Some(worker) = lane {
+        mv.lane = Some((worker, sh.control.lane_started(worker)));
         sh.send(Event::Started {
             worker,
             path: dir.rel_path(&item.name),

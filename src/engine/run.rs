@@ -129,6 +129,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let (fd_workers, walker_fds) = fd_budget(fd_limit());
     let max_workers = config.jobs.max(16).min(fd_workers);
     let control = Control::new(config.jobs.min(max_workers), max_workers);
+    control.set_bwlimit(config.bwlimit);
     let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
     let shared = Arc::new(Shared {
         root,

@@ -41,6 +41,27 @@ pub enum Action {
     TogglePause,
     MoreWorkers,
     FewerWorkers,
+    /// The bandwidth limit a step down (set at about the speed when none).
+    SlowerLimit,
+    /// Another copy, queued behind the one running (the setup form).
+    QueueCopy,
+    /// The next waiting copy in the Jobs panel is the one the keys act on.
+    NextJob,
+    /// The chosen waiting copy one place earlier / later.
+    JobEarlier,
+    JobLater,
+    /// Holds the chosen waiting copy (or lets it go again).
+    HoldJob,
+    RemoveJob,
+    /// The next busy lane of the Workers panel is the one `SkipFile` acts on.
+    NextLane,
+    /// Skips the file on the chosen lane (the first busy one if none is).
+    SkipFile,
+    /// Skips the file on this worker's lane (its ✕ clicked).
+    SkipLane(usize),
+    /// A step up (lifted above the top step).
+    FasterLimit,
+    LiftLimit,
     AskCancel,
     ConfirmCancel,
     ShowConflicts,

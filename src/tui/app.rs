@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use super::action::{Action, Dialog, Screen};
+use super::queue::Queue;
 use super::setup::{Field, Setup};
 use crate::config::{Config, ConflictPolicy};
 use crate::engine::{self, Answer, Choice, Running};
@@ -39,6 +40,14 @@ pub struct App {
     pub for_all: bool,
     pub paused: bool,
     pub workers: usize,
+    /// The worker whose lane `SkipFile` acts on.
+    pub chosen_lane: Option<usize>,
+    /// Copies waiting behind the running one, and those that ran.
+    pub queue: Queue,
+    /// Where recent folders are remembered (`None`: not remembered).
+    pub recent_file: Option<PathBuf>,
+    /// Copies started in this session: a new one means a new event stream.
+    pub runs: u64,
     pub history: VecDeque<u64>,
     last_sample: (Instant, u64),
     pub scroll: usize,
@@ -48,6 +57,28 @@ pub struct App {
     pub colors: bool,
     /// Quit when the copy ends, without waiting on the summary (benchmarks).
     pub quit_when_done: bool,
+}
+
+/// The steps of the speed limit the keys move through (MiB/s).
+const LIMIT_STEPS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+/// A step below `now`; without a limit, the step below the speed seen.
+fn slower(now: Option<u64>, speed: f64) -> Option<u64> {
+    let mib = |s: u64| s << 20;
+    let below = now.map_or(speed, |r| r as f64);
+    let step = LIMIT_STEPS
+        .iter()
+        .rev()
+        .map(|s| mib(*s))
+        .find(|s| (*s as f64) < below)
+        .unwrap_or(mib(LIMIT_STEPS[0]));
+    Some(step)
+}
+
+/// A step above `now`; none above the top step (and none stays none).
+fn faster(now: Option<u64>) -> Option<u64> {
+    let now = now?;
+    LIMIT_STEPS.iter().map(|s| s << 20).find(|s| *s > now)
 }
 
 impl App {
@@ -72,6 +103,10 @@ impl App {
             for_all: false,
             paused: false,
             workers: 0,
+            chosen_lane: None,
+            queue: Queue::default(),
+            recent_file: None,
+            runs: 0,
             history: VecDeque::new(),
             last_sample: (now, 0),
             scroll: 0,
@@ -82,11 +117,14 @@ impl App {
         }
     }
 
+    /// The worst of the copies of this session (none ran: success).
     pub fn exit_code(&self) -> ExitCode {
-        match self.screen {
-            Screen::Setup => ExitCode::Success,
-            _ => self.progress.exit_code(),
-        }
+        let unrecorded = self.queue.finished.is_empty() && self.screen != Screen::Setup;
+        let now = match self.running.is_some() || unrecorded {
+            true => self.progress.exit_code(),
+            false => ExitCode::Success,
+        };
+        self.queue.worst().worst(now)
     }
 
     /// Starts a copy from the setup form over the command line's settings;
@@ -100,6 +138,11 @@ impl App {
         let mut cfg = self.base.clone();
         self.setup.apply(&mut cfg);
         match cfg.resolved() {
+            // One copy at a time: this one waits for the one running.
+            Ok(cfg) if self.running.is_some() => {
+                self.queue.push(cfg);
+                self.screen = Screen::Copying;
+            }
             Ok(cfg) => self.start(cfg),
             Err(e) => self.setup.error = Some(e.to_string()),
         }
@@ -108,13 +151,23 @@ impl App {
     pub fn start(&mut self, cfg: Config) {
         match engine::start(cfg.clone()) {
             Ok(r) => {
+                self.runs += 1;
+                // A convenience: a state folder that cannot be written costs
+                // nothing but the list.
+                if let Some(f) = &self.recent_file
+                    && let Ok(recent) = super::recent::remember(f, &cfg.source, &cfg.dest)
+                {
+                    self.setup.recent = recent;
+                }
                 let now = Instant::now();
                 self.workers = r.control.workers();
+                let bwlimit = r.control.bwlimit();
                 self.source = cfg.source.clone();
                 self.dest = cfg.dest.clone();
                 self.config = Some(cfg);
                 self.running = Some(r);
                 self.progress = Progress::new(now);
+                self.progress.bwlimit = bwlimit;
                 self.log.clear();
                 self.conflicts.clear();
                 self.history.clear();
@@ -159,15 +212,29 @@ impl App {
                     self.dialog = Some(Dialog::Conflict);
                 }
             }
-            Event::Done { .. } => {
+            Event::Done { cancelled } => {
                 if let Some(r) = self.running.take() {
                     r.join();
                 }
                 self.conflicts.clear();
                 self.dialog = None;
-                self.screen = Screen::Summary;
-                self.quit |= self.quit_when_done;
                 self.log_summary();
+                if let Some(cfg) = &self.config {
+                    self.queue.finish(cfg, &self.progress);
+                }
+                // The next copy starts; a cancel (or Ctrl-C) stops the queue.
+                if !cancelled && let Some(mut next) = self.queue.take_next() {
+                    // The speed limit set live holds for the copies after.
+                    next.bwlimit = self.progress.bwlimit;
+                    self.start(next);
+                    return;
+                }
+                // Someone filling in the next copy keeps the form (its Start
+                // now starts at once).
+                if self.screen != Screen::Setup {
+                    self.screen = Screen::Summary;
+                }
+                self.quit |= self.quit_when_done;
             }
             _ => {}
         }
@@ -214,6 +281,26 @@ impl App {
             }
             self.history.push_back(rate as u64);
             self.last_sample = (now, self.progress.bytes_written);
+        }
+    }
+
+    /// The workers copying a file on their lane, in the order shown.
+    pub fn busy_lanes(&self) -> Vec<usize> {
+        let lanes = self.progress.lanes_by_activity();
+        let busy = lanes.iter().filter(|l| l.current.is_some());
+        busy.map(|l| l.worker).collect()
+    }
+
+    /// Asks the engine to skip the file `worker` copies now (the one the
+    /// person sees: named by its number on the lane).
+    fn skip_lane(&mut self, worker: usize) {
+        let Some(lane) = self.progress.lanes.get(worker) else {
+            return;
+        };
+        if lane.current.is_some()
+            && let Some(c) = self.control()
+        {
+            c.skip_file(worker, lane.started);
         }
     }
 
@@ -301,6 +388,8 @@ impl App {
     fn update_setup(&mut self, a: Action) {
         let s = &mut self.setup;
         match a {
+            // Queueing a copy: back to the one running.
+            Action::Quit if self.running.is_some() => self.screen = Screen::Copying,
             Action::Quit => self.quit = true,
             Action::Start => self.start_from_setup(),
             Action::FocusNext => s.focus_step(1),
@@ -416,6 +505,42 @@ impl App {
                     self.workers = c.set_workers(n);
                 }
             }
+            Action::SlowerLimit | Action::FasterLimit | Action::LiftLimit => {
+                let now = self.progress.bwlimit;
+                let next = match a {
+                    Action::SlowerLimit => slower(now, self.progress.rates().0),
+                    Action::FasterLimit => faster(now),
+                    _ => None,
+                };
+                if let Some(c) = self.control() {
+                    self.progress.bwlimit = c.set_bwlimit(next);
+                }
+            }
+            Action::QueueCopy => {
+                self.setup.error = None;
+                self.screen = Screen::Setup;
+            }
+            Action::NextJob => self.queue.select_next(),
+            Action::JobEarlier => self.queue.move_selected(-1),
+            Action::JobLater => self.queue.move_selected(1),
+            Action::HoldJob => self.queue.toggle_hold(),
+            Action::RemoveJob => self.queue.remove_selected(),
+            Action::NextLane => {
+                let busy: Vec<usize> = self.busy_lanes();
+                let at = busy.iter().position(|w| Some(*w) == self.chosen_lane);
+                self.chosen_lane = match at {
+                    Some(i) => busy.get(i + 1).or(busy.first()).copied(),
+                    None => busy.first().copied(),
+                };
+            }
+            Action::SkipFile => {
+                let busy = self.busy_lanes();
+                let chosen = self.chosen_lane.filter(|w| busy.contains(w));
+                if let Some(w) = chosen.or(busy.first().copied()) {
+                    self.skip_lane(w);
+                }
+            }
+            Action::SkipLane(w) => self.skip_lane(w),
             Action::AskCancel | Action::Quit => self.dialog = Some(Dialog::ConfirmCancel),
             Action::ShowConflicts if !self.conflicts.is_empty() => {
                 self.dialog = Some(Dialog::Conflict)

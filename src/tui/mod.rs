@@ -7,6 +7,8 @@ pub mod app;
 pub mod hits;
 pub mod input;
 pub mod keys;
+pub mod queue;
+pub mod recent;
 pub mod setup;
 pub mod view;
 
@@ -55,6 +57,11 @@ pub fn app_from_args(args: &Args, colors: bool) -> Result<App, InputError> {
     let mut app = App::new(Setup::from_config(&base, cwd), colors);
     app.base = base;
     app.quit_when_done = args.quit_when_done;
+    app.recent_file = recent::file();
+    if let Some(f) = &app.recent_file {
+        app.setup.recent = recent::load(f);
+        app.setup.complete();
+    }
     if let Some(path) = &args.log {
         app.run_log = Some(RunLog::open(path)?);
     }
@@ -126,9 +133,14 @@ fn lost_terminal(mut app: App, e: io::Error) -> Result<ExitCode, RunError> {
 pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> {
     let colors = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let mut app = app_from_args(args, colors)?;
+    // Checked before the screen is taken: a bad pair is one line, exit 2.
+    let queued = args.queued_configs(Face::Tui)?;
     let (_guard, mut terminal) = open_terminal()?;
     if args.source.is_some() && args.dest.is_some() {
         app.start_from_setup();
+        for cfg in queued {
+            app.queue.push(cfg);
+        }
     }
 
     let (input_tx, input_rx) = crossbeam_channel::unbounded();
@@ -172,6 +184,7 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                 // that never parks costs the workers no wake-up per event.
                 if let Some(engine) = app.running.as_ref().map(|r| r.events.clone()) {
                     let now = Instant::now();
+                    let run = app.runs;
                     for _ in 0..EVENTS_PER_TURN {
                         match engine.try_recv() {
                             Ok(ev) => app.on_event(&ev, now),
@@ -182,6 +195,11 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                             }
                         }
                         dirty = true;
+                        // The copy ended and the next of the queue started:
+                        // its events come from its own engine, next frame.
+                        if app.runs != run {
+                            break;
+                        }
                     }
                 }
                 if input_gone || interrupted.load(Ordering::Relaxed) {

@@ -67,6 +67,8 @@ pub struct Setup {
     pub browse_offset: usize,
     pub suggestions: Vec<String>,
     pub suggestion: usize,
+    /// Folders copied from and to before: what an empty path field offers.
+    pub recent: super::recent::Recent,
     pub jobs: usize,
     pub policy: ConflictPolicy,
     pub dereference: bool,
@@ -91,6 +93,7 @@ impl Setup {
             browse_offset: 0,
             suggestions: Vec::new(),
             suggestion: 0,
+            recent: Default::default(),
             jobs: default_jobs(),
             policy: ConflictPolicy::Ask,
             dereference: false,
@@ -210,7 +213,15 @@ impl Setup {
             Field::Dest => &self.dest,
             _ => return,
         };
+        // Empty: the folders used last (sources that still exist).
         if text.is_empty() {
+            self.suggestions = match self.focus {
+                Field::Source => {
+                    let there = |p: &&String| Path::new(p.as_str()).is_dir();
+                    self.recent.sources.iter().filter(there).cloned().collect()
+                }
+                _ => self.recent.dests.clone(),
+            };
             return;
         }
         let (dir, prefix) = match text.rfind('/') {

@@ -2,7 +2,7 @@
 //! ETA, the throughput chart, one lane per worker, recent files and errors.
 
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::{Color, Style};
+use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Gauge, Paragraph, Sparkline, Widget};
 
@@ -15,13 +15,18 @@ use crate::tui::keys::{self, Context};
 
 pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
     let p = &app.progress;
-    let title = match (app.paused, p.cancelled) {
-        _ if p.flushing.is_some() => " convoy — Writing to device ",
-        (_, true) => " convoy — Cancelling… ",
-        (true, _) => " convoy — Paused ",
-        _ => " convoy — Copying ",
+    let copying = p.lanes.iter().any(|l| l.current.is_some());
+    let state = match (app.paused, p.cancelled) {
+        _ if p.flushing.is_some() => "Writing to device",
+        (false, false) if !copying && p.verifying().0 > 0 => "Verifying",
+        (_, true) => "Cancelling…",
+        (true, _) => "Paused",
+        _ => "Copying",
     };
-    let block = window(title, &c.theme);
+    let limit = p.bwlimit.map_or_else(String::new, |r| {
+        format!(" · limit {}", format::rate(r as f64))
+    });
+    let block = window(format!(" convoy — {state}{limit} "), &c.theme);
     let inner = block.inner(area);
     block.render(area, c.buf);
     let [from, to, g1, g2, stats, spark, lanes, errors, btns] = Layout::vertical([
@@ -45,10 +50,23 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
     gauges(app, g1, g2, c);
     stats_line(app, stats, c);
     throughput(app, spark, c);
-    let [lanes_area, log_area] =
-        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(lanes);
-    workers(app, lanes_area, c);
-    recent(app, log_area, c);
+    if app.queue.waiting.is_empty() && app.queue.finished.is_empty() {
+        let [lanes_area, log_area] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(lanes);
+        workers(app, lanes_area, c);
+        recent(app, log_area, c);
+    } else {
+        let [lanes_area, log_area, jobs_area] = Layout::horizontal([
+            Constraint::Percentage(42),
+            Constraint::Percentage(28),
+            Constraint::Percentage(30),
+        ])
+        .areas(lanes);
+        workers(app, lanes_area, c);
+        recent(app, log_area, c);
+        jobs(app, jobs_area, c);
+    }
     errors_box(app, errors, c);
 
     let t = &c.theme;
@@ -72,6 +90,11 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
             t.warn(),
         ));
     }
+    items.push((
+        keys::label(Context::Copying, Action::QueueCopy, "Queue"),
+        Action::QueueCopy,
+        Style::new(),
+    ));
     let fewer = keys::keys_text(Context::Copying, &[Action::FewerWorkers]);
     let more = keys::keys_text(Context::Copying, &[Action::MoreWorkers]);
     items.push((
@@ -80,6 +103,20 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
         Style::new(),
     ));
     items.push((format!("{more} worker"), Action::MoreWorkers, Style::new()));
+    let limit = |action, text| (keys::label(Context::Copying, action, text), action);
+    let (slower, faster) = (
+        limit(Action::SlowerLimit, "Slower"),
+        limit(Action::FasterLimit, "Faster"),
+    );
+    items.push((slower.0, slower.1, Style::new()));
+    if p.bwlimit.is_some() {
+        items.push((faster.0, faster.1, Style::new()));
+        items.push((
+            keys::label(Context::Copying, Action::LiftLimit, "No limit"),
+            Action::LiftLimit,
+            Style::new(),
+        ));
+    }
     c.buttons(btns, &items);
 }
 
@@ -169,6 +206,7 @@ fn stats_line(app: &App, area: Rect, c: &mut Canvas<'_>) {
         Span::styled("  Workers ", t.accent()),
         Span::raw(format!("{}", app.workers)),
     ]);
+
     Paragraph::new(Line::from(spans)).render(area, c.buf);
 }
 
@@ -205,25 +243,88 @@ fn workers(app: &App, area: Rect, c: &mut Canvas<'_>) {
         let y = lin.y + i as u16;
         let lane = lanes.get(i).copied().cloned().unwrap_or_default();
         let idle = app.paused || p.done;
+        let busy = lane.current.is_some();
         let (text, style) = match (&lane.current, &lane.last) {
             (Some((path, size, done)), _) => {
                 let pct = (done * 100).checked_div(*size).unwrap_or(0).min(100);
                 let text = format!("{} {pct:>3}% {}", bar(pct, 8), DisplayPath(&path.join()));
                 (text, Style::new())
             }
+            (None, _) if lane.verifying.is_some() => {
+                let (files, bytes) = lane.verifying.unwrap_or_default();
+                let text = format!("  ⟲  reading back {files} files ({})", format::bytes(bytes));
+                (text, c.theme.accent())
+            }
             (None, Some(last)) if !idle => {
                 (format!("  ✓  {}", DisplayPath(&last.join())), c.theme.dim())
             }
             _ => ("  idle".to_string(), c.theme.dim()),
         };
+        let chosen = busy && app.chosen_lane == Some(lane.worker);
+        let number = match chosen {
+            true => c.theme.accent().add_modifier(Modifier::REVERSED),
+            false => c.theme.accent(),
+        };
+        c.buf.set_string(lin.x, y, format!("{:>2}", i + 1), number);
+        // A busy lane ends in ✕: click it to skip that file.
+        let room = lin.width.saturating_sub(if busy { 6 } else { 3 });
         c.buf
-            .set_string(lin.x, y, format!("{:>2}", i + 1), c.theme.accent());
-        c.buf.set_string(
-            lin.x + 3,
-            y,
-            ellipsize_path(&text, lin.width.saturating_sub(3) as usize),
+            .set_string(lin.x + 3, y, ellipsize_path(&text, room as usize), style);
+        if busy && lin.width > 8 {
+            let x = lin.right() - 2;
+            c.buf.set_string(x, y, "✕", c.theme.bad());
+            c.hits
+                .add(Rect::new(x, y, 1, 1), Action::SkipLane(lane.worker));
+        }
+    }
+}
+
+/// The Jobs panel: the copies that ran (✓ or ✗), the one running (▶), and
+/// those waiting (numbered; ⏸ held; the chosen one highlighted).
+fn jobs(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let q = &app.queue;
+    let block = window(format!(" Jobs ({} waiting) ", q.waiting.len()), &c.theme);
+    let inner = block.inner(area);
+    block.render(area, c.buf);
+    let name = |p: &std::path::Path| {
+        p.file_name()
+            .map_or_else(|| p.display().to_string(), |n| n.to_string_lossy().into())
+    };
+    let mut rows: Vec<(String, Style)> = Vec::new();
+    for f in &q.finished {
+        let (mark, style) = match f.code {
+            crate::exit::ExitCode::Success => ("✓", c.theme.good()),
+            _ => ("✗", c.theme.bad()),
+        };
+        rows.push((
+            format!("{mark} {} → {}", name(&f.source), name(&f.dest)),
             style,
+        ));
+    }
+    rows.push((
+        format!("▶ {} → {}", name(&app.source), name(&app.dest)),
+        c.theme.accent(),
+    ));
+    for (i, w) in q.waiting.iter().enumerate() {
+        let held = if w.held { "⏸ " } else { "" };
+        let text = format!(
+            "{} {held}{} → {}",
+            i + 1,
+            name(&w.config.source),
+            name(&w.config.dest)
         );
+        let style = match i == q.selected {
+            true => Style::new().add_modifier(Modifier::REVERSED),
+            false if w.held => c.theme.dim(),
+            false => Style::new(),
+        };
+        rows.push((text, style));
+    }
+    // The running copy and what waits matter most: the oldest finished go.
+    let skip = rows.len().saturating_sub(inner.height as usize);
+    for (i, (text, style)) in rows.into_iter().skip(skip).enumerate() {
+        let shown = format::ellipsize_middle(&text, inner.width as usize);
+        c.buf.set_string(inner.x, inner.y + i as u16, shown, style);
     }
 }
 

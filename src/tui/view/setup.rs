@@ -54,14 +54,19 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
             base
         }
     };
+    // While a copy runs, this one joins the queue behind it.
+    let (start, quit) = match app.running.is_some() {
+        true => ("Add to queue", "Back"),
+        false => ("Start", "Quit"),
+    };
     let items = [
         (
-            keys::label(Context::Setup, Action::Start, "Start"),
+            keys::label(Context::Setup, Action::Start, start),
             Action::Start,
             focus_style(Field::Start, c.theme.good().add_modifier(Modifier::BOLD)),
         ),
         (
-            "Quit".to_string(),
+            quit.to_string(),
             Action::Quit,
             focus_style(Field::Quit, Style::new()),
         ),

@@ -92,6 +92,21 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
         .render(head, c.buf);
+    // A queue: every copy of it with how it ended, then the last one's
+    // failures.
+    let list = if app.queue.used() {
+        let q = &app.queue;
+        let rows = (q.finished.len() + q.waiting.len()) as u16 + 2;
+        let [copies_area, rest] = Layout::vertical([
+            Constraint::Length(rows.min(list.height / 2).max(3)),
+            Constraint::Min(2),
+        ])
+        .areas(list);
+        copies(app, copies_area, c);
+        rest
+    } else {
+        list
+    };
     problems(app, list, c);
 
     let t = &c.theme;
@@ -114,6 +129,42 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
         Style::new(),
     ));
     c.buttons(btns, &items);
+}
+
+/// Every copy of the queue: how each ended, and those never started.
+fn copies(app: &App, area: Rect, c: &mut Canvas<'_>) {
+    let q = &app.queue;
+    let block = window(format!(" Copies ({}) ", q.finished.len()), &c.theme);
+    let inner = block.inner(area);
+    block.render(area, c.buf);
+    let width = inner.width as usize;
+    let mut rows = Vec::new();
+    for (i, f) in q.finished.iter().enumerate() {
+        let style = match f.code {
+            crate::exit::ExitCode::Success => c.theme.good(),
+            _ => c.theme.bad(),
+        };
+        let text = format!(
+            "{}. {}: {} → {}",
+            i + 1,
+            f.headline,
+            f.source.display(),
+            f.dest.display()
+        );
+        rows.push((text, style));
+    }
+    for w in &q.waiting {
+        let text = format!(
+            "–  not started: {} → {}",
+            w.config.source.display(),
+            w.config.dest.display()
+        );
+        rows.push((text, c.theme.dim()));
+    }
+    for (i, (text, style)) in rows.into_iter().take(inner.height as usize).enumerate() {
+        let shown = ellipsize_middle(&text, width);
+        c.buf.set_string(inner.x, inner.y + i as u16, shown, style);
+    }
 }
 
 /// Failures, scrollable; or, when nothing failed, what was skipped.

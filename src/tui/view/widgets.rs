@@ -72,12 +72,36 @@ impl Canvas<'_> {
     pub fn dialog(&mut self, area: Rect, (w, h): (u16, u16), title: &str) -> Rect {
         let r = centered(area, w, h);
         Clear.render(r, self.buf);
+        self.no_split_wide(r);
         let block = window(title.to_string(), &self.theme)
             .border_type(BorderType::Double)
             .border_style(self.theme.accent());
         let inner = block.inner(r);
         block.render(r, self.buf);
         inner
+    }
+
+    /// A wide character just left of `r` would be drawn over its left
+    /// column (the terminal draws both its halves; the frame skips the cell
+    /// under the second): blanked, as is a wide character's orphaned
+    /// second half just right of it.
+    fn no_split_wide(&mut self, r: Rect) {
+        let area = self.buf.area;
+        for y in r.top()..r.bottom() {
+            if r.left() > area.left() {
+                let left = &mut self.buf[(r.left() - 1, y)];
+                if left.symbol().width() > 1 {
+                    left.set_symbol(" ");
+                }
+            }
+            if r.right() < area.right() && r.width > 0 {
+                // What was under the dialog's last column, and is cleared now.
+                let beside = (r.right(), y);
+                if self.buf[beside].symbol().is_empty() {
+                    self.buf[beside].set_symbol(" ");
+                }
+            }
+        }
     }
 
     pub fn status_bar(&mut self, area: Rect, text: &str) {
