@@ -847,3 +847,55 @@ fn recent_folders_are_remembered_outside_the_trees_and_offered() {
     next.update(key(&next, KeyCode::Right).unwrap());
     assert_eq!(next.setup.source, src.display().to_string());
 }
+
+/// Every screen and dialog at 80×24 and at 200×60: each row exactly the
+/// terminal's width (no wide character pushing a border out), and what
+/// matters on it still there.
+#[test]
+fn every_screen_fits_80x24_and_200x60() {
+    use convoy::config::Config;
+    let t = tempfile::tempdir().unwrap();
+    let lane = rel("文件夹", "最后的文件名称.mp4");
+    let mut screens: Vec<(&str, App, &[&str])> = Vec::new();
+    screens.push(("setup", setup_app(t.path()), &["Source", "Start"]));
+    let mut copying = copying_app(t.path(), lane.clone());
+    copying
+        .queue
+        .push(Config::new("/data/music", "/backup/music"));
+    copying.progress.bwlimit = Some(20 << 20);
+    screens.push(("copying", copying, &["Copying · limit 20.0 MiB/s", "Jobs"]));
+    let mut help = copying_app(t.path(), lane.clone());
+    help.update(key(&help, KeyCode::Char('?')).unwrap());
+    screens.push(("help", help, &["help"]));
+    let mut cancel = copying_app(t.path(), lane.clone());
+    cancel.update(key(&cancel, KeyCode::Esc).unwrap());
+    screens.push(("cancel", cancel, &["Cancel copy?"]));
+    let mut conflict = copying_app(t.path(), lane.clone());
+    conflict.on_event(
+        &Event::Conflict(Conflict {
+            id: 0,
+            path: rel("旅行", "京都.jpg"),
+            src_size: 2048,
+            src_mtime: (1_700_000_000, 0),
+            dest_size: 100,
+            dest_mtime: (1_600_000_000, 0),
+        }),
+        Instant::now(),
+    );
+    screens.push(("conflict", conflict, &["Conflict 1 of 1"]));
+    let mut summary = copying_app(t.path(), lane);
+    summary.on_event(&Event::Done { cancelled: false }, Instant::now());
+    screens.push(("summary", summary, &["Done —", "Failed (1)"]));
+    for (name, app, wants) in &screens {
+        for (w, h) in [(80, 24), (200, 60)] {
+            let lines = screen(app, w, h);
+            for l in &lines {
+                assert_eq!(l.width(), w as usize, "{name} at {w}x{h}: {l}");
+            }
+            let s = text(&lines);
+            for want in *wants {
+                assert!(s.contains(want), "{name} at {w}x{h} lacks {want:?}:\n{s}");
+            }
+        }
+    }
+}
