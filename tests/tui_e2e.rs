@@ -74,6 +74,19 @@ impl Tmux {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Waits until a screen that no longer changes shows `text` (a final
+    /// screen): a capture taken while a frame is being written can hold
+    /// half of it.
+    fn wait_for_still(&self, text: &str) -> String {
+        loop {
+            let s = self.wait_for(text);
+            std::thread::sleep(Duration::from_millis(100));
+            if self.screen() == s {
+                return s;
+            }
+        }
+    }
+
     /// Waits until the screen shows `text` (generous: CI machines are slow).
     fn wait_for(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(90);
@@ -141,7 +154,7 @@ fn setup_form_drives_a_real_copy_to_the_summary() {
     tmux.keys(&["C-u"]);
     tmux.type_text(&dst.display().to_string());
     tmux.keys(&["F5"]);
-    let s = tmux.wait_for("Done —");
+    let s = tmux.wait_for_still("Done —");
     assert!(s.contains("Done — 201 files copied"), "{s}");
     assert!(s.contains("No failures."), "{s}");
     assert_same_tree(&src, &dst);
@@ -169,7 +182,7 @@ fn pause_then_confirmed_cancel_ends_in_the_cancelled_summary() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("Cancel copy?");
     tmux.keys(&["y"]);
-    let s = tmux.wait_for("Cancelled —");
+    let s = tmux.wait_for_still("Cancelled —");
     assert!(s.contains("files not copied"), "{s}");
     assert!(!s.contains("Done"), "{s}");
     assert!(leftover_temps(&dst).is_empty());
@@ -296,7 +309,7 @@ fn a_queued_copy_follows_and_a_lowered_limit_slows_the_first() {
     }
     tmux.keys(&["["]);
     tmux.wait_for("limit 5.0 MiB/s");
-    let s = tmux.wait_for("Copies (2)");
+    let s = tmux.wait_for_still("Copies (2)");
     assert!(s.contains("a-copy") && s.contains("b-copy"), "{s}");
     assert_same_tree(&p("a"), &p("a-copy"));
     assert_same_tree(&p("b"), &p("b-copy"));
