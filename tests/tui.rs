@@ -59,6 +59,14 @@ fn setup_app(dir: &Path) -> App {
     App::new(Setup::new(None, dir.to_path_buf()), true)
 }
 
+/// The source folders' names of the copies that ran, in the order they ended.
+fn finished_sources(app: &App) -> Vec<String> {
+    let name = |f: &convoy::tui::queue::Finished| {
+        f.source.file_name().unwrap().to_string_lossy().into_owned()
+    };
+    app.queue.finished.iter().map(name).collect()
+}
+
 /// An app on the copying screen with nothing copied yet (events fed by hand).
 fn empty_copying_app(dir: &Path) -> App {
     let mut app = setup_app(dir);
@@ -802,12 +810,7 @@ fn copies_queue_behind_the_running_one_and_the_summary_lists_them_all() {
     app.update(key(&app, KeyCode::Char(']')).unwrap());
     app_run::run_to_end(&mut app);
     assert_eq!(app.screen, Screen::Summary);
-    let order: Vec<String> = app
-        .queue
-        .finished
-        .iter()
-        .map(|f| f.source.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let order = finished_sources(&app);
     assert_eq!(order, ["a", "d", "c"]);
     for tree in ["a", "c", "d"] {
         assert_same_tree(&p(tree), &p(&format!("{tree}-copy")));
@@ -898,4 +901,74 @@ fn every_screen_fits_80x24_and_200x60() {
             }
         }
     }
+}
+
+/// Copies on devices apart run at once: with one copy running on this disk,
+/// a copy between two other filesystems (tmpfs mounts) starts beside it at
+/// once and shows in the Jobs panel, while a copy onto the same disk waits
+/// for the first to end. Every tree arrives exact.
+#[test]
+fn copies_on_other_devices_run_beside_and_copies_on_the_same_one_wait() {
+    use convoy::config::Config;
+    use std::process::Command;
+    assert!(common::is_root(), "mounting tmpfs needs root");
+    let t = tempfile::tempdir().unwrap();
+    let p = |n: &str| t.path().join(n);
+    let (m1, m2) = (p("dev1"), p("dev2"));
+    for m in [&m1, &m2] {
+        std::fs::create_dir_all(m).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64m", "tmpfs"])
+            .arg(m)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "tmpfs mounts");
+    }
+    struct Unmount(Vec<std::path::PathBuf>);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            for m in &self.0 {
+                let _ = Command::new("umount").arg(m).status();
+            }
+        }
+    }
+    let _unmount = Unmount(vec![m1.clone(), m2.clone()]);
+    for i in 0..6 {
+        write(p(&format!("a/{i}.bin")), &data(i, 512 * 1024));
+        write(m1.join(format!("b/{i}.bin")), &data(10 + i, 512 * 1024));
+        write(p(&format!("c/{i}.bin")), &data(20 + i, 512 * 1024));
+    }
+    let mut app = setup_app(t.path());
+    let mut first = Config::new(p("a"), p("a-copy"));
+    first.bwlimit = Some(1 << 20);
+    app.start(first);
+    let queue = |app: &mut App, src: &Path, dst: &Path| {
+        app.update(key(app, KeyCode::Char('n')).unwrap());
+        app.setup.source = src.display().to_string();
+        app.setup.dest = dst.display().to_string();
+        app.update(key(app, KeyCode::F(5)).unwrap());
+    };
+    queue(&mut app, &m1.join("b"), &m2.join("b-copy"));
+    assert_eq!(
+        app.beside.len(),
+        1,
+        "another pair of devices: it starts now"
+    );
+    queue(&mut app, &p("c"), &p("c-copy"));
+    assert_eq!(app.queue.waiting.len(), 1, "the same disk: it waits");
+    let s = text(&screen(&app, 120, 30));
+    assert!(
+        s.contains("▶ b → b-copy") && s.contains("1 c → c-copy"),
+        "{s}"
+    );
+    app.update(key(&app, KeyCode::Char('l')).unwrap());
+    app_run::run_to_end(&mut app);
+    let order = finished_sources(&app);
+    let at = |n: &str| order.iter().position(|o| o == n).unwrap();
+    assert!(at("c") > at("a"), "c waited for a: {order:?}");
+    assert_eq!(order.len(), 3);
+    assert_same_tree(&p("a"), &p("a-copy"));
+    assert_same_tree(&m1.join("b"), &m2.join("b-copy"));
+    assert_same_tree(&p("c"), &p("c-copy"));
+    assert_eq!(app.exit_code(), convoy::exit::ExitCode::Success);
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use super::action::{Action, Dialog, Screen};
-use super::queue::Queue;
+use super::queue::{self, Queue};
 use super::setup::{Field, Setup};
 use crate::config::{Config, ConflictPolicy};
 use crate::engine::{self, Answer, Choice, Running};
@@ -21,6 +21,18 @@ const LOG_LINES: usize = 200;
 /// One throughput sample per this interval for the sparkline.
 const HISTORY_EVERY: Duration = Duration::from_millis(500);
 const HISTORY_LEN: usize = 240;
+
+/// A copy running beside the one on screen: it touches none of its devices.
+pub struct Beside {
+    pub config: Config,
+    pub running: Running,
+    pub progress: Progress,
+    /// Its conflicts, answered once it is on screen.
+    pub conflicts: VecDeque<Conflict>,
+}
+
+/// Events folded per copy beside, per frame.
+const BESIDE_EVENTS_PER_TURN: usize = 10_000;
 
 pub struct App {
     /// `--log`: every run of the session recorded, one after the other.
@@ -48,6 +60,8 @@ pub struct App {
     pub recent_file: Option<PathBuf>,
     /// Copies started in this session: a new one means a new event stream.
     pub runs: u64,
+    /// Copies running beside the one on screen (on other devices).
+    pub beside: Vec<Beside>,
     pub history: VecDeque<u64>,
     last_sample: (Instant, u64),
     pub scroll: usize,
@@ -107,6 +121,7 @@ impl App {
             queue: Queue::default(),
             recent_file: None,
             runs: 0,
+            beside: Vec::new(),
             history: VecDeque::new(),
             last_sample: (now, 0),
             scroll: 0,
@@ -138,10 +153,11 @@ impl App {
         let mut cfg = self.base.clone();
         self.setup.apply(&mut cfg);
         match cfg.resolved() {
-            // One copy at a time: this one waits for the one running.
+            // It waits its turn, unless no running copy touches its devices.
             Ok(cfg) if self.running.is_some() => {
                 self.queue.push(cfg);
                 self.screen = Screen::Copying;
+                self.start_apart();
             }
             Ok(cfg) => self.start(cfg),
             Err(e) => self.setup.error = Some(e.to_string()),
@@ -222,11 +238,14 @@ impl App {
                 if let Some(cfg) = &self.config {
                     self.queue.finish(cfg, &self.progress);
                 }
-                // The next copy starts; a cancel (or Ctrl-C) stops the queue.
-                if !cancelled && let Some(mut next) = self.queue.take_next() {
-                    // The speed limit set live holds for the copies after.
-                    next.bwlimit = self.progress.bwlimit;
-                    self.start(next);
+                // A copy beside comes on screen; the next waiting ones start
+                // (a cancel, or Ctrl-C, stops the queue).
+                let limit = self.progress.bwlimit;
+                let promoted = self.promote();
+                if !cancelled {
+                    self.start_apart_with(limit);
+                }
+                if promoted || self.running.is_some() {
                     return;
                 }
                 // Someone filling in the next copy keeps the form (its Start
@@ -281,6 +300,128 @@ impl App {
             }
             self.history.push_back(rate as u64);
             self.last_sample = (now, self.progress.bytes_written);
+        }
+    }
+
+    /// Starts every waiting copy that may start: the first one when nothing
+    /// runs, then each whose devices no running copy touches (beside it).
+    pub fn start_apart(&mut self) {
+        self.start_apart_with(self.progress.bwlimit);
+    }
+
+    /// The same, with the speed limit set live (it holds for the copies after).
+    fn start_apart_with(&mut self, limit: Option<u64>) {
+        loop {
+            let mut busy: Vec<Config> = self.beside.iter().map(|b| b.config.clone()).collect();
+            if self.running.is_some() {
+                busy.extend(self.config.clone());
+            }
+            let may_start = |c: &Config| busy.iter().all(|b| queue::apart(b, c));
+            let Some(mut cfg) = self.queue.take_first(may_start) else {
+                return;
+            };
+            cfg.bwlimit = limit;
+            if self.running.is_none() {
+                self.start(cfg);
+                continue;
+            }
+            match engine::start(cfg.clone()) {
+                Ok(running) => {
+                    let mut progress = Progress::new(Instant::now());
+                    progress.bwlimit = running.control.bwlimit();
+                    self.beside.push(Beside {
+                        config: cfg,
+                        running,
+                        progress,
+                        conflicts: VecDeque::new(),
+                    });
+                }
+                Err(e) => {
+                    let mut p = Progress::new(Instant::now());
+                    p.fatal = Some(e.to_string());
+                    p.done = true;
+                    self.queue.finish(&cfg, &p);
+                }
+            }
+        }
+    }
+
+    /// Brings the first copy beside on screen (the one there has ended).
+    fn promote(&mut self) -> bool {
+        if self.beside.is_empty() {
+            return false;
+        }
+        let b = self.beside.remove(0);
+        let now = Instant::now();
+        self.runs += 1;
+        self.source = b.config.source.clone();
+        self.dest = b.config.dest.clone();
+        self.workers = b.running.control.workers();
+        self.config = Some(b.config);
+        self.running = Some(b.running);
+        self.last_sample = (now, b.progress.bytes_written);
+        self.progress = b.progress;
+        self.log.clear();
+        self.history.clear();
+        self.paused = false;
+        self.scroll = 0;
+        self.conflicts = b.conflicts;
+        self.dialog = (!self.conflicts.is_empty()).then_some(Dialog::Conflict);
+        self.screen = Screen::Copying;
+        true
+    }
+
+    /// Folds the events of the copies beside; records and lets go of those
+    /// that ended, and starts what may start then. Whether anything changed.
+    pub fn fold_beside(&mut self, now: Instant) -> bool {
+        let mut ended = Vec::new();
+        let mut changed = false;
+        for (i, b) in self.beside.iter_mut().enumerate() {
+            for _ in 0..BESIDE_EVENTS_PER_TURN {
+                match b.running.events.try_recv() {
+                    Ok(ev) => {
+                        changed = true;
+                        b.progress.apply(&ev, now);
+                        match ev {
+                            Event::Conflict(c) => b.conflicts.push_back(c),
+                            Event::Done { .. } => {
+                                ended.push(i);
+                                break;
+                            }
+                            _ => {}
+                        }
+                    }
+                    Err(crossbeam_channel::TryRecvError::Empty) => break,
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        b.progress.engine_lost();
+                        ended.push(i);
+                        break;
+                    }
+                }
+            }
+        }
+        for i in ended.iter().rev() {
+            let b = self.beside.remove(*i);
+            self.queue.finish(&b.config, &b.progress);
+            b.running.join();
+        }
+        if !ended.is_empty() {
+            self.start_apart();
+        }
+        changed
+    }
+
+    /// Stops the copies beside (quitting, Ctrl-C) and records how they ended.
+    pub fn cancel_beside(&mut self) {
+        for b in &self.beside {
+            b.running.control.cancel();
+        }
+        for mut b in std::mem::take(&mut self.beside) {
+            for ev in b.running.events.iter() {
+                b.progress.apply(&ev, Instant::now());
+            }
+            self.queue.finish(&b.config, &b.progress);
+            b.running.join();
         }
     }
 
@@ -523,7 +664,10 @@ impl App {
             Action::NextJob => self.queue.select_next(),
             Action::JobEarlier => self.queue.move_selected(-1),
             Action::JobLater => self.queue.move_selected(1),
-            Action::HoldJob => self.queue.toggle_hold(),
+            Action::HoldJob => {
+                self.queue.toggle_hold();
+                self.start_apart();
+            }
             Action::RemoveJob => self.queue.remove_selected(),
             Action::NextLane => {
                 let busy: Vec<usize> = self.busy_lanes();

@@ -116,6 +116,7 @@ fn open_terminal() -> io::Result<(TerminalGuard, Terminal<CrosstermBackend<Stdou
 /// progress is stopped cleanly, as on Ctrl-C, since nobody can watch or steer
 /// it; its exit code says so.
 fn lost_terminal(mut app: App, e: io::Error) -> Result<ExitCode, RunError> {
+    app.cancel_beside();
     let Some(running) = app.running.take() else {
         return Err(e.into());
     };
@@ -202,7 +203,11 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                         }
                     }
                 }
+                dirty |= app.fold_beside(Instant::now());
                 if input_gone || interrupted.load(Ordering::Relaxed) {
+                    for b in &app.beside {
+                        b.running.control.cancel();
+                    }
                     match app.running.as_ref() {
                         Some(r) => r.control.cancel(),
                         None => app.quit = true,
@@ -227,5 +232,6 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
         r.control.cancel();
         r.join();
     }
+    app.cancel_beside();
     Ok(app.exit_code())
 }

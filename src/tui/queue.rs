@@ -1,8 +1,11 @@
 //! The queue of copies: copies asked for while one runs wait here and start,
 //! in their order, when the one before them ends; each finished copy keeps
-//! its outcome for the final list. (One copy runs at a time: two streams onto
-//! one disk are slower than one after the other.)
+//! its outcome for the final list. Copies that share a device wait for each
+//! other (two streams onto one disk are slower than one after the other);
+//! one whose source and destination are on devices no running copy touches
+//! starts at once, beside the others.
 
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
 use crate::config::Config;
@@ -28,6 +31,28 @@ pub struct Finished {
     pub headline: String,
 }
 
+/// The devices a copy reads from and writes to (for a destination not made
+/// yet, the device of the folder it will be made in).
+pub fn devices(cfg: &Config) -> Option<[u64; 2]> {
+    let source = std::fs::metadata(&cfg.source).ok()?.dev();
+    let mut at = cfg.dest.as_path();
+    let dest = loop {
+        match std::fs::metadata(at) {
+            Ok(m) => break m.dev(),
+            Err(_) => at = at.parent()?,
+        }
+    };
+    Some([source, dest])
+}
+
+/// Whether two copies touch no device in common (not known: they may).
+pub fn apart(a: &Config, b: &Config) -> bool {
+    match (devices(a), devices(b)) {
+        (Some(x), Some(y)) => !x.iter().any(|d| y.contains(d)),
+        _ => false,
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Queue {
     pub waiting: Vec<Waiting>,
@@ -46,7 +71,15 @@ impl Queue {
 
     /// Takes the first copy not held, to start it.
     pub fn take_next(&mut self) -> Option<Config> {
-        let i = self.waiting.iter().position(|w| !w.held)?;
+        self.take_first(|_| true)
+    }
+
+    /// Takes the first copy not held that `may_start` allows.
+    pub fn take_first(&mut self, may_start: impl Fn(&Config) -> bool) -> Option<Config> {
+        let i = self
+            .waiting
+            .iter()
+            .position(|w| !w.held && may_start(&w.config))?;
         let w = self.waiting.remove(i);
         self.clamp();
         Some(w.config)

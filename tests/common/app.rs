@@ -5,15 +5,19 @@ use std::time::{Duration, Instant};
 
 use convoy::tui::app::{App, Screen};
 
-/// Feeds the running copy's events to `app` until it leaves the copying
-/// screen; a run that goes quiet for a minute or lasts longer fails.
+/// Feeds the running copies' events to `app` (the one on screen and those
+/// beside it) until it leaves the copying screen; a run that lasts longer
+/// than a minute fails.
 pub fn run_to_end(app: &mut App) {
-    let limit = Duration::from_secs(60);
-    let deadline = Instant::now() + limit;
+    let deadline = Instant::now() + Duration::from_secs(60);
     while app.screen == Screen::Copying {
+        app.fold_beside(Instant::now());
         let events = &app.running.as_ref().expect("a running copy").events;
-        let ev = events.recv_timeout(limit).expect("the engine's events");
-        app.on_event(&ev, Instant::now());
+        match events.recv_timeout(Duration::from_millis(20)) {
+            Ok(ev) => app.on_event(&ev, Instant::now()),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(e) => panic!("the engine's events: {e}"),
+        }
         assert!(Instant::now() < deadline, "the copy did not end");
     }
 }

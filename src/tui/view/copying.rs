@@ -305,6 +305,20 @@ fn jobs(app: &App, area: Rect, c: &mut Canvas<'_>) {
         format!("▶ {} → {}", name(&app.source), name(&app.dest)),
         c.theme.accent(),
     ));
+    // Copies beside it, on other devices, with how far they are.
+    for b in &app.beside {
+        let (_, total) = b.progress.known_totals();
+        let pct = (b.progress.bytes_done * 100)
+            .checked_div(total)
+            .unwrap_or(0);
+        let text = format!(
+            "▶ {} → {} {:>3}%",
+            name(&b.config.source),
+            name(&b.config.dest),
+            pct.min(100)
+        );
+        rows.push((text, c.theme.accent()));
+    }
     for (i, w) in q.waiting.iter().enumerate() {
         let held = if w.held { "⏸ " } else { "" };
         let text = format!(
