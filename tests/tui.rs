@@ -972,3 +972,38 @@ fn copies_on_other_devices_run_beside_and_copies_on_the_same_one_wait() {
     assert_same_tree(&p("c"), &p("c-copy"));
     assert_eq!(app.exit_code(), convoy::exit::ExitCode::Success);
 }
+
+/// Each copy of a queue keeps its own failures: after two copies, the first
+/// of which failed on one file, the summary's Copies list marks it and its
+/// failure is still listed, though the second copy failed nothing.
+#[test]
+fn every_copy_of_a_queue_keeps_its_failures_for_the_summary() {
+    use convoy::config::Config;
+    let t = tempfile::tempdir().unwrap();
+    let mut app = empty_copying_app(t.path());
+    app.config = Some(Config::new("/data/photos", "/backup/photos"));
+    let failed = Event::Entry {
+        worker: Some(0),
+        path: rel("2024", "broken.jpg"),
+        kind: EntryKind::File,
+        bytes: 10,
+        progressed: 0,
+        outcome: Outcome::Failed(CopyError::new(
+            "/data/photos/2024/broken.jpg",
+            Op::Read,
+            std::io::Error::from_raw_os_error(5),
+        )),
+        digest: None,
+    };
+    app.on_event(&failed, Instant::now());
+    app.on_event(&Event::Done { cancelled: false }, Instant::now());
+    // The second copy of the queue, which fails nothing.
+    app.config = Some(Config::new("/data/music", "/backup/music"));
+    app.progress = convoy::progress::Progress::new(Instant::now());
+    app.screen = Screen::Copying;
+    app.on_event(&Event::Done { cancelled: false }, Instant::now());
+    let s = text(&screen(&app, 120, 30));
+    assert!(s.contains("Copies (2)"), "{s}");
+    assert!(s.contains("Failed (1)") && s.contains("broken.jpg"), "{s}");
+    assert_eq!(app.exit_code(), convoy::exit::ExitCode::Partial);
+}

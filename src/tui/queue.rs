@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use crate::config::Config;
 use crate::exit::ExitCode;
-use crate::progress::Progress;
+use crate::progress::{Problem, Progress};
 use crate::summary;
 
 /// A copy waiting its turn.
@@ -29,6 +29,8 @@ pub struct Finished {
     pub code: ExitCode,
     /// Its headline ("Done — 120 files copied…").
     pub headline: String,
+    /// What failed in it, each with its reason: every copy keeps its own.
+    pub failures: Vec<Problem>,
 }
 
 /// The devices a copy reads from and writes to (for a destination not made
@@ -92,6 +94,7 @@ impl Queue {
             dest: config.dest.clone(),
             code: p.exit_code(),
             headline: summary::headline(p, config.dry_run),
+            failures: p.failures.clone(),
         });
     }
 

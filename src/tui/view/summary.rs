@@ -167,13 +167,23 @@ fn copies(app: &App, area: Rect, c: &mut Canvas<'_>) {
     }
 }
 
-/// Failures, scrollable; or, when nothing failed, what was skipped.
+/// Failures, scrollable; or, when nothing failed, what was skipped. After a
+/// queue, the failures of every copy of it.
 fn problems(app: &App, area: Rect, c: &mut Canvas<'_>) {
     let p = &app.progress;
-    let block = window(format!(" Failed ({}) ", p.failures.len()), &c.theme);
+    let all: Vec<&crate::progress::Problem> = match app.queue.used() {
+        true => app
+            .queue
+            .finished
+            .iter()
+            .flat_map(|f| &f.failures)
+            .collect(),
+        false => p.failures.iter().collect(),
+    };
+    let block = window(format!(" Failed ({}) ", all.len()), &c.theme);
     let lin = block.inner(area);
     block.render(area, c.buf);
-    if p.failures.is_empty() {
+    if all.is_empty() {
         let msg = if p.skips.is_empty() {
             "No failures."
         } else {
@@ -187,7 +197,7 @@ fn problems(app: &App, area: Rect, c: &mut Canvas<'_>) {
                 .set_string(lin.x, lin.y + 1 + i as u16, text, c.theme.dim());
         }
     }
-    let shown = p.failures.iter().skip(app.scroll).take(lin.height as usize);
+    let shown = all.iter().skip(app.scroll).take(lin.height as usize);
     for (i, f) in shown.enumerate() {
         let text = problem_line(&f.path, &f.reason, lin.width as usize);
         c.buf
