@@ -421,6 +421,9 @@ pub enum Event {
         worker: WorkerId,
         path: RelPath,
         size: u64,
+        /// Its number among the files started on this lane: a skip asked
+        /// for names it (`Control::skip_file`).
+        number: u64,
     },
     /// Bytes written since the last report for the file `worker` is copying.
     Progress { worker: WorkerId, bytes: u64 },

@@ -33,8 +33,8 @@ pub struct Lane {
     pub touched: u64,
     /// The worker it shows.
     pub worker: WorkerId,
-    /// Files this worker has started on its lane: the engine counts the
-    /// same, so a skip names the very file the person saw.
+    /// The number of the file on this lane (from its `Started`), so a skip
+    /// names the very file the person saw.
     pub started: u64,
     /// `--verify`: files (and their bytes) it is reading back.
     pub verifying: Option<(u64, u64)>,
@@ -184,10 +184,15 @@ impl Progress {
                     complete: *complete,
                 }
             }
-            Event::Started { worker, path, size } => {
+            Event::Started {
+                worker,
+                path,
+                size,
+                number,
+            } => {
                 let lane = self.lane(*worker);
                 lane.current = Some((path.clone(), *size, 0));
-                lane.started += 1;
+                lane.started = *number;
             }
             Event::Progress { worker, bytes } => {
                 self.bytes_done += bytes;
@@ -494,6 +499,7 @@ mod tests {
                 worker: 1,
                 path: rel("big"),
                 size: 1000,
+                number: 1,
             },
             t,
         );

@@ -895,7 +895,7 @@ fn cached_bytes(path: &Path) -> u64 {
 /// A big file onto a local disk (ext4, XFS, btrfs) is written past the page
 /// cache: `O_DIRECT` turned on (strace), and after the copy almost none of
 /// it is in memory (`fincore`: its last, unaligned bytes went through the
-/// cache). Onto FUSE and tmpfs it goes through the cache as before. The
+/// cache). Onto FUSE (exFAT, NTFS) and tmpfs it goes through the cache as before. The
 /// bytes are the source's everywhere.
 #[test]
 fn a_big_file_is_written_past_the_page_cache_onto_local_disks_only() {
@@ -907,7 +907,7 @@ fn a_big_file_is_written_past_the_page_cache_onto_local_disks_only() {
     let ext4 = t.path().join("ext4");
     fs::create_dir_all(&ext4).unwrap();
     let mut places = vec![(None, ext4)];
-    for fs_kind in [Fs::Xfs, Fs::Btrfs, Fs::Exfat, Fs::Tmpfs] {
+    for fs_kind in [Fs::Xfs, Fs::Btrfs, Fs::Exfat, Fs::Ntfs, Fs::Tmpfs] {
         let m = Mounted::new(fs_kind, &t.path().join(format!("{fs_kind:?}")));
         let mnt = m.mnt.clone();
         places.push((Some((fs_kind, m)), mnt));

@@ -95,6 +95,7 @@ fn copying_app(dir: &Path, lane_path: RelPath) -> App {
             worker: 0,
             path: lane_path,
             size: 8_000_000,
+            number: 1,
         },
         Event::Progress {
             worker: 0,

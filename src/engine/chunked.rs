@@ -124,12 +124,11 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
     let len = f.chunk_size.min(open.meta.size.saturating_sub(offset));
     let lane = c.id;
     if let Some(worker) = lane {
-        // Counted as the files' are, so lane numbers stay the TUI's.
-        c.sh.control.lane_started(worker);
         c.sh.send(Event::Started {
             worker,
             path: f.dir.rel_path(&f.item.name),
             size: len,
+            number: c.sh.control.lane_started(worker),
         });
     }
     let sh = c.sh;

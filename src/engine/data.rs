@@ -351,15 +351,7 @@ fn copy_skipping_zeros(
 }
 
 fn pwrite_all(out: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result<(), CopyFail> {
-    let mut written = 0;
-    while written < data.len() {
-        match sys::pwrite(out, &data[written..], offset + written as u64) {
-            Ok(0) => return Err(write_err(Errno::NOSPC)),
-            Ok(w) => written += w,
-            Err(e) => return Err(write_err(e)),
-        }
-    }
-    Ok(())
+    sys::pwrite_all(out, data, offset).map_err(write_err)
 }
 
 #[cfg(test)]

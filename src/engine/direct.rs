@@ -89,18 +89,20 @@ pub(crate) fn copy(
     sys::set_flags(out, flags | OFlags::DIRECT).ok()?;
     let _ = sys::advise_sequential(src);
     let copied = pipeline(src, out, flags, start, mv, ctl, progress);
-    // What comes after (a rerun's look, metadata) sees an ordinary file.
+    // What comes after (the ordinary copy, metadata) sees an ordinary file.
     let cleared = sys::set_flags(out, flags);
-    Some(match (copied, cleared) {
-        (Ok(_), Err(e)) => Err(CopyFail::Write(e.into())),
-        (r, _) => r,
-    })
+    match (copied?, cleared) {
+        (Ok(_), Err(e)) => Some(Err(CopyFail::Write(e.into()))),
+        (r, _) => Some(r),
+    }
 }
 
 /// What the writer gives back: the buffer and the bytes it wrote, or why it
 /// could not.
 type Written = Result<(Aligned, usize), Errno>;
 
+/// Reads steps and hands them to a writer thread; `None` when that thread
+/// cannot start (nothing was written: the caller copies as usual).
 fn pipeline(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
@@ -109,17 +111,14 @@ fn pipeline(
     mv: &mut Mover<'_>,
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
-) -> Result<u64, CopyFail> {
+) -> Option<Result<u64, CopyFail>> {
     let (to_write, steps) = crossbeam_channel::bounded::<(Aligned, u64, usize)>(2);
     let (written_tx, written) = crossbeam_channel::bounded::<Written>(2);
     std::thread::scope(|s| {
         let writer = std::thread::Builder::new()
             .name("convoy-writer".into())
             .spawn_scoped(s, move || write_steps(out, flags, steps, written_tx));
-        if writer.is_err() {
-            // No thread to write beside: one step after the other.
-            return serial(src, out, flags, start, mv, ctl, progress);
-        }
+        writer.ok()?;
         let mut free = vec![Aligned::new(), Aligned::new()];
         let mut in_flight = 0usize;
         let mut done = 0u64;
@@ -183,42 +182,11 @@ fn pipeline(
                 failed.get_or_insert(f);
             }
         }
-        match failed {
+        Some(match failed {
             Some(f) => Err(f),
             None => Ok(done),
-        }
+        })
     })
-}
-
-/// The same without a second thread.
-fn serial(
-    src: BorrowedFd<'_>,
-    out: BorrowedFd<'_>,
-    flags: OFlags,
-    start: u64,
-    mv: &mut Mover<'_>,
-    ctl: &Control,
-    progress: &mut dyn FnMut(u64),
-) -> Result<u64, CopyFail> {
-    let mut buf = Aligned::new();
-    let mut direct = true;
-    let mut pos = start;
-    loop {
-        let want = ctl.step(STEP as u64) as usize;
-        let n = fill(src, &mut buf.get_mut()[..want], pos).map_err(|e| CopyFail::Read(e.into()))?;
-        if let Some(h) = mv.hash.as_deref_mut() {
-            h.update(&buf.get()[..n]);
-        }
-        write_step(out, flags, &mut direct, &buf.get()[..n], pos)
-            .map_err(|e| CopyFail::Write(e.into()))?;
-        progress(n as u64);
-        pos += n as u64;
-        if n < want {
-            return Ok(pos - start);
-        }
-        ctl.throttle(n as u64)?;
-        data::between_steps(ctl, mv.lane)?;
-    }
 }
 
 /// Reads from `pos` until `buf` is full or the file ends.
@@ -283,12 +251,7 @@ fn write_step(
             sys::set_flags(out, flags)?;
             *direct = false;
         }
-        while off < data.len() {
-            match sys::pwrite(out, &data[off..], pos + off as u64)? {
-                0 => return Err(Errno::NOSPC),
-                n => off += n,
-            }
-        }
+        sys::pwrite_all(out, &data[off..], pos + off as u64)?;
     }
     Ok(())
 }

@@ -326,11 +326,13 @@ fn copy_large(
     mv: &mut Mover<'_>,
 ) -> (Result<u64, CopyFail>, u64) {
     if let Some(worker) = lane {
-        mv.lane = Some((worker, sh.control.lane_started(worker)));
+        let number = sh.control.lane_started(worker);
+        mv.lane = Some((worker, number));
         sh.send(Event::Started {
             worker,
             path: dir.rel_path(&item.name),
             size,
+            number,
         });
     }
     let mut progressed = 0u64;

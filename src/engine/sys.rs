@@ -204,6 +204,18 @@ pub(crate) fn pwrite(fd: BorrowedFd<'_>, buf: &[u8], offset: u64) -> Result<usiz
     retry(|| rustix::io::pwrite(fd, buf, offset))
 }
 
+/// Writes all of `data` at `offset` (a write of nothing: the disk is full).
+pub(crate) fn pwrite_all(fd: BorrowedFd<'_>, data: &[u8], offset: u64) -> Result<()> {
+    let mut written = 0;
+    while written < data.len() {
+        match pwrite(fd, &data[written..], offset + written as u64)? {
+            0 => return Err(Errno::NOSPC),
+            n => written += n,
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn copy_file_range(
     from: BorrowedFd<'_>,
     from_offset: u64,
