@@ -4,13 +4,17 @@
 #   tests/bench/run.sh [small|large|huge|million|mixed|FOLDER ...]   (default: small large mixed)
 #   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling)
 #   SAFETY=1 tests/bench/run.sh small large   (what --verify, --flush, --fsync cost)
+#   FLOOR=1 tests/bench/run.sh small mixed     (every tool and the floor: floor.rs)
 #
 # Needs hyperfine, GNU time and python3 (Debian: apt-get install hyperfine time);
 # peers: cargo install xcp fcp cpz. Environment: RUNS (default 5), BENCH_DIR
 # (default /var/tmp/convoy-bench), CACHE=cold to drop the page cache before each run,
 # JOBS to time only convoy at those worker counts, SAFETY=1 to time convoy's
 # --verify, --flush and --fsync against a plain copy, the peers' flushes and the
-# floor under --verify (copy, sync, every file read back from the device).
+# floor under --verify (copy, sync, every file read back from the device), FLOOR=1
+# to add the floor of a copy on this machine (tests/bench/floor.rs: the bare
+# walk, create and copy_file_range with convoy's parallelism; --exact adds each
+# file's mode and times) to the tools.
 # Tools run interleaved (round 1: every tool, round 2: every tool starting with the
 # second, ...), each into a
 # fresh, never-used destination: deleting a big tree and creating files right after
@@ -33,6 +37,8 @@ done
 
 cargo build --release --quiet --manifest-path "$repo/Cargo.toml"
 convoy="$repo/target/release/convoy"
+floor="$repo/target/release/examples/floor"
+[ -z "${FLOOR:-}" ] || cargo build --release --quiet --example floor --manifest-path "$repo/Cargo.toml"
 mkdir -p "$BENCH_DIR/trees" "$BENCH_DIR/out" "$BENCH_DIR/results"
 results="$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
@@ -61,6 +67,9 @@ tools=(
   "fcp|fcp {S} {D}"
   "cpz|cpz {S} {D}"
 )
+if [ -n "${FLOOR:-}" ]; then
+  tools+=("floor|$floor {S} {D}" "floor --exact|$floor --exact {S} {D}")
+fi
 if [ -n "${JOBS:-}" ]; then
   tools=()
   for j in $JOBS; do tools+=("convoy -j$j|$convoy --batch -q -j $j {S} {D}"); done
@@ -132,6 +141,11 @@ for arg in "${trees[@]}"; do
       # filesystem's discard of the freed blocks must not land on the next tool.
       if [ "$tree" = large ] || [ "$tree" = huge ]; then rm -rf "$dst"; sync; sleep "${DISCARD_PAUSE:-10}"; fi
     done
+    # A million files a copy: the copies of every round would use more inodes
+    # than the filesystem has. They go after each round, then the pause.
+    if [ "$tree" = million ]; then
+      rm -rf "$BENCH_DIR/out/$tree"-*-"$round"-$$; sync; sleep "${SETTLE:-150}"
+    fi
     echo "  round $round done" >&2
   done
   rm -rf "$BENCH_DIR/out/$tree"-*
