@@ -1,10 +1,11 @@
 //! The floor of a folder copy on this machine, for the benchmark (`FLOOR=1
-//! tests/bench/run.sh`): the least any copier has to do, with convoy's
-//! parallelism and nothing else. One thread walks (`readdir`, the type from
-//! the entry, no `stat`) and makes each folder before handing out its files;
-//! workers open the source, create the copy, move the bytes in the kernel
-//! (`copy_file_range`) and close both. No temporaries, no conflict checks, no
-//! progress, no error reporting beyond the first one.
+//! tests/bench/run.sh`): the least any copier has to do, with convoy's worker
+//! count and nothing else. Each worker takes a folder from a shared queue,
+//! reads it (the type from the entry, no `stat`), makes its subfolders and
+//! queues them, and copies its files: open the source, create the copy, move
+//! the bytes in the kernel (`copy_file_range`), close both. No temporaries, no
+//! conflict checks, no progress, no read-ahead (a floor of the work, not of a
+//! cold device's latency), no error reporting beyond the first one.
 //!
 //! `--exact` adds what an exact copy cannot skip: each file's mode and times
 //! (one `fstat`, `fchmod`, `futimens`); folders keep the time their filling
@@ -13,9 +14,11 @@
 //!
 //!     floor [--exact] [-j N] SOURCE DEST
 use std::fs::{self, File, OpenOptions};
+use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn main() -> ExitCode {
     let mut exact = false;
@@ -42,38 +45,62 @@ fn main() -> ExitCode {
     }
 }
 
-fn copy_tree(source: &Path, dest: &Path, exact: bool, jobs: usize) -> std::io::Result<()> {
-    let (tx, rx) = crossbeam_channel::bounded::<(PathBuf, PathBuf)>(4096);
-    let workers: Vec<_> = (0..jobs)
-        .map(|_| {
-            let rx = rx.clone();
-            std::thread::spawn(move || rx.iter().try_for_each(|(s, d)| copy_file(&s, &d, exact)))
-        })
-        .collect();
-    drop(rx);
-    let walked = (|| {
-        for entry in walkdir::WalkDir::new(source) {
-            let entry = entry?;
-            let to = dest.join(entry.path().strip_prefix(source).unwrap_or(entry.path()));
-            let kind = entry.file_type();
-            if kind.is_dir() {
-                fs::DirBuilder::new().mode(0o755).create(&to)?;
-            } else if kind.is_symlink() {
-                std::os::unix::fs::symlink(fs::read_link(entry.path())?, &to)?;
-            } else if kind.is_file() && tx.send((entry.into_path(), to)).is_err() {
-                break; // a worker failed: its error is the one to tell
-            }
-        }
-        Ok::<_, std::io::Error>(())
-    })();
-    drop(tx);
-    for worker in workers {
-        worker.join().expect("a floor worker panicked")?;
-    }
-    walked
+fn copy_tree(source: &Path, dest: &Path, exact: bool, jobs: usize) -> io::Result<()> {
+    fs::DirBuilder::new().mode(0o755).create(dest)?;
+    // `None` tells a worker the tree is done: every worker holds a sender, so
+    // the queue never closes by itself.
+    let (tx, rx) = crossbeam_channel::unbounded::<Option<(PathBuf, PathBuf)>>();
+    let pending = AtomicUsize::new(1);
+    let _ = tx.send(Some((source.to_path_buf(), dest.to_path_buf())));
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut first = Ok(());
+                    while let Ok(Some((from, to))) = rx.recv() {
+                        let queue = |sub| {
+                            pending.fetch_add(1, Ordering::SeqCst);
+                            let _ = tx.send(Some(sub));
+                        };
+                        let done = copy_folder(&from, &to, exact, queue);
+                        first = first.and(done);
+                        if pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+                            (0..jobs).for_each(|_| drop(tx.send(None)));
+                        }
+                    }
+                    first
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a floor worker panicked"))
+    })
 }
 
-fn copy_file(source: &Path, dest: &Path, exact: bool) -> std::io::Result<()> {
+fn copy_folder(
+    from: &Path,
+    to: &Path,
+    exact: bool,
+    queue: impl Fn((PathBuf, PathBuf)),
+) -> io::Result<()> {
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        let (source, dest) = (entry.path(), to.join(entry.file_name()));
+        if kind.is_dir() {
+            fs::DirBuilder::new().mode(0o755).create(&dest)?;
+            queue((source, dest));
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(&source)?, &dest)?;
+        } else if kind.is_file() {
+            copy_file(&source, &dest, exact)?;
+        }
+    }
+    Ok(())
+}
+
+fn copy_file(source: &Path, dest: &Path, exact: bool) -> io::Result<()> {
     let from = File::open(source)?;
     let to = OpenOptions::new()
         .write(true)

@@ -25,10 +25,18 @@ def main(results, trees):
                 slug, _, verdict = line.strip().partition(" ")
                 verify[slug] = verdict
         rows = {}
+        failed = {}
         for path in sorted(glob.glob(os.path.join(results, f"{tree}.*.json"))):
             slug = os.path.basename(path)[len(tree) + 1:].rsplit(".", 2)[0]
-            wall = json.load(open(path))["results"][0]["times"][0]
             fields = open(path[:-5] + ".time").read().split()
+            try:
+                wall = json.load(open(path))["results"][0]["times"][0]
+                float(fields[-1])
+            except (ValueError, IndexError, KeyError):
+                # The command failed (hyperfine wrote nothing, GNU time an
+                # exit status): no time to count, but it must not go unsaid.
+                failed[slug] = failed.get(slug, 0) + 1
+                continue
             user, sys_, rss = fields[-3:]
             # GNU time's own wall clock of the command (older results have
             # none): the same clock for every tool, and for the TUI the
@@ -52,6 +60,8 @@ def main(results, trees):
             print(f"| {name} | {wall:.2f} | {ratio} | {fastest:.2f} | {files / wall:,.0f} "
                   f"| {nbytes / wall / 2**20:,.0f} "
                   f"| {cpu:.2f} | {rss / 1024:.1f} | {out} |")
+        for slug, n in sorted(failed.items()):
+            print(f"\n{names.get(slug, slug)}: {n} run(s) failed, left out of the table")
 
 
 if __name__ == "__main__":

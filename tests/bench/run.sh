@@ -2,7 +2,8 @@
 # convoy's benchmark against cp -a, rsync -a, tar|tar, and xcp, fcp, cpz when installed.
 #
 #   tests/bench/run.sh [small|large|huge|million|mixed|FOLDER ...]   (default: small large mixed)
-#   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling)
+#   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling;
+#                                                     with FLOOR=1 the floor too)
 #   SAFETY=1 tests/bench/run.sh small large   (what --verify, --flush, --fsync cost)
 #   FLOOR=1 tests/bench/run.sh small mixed     (every tool and the floor: floor.rs)
 #
@@ -72,7 +73,10 @@ if [ -n "${FLOOR:-}" ]; then
 fi
 if [ -n "${JOBS:-}" ]; then
   tools=()
-  for j in $JOBS; do tools+=("convoy -j$j|$convoy --batch -q -j $j {S} {D}"); done
+  for j in $JOBS; do
+    tools+=("convoy -j$j|$convoy --batch -q -j $j {S} {D}")
+    [ -z "${FLOOR:-}" ] || tools+=("floor -j$j|$floor -j $j {S} {D}")
+  done
 fi
 if [ -n "${SAFETY:-}" ]; then
   tools=(
@@ -114,11 +118,27 @@ for arg in "${trees[@]}"; do
   # Its copy is deleted with the others after the tree: deleting it now would slow
   # the first tool of round 1 (see the note on ext4 above).
   $convoy --batch -q "$src" "$BENCH_DIR/out/$tree-warmup-$$"
+  # Copies stay until the tree is done, unless every round's would not fit in
+  # the disk's free space or inodes (a million files; mixed at RUNS=7): then
+  # each round's go after it.
+  per_round=""
+  copies=$(( (${#available[@]} + 1) * RUNS ))
+  space=$(df --output=avail -B1 "$BENCH_DIR/out" | tail -1)
+  inodes=$(df --output=iavail "$BENCH_DIR/out" | tail -1)
+  usage=$(du -sB1 "$src" | cut -f1)
+  if [ $((usage * copies)) -gt $((space * 9 / 10)) ] || [ $((files * copies)) -gt $((inodes * 9 / 10)) ]; then
+    per_round=1
+  fi
   for round in $(seq 1 "$RUNS"); do
     # Each round starts one tool later: this machine has slow phases (see the
     # README) that would otherwise always hit the same tools, first in line.
     n=${#available[@]}; order=()
     for k in $(seq 0 $((n - 1))); do order+=("${available[$(( (k + round - 1) % n ))]}"); done
+    # The first copy after a pause paid up to twice its time here (a million
+    # files cold: 45.6 s first in line, 20.3 s later): an untimed copy, prepared
+    # like the others, takes that place.
+    hyperfine --runs 1 --warmup 0 --prepare "$prepare" --style none \
+      "$convoy --batch -q $src $BENCH_DIR/out/$tree-pacer-$round-$$" >/dev/null
     for t in "${order[@]}"; do
       name=${t%%|*}; slug=${name//[^a-z0-9-]/}
       grep -qxF "$slug|$name" "$results/names" 2>/dev/null || echo "$slug|$name" >> "$results/names"
@@ -141,9 +161,7 @@ for arg in "${trees[@]}"; do
       # filesystem's discard of the freed blocks must not land on the next tool.
       if [ "$tree" = large ] || [ "$tree" = huge ]; then rm -rf "$dst"; sync; sleep "${DISCARD_PAUSE:-10}"; fi
     done
-    # A million files a copy: the copies of every round would use more inodes
-    # than the filesystem has. They go after each round, then the pause.
-    if [ "$tree" = million ]; then
+    if [ -n "$per_round" ]; then
       rm -rf "$BENCH_DIR/out/$tree"-*-"$round"-$$; sync; sleep "${SETTLE:-150}"
     fi
     echo "  round $round done" >&2
