@@ -111,8 +111,9 @@ prepare="sync"
 for arg in "${trees[@]}"; do
   src=$(source_of "$arg")
   tree=$(basename "$arg")
-  files=$(find "$src" ! -type d | wc -l)
-  bytes=$(du -sb --apparent-size "$src" | cut -f1)
+  # One walk of the source: its entries, their bytes and the disk they take.
+  read -r files bytes usage < <(find "$src" -printf '%y %s %b\n' |
+    awk '$1 != "d" { n++ } { s += $2; b += $3 * 512 } END { print n + 0, s + 0, b + 0 }')
   echo "$tree: $files entries, $bytes bytes in $src ($CACHE cache, $RUNS runs)" | tee "$results/$tree.info" >&2
   # One untimed run fills the page cache with the source.
   # Its copy is deleted with the others after the tree: deleting it now would slow
@@ -125,7 +126,6 @@ for arg in "${trees[@]}"; do
   copies=$(( (${#available[@]} + 1) * RUNS ))
   space=$(df --output=avail -B1 "$BENCH_DIR/out" | tail -1)
   inodes=$(df --output=iavail "$BENCH_DIR/out" | tail -1)
-  usage=$(du -sB1 "$src" | cut -f1)
   if [ $((usage * copies)) -gt $((space * 9 / 10)) ] || [ $((files * copies)) -gt $((inodes * 9 / 10)) ]; then
     per_round=1
   fi
