@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Prints the benchmark table (wall times by GNU time's %e): medians per tool, convoy's ratio to each, the fastest
-run (on a noisy machine the floor each tool can reach), files/s, MiB/s, CPU seconds,
-peak RSS, and whether each tool's copy was exact."""
+"""Prints the benchmark table (wall times by GNU time's %e): medians per tool, convoy's ratio to each (by the
+medians, and the median of each round's own ratio: the tools of one round run
+minutes apart, so a slow phase of this machine that spans a round cancels out of
+it, where it can move a median), the fastest run (on a noisy machine the floor
+each tool can reach), files/s, MiB/s, CPU seconds, peak RSS, and whether each
+tool's copy was exact."""
 import glob
 import json
 import os
@@ -25,9 +28,10 @@ def main(results, trees):
                 slug, _, verdict = line.strip().partition(" ")
                 verify[slug] = verdict
         rows = {}
+        by_round = {}
         failed = {}
         for path in sorted(glob.glob(os.path.join(results, f"{tree}.*.json"))):
-            slug = os.path.basename(path)[len(tree) + 1:].rsplit(".", 2)[0]
+            slug, rnd = os.path.basename(path)[len(tree) + 1:].rsplit(".", 2)[:2]
             fields = open(path[:-5] + ".time").read().split()
             try:
                 wall = json.load(open(path))["results"][0]["times"][0]
@@ -44,20 +48,25 @@ def main(results, trees):
             if len(fields) >= 4:
                 wall = float(fields[-4])
             rows.setdefault(slug, []).append((wall, float(user) + float(sys_), int(rss)))
+            by_round.setdefault(slug, {})[rnd] = wall
         if not rows:
             continue
         med = {k: (statistics.median(w for w, _, _ in v), statistics.median(c for _, c, _ in v),
                    max(r for _, _, r in v), min(w for w, _, _ in v)) for k, v in rows.items()}
         base = med.get("convoy", (None,))[0]
         print(f"\n### {tree}: {info.split(': ', 1)[1]}\n")
-        print("| tool | median wall s | convoy ÷ tool | fastest run s | files/s | MiB/s | CPU s "
-              "| peak RSS MiB | output |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        print("| tool | median wall s | convoy ÷ tool | by rounds (range) | fastest run s | files/s "
+              "| MiB/s | CPU s | peak RSS MiB | output |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for slug, (wall, cpu, rss, fastest) in sorted(med.items(), key=lambda kv: kv[1][0]):
             ratio = f"{base / wall:.2f}" if base else "–"
+            ours = by_round.get("convoy", {})
+            pairs = [ours[r] / w for r, w in by_round[slug].items() if r in ours]
+            rounds = (f"{statistics.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})"
+                      if pairs else "–")
             name = names.get(slug, slug)
             out = verify.get(slug, "not verified")
-            print(f"| {name} | {wall:.2f} | {ratio} | {fastest:.2f} | {files / wall:,.0f} "
+            print(f"| {name} | {wall:.2f} | {ratio} | {rounds} | {fastest:.2f} | {files / wall:,.0f} "
                   f"| {nbytes / wall / 2**20:,.0f} "
                   f"| {cpu:.2f} | {rss / 1024:.1f} | {out} |")
         for slug, n in sorted(failed.items()):
