@@ -894,8 +894,8 @@ fn cached_bytes(path: &Path) -> u64 {
 
 /// A big file onto a local disk (ext4, XFS, btrfs) is written past the page
 /// cache: `O_DIRECT` turned on (strace), and after the copy almost none of
-/// it is in memory (`fincore`: its last, unaligned bytes went through the
-/// cache). Onto FUSE (exFAT, NTFS) and tmpfs it goes through the cache as before. The
+/// it is in memory (`fincore`: at most 1 MiB of its 40; its last, unaligned
+/// bytes went through the cache). Onto FUSE (exFAT, NTFS) and tmpfs it goes through the cache as before. The
 /// bytes are the source's everywhere.
 #[test]
 fn a_big_file_is_written_past_the_page_cache_onto_local_disks_only() {
@@ -940,7 +940,11 @@ fn a_big_file_is_written_past_the_page_cache_onto_local_disks_only() {
         match kind {
             None | Some(Fs::Xfs | Fs::Btrfs) => {
                 assert!(direct, "{kind:?}: O_DIRECT not turned on");
-                assert!(cached <= 64 * 1024, "{kind:?}: {cached} bytes in memory");
+                // A buffered copy leaves all 40 MiB in memory. Past the cache,
+                // the unaligned tail goes through it, and btrfs writes a range
+                // buffered when it cannot drop that range's cached pages (seen
+                // under a loaded CI run: 108 KiB).
+                assert!(cached <= 1024 * 1024, "{kind:?}: {cached} bytes in memory");
             }
             _ => assert!(!direct, "{kind:?}: O_DIRECT turned on"),
         }
