@@ -51,9 +51,17 @@ pub struct Running {
     pub events: Receiver<Event>,
     pub control: Control,
     thread: Option<JoinHandle<()>>,
+    ended: Receiver<()>,
 }
 
 impl Running {
+    /// Disconnects when the engine's thread ends, its last event (`Done`)
+    /// already sent: a consumer that folds events on a timer wakes for the
+    /// end at once instead of at its next tick.
+    pub fn ended(&self) -> Receiver<()> {
+        self.ended.clone()
+    }
+
     /// Waits for the engine's thread; the event stream has ended with `Done`.
     pub fn join(mut self) {
         if let Some(t) = self.thread.take() {
@@ -163,9 +171,12 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     }
 
     let source = config.source.clone();
+    let (ending, ended) = crossbeam_channel::bounded::<()>(0);
     let thread = std::thread::Builder::new()
         .name(THREAD_PREFIX.into())
         .spawn(move || {
+            // Dropped as the thread ends, after the last event.
+            let _ending = ending;
             let ran = catch_unwind(AssertUnwindSafe(|| {
                 run(
                     &shared,
@@ -186,6 +197,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         events: ev_rx,
         control,
         thread: Some(thread),
+        ended,
     })
 }
 

@@ -160,7 +160,13 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
     let mut input_rx = input_rx;
     let mut input_gone = false;
     loop {
-        select! {
+        // The end of a copy is drawn (or, with --quit-when-done, left) at once,
+        // not at the next frame: up to 33 ms on a copy of a second.
+        let ended = app
+            .running
+            .as_ref()
+            .map_or_else(crossbeam_channel::never, |r| r.ended());
+        let turn = select! {
             recv(input_rx) -> ev => {
                 let action = match ev {
                     Ok(TermEvent::Key(k)) => input::key(&app, k),
@@ -179,49 +185,52 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                     app.update(a);
                     dirty = true;
                 }
+                false
             }
-            recv(frames) -> _ => {
-                // Engine events are folded once a frame, not waited on: a receiver
-                // that never parks costs the workers no wake-up per event.
-                if let Some(engine) = app.running.as_ref().map(|r| r.events.clone()) {
-                    let now = Instant::now();
-                    let run = app.runs;
-                    for _ in 0..EVENTS_PER_TURN {
-                        match engine.try_recv() {
-                            Ok(ev) => app.on_event(&ev, now),
-                            Err(TryRecvError::Empty) => break,
-                            Err(TryRecvError::Disconnected) => {
-                                app.engine_lost();
-                                break;
-                            }
-                        }
-                        dirty = true;
-                        // The copy ended and the next of the queue started:
-                        // its events come from its own engine, next frame.
-                        if app.runs != run {
+            recv(frames) -> _ => true,
+            recv(ended) -> _ => true,
+        };
+        if turn {
+            // Engine events are folded once a frame, not waited on: a receiver
+            // that never parks costs the workers no wake-up per event.
+            if let Some(engine) = app.running.as_ref().map(|r| r.events.clone()) {
+                let now = Instant::now();
+                let run = app.runs;
+                for _ in 0..EVENTS_PER_TURN {
+                    match engine.try_recv() {
+                        Ok(ev) => app.on_event(&ev, now),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => {
+                            app.engine_lost();
                             break;
                         }
                     }
-                }
-                dirty |= app.fold_beside(Instant::now());
-                if input_gone || interrupted.load(Ordering::Relaxed) {
-                    for b in &app.beside {
-                        b.running.control.cancel();
-                    }
-                    match app.running.as_ref() {
-                        Some(r) => r.control.cancel(),
-                        None => app.quit = true,
+                    dirty = true;
+                    // The copy ended and the next of the queue started:
+                    // its events come from its own engine, next frame.
+                    if app.runs != run {
+                        break;
                     }
                 }
-                app.tick(Instant::now());
-                if dirty || app.running.is_some() {
-                    let drawn =
-                        terminal.draw(|f| view::draw(&app, f.area(), f.buffer_mut(), &mut hits));
-                    if let Err(e) = drawn {
-                        return lost_terminal(app, e);
-                    }
-                    dirty = false;
+            }
+            dirty |= app.fold_beside(Instant::now());
+            if input_gone || interrupted.load(Ordering::Relaxed) {
+                for b in &app.beside {
+                    b.running.control.cancel();
                 }
+                match app.running.as_ref() {
+                    Some(r) => r.control.cancel(),
+                    None => app.quit = true,
+                }
+            }
+            app.tick(Instant::now());
+            if dirty || app.running.is_some() {
+                let drawn =
+                    terminal.draw(|f| view::draw(&app, f.area(), f.buffer_mut(), &mut hits));
+                if let Err(e) = drawn {
+                    return lost_terminal(app, e);
+                }
+                dirty = false;
             }
         }
         if app.quit {
