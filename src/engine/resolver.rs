@@ -3,10 +3,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, select};
 use rustix::fs::AtFlags;
 
 use super::ask::Parked;
@@ -20,12 +19,15 @@ use super::sys;
 use crate::error::Op;
 use crate::event::{Outcome, SkipReason};
 
-/// Runs until `stop` is set (nothing is parked any more) or the run is cancelled.
-pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: &AtomicBool) {
+/// Runs until `stop` disconnects (nothing is parked any more) or the run is
+/// cancelled. A disconnect wakes it at once: the run ends with it, so a poll
+/// of the flag would add up to its period to every run that could ask.
+pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: Receiver<()>) {
     let mut c = Copier::new(None, sh);
     loop {
-        match answers.recv_timeout(Duration::from_millis(50)) {
-            Ok(a) => {
+        select! {
+            recv(answers) -> a => {
+                let Ok(a) = a else { return };
                 for p in sh.ask.take(a) {
                     if sh.control.is_cancelled() {
                         return;
@@ -33,12 +35,12 @@ pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: &Atomic
                     resolve(&mut c, p, a.choice);
                 }
             }
-            Err(RecvTimeoutError::Timeout) => {
-                if stop.load(Ordering::Acquire) || sh.control.is_cancelled() {
+            recv(stop) -> _ => return,
+            default(Duration::from_millis(50)) => {
+                if sh.control.is_cancelled() {
                     return;
                 }
             }
-            Err(RecvTimeoutError::Disconnected) => return,
         }
     }
 }

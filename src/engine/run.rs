@@ -5,7 +5,6 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use crossbeam_channel::Receiver;
@@ -279,7 +278,7 @@ fn run(
             return stop_before_start(shared, "the walker", error);
         }
     };
-    let stop_resolver = AtomicBool::new(false);
+    let (stop_resolver, resolver_stops) = crossbeam_channel::bounded::<()>(0);
     let answers = shared.control.take_answers();
     std::thread::scope(|s| {
         if let Some(answers) = answers.filter(|_| shared.policy == ConflictPolicy::Ask) {
@@ -287,7 +286,7 @@ fn run(
                 .name(format!("{THREAD_PREFIX}-resolver"))
                 .spawn_scoped(s, || {
                     let ran = catch_unwind(AssertUnwindSafe(|| {
-                        resolver::resolve_loop(shared, answers, &stop_resolver)
+                        resolver::resolve_loop(shared, answers, resolver_stops)
                     }));
                     if let Err(panic) = ran {
                         shared.thread_died("the conflict resolver", &*panic);
@@ -308,7 +307,7 @@ fn run(
         while shared.ask.pending() > 0 && !shared.control.is_cancelled() {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        stop_resolver.store(true, Ordering::Release);
+        drop(stop_resolver);
     });
     // The walker catches its own panics and returns what it planned.
     let planned = walker.join().unwrap_or_default();
