@@ -75,11 +75,14 @@ pub fn run(
     };
     let log_slot = log;
     r.progress.bwlimit = running.control.bwlimit();
+    let ended = running.ended();
     loop {
         // Poll on a tick rather than block on the channel: a receiver that is
         // never parked costs the workers no wake-up per event (measured: ~90,000
-        // futex calls for 50,000 files when blocking).
-        std::thread::sleep(TICK);
+        // futex calls for 50,000 files when blocking). The end of the run wakes
+        // it at once: a tick late on each of a test suite's many small copies
+        // adds up.
+        let _ = ended.recv_timeout(TICK);
         let mut disconnected = false;
         loop {
             match running.events.try_recv() {
