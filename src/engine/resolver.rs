@@ -3,7 +3,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::time::Duration;
 
 use crossbeam_channel::{Receiver, select};
 use rustix::fs::AtFlags;
@@ -19,9 +18,9 @@ use super::sys;
 use crate::error::Op;
 use crate::event::{Outcome, SkipReason};
 
-/// Runs until `stop` disconnects (nothing is parked any more) or the run is
-/// cancelled. A disconnect wakes it at once: the run ends with it, so a poll
-/// of the flag would add up to its period to every run that could ask.
+/// Runs until `stop` disconnects: the run drops it once nothing is parked any
+/// more or the run is cancelled. A disconnect wakes it at once: the run ends
+/// with it, so a poll would add up to its period to every run that could ask.
 pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: Receiver<()>) {
     let mut c = Copier::new(None, sh);
     loop {
@@ -36,11 +35,6 @@ pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: Receive
                 }
             }
             recv(stop) -> _ => return,
-            default(Duration::from_millis(50)) => {
-                if sh.control.is_cancelled() {
-                    return;
-                }
-            }
         }
     }
 }
