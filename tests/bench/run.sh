@@ -2,6 +2,9 @@
 # convoy's benchmark against cp -a, rsync -a, tar|tar, and xcp, fcp, cpz when installed.
 #
 #   tests/bench/run.sh [small|large|huge|million|mixed|FOLDER ...]   (default: small large mixed)
+#   tests/bench/run.sh small small:cold million:2 million:cold:2
+#                       (a tree's own cache and number of rounds: every row in one run)
+#   FRESH=1 tests/bench/run.sh ...   (as root: destinations on a fresh ext4, below)
 #   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling;
 #                                                     with FLOOR=1 the floor too)
 #   SAFETY=1 tests/bench/run.sh small large   (what --verify, --flush, --fsync cost)
@@ -17,6 +20,13 @@
 # to add the floor of a copy on this machine (tests/bench/floor.rs: the bare
 # walk, create and copy_file_range with convoy's parallelism; --exact adds each
 # file's mode and times) to the tools.
+# FRESH=1 (root; mkfs.ext4, losetup) writes every round into an ext4 made anew
+# on a loop device over a preallocated image in BENCH_DIR, instead of into
+# BENCH_DIR/out: no deletion, so no SETTLE, which makes the run that covers
+# every row (a million files warm and cold: 22 million files deleted and
+# settled otherwise) fit in under two hours. The image is made like this
+# machine's root (no journal, no discard) and written in full once, so no round
+# pays for allocating the image's blocks on the disk below.
 # Tools run interleaved (round 1: every tool, round 2: every tool starting with the
 # second, ...), each into a
 # fresh, never-used destination: deleting a big tree and creating files right after
@@ -40,6 +50,7 @@ CACHE=${CACHE:-warm}
 SETTLE=${SETTLE:-400}
 trees=("$@")
 [ ${#trees[@]} -gt 0 ] || trees=(small large mixed)
+FRESH=${FRESH:-}
 
 for need in hyperfine python3 tmux; do
   command -v $need >/dev/null || { echo "missing $need: apt-get install hyperfine python3 tmux" >&2; exit 2; }
@@ -53,6 +64,37 @@ floor="$repo/target/release/examples/floor"
 mkdir -p "$BENCH_DIR/trees" "$BENCH_DIR/out" "$BENCH_DIR/results"
 results="$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
+out="$BENCH_DIR/out"
+
+image="$BENCH_DIR/fresh.img"
+loopdev=""
+fresh_done() {
+  mountpoint -q "$out" && umount "$out"
+  [ -z "$loopdev" ] || losetup -d "$loopdev"
+  rm -f "$image"
+}
+if [ -n "$FRESH" ]; then
+  [ "$(id -u)" = 0 ] || { echo "FRESH=1 needs root (losetup, mount)" >&2; exit 2; }
+  for need in mkfs.ext4 losetup mountpoint; do
+    command -v $need >/dev/null || { echo "missing $need: apt-get install e2fsprogs mount" >&2; exit 2; }
+  done
+  [ -z "$(ls -A "$out")" ] || { echo "$out is not empty: delete it or run without FRESH" >&2; exit 2; }
+  # 85 % of the free space: a round of a million files needs 11 million inodes
+  # (one per 4 KiB block at most) and 25 GB.
+  avail=$(df --output=avail -B1M "$BENCH_DIR" | tail -1)
+  size_mib=$((avail * 85 / 100))
+  trap fresh_done EXIT
+  echo "writing a ${size_mib} MiB image for the fresh filesystems ($image)" >&2
+  dd if=/dev/zero of="$image" bs=16M count=$((size_mib / 16)) oflag=direct status=none
+  loopdev=$(losetup -f --show --direct-io=on "$image")
+fi
+# A new filesystem for a round of FRESH runs, with inodes for all of its copies.
+fresh_fs() {
+  mountpoint -q "$out" && umount "$out"
+  mkfs.ext4 -q -F -O ^has_journal -N "$1" -E nodiscard,lazy_itable_init=0 "$loopdev"
+  mount -o nodiscard "$loopdev" "$out"
+  sync
+}
 
 source_of() {
   case "$1" in
@@ -111,35 +153,54 @@ for t in "${tools[@]}"; do
 done
 
 # Copies left by an interrupted run: deleted, then time for ext4 to forget them.
-if [ -n "$(ls -A "$BENCH_DIR/out")" ]; then
-  rm -rf "${BENCH_DIR:?}/out/"*; sync; sleep "$SETTLE"
+if [ -z "$FRESH" ] && [ -n "$(ls -A "$out")" ]; then
+  rm -rf "${out:?}/"*; sync; sleep "$SETTLE"
 fi
 
-prepare="sync"
-[ "$CACHE" = cold ] && prepare="sync; echo 3 > /proc/sys/vm/drop_caches"
-
-for arg in "${trees[@]}"; do
+labels=()
+for spec in "${trees[@]}"; do
+  # tree[:warm|:cold][:rounds]
+  arg=${spec%%:*}; cache=$CACHE; runs=$RUNS
+  IFS=: read -ra opts <<< "${spec#"$arg"}"
+  for o in "${opts[@]}"; do
+    case "$o" in
+      "") ;;
+      warm|cold) cache=$o ;;
+      *[!0-9]*) echo "unknown option $o in $spec (tree[:warm|:cold][:rounds])" >&2; exit 2 ;;
+      *) runs=$o ;;
+    esac
+  done
+  prepare="sync"
+  [ "$cache" = cold ] && prepare="sync; echo 3 > /proc/sys/vm/drop_caches"
   src=$(source_of "$arg")
   tree=$(basename "$arg")
+  # The same tree warm and cold in one run: two rows.
+  [ "$cache" = "$CACHE" ] || tree="$tree-$cache"
+  labels+=("$tree")
   # One walk of the source: its entries, their bytes and the disk they take.
   read -r files bytes usage < <(find "$src" -printf '%y %s %b\n' |
     awk '$1 != "d" { n++ } { s += $2; b += $3 * 512 } END { print n + 0, s + 0, b + 0 }')
-  echo "$tree: $files entries, $bytes bytes in $src ($CACHE cache, $RUNS runs)" | tee "$results/$tree.info" >&2
+  echo "$tree: $files entries, $bytes bytes in $src ($cache cache, $runs runs$([ -z "$FRESH" ] || echo ", fresh ext4 each round"))" | tee "$results/$tree.info" >&2
+  # Inodes for a round's copies (the pacer and every tool); ext4 allows at most
+  # one per block, so a million-file round needs an image of 46 GB or more.
+  fresh_inodes=$(( (files + 100) * (${#available[@]} + 1) + 100000 ))
+  [ -z "$FRESH" ] || fresh_fs $fresh_inodes
   # One untimed run fills the page cache with the source.
   # Its copy is deleted with the others after the tree: deleting it now would slow
   # the first tool of round 1 (see the note on ext4 above).
-  $convoy --batch -q "$src" "$BENCH_DIR/out/$tree-warmup-$$"
+  $convoy --batch -q "$src" "$out/$tree-warmup-$$"
   # Copies stay until the tree is done, unless every round's would not fit in
   # the disk's free space or inodes (a million files; mixed at RUNS=7): then
   # each round's go after it.
   per_round=""
-  copies=$(( (${#available[@]} + 1) * RUNS ))
-  space=$(df --output=avail -B1 "$BENCH_DIR/out" | tail -1)
-  inodes=$(df --output=iavail "$BENCH_DIR/out" | tail -1)
+  copies=$(( (${#available[@]} + 1) * runs ))
+  space=$(df --output=avail -B1 "$out" | tail -1)
+  inodes=$(df --output=iavail "$out" | tail -1)
   if [ $((usage * copies)) -gt $((space * 9 / 10)) ] || [ $((files * copies)) -gt $((inodes * 9 / 10)) ]; then
     per_round=1
   fi
-  for round in $(seq 1 "$RUNS"); do
+  for round in $(seq 1 "$runs"); do
+    [ -z "$FRESH" ] || fresh_fs $fresh_inodes
     # Each round starts one tool later: this machine has slow phases (see the
     # README) that would otherwise always hit the same tools, first in line.
     n=${#available[@]}; order=()
@@ -148,11 +209,11 @@ for arg in "${trees[@]}"; do
     # files cold: 45.6 s first in line, 20.3 s later): an untimed copy, prepared
     # like the others, takes that place.
     hyperfine --runs 1 --warmup 0 --prepare "$prepare" --style none \
-      "$convoy --batch -q $src $BENCH_DIR/out/$tree-pacer-$round-$$" >/dev/null
+      "$convoy --batch -q $src $out/$tree-pacer-$round-$$" >/dev/null
     for t in "${order[@]}"; do
       name=${t%%|*}; slug=${name//[^a-z0-9-]/}
       grep -qxF "$slug|$name" "$results/names" 2>/dev/null || echo "$slug|$name" >> "$results/names"
-      dst="$BENCH_DIR/out/$tree-$slug-$round-$$"
+      dst="$out/$tree-$slug-$round-$$"
       base="$results/$tree.$slug.$round"
       cmd=${t#*|}; cmd=${cmd//\{S\}/$src}; cmd=${cmd//\{D\}/$dst}
       if [[ $cmd == *"{T}"* ]]; then
@@ -168,16 +229,20 @@ for arg in "${trees[@]}"; do
         echo "$slug $(python3 "$here/verify.py" "$src" "$dst")" >> "$results/$tree.verify"
       fi
       # Big files free few inodes: deleting them at once saves disk. The
-      # filesystem's discard of the freed blocks must not land on the next tool.
-      if [ "$tree" = large ] || [ "$tree" = huge ]; then rm -rf "$dst"; sync; sleep "${DISCARD_PAUSE:-10}"; fi
+      # filesystem's discard of the freed blocks must not land on the next tool
+      # (the fresh filesystems discard nothing).
+      if [ "$arg" = large ] || [ "$arg" = huge ]; then
+        rm -rf "$dst"; sync; [ -n "$FRESH" ] || sleep "${DISCARD_PAUSE:-10}"
+      fi
     done
-    if [ -n "$per_round" ]; then
-      rm -rf "$BENCH_DIR/out/$tree"-*-"$round"-$$; sync; sleep "$SETTLE"
+    if [ -n "$per_round" ] && [ -z "$FRESH" ]; then
+      rm -rf "$out/$tree"-*-"$round"-$$; sync; sleep "$SETTLE"
     fi
     echo "  round $round done" >&2
   done
-  rm -rf "$BENCH_DIR/out/$tree"-*
-  sync; sleep "$SETTLE"
+  if [ -z "$FRESH" ]; then
+    rm -rf "$out/$tree"-*
+    sync; sleep "$SETTLE"
+  fi
 done
-names=(); for arg in "${trees[@]}"; do names+=("$(basename "$arg")"); done
-python3 "$here/report.py" "$results" "${names[@]}"
+python3 "$here/report.py" "$results" "${labels[@]}"
