@@ -32,8 +32,11 @@ def main(results, trees):
         failed = {}
         for path in sorted(glob.glob(os.path.join(results, f"{tree}.*.json"))):
             slug, rnd = os.path.basename(path)[len(tree) + 1:].rsplit(".", 2)[:2]
-            fields = open(path[:-5] + ".time").read().split()
+            timed = open(path[:-5] + ".time").read()
+            fields = timed.split()
             try:
+                if "Command " in timed:  # GNU time: "Command exited with non-zero status"
+                    raise ValueError(timed.splitlines()[0])
                 wall = json.load(open(path))["results"][0]["times"][0]
                 float(fields[-1])
             except (ValueError, IndexError, KeyError):
