@@ -84,6 +84,7 @@ if [ -n "$FRESH" ]; then
   avail=$(df --output=avail -B1M "$BENCH_DIR" | tail -1)
   size_mib=$((avail * 85 / 100))
   trap fresh_done EXIT
+  trap "exit 130" INT TERM
   echo "writing a ${size_mib} MiB image for the fresh filesystems ($image)" >&2
   dd if=/dev/zero of="$image" bs=16M count=$((size_mib / 16)) oflag=direct status=none
   loopdev=$(losetup -f --show --direct-io=on "$image")
