@@ -4,7 +4,8 @@ medians, and the median of each round's own ratio: the tools of one round run
 minutes apart, so a slow phase of this machine that spans a round cancels out of
 it, where it can move a median), the fastest run (on a noisy machine the floor
 each tool can reach), files/s, MiB/s, CPU seconds, peak RSS, and whether each
-tool's copy was exact."""
+tool's copy was exact; under each table, convoy against the fastest peer,
+its TUI against its batch mode, and convoy against the floor."""
 import glob
 import json
 import os
@@ -72,8 +73,51 @@ def main(results, trees):
             print(f"| {name} | {wall:.2f} | {ratio} | {rounds} | {fastest:.2f} | {files / wall:,.0f} "
                   f"| {nbytes / wall / 2**20:,.0f} "
                   f"| {cpu:.2f} | {rss / 1024:.1f} | {out} |")
+        print()
+        for line in summary(med, by_round, names):
+            print(line)
         for slug, n in sorted(failed.items()):
             print(f"\n{names.get(slug, slug)}: {n} run(s) failed, left out of the table")
+
+
+def by_rounds(by_round, a, b):
+    """The median of each round's own a ÷ b, and their range."""
+    pairs = [w / by_round[b][r] for r, w in by_round.get(a, {}).items() if r in by_round.get(b, {})]
+    if not pairs:
+        return "–"
+    return f"{statistics.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})"
+
+
+def summary(med, by_round, names):
+    """One line per comparison a reader of the table looks for: convoy against
+    the fastest peer (by median), its TUI against its batch mode, and convoy
+    against the floor of an exact copy when the run measured it."""
+    ours = ("convoy", "convoy-tui")
+    peers = [k for k in med if k not in ours and not k.startswith("floor")]
+    lines = []
+    if "convoy" in med and peers:
+        best = min(peers, key=lambda k: med[k][0])
+        lines.append(f"- convoy ÷ fastest peer ({names.get(best, best)}): "
+                     f"{med['convoy'][0] / med[best][0]:.2f} by medians, "
+                     f"{by_rounds(by_round, 'convoy', best)} by rounds")
+        # A slow phase can make another peer the fastest by medians: the one
+        # convoy is closest to (or behind) round by round is said too.
+        def rival_key(k):
+            pairs = [w / by_round[k][r] for r, w in by_round["convoy"].items() if r in by_round[k]]
+            return statistics.median(pairs) if pairs else 0
+        rival = max(peers, key=rival_key)
+        if rival != best:
+            lines.append(f"- convoy ÷ fastest peer by rounds ({names.get(rival, rival)}): "
+                         f"{med['convoy'][0] / med[rival][0]:.2f} by medians, "
+                         f"{by_rounds(by_round, 'convoy', rival)} by rounds")
+    if "convoy" in med and "convoy-tui" in med:
+        lines.append(f"- TUI ÷ batch: {med['convoy-tui'][0] / med['convoy'][0]:.2f} by medians, "
+                     f"{by_rounds(by_round, 'convoy-tui', 'convoy')} by rounds")
+    for floor in ("floor--exact", "floor"):
+        if "convoy" in med and floor in med:
+            lines.append(f"- convoy ÷ {names.get(floor, floor)}: {med['convoy'][0] / med[floor][0]:.2f} "
+                         f"by medians, {by_rounds(by_round, 'convoy', floor)} by rounds")
+    return lines
 
 
 if __name__ == "__main__":
