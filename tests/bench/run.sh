@@ -62,7 +62,8 @@ convoy="$repo/target/release/convoy"
 floor="$repo/target/release/examples/floor"
 [ -z "${FLOOR:-}" ] || cargo build --release --quiet --example floor --manifest-path "$repo/Cargo.toml"
 mkdir -p "$BENCH_DIR/trees" "$BENCH_DIR/out" "$BENCH_DIR/results"
-results="$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)"
+# RESULTS=an earlier run's folder adds trees to it (a run that stopped part way).
+results=${RESULTS:-"$BENCH_DIR/results/$(date +%Y%m%d-%H%M%S)"}
 mkdir -p "$results"
 out="$BENCH_DIR/out"
 
@@ -180,7 +181,7 @@ for spec in "${trees[@]}"; do
   labels+=("$tree")
   # One walk of the source: its entries, their bytes and the disk they take.
   read -r files entries bytes usage < <(find "$src" -printf '%y %s %b\n' |
-    awk '$1 != "d" { n++ } { s += $2; b += $3 * 512 } END { print n + 0, NR, s + 0, b + 0 }')
+    awk '$1 != "d" { n++ } { s += $2; b += $3 * 512 } END { printf "%.0f %.0f %.0f %.0f\n", n, NR, s, b }')
   echo "$tree: $files entries, $bytes bytes in $src ($cache cache, $runs runs$([ -z "$FRESH" ] || echo ", fresh ext4 each round"))" | tee "$results/$tree.info" >&2
   # Inodes for a round's copies (the pacer and every tool); ext4 allows at most
   # one per block, so a million-file round needs an image of 46 GB or more.
