@@ -64,10 +64,7 @@ def main(results, trees):
         print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for slug, (wall, cpu, rss, fastest) in sorted(med.items(), key=lambda kv: kv[1][0]):
             ratio = f"{base / wall:.2f}" if base else "–"
-            ours = by_round.get("convoy", {})
-            pairs = [ours[r] / w for r, w in by_round[slug].items() if r in ours]
-            rounds = (f"{statistics.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})"
-                      if pairs else "–")
+            rounds = by_rounds(by_round, "convoy", slug)
             name = names.get(slug, slug)
             out = verify.get(slug, "not verified")
             print(f"| {name} | {wall:.2f} | {ratio} | {rounds} | {fastest:.2f} | {files / wall:,.0f} "
@@ -80,9 +77,15 @@ def main(results, trees):
             print(f"\n{names.get(slug, slug)}: {n} run(s) failed, left out of the table")
 
 
+def round_ratios(by_round, a, b):
+    """Each round's own a ÷ b."""
+    theirs = by_round.get(b, {})
+    return [w / theirs[r] for r, w in by_round.get(a, {}).items() if r in theirs]
+
+
 def by_rounds(by_round, a, b):
     """The median of each round's own a ÷ b, and their range."""
-    pairs = [w / by_round[b][r] for r, w in by_round.get(a, {}).items() if r in by_round.get(b, {})]
+    pairs = round_ratios(by_round, a, b)
     if not pairs:
         return "–"
     return f"{statistics.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})"
@@ -102,10 +105,7 @@ def summary(med, by_round, names):
                      f"{by_rounds(by_round, 'convoy', best)} by rounds")
         # A slow phase can make another peer the fastest by medians: the one
         # convoy is closest to (or behind) round by round is said too.
-        def rival_key(k):
-            pairs = [w / by_round[k][r] for r, w in by_round["convoy"].items() if r in by_round[k]]
-            return statistics.median(pairs) if pairs else 0
-        rival = max(peers, key=rival_key)
+        rival = max(peers, key=lambda k: statistics.median(round_ratios(by_round, "convoy", k) or [0]))
         if rival != best:
             lines.append(f"- convoy ÷ fastest peer by rounds ({names.get(rival, rival)}): "
                          f"{med['convoy'][0] / med[rival][0]:.2f} by medians, "

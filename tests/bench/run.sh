@@ -188,18 +188,21 @@ for spec in "${trees[@]}"; do
   fresh_inodes=$(( entries * (${#available[@]} + 1) * 102 / 100 + 100000 ))
   [ -z "$FRESH" ] || fresh_fs $fresh_inodes
   # One untimed run fills the page cache with the source.
-  # Its copy is deleted with the others after the tree: deleting it now would slow
-  # the first tool of round 1 (see the note on ext4 above).
+  # Its copy is deleted with the others after the tree (FRESH: the next round's
+  # filesystem replaces it): deleting it now would slow the first tool of round 1
+  # (see the note on ext4 above).
   $convoy --batch -q "$src" "$out/$tree-warmup-$$"
   # Copies stay until the tree is done, unless every round's would not fit in
   # the disk's free space or inodes (a million files; mixed at RUNS=7): then
-  # each round's go after it.
+  # each round's go after it. (FRESH rounds each have a filesystem of their own.)
   per_round=""
-  copies=$(( (${#available[@]} + 1) * runs ))
-  space=$(df --output=avail -B1 "$out" | tail -1)
-  inodes=$(df --output=iavail "$out" | tail -1)
-  if [ $((usage * copies)) -gt $((space * 9 / 10)) ] || [ $((files * copies)) -gt $((inodes * 9 / 10)) ]; then
-    per_round=1
+  if [ -z "$FRESH" ]; then
+    copies=$(( (${#available[@]} + 1) * runs ))
+    space=$(df --output=avail -B1 "$out" | tail -1)
+    inodes=$(df --output=iavail "$out" | tail -1)
+    if [ $((usage * copies)) -gt $((space * 9 / 10)) ] || [ $((files * copies)) -gt $((inodes * 9 / 10)) ]; then
+      per_round=1
+    fi
   fi
   for round in $(seq 1 "$runs"); do
     [ -z "$FRESH" ] || fresh_fs $fresh_inodes
@@ -238,7 +241,7 @@ for spec in "${trees[@]}"; do
         rm -rf "$dst"; sync; [ -n "$FRESH" ] || sleep "${DISCARD_PAUSE:-10}"
       fi
     done
-    if [ -n "$per_round" ] && [ -z "$FRESH" ]; then
+    if [ -n "$per_round" ]; then
       rm -rf "$out/$tree"-*-"$round"-$$; sync; sleep "$SETTLE"
     fi
     echo "  round $round done" >&2
