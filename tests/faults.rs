@@ -65,6 +65,11 @@ const SYSCALLS: &[(&str, &[&str])] = &[
         "copy_file_range",
         &["EIO", "ENOSPC", "EDQUOT", "EXDEV", "EOPNOTSUPP", "EINTR"],
     ),
+    // Small files copied in the kernel across filesystems.
+    (
+        "sendfile",
+        &["EIO", "ENOSPC", "EDQUOT", "EINVAL", "EOPNOTSUPP", "EINTR"],
+    ),
     ("lseek", &["EIO", "EINVAL"]),
     ("ftruncate", &["EIO", "EPERM", "EINTR"]),
     ("mkdir", &["EIO", "ENOSPC", "EACCES", "EROFS"]),
@@ -182,6 +187,7 @@ fn absorbed(syscall: &str, errno: &str) -> bool {
         (_, "EINTR")
             | ("openat2", "EAGAIN")
             | ("copy_file_range", "EXDEV" | "EOPNOTSUPP")
+            | ("sendfile", "EINVAL" | "EOPNOTSUPP")
             | ("renameat2", "EINVAL")
             | ("lseek", "EINVAL")
             | ("close", _)
@@ -198,6 +204,9 @@ struct Fixture {
     _dir: tempfile::TempDir,
     root: PathBuf,
     src: PathBuf,
+    /// Where the runs' destinations go (another filesystem: `across`).
+    runs: PathBuf,
+    _runs_dir: Option<tempfile::TempDir>,
 }
 
 fn set_times(p: &Path, secs: i64) {
@@ -265,9 +274,28 @@ impl Fixture {
         set_times(&src, 1_500_000_300);
         Fixture {
             _dir: dir,
+            runs: root.join("runs"),
             root,
             src,
+            _runs_dir: None,
         }
+    }
+
+    /// The same, copied to another filesystem (tmpfs in `/dev/shm`), where
+    /// the kernel cannot copy with `copy_file_range` and small files go by
+    /// `sendfile`.
+    fn across() -> Fixture {
+        let mut fx = Fixture::new();
+        let runs = tempfile::tempdir_in("/dev/shm").expect("the sweep needs /dev/shm (tmpfs)");
+        let dev = |p: &Path| fs::metadata(p).unwrap().dev();
+        assert_ne!(
+            dev(runs.path()),
+            dev(&fx.root),
+            "/dev/shm must be another filesystem than the temporary folder"
+        );
+        fx.runs = runs.path().to_path_buf();
+        fx._runs_dir = Some(runs);
+        fx
     }
 
     /// The same with a file big enough to be written past the page cache
@@ -284,7 +312,7 @@ impl Fixture {
     /// A destination in its state before a run: the folder `existing` with an
     /// up-to-date copy of `existing/old.txt` in it.
     fn fresh_dst(&self, name: &str) -> PathBuf {
-        let dst = self.root.join("runs").join(name);
+        let dst = self.runs.join(name);
         fs::create_dir_all(dst.join("existing")).unwrap();
         fs::copy(
             self.src.join("existing/old.txt"),
@@ -1130,6 +1158,25 @@ fn every_system_call_failing_leaves_nothing_broken_and_a_rerun_repairs_it() {
     let c = census(&fx, copier);
     assert_covered(&c);
     assert_sweep_passes(&fx, copier, "fault sweep", cases(&c));
+}
+
+/// A copy to another filesystem: every call of its in-kernel copies
+/// failing, `copy_file_range`'s (whose refusal moves the run to `sendfile`)
+/// and `sendfile`'s.
+#[test]
+fn every_call_of_a_copy_to_another_filesystem_failing_leaves_nothing_broken() {
+    have_strace();
+    let fx = Fixture::across();
+    let copier = Copier::Convoy(&[]);
+    let c = census(&fx, copier);
+    assert_covered(&c);
+    assert!(c.last.contains_key("sendfile"), "no sendfile: {:?}", c.last);
+    let mut all = cases(&c);
+    all.retain(|case| {
+        let call = case.inject[0].split(':').next().unwrap();
+        ["sendfile", "copy_file_range"].contains(&call)
+    });
+    assert_sweep_passes(&fx, copier, "sweep across filesystems", all);
 }
 
 /// The calls of `--verify`'s read-back, and of `--flush` and `--fsync`,

@@ -143,6 +143,7 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
         buf: &mut c.buf,
         lane: None,
         offload: sh.offload(),
+        out_shared: true,
         hash: None,
         cache: data::Cache::Unasked,
     };

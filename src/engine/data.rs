@@ -1,10 +1,11 @@
-//! Moving bytes between two open descriptors. Small files go through one
-//! `read`/`write` into the worker's buffer (half the kernel time of
-//! `copy_file_range` for files of a few KiB on this kind of machine); larger ones
-//! through `copy_file_range` in steps, so pause, cancel and progress stay live;
-//! sparse ones data segment by data segment, so holes stay holes. Where source
-//! and destination can share data (XFS, btrfs), a file is cloned whole instead;
-//! big files onto a local disk are written past the page cache (`direct`).
+//! Moving bytes between two open descriptors. Small files are moved by the
+//! kernel in one call (`kernel_copy`), except the first of a batch, which goes
+//! through one `read`/`write` into the worker's buffer so its first read can
+//! ask whether the batch is in memory; larger ones through `copy_file_range`
+//! in steps, so pause, cancel and progress stay live; sparse ones data segment
+//! by data segment, so holes stay holes. Where source and destination can
+//! share data (XFS, btrfs), a file is cloned whole instead; big files onto a
+//! local disk are written past the page cache (`direct`).
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -13,9 +14,10 @@ use rustix::fs::SeekFrom;
 use rustix::io::Errno;
 
 use super::control::{Cancelled, Control};
+use super::kernel_copy::{Call, KernelCopy, refused};
 use super::sys;
 
-/// Files up to this size are copied with plain read/write.
+/// Files up to this size are copied in one call each way.
 pub(crate) const SMALL_FILE: u64 = 256 * 1024;
 /// Bytes per `copy_file_range` call: the granularity of pause, cancel and progress.
 pub(crate) const STEP: u64 = 8 * 1024 * 1024;
@@ -48,14 +50,18 @@ fn write_err(e: Errno) -> CopyFail {
 }
 
 /// How bytes move: by the kernel where it can (`offload`: `copy_file_range`,
-/// which may clone), or through the worker's buffer, hashed on the way when
-/// the copy is to be verified (the kernel's copy would hide them).
+/// which may clone, or `sendfile`), or through the worker's buffer, hashed on
+/// the way when the copy is to be verified (the kernel's copy would hide them).
 pub(crate) struct Mover<'a> {
     pub buf: &'a mut Vec<u8>,
     /// The lane the file shows on (worker, its number there), so a person
     /// can skip it.
     pub lane: Option<(usize, u64)>,
-    pub offload: bool,
+    pub offload: Option<&'a KernelCopy>,
+    /// The destination descriptor is shared by the chunks of one file: its
+    /// position means nothing, so the kernel copies with `copy_file_range`
+    /// only (`sendfile` writes at the position).
+    pub out_shared: bool,
     pub hash: Option<&'a mut blake3::Hasher>,
     pub cache: Cache,
 }
@@ -68,6 +74,8 @@ pub(crate) enum Cache {
     Unasked,
     /// The first read asks (`RWF_NOWAIT`, as cheap as a plain read).
     Ask,
+    /// It was: the rest of the batch is copied by the kernel.
+    Hit,
     /// It was not: the data came from the device.
     Missed,
 }
@@ -109,6 +117,14 @@ pub(crate) fn read_write(
     mut checked: bool,
     ctl: &Control,
 ) -> Result<u64, CopyFail> {
+    let asks = mv.cache == Cache::Ask;
+    if let Some(k) = mv
+        .offload
+        .filter(|_| mv.hash.is_none() && expected > 0 && !asks)
+        && let Some(r) = kernel_small(src, out, k, expected, checked, ctl)
+    {
+        return r;
+    }
     let want = (expected as usize)
         .saturating_add(1)
         .clamp(4096, SMALL_FILE as usize + 1);
@@ -120,6 +136,10 @@ pub(crate) fn read_write(
         let n = match mv.cache {
             Cache::Ask if total == 0 && expected > 0 => {
                 match sys::read_cached(src, &mut mv.buf[..]) {
+                    Ok(n) => {
+                        mv.cache = Cache::Hit;
+                        Ok(n)
+                    }
                     Err(Errno::AGAIN) => {
                         mv.cache = Cache::Missed;
                         sys::read(src, &mut mv.buf[..])
@@ -129,7 +149,7 @@ pub(crate) fn read_write(
                         mv.cache = Cache::Unasked;
                         sys::read(src, &mut mv.buf[..])
                     }
-                    r => r,
+                    Err(e) => Err(e),
                 }
             }
             _ => sys::read(src, &mut mv.buf[..]),
@@ -153,6 +173,50 @@ pub(crate) fn read_write(
             return Ok(total);
         }
         ctl.checkpoint()?;
+    }
+}
+
+/// `read_write` by the kernel: `want` is one byte more than the walk saw, so
+/// a file that grew since is noticed (and checked to be a regular file, as
+/// there) and one that did not takes one call. `None`: the two filesystems
+/// take no in-kernel copy; nothing was written.
+fn kernel_small(
+    src: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+    k: &KernelCopy,
+    expected: u64,
+    mut checked: bool,
+    ctl: &Control,
+) -> Option<Result<u64, CopyFail>> {
+    let mut call: Option<Call> = None;
+    let mut total = 0u64;
+    loop {
+        let want = (expected.saturating_sub(total) as usize).clamp(4096, SMALL_FILE as usize) + 1;
+        let n = match k.copy(src, out, (total, want), &mut call, true) {
+            Ok(n) => n as u64,
+            Err(e) if total == 0 && refused(e) => return None,
+            Err(e) => return Some(Err(offload_err(e))),
+        };
+        if n == 0 {
+            return Some(Ok(total));
+        }
+        if !checked && total + n > expected {
+            if let Err(e) = super::meta::regular_meta(src) {
+                return Some(Err(CopyFail::Read(e)));
+            }
+            checked = true;
+        }
+        total += n;
+        if let Err(c) = ctl.throttle(n) {
+            return Some(Err(c.into()));
+        }
+        // A short copy of a regular file is its end; skip the call that says so.
+        if n < want as u64 && total == expected {
+            return Some(Ok(total));
+        }
+        if let Err(c) = ctl.checkpoint() {
+            return Some(Err(c.into()));
+        }
     }
 }
 
@@ -209,7 +273,12 @@ pub(crate) fn copy_range(
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
 ) -> Result<u64, CopyFail> {
-    let mut offload = mv.offload && mv.hash.is_none();
+    let mut offload = mv.offload.filter(|_| mv.hash.is_none());
+    // `sendfile` writes at the destination's position: only once it is here
+    // (a seek that fails leaves `copy_file_range` or the buffer).
+    let may_send =
+        !mv.out_shared && offload.is_some() && sys::seek(out, SeekFrom::Start(offset)).is_ok();
+    let mut call = None;
     let mut done = 0u64;
     loop {
         let step = ctl.step(STEP);
@@ -220,13 +289,13 @@ pub(crate) fn copy_range(
         };
         let at = offset + done;
         let offloaded = match offload {
-            true => sys::copy_file_range(src, at, out, at, step as usize),
-            false => Err(Errno::NOSYS),
+            Some(k) => k.copy(src, out, (at, step as usize), &mut call, may_send),
+            None => Err(Errno::NOSYS),
         };
         let n = match offloaded {
             Ok(n) => n as u64,
-            Err(Errno::XDEV | Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
-                offload = false;
+            Err(e) if refused(e) => {
+                offload = None;
                 pread_pwrite(src, out, at, step, mv)?
             }
             Err(e) => return Err(offload_err(e)),
@@ -368,7 +437,8 @@ mod tests {
         let mut mv = Mover {
             buf: &mut buf,
             lane: None,
-            offload: true,
+            offload: Some(&KernelCopy::default()),
+            out_shared: false,
             hash: None,
             cache: Cache::Unasked,
         };

@@ -272,7 +272,8 @@ mod tests {
         let mut mv = Mover {
             buf: &mut buf,
             lane: None,
-            offload: false,
+            offload: None,
+            out_shared: false,
             hash: Some(&mut h),
             cache: super::super::data::Cache::Unasked,
         };

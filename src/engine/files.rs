@@ -54,8 +54,10 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
             }
         }
     };
-    // Until a file of the batch is found not in memory; then the data of the
-    // rest is asked for at once.
+    // The batch's first file with data asks whether it is in memory; if not,
+    // the data of the rest is asked for at once. Either way the rest is
+    // copied by the kernel (a batch is one folder's, read at once: one file
+    // tells of its neighbours).
     c.cache = Cache::Ask;
     for (i, item) in b.items.iter().enumerate() {
         if c.sh.control.checkpoint().is_err() {
@@ -182,6 +184,7 @@ pub(super) fn copy_file(
         buf: &mut c.buf,
         lane: None,
         offload: sh.offload(),
+        out_shared: false,
         hash: hash.as_mut(),
         cache: c.cache,
     };
@@ -226,8 +229,8 @@ pub(super) fn copy_file(
             )
         }
     };
-    // Missed: the rest of the batch is read ahead; Unasked: this filesystem
-    // cannot say.
+    // Hit: the rest of the batch is in memory; Missed: it is read ahead;
+    // Unasked: this filesystem cannot say.
     if c.cache == Cache::Ask {
         c.cache = mv.cache;
     }

@@ -29,6 +29,7 @@ mod flush;
 mod item;
 mod job;
 mod kept;
+mod kernel_copy;
 mod limit;
 mod meta;
 mod names;

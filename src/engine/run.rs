@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::Receiver;
 
 use super::ask::Ask;
+use super::kernel_copy::KernelCopy;
 
 use super::control::Control;
 
@@ -158,6 +159,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         ask: Ask::new(control.clone()),
         kept: NotKept::default(),
         file_meta,
+        kernel: KernelCopy::default(),
     });
     if file_meta.window != TimeWindow::EXACT {
         shared.send(Event::Notice(Notice::TimeWindow(file_meta.window.0)));

@@ -11,6 +11,7 @@ use super::control::Control;
 use super::decide::{self, Decision};
 use super::dest::DestRoot;
 use super::kept::{NotKept, What, Why};
+use super::kernel_copy::KernelCopy;
 use super::meta::MetaPolicy;
 use super::meta::{FileMeta, SrcMeta, TimeWindow};
 use super::source::SourceRoot;
@@ -40,6 +41,8 @@ pub(crate) struct Shared {
     pub kept: NotKept,
     /// What the destination keeps of a file's metadata (probed at the start).
     pub file_meta: FileMeta,
+    /// Which in-kernel copy the two filesystems take (learned as it goes).
+    pub kernel: KernelCopy,
 }
 
 impl Shared {
@@ -73,10 +76,10 @@ impl Shared {
         }
     }
 
-    /// Whether the kernel may move the bytes itself (`copy_file_range`),
-    /// which on XFS and btrfs may clone them.
-    pub fn offload(&self) -> bool {
-        self.reflink != Reflink::Never
+    /// Whether the kernel may move the bytes itself (`copy_file_range`,
+    /// which on XFS and btrfs may clone them, or `sendfile`), and how.
+    pub fn offload(&self) -> Option<&KernelCopy> {
+        (self.reflink != Reflink::Never).then_some(&self.kernel)
     }
 
     /// How closely the destination keeps times.

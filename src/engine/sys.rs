@@ -229,6 +229,20 @@ pub(crate) fn copy_file_range(
     })
 }
 
+/// Copies up to `len` bytes from `from` at `from_offset` to `to` at its
+/// position (which moves; `from`'s does not).
+pub(crate) fn sendfile(
+    to: BorrowedFd<'_>,
+    from: BorrowedFd<'_>,
+    from_offset: u64,
+    len: usize,
+) -> Result<usize> {
+    retry(|| {
+        let mut off = from_offset;
+        rfs::sendfile(to, from, Some(&mut off), len)
+    })
+}
+
 /// Writes back everything dirty on the filesystem of `fd`.
 pub(crate) fn syncfs(fd: BorrowedFd<'_>) -> Result<()> {
     retry(|| rfs::syncfs(fd))
