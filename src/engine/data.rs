@@ -176,9 +176,9 @@ pub(crate) fn read_write(
     }
 }
 
-/// `read_write` by the kernel: `want` is one byte more than the walk saw, so
-/// a file that grew since is noticed (and checked to be a regular file, as
-/// there) and one that did not takes one call. `None`: the two filesystems
+/// `read_write` by the kernel: each call asks for more than the walk saw is
+/// left, so a file that grew since is noticed (and checked to be a regular
+/// file, as there) and one that did not takes one call. `None`: the two filesystems
 /// take no in-kernel copy; nothing was written.
 fn kernel_small(
     src: BorrowedFd<'_>,

@@ -51,6 +51,8 @@ def main(results, trees):
             # convoy process alone, not the tmux session around it.
             if len(fields) >= 4:
                 wall = float(fields[-4])
+            # It prints hundredths: a copy of a tiny folder reads 0.00.
+            wall = max(wall, 0.005)
             rows.setdefault(slug, []).append((wall, float(user) + float(sys_), int(rss)))
             by_round.setdefault(slug, {})[rnd] = wall
         if not rows:
