@@ -121,9 +121,9 @@ pub(crate) fn read_write(
     if let Some(k) = mv
         .offload
         .filter(|_| mv.hash.is_none() && expected > 0 && !asks)
-        && let Some(r) = kernel_small(src, out, k, expected, checked, ctl)
+        && let Some(total) = kernel_small(src, out, k, expected, checked, ctl)?
     {
-        return r;
+        return Ok(total);
     }
     let want = (expected as usize)
         .saturating_add(1)
@@ -158,28 +158,22 @@ pub(crate) fn read_write(
         if n == 0 {
             return Ok(total);
         }
-        if !checked && total + n as u64 > expected {
-            super::meta::regular_meta(src).map_err(CopyFail::Read)?;
-            checked = true;
-        }
+        check_growth(src, &mut checked, total + n as u64 > expected)?;
         write_all(out, &mv.buf[..n])?;
         if let Some(h) = mv.hash.as_deref_mut() {
             h.update(&mv.buf[..n]);
         }
         total += n as u64;
-        ctl.throttle(n as u64)?;
-        // A short read of a regular file is its end; skip the call that says so.
-        if n < mv.buf.len() && total == expected {
+        if step_ends(ctl, n as u64, mv.buf.len() as u64, (total, expected))? {
             return Ok(total);
         }
-        ctl.checkpoint()?;
     }
 }
 
 /// `read_write` by the kernel: each call asks for more than the walk saw is
 /// left, so a file that grew since is noticed (and checked to be a regular
-/// file, as there) and one that did not takes one call. `None`: the two filesystems
-/// take no in-kernel copy; nothing was written.
+/// file, as there) and one that did not takes one call. `None`: the two
+/// filesystems take no in-kernel copy; nothing was written.
 fn kernel_small(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
@@ -187,37 +181,54 @@ fn kernel_small(
     expected: u64,
     mut checked: bool,
     ctl: &Control,
-) -> Option<Result<u64, CopyFail>> {
+) -> Result<Option<u64>, CopyFail> {
     let mut call: Option<Call> = None;
     let mut total = 0u64;
     loop {
         let want = (expected.saturating_sub(total) as usize).clamp(4096, SMALL_FILE as usize) + 1;
         let n = match k.copy(src, out, (total, want), &mut call, true) {
             Ok(n) => n as u64,
-            Err(e) if total == 0 && refused(e) => return None,
-            Err(e) => return Some(Err(offload_err(e))),
+            Err(e) if total == 0 && refused(e) => return Ok(None),
+            Err(e) => return Err(offload_err(e)),
         };
         if n == 0 {
-            return Some(Ok(total));
+            return Ok(Some(total));
         }
-        if !checked && total + n > expected {
-            if let Err(e) = super::meta::regular_meta(src) {
-                return Some(Err(CopyFail::Read(e)));
-            }
-            checked = true;
-        }
+        check_growth(src, &mut checked, total + n > expected)?;
         total += n;
-        if let Err(c) = ctl.throttle(n) {
-            return Some(Err(c.into()));
-        }
-        // A short copy of a regular file is its end; skip the call that says so.
-        if n < want as u64 && total == expected {
-            return Some(Ok(total));
-        }
-        if let Err(c) = ctl.checkpoint() {
-            return Some(Err(c.into()));
+        if step_ends(ctl, n, want as u64, (total, expected))? {
+            return Ok(Some(total));
         }
     }
+}
+
+/// A file that reads `past` the size the walk saw, and was not `checked`
+/// since, must still be a regular file (a device swapped in could be read
+/// forever).
+fn check_growth(src: BorrowedFd<'_>, checked: &mut bool, past: bool) -> Result<(), CopyFail> {
+    if past && !*checked {
+        super::meta::regular_meta(src).map_err(CopyFail::Read)?;
+        *checked = true;
+    }
+    Ok(())
+}
+
+/// After a step that moved `n` of the `asked` bytes (`total` of the
+/// `expected` so far): throttled, and whether that was the file's end. A
+/// short step of a regular file that reached the walk's size is its end: the
+/// call that would say so is skipped. Otherwise waits out a pause.
+fn step_ends(
+    ctl: &Control,
+    n: u64,
+    asked: u64,
+    (total, expected): (u64, u64),
+) -> Result<bool, CopyFail> {
+    ctl.throttle(n)?;
+    if n < asked && total == expected {
+        return Ok(true);
+    }
+    ctl.checkpoint()?;
+    Ok(false)
 }
 
 fn write_all(out: BorrowedFd<'_>, mut data: &[u8]) -> Result<(), CopyFail> {
