@@ -1008,3 +1008,35 @@ fn every_copy_of_a_queue_keeps_its_failures_for_the_summary() {
     assert!(s.contains("Failed (1)") && s.contains("broken.jpg"), "{s}");
     assert_eq!(app.exit_code(), convoy::exit::ExitCode::Partial);
 }
+
+#[test]
+fn a_copy_started_from_the_command_line_reads_the_form_only_when_it_is_shown() {
+    use clap::Parser;
+    let t = tempfile::tempdir().unwrap();
+    let (missing, dest) = (t.path().join("missing"), t.path().join("out"));
+    let args =
+        convoy::cli::Args::parse_from(["convoy".as_ref(), missing.as_os_str(), dest.as_os_str()]);
+    let mut app = convoy::tui::app_from_args(&args, false).unwrap();
+    assert!(
+        !app.setup.is_listed() && app.setup.browse_entries.is_empty(),
+        "both paths given: the working folder is not read before the copy starts"
+    );
+    // The start fails (no such source): the form is shown, read, and says why.
+    app.start_from_setup();
+    assert_eq!(app.screen, Screen::Setup);
+    assert!(app.setup.is_listed());
+    let cwd = std::env::current_dir().unwrap();
+    assert_eq!(app.setup.browse_dir, cwd);
+    assert!(
+        app.setup.browse_entries.iter().any(|e| e == "src"),
+        "{:?}",
+        app.setup.browse_entries
+    );
+    let shown = text(&screen(&app, 100, 30));
+    assert!(shown.contains("missing"), "{shown}");
+
+    // Only one path: the form is the first screen, read at once.
+    let args = convoy::cli::Args::parse_from(["convoy".as_ref(), t.path().as_os_str()]);
+    let app = convoy::tui::app_from_args(&args, false).unwrap();
+    assert!(app.setup.is_listed() && app.setup.browse_entries.iter().any(|e| e == "src"));
+}

@@ -148,6 +148,7 @@ impl App {
         if self.setup.source.is_empty() {
             self.setup.error = Some("choose a source folder first".into());
             self.setup.set_focus(Field::Source);
+            self.show_setup();
             return;
         }
         let mut cfg = self.base.clone();
@@ -160,7 +161,10 @@ impl App {
                 self.start_apart();
             }
             Ok(cfg) => self.start(cfg),
-            Err(e) => self.setup.error = Some(e.to_string()),
+            Err(e) => {
+                self.setup.error = Some(e.to_string());
+                self.show_setup();
+            }
         }
     }
 
@@ -196,7 +200,7 @@ impl App {
             }
             Err(e) => {
                 self.setup.error = Some(e.to_string());
-                self.screen = Screen::Setup;
+                self.show_setup();
             }
         }
     }
@@ -449,6 +453,12 @@ impl App {
         self.running.as_ref().map(|r| &r.control)
     }
 
+    /// Shows the setup form, reading its folders if they never were.
+    fn show_setup(&mut self) {
+        self.setup.show();
+        self.screen = Screen::Setup;
+    }
+
     pub fn update(&mut self, a: Action) {
         // Dialogs take their keys first.
         match (self.dialog, a) {
@@ -659,7 +669,7 @@ impl App {
             }
             Action::QueueCopy => {
                 self.setup.error = None;
-                self.screen = Screen::Setup;
+                self.show_setup();
             }
             Action::NextJob => self.queue.select_next(),
             Action::JobEarlier => self.queue.move_selected(-1),
@@ -702,7 +712,7 @@ impl App {
             Action::NewCopy => {
                 self.setup.error = None;
                 self.setup.set_focus(Field::Source);
-                self.screen = Screen::Setup;
+                self.show_setup();
             }
             Action::ScrollDown => {
                 self.scroll = (self.scroll + 1).min(self.progress.failures.len().saturating_sub(1));

@@ -60,7 +60,11 @@ pub fn app_from_args(args: &Args, colors: bool) -> Result<App, InputError> {
     app.recent_file = recent::file();
     if let Some(f) = &app.recent_file {
         app.setup.recent = recent::load(f);
-        app.setup.complete();
+    }
+    // With both paths the copy starts at once: the form is read only if it
+    // is shown (a queued copy, a start that failed).
+    if args.source.is_none() || args.dest.is_none() {
+        app.setup.refresh();
     }
     if let Some(path) = &args.log {
         app.run_log = Some(RunLog::open(path)?);

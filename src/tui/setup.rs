@@ -77,10 +77,23 @@ pub struct Setup {
     /// Wait until the copy is written to the device.
     pub flush: bool,
     pub error: Option<String>,
+    /// The browser and the suggestions have been read. A copy started from
+    /// the command line shows the form only if the user asks for it, so its
+    /// start does not read the working folder (a `stat` per entry: 0.09 s in
+    /// a folder of 300).
+    listed: bool,
 }
 
 impl Setup {
+    /// The form, its browser listing `start_dir`.
     pub fn new(source: Option<&Path>, start_dir: PathBuf) -> Self {
+        let mut s = Setup::unlisted(source, start_dir);
+        s.refresh();
+        s
+    }
+
+    /// The form with nothing read yet: `show` reads it before it is shown.
+    fn unlisted(source: Option<&Path>, start_dir: PathBuf) -> Self {
         let mut s = Setup {
             source: String::new(),
             dest: String::new(),
@@ -101,21 +114,22 @@ impl Setup {
             verify: false,
             flush: false,
             error: None,
+            listed: false,
         };
         if let Some(src) = source {
             s.source = src.display().to_string();
             s.source_changed();
             s.focus = Field::Dest;
         }
-        s.list_browser();
         s
     }
 
     /// The form filled from a configuration (the command line's): its paths
-    /// when given, and the options the form edits.
+    /// when given, and the options the form edits. Nothing is listed until
+    /// the form is shown (`show`) or `refresh`ed.
     pub fn from_config(base: &Config, start_dir: PathBuf) -> Self {
         let source = (!base.source.as_os_str().is_empty()).then_some(base.source.as_path());
-        let mut s = Setup::new(source, start_dir);
+        let mut s = Setup::unlisted(source, start_dir);
         s.jobs = base.jobs;
         s.policy = base.policy;
         s.dereference = base.dereference;
@@ -260,6 +274,25 @@ impl Setup {
             return true;
         }
         false
+    }
+
+    /// Reads the browser's folder and the focused field's suggestions anew.
+    pub fn refresh(&mut self) {
+        self.list_browser();
+        self.complete();
+        self.listed = true;
+    }
+
+    /// Before the form is shown: reads it if it never was.
+    pub fn show(&mut self) {
+        if !self.listed {
+            self.refresh();
+        }
+    }
+
+    /// Whether the browser and the suggestions have been read.
+    pub fn is_listed(&self) -> bool {
+        self.listed
     }
 
     pub fn list_browser(&mut self) {
