@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use clap::{Parser, ValueEnum};
 
 use crate::config::{
-    Chunking, Config, ConflictPolicy, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, Preserve,
-    Reflink, default_jobs,
+    Chunking, Config, ConflictPolicy, DEFAULT_CHUNK_SIZE, DEFAULT_CHUNK_THRESHOLD, Direct,
+    Preserve, Reflink, default_jobs,
 };
 use crate::error::InputError;
 
@@ -53,6 +53,24 @@ pub enum ReflinkArg {
     Auto,
     Always,
     Never,
+}
+
+/// When big files are written past the page cache (`--direct`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DirectArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<DirectArg> for Direct {
+    fn from(d: DirectArg) -> Self {
+        match d {
+            DirectArg::Auto => Direct::Auto,
+            DirectArg::Always => Direct::Always,
+            DirectArg::Never => Direct::Never,
+        }
+    }
 }
 
 impl From<ReflinkArg> for Reflink {
@@ -127,6 +145,13 @@ pub struct Args {
     /// alone: always].
     #[arg(long, value_enum, value_name = "WHEN", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
     pub reflink: Option<ReflinkArg>,
+    /// Write files of 32 MiB and more past the page cache (O_DIRECT): auto
+    /// onto local disks (ext4, XFS, btrfs) where filling the cache costs more
+    /// than writing the disk (a virtual machine handing its free memory back
+    /// to its host), always wherever the filesystem takes it, never: through
+    /// the cache as cp writes [default: auto; alone: always].
+    #[arg(long, value_enum, value_name = "WHEN", num_args = 0..=1, require_equals = true, default_missing_value = "always")]
+    pub direct: Option<DirectArg>,
     /// Hash every file as it is read (BLAKE3), read the copy back from the
     /// device and compare; a copy that differs is removed and reported.
     #[arg(long)]
@@ -284,6 +309,7 @@ impl Args {
             dry_run: self.dry_run,
             preserve: self.preserve(),
             reflink: self.reflink.map_or(Reflink::Auto, Into::into),
+            direct: self.direct.map_or(Direct::Auto, Into::into),
             verify: self.verify,
             fsync: self.fsync,
             flush: self.flush || self.fsync,

@@ -60,6 +60,21 @@ pub enum Reflink {
     Never,
 }
 
+/// Whether big files are written past the page cache (`--direct`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Direct {
+    /// Onto local disk filesystems (ext4, XFS, btrfs, F2FS) where filling
+    /// the page cache costs more than writing the disk: a virtual machine
+    /// that hands its free memory back to its host.
+    #[default]
+    Auto,
+    /// Wherever the destination's filesystem takes `O_DIRECT`: a big copy
+    /// that must not push what is in memory out of it.
+    Always,
+    /// Never: every byte goes through the page cache, as `cp` writes.
+    Never,
+}
+
 /// Splitting big files into chunks copied by several workers at once: off by
 /// default (see [`DEFAULT_CHUNK_THRESHOLD`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -103,6 +118,7 @@ pub struct Config {
     pub dry_run: bool,
     pub preserve: Preserve,
     pub reflink: Reflink,
+    pub direct: Direct,
     /// Hash every file as it is read and read the copy back from the device
     /// to compare (see `engine::verify`).
     pub verify: bool,
@@ -132,6 +148,7 @@ impl Config {
             dry_run: false,
             preserve: Preserve::default(),
             reflink: Reflink::default(),
+            direct: Direct::default(),
             verify: false,
             fsync: false,
             flush: false,

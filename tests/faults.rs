@@ -1311,7 +1311,8 @@ fn every_call_of_verify_flush_and_fsync_failing_leaves_nothing_broken() {
 fn every_call_of_a_big_file_written_past_the_page_cache_failing_leaves_nothing_broken() {
     have_strace();
     let fx = Fixture::with_big_file();
-    let copier = Copier::Convoy(&["-j1"]);
+    // (Asked for: by default only where this machine's page cache is costly.)
+    let copier = Copier::Convoy(&["-j1", "--direct"]);
     let c = census(&fx, copier);
     assert_covered(&c);
     for call in ["fcntl", "pwrite64", "pread64"] {

@@ -45,7 +45,8 @@ pub(crate) struct DestRoot {
     left: Arc<LeftBehind>,
     /// `--fsync`: a staged folder's entries are flushed before it is placed.
     pub durable: bool,
-    /// Big files are written past the page cache (a local disk filesystem).
+    /// Big files are written past the page cache (`--direct`, see
+    /// `direct::wanted`).
     pub direct_writes: bool,
 }
 
@@ -55,7 +56,6 @@ impl DestRoot {
     pub fn open(path: &Path) -> io::Result<Self> {
         let fd = sys::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
         let pid = rustix::process::getpid().as_raw_nonzero().get() as u32;
-        let direct_writes = super::direct::pays_on(fd.as_fd());
         Ok(DestRoot {
             dirs: Beneath::new(fd, false),
             path: path.to_path_buf(),
@@ -66,7 +66,7 @@ impl DestRoot {
             names: NameRules::default(),
             left: Arc::default(),
             durable: false,
-            direct_writes,
+            direct_writes: false,
             places: RwLock::new(()),
         })
     }

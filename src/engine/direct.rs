@@ -1,19 +1,27 @@
-//! Big files onto a local disk, written past the page cache (`O_DIRECT`).
+//! Big files written past the page cache (`O_DIRECT`, `--direct`).
 //!
-//! On this kind of machine (a virtual machine, where every fresh page of the
-//! page cache costs the host a fault) filling the cache with the copy is what
-//! a big copy waits for: one 4 GiB file took 5.6 s of kernel time through
-//! `copy_file_range` (`cp -a`) and 2.3–2.9 s read into a buffer and written
-//! with `O_DIRECT`. So a big file's steps are read (buffered: a warm source
-//! comes from memory, a cold one with the kernel's read-ahead, asked for a few
-//! steps further) into one of two aligned buffers while the other is written
-//! by a second thread: reading and writing overlap, and the data is on the
-//! device when the copy says done. Only on local disk filesystems (where the
-//! kernel's own copy is a plain copy through the cache, and a clone was not
-//! possible or not wanted); anywhere else `copy_file_range` may do better (a
-//! server-side copy).
+//! On a virtual machine that hands its free memory back to its host (free
+//! page reporting), every fresh page of the page cache costs the host a fault,
+//! and filling the cache with the copy is what a big copy waits for: one
+//! 4 GiB file took 5.6 s of kernel time through `copy_file_range` (`cp -a`)
+//! and 2.3–2.9 s read into a buffer and written with `O_DIRECT`. Where memory
+//! is not handed back (the reporting paused on that same machine), the cache
+//! is the faster road: 1.6 s through it, 1.9–2.8 s past it. So by default
+//! (`auto`) big files are written so only where the cache is costly, and only
+//! onto local disk filesystems (where the kernel's own copy is a plain copy
+//! through the cache, and a clone was not possible or not wanted; anywhere
+//! else `copy_file_range` may do better: a server-side copy). `--direct`
+//! asks for it wherever the filesystem takes it: a big copy that must not
+//! push what is in memory out of it.
+//!
+//! A big file's steps are read (buffered: a warm source comes from memory, a
+//! cold one with the kernel's read-ahead, asked for a few steps further) into
+//! one of two aligned buffers while the other is written by a second thread:
+//! reading and writing overlap, and the data is on the device when the copy
+//! says done.
 
 use std::os::fd::BorrowedFd;
+use std::sync::OnceLock;
 
 use rustix::fs::OFlags;
 use rustix::io::Errno;
@@ -21,6 +29,7 @@ use rustix::io::Errno;
 use super::control::Control;
 use super::data::{self, CopyFail, Mover};
 use super::sys;
+use crate::config::Direct;
 
 /// Files at least this large are written so.
 pub(crate) const FROM: u64 = 32 * 1024 * 1024;
@@ -35,9 +44,19 @@ const ALIGN: usize = 4096;
 /// 5.7–6.5 s against 8.1–8.4 s without).
 const AHEAD: u64 = 4;
 
-/// Whether files on the filesystem of `fd` are written so: the local disk
-/// filesystems whose `copy_file_range` is a copy through the page cache.
-pub(crate) fn pays_on(fd: BorrowedFd<'_>) -> bool {
+/// Whether big files onto the filesystem of `dest` are written past the
+/// page cache.
+pub(crate) fn wanted(choice: Direct, dest: BorrowedFd<'_>) -> bool {
+    match choice {
+        Direct::Always => true,
+        Direct::Never => false,
+        Direct::Auto => page_cache_is_costly() && local_disk(dest),
+    }
+}
+
+/// Whether the filesystem of `fd` is a local disk filesystem, whose
+/// `copy_file_range` is a copy through the page cache.
+fn local_disk(fd: BorrowedFd<'_>) -> bool {
     const EXT4: i64 = 0xEF53;
     const XFS: i64 = 0x5846_5342;
     const BTRFS: i64 = 0x9123_683E;
@@ -47,6 +66,37 @@ pub(crate) fn pays_on(fd: BorrowedFd<'_>) -> bool {
         let kind = s.f_type as i64;
         matches!(kind, EXT4 | XFS | BTRFS | F2FS)
     })
+}
+
+/// Whether this machine hands its free memory back to a hypervisor (free
+/// page reporting on): then every page the copy adds to the cache is first
+/// faulted in by the host. Read once per process.
+pub fn page_cache_is_costly() -> bool {
+    static COSTLY: OnceLock<bool> = OnceLock::new();
+    *COSTLY.get_or_init(|| {
+        let order =
+            std::fs::read_to_string("/sys/module/page_reporting/parameters/page_reporting_order");
+        let buddy = std::fs::read_to_string("/proc/buddyinfo");
+        match (order, buddy) {
+            (Ok(order), Ok(buddy)) => reporting(&order, &buddy),
+            _ => false,
+        }
+    })
+}
+
+/// Whether free memory is reported, from the reporting order (the smallest
+/// free block handed back; it stays at its "unset" value, 2³² − 1, until a
+/// balloon driver registers, and a benchmark pauses reporting by raising it)
+/// and `/proc/buddyinfo` (one column per order the kernel keeps).
+fn reporting(order: &str, buddyinfo: &str) -> bool {
+    let Ok(order) = order.trim().parse::<u64>() else {
+        return false;
+    };
+    let orders = buddyinfo
+        .lines()
+        .next()
+        .map_or(0, |l| l.split_whitespace().skip(4).count() as u64);
+    order < orders
 }
 
 /// A buffer whose slice starts on an `ALIGN` boundary.
@@ -324,5 +374,23 @@ mod tests {
         let (want, got, steps) = copied(STEP + 5000, 2 * ALIGN as u64);
         assert_eq!(steps.iter().sum::<u64>(), (STEP + 5000 - 2 * ALIGN) as u64);
         assert_eq!(&got[2 * ALIGN..], &want[2 * ALIGN..]);
+    }
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use super::reporting;
+
+    const BUDDY: &str = "Node 0, zone      DMA      0      0      0      0      0      0      0      0      1      1      3 \n\
+                         Node 0, zone   Normal   9227   7088   2531    458    157     92    147     76     37     28   1941 \n";
+
+    #[test]
+    fn free_memory_is_reported_only_at_an_order_the_kernel_keeps() {
+        assert!(reporting("9\n", BUDDY), "a balloon reporting 2 MiB blocks");
+        assert!(reporting("10\n", BUDDY), "the largest order kept");
+        assert!(!reporting("11\n", BUDDY), "paused past the largest order");
+        assert!(!reporting("4294967295\n", BUDDY), "no balloon registered");
+        assert!(!reporting("", BUDDY));
+        assert!(!reporting("9", ""), "no orders read");
     }
 }

@@ -51,4 +51,5 @@ mod worker;
 mod xattrs;
 
 pub use control::{Answer, Choice, Control};
+pub use direct::page_cache_is_costly;
 pub use run::{Running, StartError, THREAD_PREFIX, start};

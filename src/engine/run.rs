@@ -126,6 +126,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run)?;
     if let Some(r) = &mut root {
         r.durable = config.fsync;
+        r.direct_writes = super::direct::wanted(config.direct, r.root_fd());
     }
 
     // What the destination keeps decides what is set and how times compare.
