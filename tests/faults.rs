@@ -127,6 +127,8 @@ const NOT_FILE_IO: &[&str] = &[
     "sched_getaffinity",
     "sched_yield",
     "getrandom",
+    // The memory size, which bounds how far a big file is read ahead.
+    "sysinfo",
     "prlimit64",
     "set_robust_list",
     "rseq",

@@ -892,6 +892,64 @@ fn cached_bytes(path: &Path) -> u64 {
         .unwrap_or_else(|_| panic!("fincore said {out:?}"))
 }
 
+/// A big file whose bytes pass through this machine (`sendfile` to another
+/// filesystem) has its source asked for ahead of the copy (`WILLNEED` over at
+/// least one 8 MiB step, from its start), so a cold source's reads queue at
+/// the device; one copied inside a filesystem by `copy_file_range`, which may
+/// clone or copy on a server reading nothing here, is not. The bytes arrive
+/// either way.
+#[test]
+fn a_big_file_passing_through_is_read_ahead_and_one_the_filesystem_copies_is_not() {
+    need("strace", "strace");
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("big.bin"), &data(37, 40 * 1024 * 1024 + 5));
+    let shm = tempfile::tempdir_in("/dev/shm").expect("this test needs /dev/shm (tmpfs)");
+    let places = [
+        ("to another filesystem", shm.path().join("copy"), true),
+        ("inside the filesystem", t.path().join("copy"), false),
+    ];
+    for (what, dst, want_ahead) in places {
+        let log = t.path().join("trace.log");
+        let o = Command::new("strace")
+            .args([
+                "-f",
+                "-qq",
+                "-e",
+                "trace=fadvise64,sendfile,copy_file_range",
+                "-o",
+            ])
+            .arg(&log)
+            .args([BIN, "--batch", "--direct=never"])
+            .arg(&src)
+            .arg(&dst)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 0, "{what}: {}{}", stdout(&o), stderr(&o));
+        assert!(
+            fs::read(dst.join("big.bin")).unwrap() == fs::read(src.join("big.bin")).unwrap(),
+            "{what}: the bytes differ"
+        );
+        let trace = fs::read_to_string(&log).unwrap();
+        let sent = trace
+            .lines()
+            .any(|l| l.contains("sendfile(") && !l.contains("= -1"));
+        assert_eq!(sent, want_ahead, "{what}: sendfile used\n{trace}");
+        // fadvise64(fd, 0, LEN, POSIX_FADV_WILLNEED)
+        let ahead = trace.lines().any(|l| {
+            let Some(args) = l.split("fadvise64(").nth(1) else {
+                return false;
+            };
+            let args: Vec<&str> = args.split([',', ')']).map(str::trim).collect();
+            args.len() > 3
+                && args[1] == "0"
+                && args[2].parse::<u64>().is_ok_and(|n| n >= 8 << 20)
+                && args[3] == "POSIX_FADV_WILLNEED"
+        });
+        assert_eq!(ahead, want_ahead, "{what}: read ahead\n{trace}");
+    }
+}
+
 /// Big files written past the page cache (`--direct`). By default onto a
 /// local disk (ext4, XFS, btrfs) only, and only where this machine hands its
 /// free memory back to its host; `--direct` wherever the filesystem takes it

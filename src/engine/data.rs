@@ -4,8 +4,8 @@
 //! ask whether the batch is in memory; larger ones through `copy_file_range`
 //! in steps, so pause, cancel and progress stay live; sparse ones data segment
 //! by data segment, so holes stay holes. Where source and destination can
-//! share data (XFS, btrfs), a file is cloned whole instead; big files onto a
-//! local disk are written past the page cache (`direct`).
+//! share data (XFS, btrfs), a file is cloned whole instead; big files are
+//! written past the page cache where filling it is costly (`direct`).
 
 use std::io;
 use std::os::fd::BorrowedFd;
@@ -21,6 +21,22 @@ use super::sys;
 pub(crate) const SMALL_FILE: u64 = 256 * 1024;
 /// Bytes per `copy_file_range` call: the granularity of pause, cancel and progress.
 pub(crate) const STEP: u64 = 8 * 1024 * 1024;
+
+/// How far ahead of a big file's copy its source is asked for (`WILLNEED`):
+/// a cold source's reads then queue at the device while the copy writes,
+/// instead of one read-ahead window at a time. One 4 GiB file, cold, fresh
+/// ext4 each copy, reporting paused: 3.78–3.95 s without, 3.26–3.51 s four
+/// steps ahead, 2.73–2.91 s eight, 2.52–2.66 s sixteen (`cp -a` 3.60–3.96 s;
+/// `dd` reads it in 2.53–2.63 s). At most a 64th of the memory, so a few
+/// workers' read-ahead on a small machine does not push itself out.
+pub(crate) fn read_ahead_bytes() -> u64 {
+    static AHEAD: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *AHEAD.get_or_init(|| {
+        let ram = rustix::system::sysinfo();
+        let total = ram.totalram as u64 * u64::from(ram.mem_unit.max(1));
+        (total / 64).clamp(STEP, 16 * STEP) / STEP * STEP
+    })
+}
 
 /// Which side failed matters to the user: "cannot read" names the source,
 /// "cannot write" names the destination.
@@ -291,7 +307,23 @@ pub(crate) fn copy_range(
         !mv.out_shared && offload.is_some() && sys::seek(out, SeekFrom::Start(offset)).is_ok();
     let mut call = None;
     let mut done = 0u64;
+    let mut hinted = offset;
+    let end = len.map_or(u64::MAX, |l| offset + l);
     loop {
+        // Bytes that pass through this machine are asked for ahead; not for
+        // `copy_file_range`, which may clone, or copy on a server, reading
+        // nothing here.
+        let through_here = match (call, offload) {
+            (Some(c), Some(_)) => c == Call::Send,
+            (None, Some(k)) => may_send && k.sends(),
+            (_, None) => true,
+        };
+        let ahead = (offset + done + read_ahead_bytes()).min(end);
+        if through_here && hinted < ahead {
+            // (Past the end of the file it asks for nothing.)
+            let _ = sys::will_need_at(src, hinted, ahead - hinted);
+            hinted = ahead;
+        }
         let step = ctl.step(STEP);
         let step = match len {
             Some(l) if done >= l => return Ok(done),

@@ -43,6 +43,12 @@ pub(crate) fn refused(e: Errno) -> bool {
 }
 
 impl KernelCopy {
+    /// Whether the run has learned that `sendfile` is its call (the two
+    /// filesystems refused `copy_file_range`).
+    pub fn sends(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == SEND
+    }
+
     /// Copies up to `len` bytes at `at` of `src` to the same place of `out`,
     /// with the `call` this file started with (`None` before its first); at
     /// a file's first call `out`'s position must be `at`, as `sendfile`
