@@ -62,16 +62,18 @@ def main(results, trees):
         base = med.get("convoy", (None,))[0]
         print(f"\n### {tree}: {info.split(': ', 1)[1]}\n")
         print("| tool | median wall s | convoy ÷ tool | by rounds (range) | fastest run s | files/s "
-              "| MiB/s | CPU s | peak RSS MiB | output |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+              "| MiB/s | CPU s | CPU ms / 1,000 files | peak RSS MiB | output |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for slug, (wall, cpu, rss, fastest) in sorted(med.items(), key=lambda kv: kv[1][0]):
             ratio = f"{base / wall:.2f}" if base else "–"
             rounds = by_rounds(by_round, "convoy", slug)
             name = names.get(slug, slug)
             out = verify.get(slug, "not verified")
+            # What each file costs, where there are files enough to say.
+            per_thousand = f"{cpu * 1e6 / files:,.1f}" if files >= 1000 else "–"
             print(f"| {name} | {wall:.2f} | {ratio} | {rounds} | {fastest:.2f} | {files / wall:,.0f} "
                   f"| {nbytes / wall / 2**20:,.0f} "
-                  f"| {cpu:.2f} | {rss / 1024:.1f} | {out} |")
+                  f"| {cpu:.2f} | {per_thousand} | {rss / 1024:.1f} | {out} |")
         print()
         for line in summary(med, by_round, names):
             print(line)
