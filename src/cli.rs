@@ -277,6 +277,11 @@ pub enum Face {
 }
 
 impl Args {
+    /// Both paths given: the interface starts the copy at once, without its form.
+    pub fn starts_at_once(&self) -> bool {
+        self.source.is_some() && self.dest.is_some()
+    }
+
     /// Every option as a [`Config`], the one route from arguments to the
     /// engine's settings: batch mode runs it once its paths are resolved, the
     /// TUI's setup form starts from it and overrides only the fields it edits.

@@ -38,6 +38,16 @@ pub(crate) fn read_ahead_bytes() -> u64 {
     })
 }
 
+/// Asks for `src` from `hinted` up to `upto` (one `WILLNEED`; past its end
+/// it asks for nothing) and moves `hinted` there. A refusal costs only the
+/// head start.
+pub(crate) fn ask_ahead(src: BorrowedFd<'_>, hinted: &mut u64, upto: u64) {
+    if *hinted < upto {
+        let _ = sys::will_need_at(src, *hinted, upto - *hinted);
+        *hinted = upto;
+    }
+}
+
 /// Which side failed matters to the user: "cannot read" names the source,
 /// "cannot write" names the destination.
 #[derive(Debug)]
@@ -318,11 +328,12 @@ pub(crate) fn copy_range(
             (None, Some(k)) => may_send && k.sends(),
             (_, None) => true,
         };
-        let ahead = (offset + done + read_ahead_bytes()).min(end);
-        if through_here && hinted < ahead {
-            // (Past the end of the file it asks for nothing.)
-            let _ = sys::will_need_at(src, hinted, ahead - hinted);
-            hinted = ahead;
+        if through_here {
+            ask_ahead(
+                src,
+                &mut hinted,
+                (offset + done + read_ahead_bytes()).min(end),
+            );
         }
         let step = ctl.step(STEP);
         let step = match len {

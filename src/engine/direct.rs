@@ -185,10 +185,7 @@ fn pipeline(
         };
         let (mut pos, mut hinted) = (start, start);
         loop {
-            while hinted < pos + AHEAD * STEP as u64 {
-                let _ = sys::will_need_at(src, hinted, STEP as u64);
-                hinted += STEP as u64;
-            }
+            data::ask_ahead(src, &mut hinted, pos + AHEAD * STEP as u64);
             if free.is_empty() {
                 in_flight -= 1;
                 if let Err(f) = take_back(&mut free, &mut done) {

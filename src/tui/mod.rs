@@ -63,7 +63,7 @@ pub fn app_from_args(args: &Args, colors: bool) -> Result<App, InputError> {
     }
     // With both paths the copy starts at once: the form is read only if it
     // is shown (a queued copy, a start that failed).
-    if args.source.is_none() || args.dest.is_none() {
+    if !args.starts_at_once() {
         app.setup.refresh();
     }
     if let Some(path) = &args.log {
@@ -141,7 +141,7 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
     // Checked before the screen is taken: a bad pair is one line, exit 2.
     let queued = args.queued_configs(Face::Tui)?;
     let (_guard, mut terminal) = open_terminal()?;
-    if args.source.is_some() && args.dest.is_some() {
+    if args.starts_at_once() {
         app.start_from_setup();
         for cfg in queued {
             app.queue.push(cfg);
