@@ -212,6 +212,10 @@ pub enum What {
     HardLinks,
     /// Sparse files' holes (written as zeros).
     Holes,
+    /// What a symlink points to, read back through the destination: sshfs
+    /// (`contain_symlinks`) hides targets that are absolute or climb out of
+    /// the mount. The links are made; they cannot be read back.
+    LinkTargets,
 }
 
 impl What {
@@ -230,6 +234,7 @@ impl What {
             What::Symlinks => "symlinks",
             What::HardLinks => "hard_links",
             What::Holes => "holes",
+            What::LinkTargets => "link_targets",
         }
     }
 
@@ -247,13 +252,16 @@ impl What {
             What::Symlinks => "symlinks",
             What::HardLinks => "hard links",
             What::Holes => "holes",
+            What::LinkTargets => "link targets",
         }
     }
 
     /// What a count of it is counted in.
     fn counted_on(self) -> &'static str {
         match self {
-            What::Symlinks | What::SymlinkTimes | What::SymlinkOwners => "symlinks",
+            What::Symlinks | What::SymlinkTimes | What::SymlinkOwners | What::LinkTargets => {
+                "symlinks"
+            }
             What::HardLinks => "files (copied as separate files)",
             What::Holes => "sparse files (written as zeros)",
             _ => "entries",
@@ -269,6 +277,9 @@ pub enum Why {
     NotPermitted,
     /// Setting it would change what a symlink points to (sshfs).
     FollowsLinks,
+    /// The destination hides it from being read back (sshfs's
+    /// `contain_symlinks`).
+    Hidden,
 }
 
 impl Why {
@@ -277,6 +288,7 @@ impl Why {
             Why::Unsupported => "unsupported",
             Why::NotPermitted => "not_permitted",
             Why::FollowsLinks => "follows_links",
+            Why::Hidden => "hidden",
         }
     }
 
@@ -286,6 +298,10 @@ impl Why {
             Why::NotPermitted => "this process may not set them (run as root to keep them)",
             Why::FollowsLinks => {
                 "the destination would set them on what the links point to instead"
+            }
+            Why::Hidden => {
+                "this mount hides links that are absolute or climb out of it (sshfs's \
+                 contain_symlinks); they are made, and a rerun compares their length"
             }
         }
     }
@@ -301,6 +317,14 @@ pub struct Lost {
 
 impl fmt::Display for Lost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.what == What::LinkTargets {
+            return write!(
+                f,
+                "{} symlinks cannot be read back through this mount: {}",
+                self.count,
+                self.why.words()
+            );
+        }
         write!(
             f,
             "{} not kept on {} {}: {}",
@@ -335,6 +359,34 @@ pub enum Notice {
     /// A big file continues what an earlier run wrote of it: from `at` of
     /// `of` bytes.
     Resumed { path: PathBuf, at: u64, of: u64 },
+    /// A cancelled big file's partial copy is kept in the destination, as
+    /// `partial`, for the next run of the same copy to continue: `written`
+    /// of `of` bytes of `path`.
+    KeptForResume(KeptPartial),
+}
+
+/// A partial copy a cancelled run kept for the next run to continue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptPartial {
+    /// The file it becomes, in the destination.
+    pub path: PathBuf,
+    /// The hidden file it is kept as, beside it.
+    pub partial: PathBuf,
+    pub written: u64,
+    pub of: u64,
+}
+
+impl fmt::Display for KeptPartial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} of {} kept as {} for the next run to continue",
+            DisplayPath(&self.path),
+            crate::format::bytes(self.written),
+            crate::format::bytes(self.of),
+            DisplayPath(&self.partial),
+        )
+    }
 }
 
 impl Notice {
@@ -349,6 +401,7 @@ impl Notice {
             Notice::TimeWindow(_) => "time_window",
             Notice::Flush(_) => "flush_failed",
             Notice::Resumed { .. } => "resumed",
+            Notice::KeptForResume(_) => "kept_for_resume",
         }
     }
 
@@ -361,6 +414,7 @@ impl Notice {
                 | Notice::NotKept(_)
                 | Notice::TimeWindow(_)
                 | Notice::Resumed { .. }
+                | Notice::KeptForResume(_)
         )
     }
 }
@@ -395,6 +449,7 @@ impl fmt::Display for Notice {
                 crate::format::bytes(*of)
             ),
             Notice::NotKept(lost) => write!(f, "{lost}"),
+            Notice::KeptForResume(k) => write!(f, "{k}"),
             Notice::TimeWindow(ns) => write!(
                 f,
                 "the destination keeps modification times to {}; times are compared within that",

@@ -35,6 +35,17 @@ pub fn display_path(p: &Path) -> String {
     DisplayPath(p).to_string()
 }
 
+/// `path` as a POSIX shell reads it back: bare when it holds only safe
+/// characters, else in single quotes (a quote inside written `'\''`).
+pub fn shell_quoted(path: &Path) -> String {
+    let s = path.to_string_lossy();
+    let safe = |c: char| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c);
+    if !s.is_empty() && s.chars().all(safe) {
+        return s.into_owned();
+    }
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
 /// Binary units, one decimal: `0 B`, `512 B`, `1.5 KiB`, `3.2 GiB`.
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
@@ -75,6 +86,18 @@ pub fn duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_quoted_for_a_shell_only_when_they_need_it() {
+        assert_eq!(
+            shell_quoted(Path::new("/a/.convoy-resume-1.part")),
+            "/a/.convoy-resume-1.part"
+        );
+        assert_eq!(
+            shell_quoted(Path::new("/my files/it's")),
+            "'/my files/it'\\''s'"
+        );
+    }
     use std::ffi::OsStr;
 
     #[test]

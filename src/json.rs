@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::event::{Event, Notice, Outcome};
+use crate::event::{Event, KeptPartial, Notice, Outcome};
 use crate::exit::ExitCode;
 use crate::format;
 use crate::progress::Progress;
@@ -75,6 +75,11 @@ pub(crate) fn event(ev: &Event, p: &Progress) -> Option<Value> {
                 v["at_bytes"] = json!(at);
                 v["of_bytes"] = json!(of);
             }
+            if let Notice::KeptForResume(k) = n
+                && let (Value::Object(v), Value::Object(k)) = (&mut v, kept_json(k))
+            {
+                v.extend(k);
+            }
             v
         }
         // What is left, as the reducer bounds it by what this run wrote.
@@ -122,6 +127,16 @@ pub(crate) fn job(n: usize, of: usize, source: &Path, dest: &Path) -> Value {
     Value::Object(o)
 }
 
+/// A kept partial, for scripts: what it becomes, where it is, how much of it.
+fn kept_json(k: &KeptPartial) -> Value {
+    let mut o = serde_json::Map::new();
+    path_json(&mut o, "path", &k.path);
+    path_json(&mut o, "partial", &k.partial);
+    o.insert("written_bytes".into(), json!(k.written));
+    o.insert("of_bytes".into(), json!(k.of));
+    Value::Object(o)
+}
+
 pub(crate) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
     json!({
         "type": "summary",
@@ -147,6 +162,7 @@ pub(crate) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
             "count": l.count,
             "message": l.to_string(),
         })).collect::<Vec<_>>(),
+        "kept_for_resume": p.kept_partials.iter().map(kept_json).collect::<Vec<_>>(),
         "exit_code": code as u8,
     })
 }

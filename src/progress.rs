@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::event::{EntryKind, Event, Lost, Notice, Outcome, RelPath, WorkerId};
+use crate::event::{EntryKind, Event, KeptPartial, Lost, Notice, Outcome, RelPath, WorkerId};
 use crate::exit::ExitCode;
 
 /// Rates are measured over this window, so the ETA follows changes in the
@@ -80,6 +80,10 @@ pub struct Progress {
     pub hard_links: u64,
     /// Files read back from the destination the same (`--verify`).
     pub verified: u64,
+    /// Files in flight when the run was cancelled (not copied).
+    pub files_cancelled: u64,
+    /// Partial copies of big files kept for the next run to continue.
+    pub kept_partials: Vec<KeptPartial>,
     pub failures: Vec<Problem>,
     pub skips: Vec<Problem>,
     pub notices: Vec<String>,
@@ -123,6 +127,8 @@ impl Progress {
             symlinks: 0,
             hard_links: 0,
             verified: 0,
+            files_cancelled: 0,
+            kept_partials: Vec::new(),
             failures: Vec::new(),
             skips: Vec::new(),
             notices: Vec::new(),
@@ -243,6 +249,7 @@ impl Progress {
                 self.fatal.get_or_insert_with(|| e.to_string());
             }
             Event::Notice(Notice::NotKept(lost)) => self.not_kept.push(lost.clone()),
+            Event::Notice(Notice::KeptForResume(k)) => self.kept_partials.push(k.clone()),
             Event::Notice(n @ Notice::TimeWindow(ns)) => {
                 self.time_window_ns = Some(*ns);
                 self.notices.push(n.to_string());
@@ -315,6 +322,7 @@ impl Progress {
                     reason: e.reason(),
                 });
             }
+            Outcome::Cancelled if kind != EntryKind::Dir => self.files_cancelled += 1,
             Outcome::Cancelled => {}
         }
         if let Some(w) = worker {

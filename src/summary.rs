@@ -78,12 +78,22 @@ pub fn outcome_counts(p: &Progress) -> String {
 /// Why the run ended before copying everything, with what is left; `None`
 /// when it ran to its end.
 pub fn stopped_line(p: &Progress) -> Option<String> {
-    let left = p.scan.files.saturating_sub(p.files_done);
+    // Files in flight when it stopped are done with, but not copied.
+    let left = p.scan.files.saturating_sub(p.files_done) + p.files_cancelled;
     match (&p.fatal, p.cancelled) {
         (Some(f), _) => Some(format!("Stopped: {f}; {left} files not copied")),
         (None, true) => Some(format!("Cancelled; {left} files not copied")),
         (None, false) => None,
     }
+}
+
+/// The heading of the partial copies a cancelled run kept.
+pub const KEPT_FOR_RESUME: &str =
+    "Kept for resuming (the next run of this copy continues each; remove one to start it over):";
+
+/// What a cancelled run kept for the next one, one line each.
+pub fn kept_lines(p: &Progress) -> Vec<String> {
+    p.kept_partials.iter().map(ToString::to_string).collect()
 }
 
 /// The phase after the copy when the run waits for the device.

@@ -219,10 +219,7 @@ fn as_nobody(args: &[&OsStr]) -> std::process::Output {
 
 #[test]
 fn unreadable_entries_are_reported_and_the_rest_is_copied() {
-    if !is_root() {
-        eprintln!("skipped: needs root to switch to an unprivileged user");
-        return;
-    }
+    need_root("switch to an unprivileged user");
     let t = shared_tempdir();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     write(src.join("ok.txt"), b"readable");
@@ -305,10 +302,7 @@ fn ctrl_c_stops_cleanly_with_exit_130() {
 
 #[test]
 fn a_full_disk_stops_the_run_and_keeps_completed_files_whole() {
-    if !is_root() {
-        eprintln!("skipped: needs root to mount a tiny tmpfs");
-        return;
-    }
+    need_root("mount a tiny tmpfs");
     let t = tempfile::tempdir().unwrap();
     let (src, mnt) = (t.path().join("src"), t.path().join("mnt"));
     fs::create_dir(&mnt).unwrap();
@@ -317,10 +311,7 @@ fn a_full_disk_stops_the_run_and_keeps_completed_files_whole() {
         .arg(&mnt)
         .status()
         .is_ok_and(|s| s.success());
-    if !mounted {
-        eprintln!("skipped: cannot mount tmpfs here");
-        return;
-    }
+    assert!(mounted, "a tmpfs mounts at {}", mnt.display());
     struct Unmount<'a>(&'a Path);
     impl Drop for Unmount<'_> {
         fn drop(&mut self) {
@@ -472,10 +463,7 @@ fn progress_appears_on_stderr_after_a_second_as_plain_lines_when_not_a_terminal(
 
 #[test]
 fn a_destination_that_cannot_be_written_is_refused_before_anything_happens() {
-    if !is_root() {
-        eprintln!("skipped: needs root to switch to an unprivileged user");
-        return;
-    }
+    need_root("switch to an unprivileged user");
     let t = shared_tempdir();
     let src = t.path().join("src");
     write(src.join("f"), b"x");

@@ -381,10 +381,7 @@ fn sparse_files_stay_sparse() {
 
 #[test]
 fn ownership_is_kept_when_run_as_root() {
-    if !is_root() {
-        eprintln!("skipped: needs root to give files away");
-        return;
-    }
+    need_root("give files away");
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     write(src.join("sub/owned.txt"), b"o");

@@ -254,11 +254,12 @@ impl Fixture {
             )
             .expect("the test filesystem keeps user attributes");
         }
+        need("setfacl", "acl");
         let acl = Command::new("setfacl")
             .args(["-m", "u:nobody:r"])
             .arg(src.join("top.txt"))
             .status()
-            .expect("the sweep needs setfacl: apt-get install acl (.ci/run installs it)");
+            .expect("setfacl runs");
         assert!(acl.success());
         symlink("../top.txt", src.join("links/rel")).unwrap();
         symlink("/etc/hostname", src.join("links/abs")).unwrap();
@@ -1093,15 +1094,8 @@ fn sweep(fx: &Fixture, copier: Copier, cases: &[Case]) -> Vec<(String, Vec<Strin
 }
 
 fn have_strace() -> bool {
-    let ok = Command::new("strace")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "the fault sweep needs strace: apt-get install strace (.ci/run installs it)"
-    );
-    ok
+    need("strace", "strace");
+    true
 }
 
 /// Every call convoy makes is in the sweep (or is no file-system work).
@@ -1576,5 +1570,41 @@ fn a_stopped_and_continued_copy_finishes_exact() {
     }
     let o = child.wait_with_output().unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_same_tree(&src, &dst);
+}
+
+#[test]
+fn what_is_inside_a_folder_that_could_not_be_put_in_place_says_that_folder_s_reason() {
+    have_strace();
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("a/f1"), b"1");
+    write(src.join("a/b/f2"), b"2");
+    let dst = t.path().join("dst");
+    // One worker: the first rename is that of `a`, the outer new folder.
+    let inject = ["renameat2:error=EIO:when=1".to_string()];
+    let argv = [BIN, "--batch", "-j", "1"]
+        .iter()
+        .map(|s| s.to_string())
+        .chain([src.display().to_string(), dst.display().to_string()])
+        .collect::<Vec<_>>();
+    let ran = run_traced(&inject, &argv, None);
+    let err = stderr(&ran.output);
+    assert_eq!(ran.output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("dst/a: cannot move into place: Input/output error"),
+        "{err}"
+    );
+    for inside in [
+        "dst/a/b: cannot move into place",
+        "dst/a/b/f2: cannot open folder",
+    ] {
+        let line = format!(
+            "{inside}: the folder it is in (a) could not be put in place: Input/output error"
+        );
+        assert!(err.contains(&line), "'{line}' in:\n{err}");
+    }
+    let again = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert_same_tree(&src, &dst);
 }

@@ -22,8 +22,9 @@ struct Sshfs {
 }
 
 impl Sshfs {
-    fn mount(dir: &Path, remote: &Path, mnt: &Path) -> Sshfs {
-        assert!(is_root(), "sshfs tests run as root (to start sshd)");
+    /// `options` are sshfs's own, added to the connection's.
+    fn mount(dir: &Path, remote: &Path, mnt: &Path, options: &str) -> Sshfs {
+        need_root("start sshd");
         need("/usr/sbin/sshd", "openssh-server");
         need("sshfs", "sshfs");
         need("ssh-keygen", "openssh-client");
@@ -64,7 +65,7 @@ impl Sshfs {
             .unwrap();
         fs::create_dir_all(mnt).unwrap();
         let options = format!(
-            "IdentityFile={d}/user_key,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,port={port}"
+            "IdentityFile={d}/user_key,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,port={port}{options}"
         );
         let mut mounted = false;
         for _ in 0..50 {
@@ -98,8 +99,10 @@ impl Drop for Sshfs {
     }
 }
 
-#[test]
-fn over_sshfs_symlink_metadata_is_left_alone_and_nothing_outside_changes() {
+/// A copy onto sshfs and its rerun. Debian's sshfs hides the targets of
+/// links that are absolute or hold `..` (`contain_symlinks`, on by default):
+/// the links are made, said once, and a rerun finds them up to date.
+fn over_sshfs(contained: bool) {
     let t = tempfile::tempdir().unwrap();
     let (src, remote, mnt) = (
         t.path().join("src"),
@@ -115,27 +118,45 @@ fn over_sshfs_symlink_metadata_is_left_alone_and_nothing_outside_changes() {
     write(src.join("sub/inner.bin"), &data(2, 300_000));
     // SFTP keeps whole seconds: the rerun compares times within that.
     set_mtime(src.join("sub/inner.bin"), 1_500_000_100, 999_999_999);
-    symlink(&outside, src.join("absolute")).unwrap();
-    symlink("target.txt", src.join("relative")).unwrap();
-    symlink("nowhere/at/all", src.join("dangling")).unwrap();
-    for link in ["absolute", "relative", "dangling"] {
+    let links = [
+        ("absolute", outside.to_str().unwrap()),
+        ("climbing", "sub/../target.txt"),
+        ("relative", "target.txt"),
+        ("dangling", "nowhere/at/all"),
+    ];
+    for (link, to) in links {
+        symlink(to, src.join(link)).unwrap();
         set_mtime(src.join(link), 1_200_000_000, 0);
     }
-    let _mount = Sshfs::mount(t.path(), &remote, &mnt);
-    let dst = mnt.join("dst");
+    set_mtime(src.join("sub"), 1_400_000_000, 0);
+    set_mtime(&src, 1_400_000_001, 0);
+    let options = if contained {
+        ""
+    } else {
+        ",no_contain_symlinks"
+    };
+    let _mount = Sshfs::mount(t.path(), &remote, &mnt, options);
+    let (dst, on_server) = (mnt.join("dst"), remote.join("dst"));
     let before = fs::metadata(&outside).unwrap();
     let o = batch(&[src.as_os_str(), dst.as_os_str()]);
     assert_eq!(code(&o), 0, "stdout: {} stderr: {}", stdout(&o), stderr(&o));
     for what in ["symlink times", "symlink owners"] {
         // (Through sshfs's attribute cache the probe sees no change on either
         // side, so the reason given is "does not support them".)
-        let line = format!("{what} not kept on 3 symlinks: the destination");
+        let line = format!("{what} not kept on 4 symlinks: the destination");
         assert!(
             stdout(&o).contains(&line),
             "what is not kept is said once: {}",
             stdout(&o)
         );
     }
+    let hidden = "2 symlinks cannot be read back through this mount";
+    assert_eq!(
+        stdout(&o).contains(hidden),
+        contained,
+        "hidden links are said once, where they are hidden: {}",
+        stdout(&o)
+    );
     let after = fs::metadata(&outside).unwrap();
     assert_eq!(
         (after.mtime(), after.uid(), after.len()),
@@ -153,21 +174,42 @@ fn over_sshfs_symlink_metadata_is_left_alone_and_nothing_outside_changes() {
         );
         assert_eq!((s.mtime(), s.mode()), (d.mtime(), d.mode()), "{rel}");
     }
-    for link in ["absolute", "relative", "dangling"] {
+    for (link, to) in links {
+        // On the server, every link is there with its target.
         assert_eq!(
-            fs::read_link(src.join(link)).unwrap(),
-            fs::read_link(dst.join(link)).unwrap(),
+            fs::read_link(on_server.join(link)).unwrap(),
+            Path::new(to),
             "{link}"
         );
     }
     // The rerun finds everything up to date (symlink times are not compared
-    // where the destination cannot keep them).
+    // where the destination cannot keep them) and changes nothing.
+    let unchanged = stat_all(&on_server);
     let again = batch(&[src.as_os_str(), dst.as_os_str(), os("--json")]);
     assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
-    let (_, summary) = json_lines(&again);
-    assert_eq!(summary["files_copied"], 0, "{summary}");
-    assert_eq!(summary["symlinks"], 0, "{summary}");
+    assert_unchanged(&unchanged, &stat_all(&on_server), "the copy, by a rerun");
+    let (lines, summary) = json_lines(&again);
+    for field in ["files_copied", "symlinks", "failed", "skipped"] {
+        assert_eq!(summary[field], 0, "{field}: {summary} {lines:?}");
+    }
+    assert_eq!(summary["up_to_date"], 6, "{summary}");
     assert_eq!(summary["time_window_ns"], 1_000_000_000, "{summary}");
+    let said_hidden = summary["not_kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k["what"] == "link_targets" && k["count"] == 2);
+    assert_eq!(said_hidden, contained, "{summary}");
+}
+
+#[test]
+fn over_sshfs_hidden_link_targets_are_said_once_and_a_rerun_is_up_to_date() {
+    over_sshfs(true);
+}
+
+#[test]
+fn over_sshfs_with_every_link_readable_symlink_metadata_is_left_alone() {
+    over_sshfs(false);
 }
 
 /// Runs a tool the test needs, which must succeed; returns its stdout.
@@ -206,13 +248,14 @@ static MOUNTING: Mutex<()> = Mutex::new(());
 /// A filesystem made for the test on a loop device over a sparse image (or a
 /// tmpfs), mounted; unmounted and detached when dropped.
 struct Mounted {
+    fs: Fs,
     mnt: PathBuf,
     dev: Option<String>,
 }
 
 impl Mounted {
     fn new(fs: Fs, dir: &Path) -> Mounted {
-        assert!(is_root(), "filesystem tests run as root (to mount)");
+        need_root("mount filesystem images");
         let _one = MOUNTING.lock().unwrap_or_else(|e| e.into_inner());
         let mnt = dir.join("mnt");
         fs::create_dir_all(&mnt).unwrap();
@@ -228,7 +271,7 @@ impl Mounted {
                     p(&mnt),
                 ],
             );
-            return Mounted { mnt, dev: None };
+            return Mounted { fs, mnt, dev: None };
         }
         let (mkfs, package, mib) = match fs {
             Fs::Xfs => ("mkfs.xfs", "xfsprogs", 320),
@@ -249,6 +292,7 @@ impl Mounted {
             .trim()
             .to_string();
         let guard = Mounted {
+            fs,
             mnt: mnt.clone(),
             dev: Some(dev.clone()),
         };
@@ -261,20 +305,12 @@ impl Mounted {
             Fs::Tmpfs => unreachable!(),
         };
         match fs {
-            Fs::Exfat => {
-                need("mount.exfat-fuse", "exfat-fuse");
-                run("mount.exfat-fuse", &[d, p(&mnt)])
-            }
-            Fs::Fat => {
-                need("fusefat", "fusefat");
-                run("fusefat", &[os("-o"), os("rw+"), d, p(&mnt)])
-            }
-            Fs::Ntfs => {
-                need("ntfs-3g", "ntfs-3g");
-                run("ntfs-3g", &[d, p(&mnt)])
-            }
-            _ => run("mount", &[d, p(&mnt)]),
-        };
+            Fs::Exfat => need("mount.exfat-fuse", "exfat-fuse"),
+            Fs::Fat => need("fusefat", "fusefat"),
+            Fs::Ntfs => need("ntfs-3g", "ntfs-3g"),
+            _ => {}
+        }
+        guard.mount(d);
         guard
     }
 }
@@ -283,24 +319,40 @@ impl Mounted {
     /// Unmounts and mounts again: nothing of it is left in memory.
     fn remount(&self) {
         let dev = self.dev.as_deref().expect("a device to mount again");
-        run("umount", &[p(&self.mnt)]);
-        run("mount", &[os(dev), p(&self.mnt)]);
+        unmount(&self.mnt);
+        self.mount(os(dev));
     }
+
+    fn mount(&self, d: &OsStr) {
+        let mnt = p(&self.mnt);
+        match self.fs {
+            Fs::Exfat => run("mount.exfat-fuse", &[d, mnt]),
+            Fs::Fat => run("fusefat", &[os("-o"), os("rw+"), d, mnt]),
+            Fs::Ntfs => run("ntfs-3g", &[d, mnt]),
+            _ => run("mount", &[d, mnt]),
+        };
+    }
+}
+
+/// Unmounts `mnt`; a FUSE daemon may hold the mount a moment after the last
+/// close.
+fn unmount(mnt: &Path) -> bool {
+    for _ in 0..50 {
+        let ok = Command::new("umount")
+            .arg(mnt)
+            .stderr(Stdio::null())
+            .status();
+        if ok.is_ok_and(|s| s.success()) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
 }
 
 impl Drop for Mounted {
     fn drop(&mut self) {
-        // A FUSE daemon may hold the mount a moment after the last close.
-        for _ in 0..50 {
-            let ok = Command::new("umount")
-                .arg(&self.mnt)
-                .stderr(Stdio::null())
-                .status();
-            if ok.is_ok_and(|s| s.success()) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
+        unmount(&self.mnt);
         if let Some(dev) = &self.dev {
             let _ = Command::new("losetup").args(["-d", dev]).status();
         }
@@ -522,7 +574,7 @@ fn shares_extents(path: &Path) -> bool {
 /// The home tree copied by convoy and by `cp -a` into the same filesystem
 /// (`at`, holding `src`) must read the same to every tool; on XFS and btrfs
 /// convoy's copy shares its data with the source.
-fn like_cp_a(src: &Path, at: &Path, clones: bool) {
+fn like_cp_a(src: &Path, at: &Path, clones: bool, remount: &dyn Fn()) {
     home_tree(src);
     let (ours, theirs) = (at.join("convoy"), at.join("cp"));
     let o = batch(&[p(src), p(&ours)]);
@@ -564,8 +616,12 @@ fn like_cp_a(src: &Path, at: &Path, clones: bool) {
             );
         }
     }
+    remount();
+    let before = stat_all(&ours);
     let again = batch(&[p(src), p(&ours), os("--json")]);
     assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+    remount();
+    assert_unchanged(&before, &stat_all(&ours), "the copy, by a rerun");
     let (_, summary) = json_lines(&again);
     assert_eq!(
         summary["files_copied"], 0,
@@ -580,23 +636,23 @@ fn like_cp_a(src: &Path, at: &Path, clones: bool) {
 
 #[test]
 fn a_home_folder_comes_out_as_cp_a_makes_it_on_ext4() {
-    assert!(is_root(), "this test runs as root (capabilities, owners)");
+    need_root("set capabilities and owners");
     let t = tempfile::tempdir().unwrap();
-    like_cp_a(&t.path().join("home"), t.path(), false);
+    like_cp_a(&t.path().join("home"), t.path(), false, &|| {});
 }
 
 #[test]
 fn a_home_folder_comes_out_as_cp_a_makes_it_on_xfs_sharing_its_data() {
     let t = tempfile::tempdir().unwrap();
     let m = Mounted::new(Fs::Xfs, t.path());
-    like_cp_a(&m.mnt.join("home"), &m.mnt, true);
+    like_cp_a(&m.mnt.join("home"), &m.mnt, true, &|| m.remount());
 }
 
 #[test]
 fn a_home_folder_comes_out_as_cp_a_makes_it_on_btrfs_sharing_its_data() {
     let t = tempfile::tempdir().unwrap();
     let m = Mounted::new(Fs::Btrfs, t.path());
-    like_cp_a(&m.mnt.join("home"), &m.mnt, true);
+    like_cp_a(&m.mnt.join("home"), &m.mnt, true, &|| m.remount());
 }
 
 #[test]
@@ -713,8 +769,12 @@ fn usb_stick(fs_kind: Fs, not_kept: &[&str], unheld_symlinks: usize) {
             "{:?}",
             leftover_temps(&dst)
         );
+        m.remount();
+        let before = stat_all(&dst);
         let again = batch(&[p(&src), p(&dst), os("--json")]);
         assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+        m.remount();
+        assert_unchanged(&before, &stat_all(&dst), "the copy, by a rerun");
         let (lines, summary) = json_lines(&again);
         for field in ["files_copied", "symlinks", "hard_links", "failed"] {
             assert_eq!(

@@ -15,10 +15,7 @@ use common::*;
 
 /// Runs `convoy --batch ARGS` as user `nobody`.
 fn as_nobody(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    assert!(
-        is_root(),
-        "these cases run as root to switch to another user"
-    );
+    need_root("switch to another user");
     Command::new("setpriv")
         .args([
             "--reuid=65534",
@@ -113,7 +110,7 @@ fn the_destination_is_private_while_it_is_filled() {
 
 #[test]
 fn a_set_gid_destination_folder_does_not_change_the_copies_group() {
-    assert!(is_root(), "runs as root to own files as other groups");
+    need_root("own files as other groups");
     let t = tempfile::tempdir().unwrap();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     write(src.join("f.txt"), b"root's");

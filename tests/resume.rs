@@ -33,11 +33,11 @@ fn slowed(src: &Path, dst: &Path, extra: &[&str]) -> Child {
         .args(["-e", "inject=copy_file_range:delay_exit=20000"])
         .args(["-e", "inject=pwrite64:delay_exit=20000"])
         .arg(BIN)
-        .args(["--batch", "-q"])
+        .arg("--batch")
         .args(extra)
         .arg(src)
         .arg(dst)
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap()
@@ -76,7 +76,18 @@ fn partials(dir: &Path) -> Vec<PathBuf> {
 /// Runs the slowed copy and stops it with `signal` once the partial holds
 /// at least `fraction` of the big file; returns how much it held.
 fn stop_at(src: &Path, dst: &Path, fraction: f64, signal: rustix::process::Signal) -> u64 {
-    let mut strace = slowed(src, dst, &[]);
+    stop_with(src, dst, fraction, signal, &[]).0
+}
+
+/// [`stop_at`] with more options; also returns what the copy printed.
+fn stop_with(
+    src: &Path,
+    dst: &Path,
+    fraction: f64,
+    signal: rustix::process::Signal,
+    extra: &[&str],
+) -> (u64, String) {
+    let mut strace = slowed(src, dst, extra);
     let pid = rustix::process::Pid::from_raw(traced_pid(&strace)).unwrap();
     let want = (BIG as f64 * fraction) as u64;
     let held = loop {
@@ -94,8 +105,8 @@ fn stop_at(src: &Path, dst: &Path, fraction: f64, signal: rustix::process::Signa
         std::thread::sleep(Duration::from_millis(2));
     };
     rustix::process::kill_process(pid, signal).unwrap();
-    strace.wait().unwrap();
-    held
+    let out = strace.wait_with_output().unwrap();
+    (held, String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A second run, traced: its exit, its JSON lines, and the bytes it wrote
@@ -182,6 +193,7 @@ fn a_cancelled_copy_keeps_its_partial_and_a_verified_rerun_checks_all_of_it() {
     assert_eq!(code, 0, "{lines:?}");
     assert!(lines.iter().any(|l| l["reason"] == "resumed"), "{lines:?}");
     let entry = lines.iter().find(|l| l["path"] == "big.iso").unwrap();
+    need("b3sum", "b3sum");
     let b3 = Command::new("b3sum")
         .arg("--no-names")
         .arg(src.join("big.iso"))
@@ -190,7 +202,7 @@ fn a_cancelled_copy_keeps_its_partial_and_a_verified_rerun_checks_all_of_it() {
         Ok(o) if o.status.success() => {
             assert_eq!(entry["blake3"], String::from_utf8(o.stdout).unwrap().trim())
         }
-        _ => panic!("this test needs b3sum: apt-get install b3sum"),
+        _ => panic!("b3sum runs"),
     }
     assert_eq!(
         fs::read(dst.join("big.iso")).unwrap(),
@@ -225,4 +237,59 @@ fn a_source_that_changed_starts_over_and_its_old_partial_goes() {
     );
     assert!(!old[0].exists(), "the stale partial is removed");
     assert!(leftover_temps(&dst).is_empty());
+}
+
+#[test]
+fn the_cancelled_summary_counts_what_was_not_copied_and_names_the_partial_it_keeps() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("a.iso"), &data(3, BIG));
+    write(src.join("b.iso"), &data(4, BIG));
+    let dst = t.path().join("dst");
+    fs::create_dir_all(&dst).unwrap();
+    // One worker: the first file is in flight, the second not begun.
+    let (_, said) = stop_with(&src, &dst, 0.25, rustix::process::Signal::INT, &["-j", "1"]);
+    assert!(
+        said.contains("Cancelled; 2 files not copied"),
+        "both files are counted: {said}"
+    );
+    let kept = partials(&dst);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    let len = fs::metadata(&kept[0]).unwrap().len();
+    assert!(said.contains("Kept for resuming"), "{said}");
+    let line = format!("kept as {} for the next run to continue", kept[0].display());
+    assert!(said.contains(&line), "the partial is named: {said}");
+    assert!(
+        said.contains(&format!("to remove it: rm -- {}", kept[0].display())),
+        "{said}"
+    );
+    // In JSON: the same, with its size, in the summary.
+    let (_, said) = stop_with(
+        &src,
+        &dst,
+        0.5,
+        rustix::process::Signal::INT,
+        &["-j", "1", "--json"],
+    );
+    let summary: serde_json::Value = said
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["type"] == "summary")
+        .unwrap_or_else(|| panic!("a summary: {said}"));
+    assert_eq!(summary["cancelled"], true, "{summary}");
+    let kept_json = summary["kept_for_resume"].as_array().unwrap();
+    assert_eq!(kept_json.len(), 1, "{summary}");
+    let partial = PathBuf::from(kept_json[0]["partial"].as_str().unwrap());
+    assert_eq!(partial, kept[0], "the same partial, continued: {summary}");
+    let written = kept_json[0]["written_bytes"].as_u64().unwrap();
+    assert_eq!(written, fs::metadata(&partial).unwrap().len(), "{summary}");
+    assert!(
+        written > len,
+        "the second run continued the first's partial"
+    );
+    assert_eq!(kept_json[0]["of_bytes"], BIG as u64, "{summary}");
+    assert_eq!(
+        PathBuf::from(kept_json[0]["path"].as_str().unwrap()),
+        dst.join("a.iso")
+    );
 }

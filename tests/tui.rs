@@ -506,6 +506,37 @@ fn the_summary_names_what_the_destination_could_not_keep() {
 }
 
 #[test]
+fn a_cancelled_summary_names_the_partial_it_kept_and_removes_it_when_asked() {
+    use convoy::event::{KeptPartial, Notice};
+    let t = tempfile::tempdir().unwrap();
+    let partial = t.path().join("dst/.convoy-resume-0123456789abcdef.part");
+    write(&partial, &data(1, 4096));
+    let mut app = copying_app(t.path(), rel("", "big.iso"));
+    let now = Instant::now();
+    let kept = KeptPartial {
+        path: t.path().join("dst/big.iso"),
+        partial: partial.clone(),
+        written: 600 << 20,
+        of: 1536 << 20,
+    };
+    app.on_event(&Event::Notice(Notice::KeptForResume(kept)), now);
+    app.on_event(&Event::Done { cancelled: true }, now);
+    let s = text(&screen(&app, 120, 30));
+    assert!(s.contains("Kept for resuming"), "{s}");
+    assert!(s.contains("600.0 MiB of 1.5 GiB kept as"), "{s}");
+    assert!(s.contains("Remove partials"), "a button offers it:\n{s}");
+    assert_eq!(key(&app, KeyCode::Char('d')), Some(Action::DiscardPartials));
+    app.update(Action::DiscardPartials);
+    assert!(!partial.exists(), "the partial is removed");
+    let s = text(&screen(&app, 120, 30));
+    assert!(
+        s.contains("Removed 1 partial copies (600.0 MiB)"),
+        "the summary says so:\n{s}"
+    );
+    assert!(!s.contains("Remove partials"), "{s}");
+}
+
+#[test]
 fn waiting_for_the_device_is_a_phase_with_its_own_gauge() {
     let t = tempfile::tempdir().unwrap();
     let mut app = copying_app(t.path(), rel("", "big.iso"));
@@ -912,7 +943,7 @@ fn every_screen_fits_80x24_and_200x60() {
 fn copies_on_other_devices_run_beside_and_copies_on_the_same_one_wait() {
     use convoy::config::Config;
     use std::process::Command;
-    assert!(common::is_root(), "mounting tmpfs needs root");
+    common::need_root("mount a tmpfs");
     let t = tempfile::tempdir().unwrap();
     let p = |n: &str| t.path().join(n);
     let (m1, m2) = (p("dev1"), p("dev2"));

@@ -18,10 +18,7 @@ struct Tmux {
 impl Tmux {
     /// Starts `convoy ARGS` in a detached 100×30 session; `None` without tmux.
     fn start(dir: &Path, args: &str, tag: &str) -> Option<Tmux> {
-        if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-            return None;
-        }
+        need("tmux", "tmux");
         let socket = format!("convoy-test-{}-{tag}", std::process::id());
         let exit_file = dir.join("exit-code");
         let cmd = format!(
@@ -199,10 +196,7 @@ fn closing_the_terminal_stops_the_copy_cleanly() {
             write(src.join(format!("{d}/{f}")), &data(f, 3000));
         }
     }
-    if Command::new("tmux").arg("-V").output().is_err() {
-        eprintln!("skipped: tmux is not installed (.ci/run installs it)");
-        return;
-    }
+    need("tmux", "tmux");
     // The copy runs with its pid noted, so its end can be seen once the
     // terminal (and the shell in it) is gone.
     let pid_file = t.path().join("pid");

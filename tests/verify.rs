@@ -13,18 +13,6 @@ use std::process::{Child, Command, Stdio};
 
 use common::*;
 
-/// Like `need`, for a check that is a shell command (a Python module).
-fn need_check(what: &str, why: &str) {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(what)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(found, "this test needs {why} (.ci/run installs it)");
-}
-
 /// `b3sum`'s digest of a file.
 fn b3sum(path: &Path) -> String {
     need("b3sum", "b3sum");
@@ -46,11 +34,8 @@ struct FlipFs {
 
 impl FlipFs {
     fn mount(backing: &Path, mnt: &Path) -> FlipFs {
-        assert!(is_root(), "FUSE tests run as root");
-        need_check(
-            "python3 -c 'import fuse'",
-            "fusepy: pip install fusepy (and libfuse2)",
-        );
+        need_root("mount a FUSE filesystem");
+        need_python("fuse", "fusepy", &["libfuse2"]);
         fs::create_dir_all(backing).unwrap();
         fs::create_dir_all(mnt).unwrap();
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/flipfs.py");

@@ -310,6 +310,18 @@ impl Reporter {
                 let _ = writeln!(s, "  {}: {}", DisplayPath(&f.path), f.reason);
             }
         }
+        let kept = summary::kept_lines(p);
+        if !kept.is_empty() {
+            let _ = writeln!(s, "{}", summary::KEPT_FOR_RESUME);
+            for (l, k) in kept.iter().zip(&p.kept_partials) {
+                let _ = writeln!(s, "  {l}");
+                let _ = writeln!(
+                    s,
+                    "    to remove it: rm -- {}",
+                    format::shell_quoted(&k.partial)
+                );
+            }
+        }
         let not_kept = summary::not_kept_lines(p);
         if !not_kept.is_empty() {
             let _ = writeln!(s, "{}", summary::NOT_KEPT);

@@ -9,7 +9,7 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use rustix::fs::{AtFlags, Gid, Mode, OFlags, RenameFlags, Timespec, Timestamps, Uid};
 use rustix::io::Errno;
@@ -33,6 +33,30 @@ pub(crate) struct Learned {
     hardlinks: AtomicBool,
     symlinks: AtomicBool,
     clones: AtomicBool,
+    /// Whether a symlink that is absolute or climbs out (`..`) can be read
+    /// back: sshfs's `contain_symlinks` makes such links and then answers
+    /// EPERM to `readlink`. One of [`LINKS_UNKNOWN`], `_READABLE`, `_HIDDEN`;
+    /// learned from the first such link the run makes.
+    escaping_links: AtomicU8,
+}
+
+const LINKS_UNKNOWN: u8 = 0;
+const LINKS_READABLE: u8 = 1;
+const LINKS_HIDDEN: u8 = 2;
+
+/// Whether a symlink target is one a mount may hide: absolute, or with a
+/// `..` in it.
+pub(crate) fn escapes(target: &std::path::Path) -> bool {
+    target.is_absolute()
+        || target
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+}
+
+/// A `readlink` answer that means "this mount will not show the target",
+/// not that the link is missing or broken.
+pub(crate) fn hidden_link(e: Errno) -> bool {
+    matches!(e, Errno::PERM | Errno::ACCESS)
 }
 
 impl Default for Learned {
@@ -43,6 +67,7 @@ impl Default for Learned {
             hardlinks: AtomicBool::new(true),
             symlinks: AtomicBool::new(true),
             clones: AtomicBool::new(true),
+            escaping_links: AtomicU8::new(LINKS_UNKNOWN),
         }
     }
 }
@@ -86,6 +111,34 @@ impl Learned {
 
     pub fn no_clones(&self) {
         self.clones.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether the link just made as `name` in `dir`, to `target`, can be
+    /// read back: asked of the first escaping link only, then known.
+    pub fn link_hidden(&self, dir: BorrowedFd<'_>, name: &OsStr, target: &std::path::Path) -> bool {
+        if !escapes(target) {
+            return false;
+        }
+        match self.escaping_links.load(Ordering::Relaxed) {
+            LINKS_READABLE => false,
+            LINKS_HIDDEN => true,
+            _ => match sys::readlinkat(dir, name) {
+                Ok(_) => {
+                    self.escaping_links.store(LINKS_READABLE, Ordering::Relaxed);
+                    false
+                }
+                Err(e) if hidden_link(e) => {
+                    self.links_hidden();
+                    true
+                }
+                Err(_) => false,
+            },
+        }
+    }
+
+    /// A link's target was refused to be read back (see [`hidden_link`]).
+    pub fn links_hidden(&self) {
+        self.escaping_links.store(LINKS_HIDDEN, Ordering::Relaxed);
     }
 }
 

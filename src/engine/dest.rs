@@ -175,7 +175,9 @@ impl DestRoot {
     /// with ELOOP/EXDEV rather than follow a symlink or `..` anywhere on the way.
     pub fn open_node(&self, node: &DirNode) -> io::Result<OwnedFd> {
         let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
-        self.dirs.open_dir(&node.current())
+        self.dirs
+            .open_dir(&node.current())
+            .map_err(|e| unplaced_ancestor(node).unwrap_or(e))
     }
 
     /// Opens `node` inside `parent`, the open folder of its parent.
@@ -212,16 +214,8 @@ impl DestRoot {
         if stage.is_settled() {
             return;
         }
-        let mut up = Some(parent);
-        while let Some(p) = up {
-            if p.stage
-                .as_ref()
-                .is_some_and(|s| s.is_settled() && !s.is_placed())
-            {
-                let why = "the folder it is in could not be put in place";
-                return stage.set_failed(io::Error::other(why));
-            }
-            up = p.parent.as_ref();
+        if let Some(e) = unplaced_ancestor(node) {
+            return stage.set_failed(e);
         }
         let parent_fd = match self.dirs.open_dir(&parent.current()) {
             Ok(fd) => fd,
@@ -455,6 +449,30 @@ impl DestRoot {
     }
 }
 
+/// Why `node` cannot be reached: a folder above it (or it) could not be put
+/// in place, with that folder's own reason.
+fn unplaced_ancestor(node: &DirNode) -> Option<io::Error> {
+    let mut up = node.parent.as_ref();
+    while let Some(p) = up {
+        if let Some(stage) = p
+            .stage
+            .as_ref()
+            .filter(|s| s.is_settled() && !s.is_placed())
+        {
+            let (kind, reason) = stage
+                .failure()
+                .unwrap_or((io::ErrorKind::Other, String::new()));
+            let why = format!(
+                "the folder it is in ({}) could not be put in place: {reason}",
+                DisplayPath(&p.rel)
+            );
+            return Some(io::Error::new(kind, why));
+        }
+        up = p.parent.as_ref();
+    }
+    None
+}
+
 /// The file a copy is written into, until it is complete.
 pub(crate) enum NewFile<'r, D: AsFd> {
     Nameless {
@@ -476,10 +494,15 @@ impl<D: AsFd> NewFile<'_, D> {
         }
     }
 
-    /// Leaves a named temporary where it is (a partial to resume).
-    pub fn keep(self) {
-        if let NewFile::Named { entry, .. } = self {
-            entry.keep();
+    /// Leaves a named temporary where it is (a partial to resume); its name.
+    pub fn keep(self) -> Option<OsString> {
+        match self {
+            NewFile::Named { entry, .. } => {
+                let name = entry.name().to_os_string();
+                entry.keep();
+                Some(name)
+            }
+            NewFile::Nameless { .. } => None,
         }
     }
 

@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use rustix::fs::{AtFlags, FileType, Mode};
 use rustix::io::Errno;
 
+use super::caps;
 use super::copier::{Copier, Done};
 use super::data::{self, Cache, Cloned, CopyFail, Mover, SMALL_FILE};
 use super::dest::NewFile;
@@ -29,7 +30,7 @@ use super::verify;
 use super::xattrs::At;
 use crate::config::Reflink;
 use crate::error::Op;
-use crate::event::{Event, Notice, Outcome, SkipReason, WorkerId};
+use crate::event::{Event, KeptPartial, Notice, Outcome, SkipReason, WorkerId};
 
 /// Files at least this large get a `Started` event and live byte progress.
 const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
@@ -237,9 +238,20 @@ pub(super) fn copy_file(
     match result {
         Ok(_) => {}
         Err(CopyFail::Cancelled) => {
-            // What was written is kept for the next run to continue.
+            // What was written is kept for the next run to continue, and
+            // said, so nobody wonders where the space went.
             if resumable {
-                new.keep();
+                let written = sys::fstat(out).map_or(0, |st| st.st_size as u64);
+                if let Some(name) = new.keep() {
+                    let root = sh.root();
+                    let kept = KeptPartial {
+                        path: root.display(&dir.rel.join(&item.name)),
+                        partial: root.display(&dir.rel.join(name)),
+                        written,
+                        of: meta.size,
+                    };
+                    sh.send(Event::Notice(Notice::KeptForResume(kept)));
+                }
             }
             return (Outcome::Cancelled, progressed);
         }
@@ -407,11 +419,21 @@ fn symlink(
     let can = symlink_caps(c, dir_fd, dir);
     // Up to date: a symlink with the same target and, where the destination
     // keeps them, the same time.
+    // A mount that hides escaping links' targets (sshfs) is compared on
+    // what it shows: the target's length.
+    let want = target.as_os_str().as_encoded_bytes();
     let same_link = |fd: BorrowedFd<'_>, d: &SrcMeta| {
         d.file_type() == FileType::Symlink
             && (can.times.is_err() || c.sh.window().same(d.mtime, item.meta.mtime))
-            && sys::readlinkat(fd, &item.name)
-                .is_ok_and(|t| t.as_bytes() == target.as_os_str().as_encoded_bytes())
+            && match sys::readlinkat(fd, &item.name) {
+                Ok(t) => t.as_bytes() == want,
+                Err(e) if caps::hidden_link(e) && caps::escapes(&target) => {
+                    c.sh.root().learned.links_hidden();
+                    c.sh.kept.add(What::LinkTargets, Why::Hidden);
+                    d.size == want.len() as u64
+                }
+                Err(_) => false,
+            }
     };
     let replace = match c.check_dest(dir_fd, dir, item, same_link) {
         Ok(r) => r,
@@ -500,6 +522,7 @@ pub(super) fn copy_symlink(
             }
             return c.fail(dir, item, Op::SetMetadata, e, true);
         }
+        count_hidden(sh, dir_fd, &item.name, &target);
         return (Outcome::Copied, 0);
     }
     let entry = match sh.root().temp_symlink(dir_fd, dir, &target) {
@@ -517,5 +540,17 @@ pub(super) fn copy_symlink(
     {
         return c.fail(dir, item, Op::SetMetadata, e, true);
     }
-    (c.placed(entry.commit(&item.name, replace), dir, item), 0)
+    let placed = c.placed(entry.commit(&item.name, replace), dir, item);
+    if matches!(placed, Outcome::Copied) {
+        count_hidden(sh, dir_fd, &item.name, &target);
+    }
+    (placed, 0)
+}
+
+/// Counts a link made whose target the mount will not show again (said once
+/// at the end of the run).
+fn count_hidden(sh: &Shared, dir_fd: BorrowedFd<'_>, name: &OsStr, target: &std::path::Path) {
+    if sh.root().learned.link_hidden(dir_fd, name, target) {
+        sh.kept.add(What::LinkTargets, Why::Hidden);
+    }
 }

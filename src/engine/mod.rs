@@ -52,4 +52,5 @@ mod xattrs;
 
 pub use control::{Answer, Choice, Control};
 pub use direct::page_cache_is_costly;
+pub use resume::discard as discard_partial;
 pub use run::{Running, StartError, THREAD_PREFIX, start};

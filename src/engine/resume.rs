@@ -50,6 +50,21 @@ pub(crate) fn partial_name(name: &OsStr, src: &SrcMeta) -> OsString {
     OsString::from(format!("{PREFIX}{hex}{SUFFIX}"))
 }
 
+/// Removes a partial a cancelled run kept (`KeptPartial::partial`), when a
+/// person would rather start over: only a regular file with a partial's name
+/// is removed, never through a symlink.
+pub fn discard(path: &std::path::Path) -> io::Result<()> {
+    let named = path.file_name().is_some_and(is_partial);
+    let st = sys::statat(rustix::fs::CWD, path, AtFlags::SYMLINK_NOFOLLOW)?;
+    if !named || FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+        return Err(io::Error::other(format!(
+            "{}: not a partial copy of convoy's",
+            format::display_path(path)
+        )));
+    }
+    std::fs::remove_file(path)
+}
+
 /// Whether `name` is one of convoy's partials.
 pub(crate) fn is_partial(name: &OsStr) -> bool {
     let b = name.as_bytes();

@@ -81,6 +81,13 @@ impl Stage {
         self.settled.load(Ordering::Acquire)
     }
 
+    /// Why placing it failed, for what it holds (the error itself stays to
+    /// be reported with the folder).
+    pub fn failure(&self) -> Option<(io::ErrorKind, String)> {
+        let failed = self.failed.lock().unwrap_or_else(PoisonError::into_inner);
+        failed.as_ref().map(|e| (e.kind(), e.to_string()))
+    }
+
     pub fn set_failed(&self, e: io::Error) {
         *self.failed.lock().unwrap_or_else(PoisonError::into_inner) = Some(e);
         self.settled.store(true, Ordering::Release);

@@ -68,6 +68,8 @@ pub enum Action {
     Answer(Choice),
     ToggleForAll,
     Retry,
+    /// Removes the partial copies a cancelled run kept for resuming.
+    DiscardPartials,
     NewCopy,
     ScrollUp,
     ScrollDown,

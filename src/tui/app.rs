@@ -65,6 +65,9 @@ pub struct App {
     pub history: VecDeque<u64>,
     last_sample: (Instant, u64),
     pub scroll: usize,
+    /// What became of the partial copies a cancelled run kept, once a person
+    /// asked to remove them.
+    pub discarded: Option<String>,
     /// How far the help dialog is scrolled.
     pub help_scroll: usize,
     pub quit: bool,
@@ -125,6 +128,7 @@ impl App {
             history: VecDeque::new(),
             last_sample: (now, 0),
             scroll: 0,
+            discarded: None,
             help_scroll: 0,
             quit: false,
             colors,
@@ -188,6 +192,7 @@ impl App {
                 self.running = Some(r);
                 self.progress = Progress::new(now);
                 self.progress.bwlimit = bwlimit;
+                self.discarded = None;
                 self.log.clear();
                 self.conflicts.clear();
                 self.history.clear();
@@ -709,6 +714,7 @@ impl App {
         match a {
             Action::Quit | Action::Enter | Action::AskCancel => self.quit = true,
             Action::Retry => self.retry_failed(),
+            Action::DiscardPartials => self.discard_partials(),
             Action::NewCopy => {
                 self.setup.error = None;
                 self.setup.set_focus(Field::Source);
@@ -720,6 +726,31 @@ impl App {
             Action::ScrollUp => self.scroll = self.scroll.saturating_sub(1),
             _ => {}
         }
+    }
+
+    /// Removes what a cancelled run kept for resuming, and says how it went.
+    pub fn discard_partials(&mut self) {
+        if self.discarded.is_some() || self.progress.kept_partials.is_empty() {
+            return;
+        }
+        let (mut removed, mut bytes, mut errors) = (0, 0, Vec::new());
+        for k in &self.progress.kept_partials {
+            match engine::discard_partial(&k.partial) {
+                Ok(()) => {
+                    removed += 1;
+                    bytes += k.written;
+                }
+                Err(e) => errors.push(format!("{}: {e}", crate::format::display_path(&k.partial))),
+            }
+        }
+        let mut said = format!(
+            "Removed {removed} partial copies ({}): the next run starts them over",
+            crate::format::bytes(bytes)
+        );
+        for e in errors {
+            said.push_str(&format!("; cannot remove {e}"));
+        }
+        self.discarded = Some(said);
     }
 
     /// Copies only the entries that failed, with the same settings.

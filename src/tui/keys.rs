@@ -121,6 +121,7 @@ pub static BINDINGS: &[Binding] = &[
     // Summary.
     bind(Summary, &[ch('r')], Action::Retry),
     bind(Summary, &[ch('n')], Action::NewCopy),
+    bind(Summary, &[ch('d')], Action::DiscardPartials),
     bind(Summary, &[UP], Action::ScrollUp),
     bind(Summary, &[DOWN], Action::ScrollDown),
     bind_also(Summary, &[ch('q'), ESC, ENTER], &[CTRL_C], Action::Quit),
@@ -339,6 +340,12 @@ pub static WORDS: &[Words] = &[
         Some("retry failed"),
     ),
     words(Summary, &[Action::NewCopy], "new copy", Some("new copy")),
+    words(
+        Summary,
+        &[Action::DiscardPartials],
+        "remove the partial copies kept for resuming",
+        Some("remove partials"),
+    ),
     words(
         Summary,
         &[Action::ScrollUp, Action::ScrollDown],

@@ -221,17 +221,184 @@ pub fn shared_tempdir() -> tempfile::TempDir {
     t
 }
 
-/// Fails the test, saying what to install, unless the tool `what` (a command
-/// on the PATH or a path) is there: a test never passes for want of a tool.
-pub fn need(what: &str, install: &str) {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {what}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-        || Path::new(what).exists();
+/// Makes sure the tool `what` (a command on the PATH, or a path) is there.
+/// The tests run as root on Debian, as this project's machines and CI do, so a
+/// missing tool is installed from Debian's `package` on first use (one test
+/// at a time, whatever the binary); anywhere else the test fails naming the
+/// package. A test never passes for want of a tool.
+pub fn need(what: &str, package: &str) {
+    if !have(what) {
+        apt_install(package, &|| have(what));
+    }
     assert!(
-        found,
-        "this test needs {what}: apt-get install {install} (.ci/run installs it)"
+        have(what),
+        "this test needs {what}: apt-get install {package}"
+    );
+}
+
+/// Like [`need`], for a Python module from PyPI (and the Debian packages it
+/// loads at run time).
+pub fn need_python(module: &str, package: &str, debian: &[&str]) {
+    for lib in debian {
+        need_package(lib);
+    }
+    let check = |m: &str| {
+        Command::new("python3")
+            .args(["-c", &format!("import {m}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !check(module) {
+        install(
+            &["python3", "-m", "pip", "install", "-q", package],
+            package,
+            &|| check(module),
+        );
+    }
+    assert!(
+        check(module),
+        "this test needs the Python module {module}: pip install {package}"
+    );
+}
+
+/// Like [`need`], for a Debian package that brings no command of its own (a
+/// library).
+pub fn need_package(package: &str) {
+    let installed = |p: &str| {
+        Command::new("dpkg-query")
+            .args(["-W", "-f", "${Status}", p])
+            .output()
+            .is_ok_and(|o| o.stdout.ends_with(b"installed") && o.stdout.starts_with(b"install ok"))
+    };
+    if !installed(package) {
+        apt_install(package, &|| installed(package));
+    }
+    assert!(
+        installed(package),
+        "this test needs {package}: apt-get install {package}"
+    );
+}
+
+/// Fails the test unless it runs as root: the tests that mount images, start
+/// sshd, give files away or switch users need it (see README, "Testing").
+pub fn need_root(why: &str) {
+    assert!(is_root(), "this test runs as root, to {why}");
+}
+
+fn apt_install(package: &str, there: &dyn Fn() -> bool) {
+    let cmd = [
+        "apt-get",
+        "install",
+        "-y",
+        "-qq",
+        "--no-install-recommends",
+        package,
+    ];
+    install(&cmd, package, there);
+}
+
+fn have(what: &str) -> bool {
+    Path::new(what).exists()
+        || Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {what}"))
+            .output()
+            .is_ok_and(|o| o.status.success())
+}
+
+/// Runs an install command under a lock shared by every test binary (apt and
+/// pip cannot run twice at once), refreshing apt's lists first once an hour.
+/// Says what it installs on the terminal, past the test harness's capture.
+/// Nothing is done when `there` finds it installed meanwhile by another test.
+fn install(cmd: &[&str], what: &str, there: &dyn Fn() -> bool) {
+    use std::io::Write;
+    if !is_root() {
+        return;
+    }
+    let lock = fs::File::create(std::env::temp_dir().join("convoy-tests-install.lock"))
+        .expect("the install lock opens");
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).expect("the install lock");
+    if there() {
+        return;
+    }
+    let _ = writeln!(
+        std::io::stderr(),
+        "convoy tests: installing {what} (needed by a test)"
+    );
+    if cmd[0] == "apt-get" {
+        let stamp = std::env::temp_dir().join("convoy-tests-apt-updated");
+        let fresh = fs::metadata(&stamp)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs() < 3600));
+        if !fresh
+            && Command::new("apt-get")
+                .args(["update", "-qq"])
+                .status()
+                .is_ok_and(|s| s.success())
+        {
+            let _ = fs::write(&stamp, b"");
+        }
+    }
+    let out = Command::new(cmd[0])
+        .args(&cmd[1..])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output();
+    if let Ok(o) = out
+        && !o.status.success()
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "convoy tests: {} failed: {}",
+            cmd.join(" "),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+}
+
+/// What `stat` says of every entry below `root` and of `root` itself: type,
+/// permission bits, owner, size and mtime, by relative path. Two of these
+/// taken around a rerun must be equal: a rerun of a finished copy changes
+/// nothing, the destination folder included.
+pub fn stat_all(root: &Path) -> std::collections::BTreeMap<PathBuf, String> {
+    let mut out = std::collections::BTreeMap::new();
+    for rel in std::iter::once(PathBuf::new()).chain(entries(root)) {
+        let m = fs::symlink_metadata(root.join(&rel)).unwrap();
+        out.insert(
+            rel,
+            format!(
+                "{:o} {}:{} size {} mtime {}.{:09}",
+                m.mode(),
+                m.uid(),
+                m.gid(),
+                m.size(),
+                m.mtime(),
+                m.mtime_nsec()
+            ),
+        );
+    }
+    out
+}
+
+/// Asserts two [`stat_all`]s are the same, naming each entry that changed.
+pub fn assert_unchanged(
+    before: &std::collections::BTreeMap<PathBuf, String>,
+    after: &std::collections::BTreeMap<PathBuf, String>,
+    what: &str,
+) {
+    let changed: Vec<String> = before
+        .iter()
+        .filter(|(k, v)| after.get(*k) != Some(v))
+        .map(|(k, v)| format!("{k:?}: {v} -> {:?}", after.get(k)))
+        .chain(
+            after
+                .keys()
+                .filter(|k| !before.contains_key(*k))
+                .map(|k| format!("{k:?}: new")),
+        )
+        .collect();
+    assert!(
+        changed.is_empty(),
+        "{what} changed:\n{}",
+        changed.join("\n")
     );
 }

@@ -26,13 +26,11 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
     let inner = block.inner(area);
     block.render(area, c.buf);
     let not_kept = summary::not_kept_lines(p);
-    // Room for the counts, a stopped line and what was not kept (each may
-    // wrap once), never more than half the window.
-    let wanted = 6 + if not_kept.is_empty() {
-        0
-    } else {
-        1 + 2 * not_kept.len() as u16
-    };
+    let kept = summary::kept_lines(p);
+    // Room for the counts, a stopped line, what was kept for resuming and
+    // what was not kept (each may wrap once), never more than half the window.
+    let listed = |n: usize| if n == 0 { 0 } else { 1 + 2 * n as u16 };
+    let wanted = 6 + listed(not_kept.len()) + listed(kept.len());
     let [head, list, btns] = Layout::vertical([
         Constraint::Length(wanted.min(inner.height / 2).max(6)),
         Constraint::Min(2),
@@ -80,9 +78,22 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
         let style = if p.fatal.is_some() { t.bad() } else { t.warn() };
         lines.push(Line::styled(format!(" {line}"), style));
     }
+    let width = inner.width.saturating_sub(3) as usize;
+    if let Some(said) = &app.discarded {
+        lines.push(Line::styled(format!(" {said}"), t.warn()));
+    } else if !kept.is_empty() {
+        lines.push(Line::styled(
+            format!(" {}", summary::KEPT_FOR_RESUME),
+            t.warn(),
+        ));
+        for l in &kept {
+            for part in format::wrap_indented(l, width, 2) {
+                lines.push(Line::raw(format!("   {part}")));
+            }
+        }
+    }
     if !not_kept.is_empty() {
         lines.push(Line::styled(format!(" {}", summary::NOT_KEPT), t.warn()));
-        let width = inner.width.saturating_sub(3) as usize;
         for l in &not_kept {
             for part in format::wrap_indented(l, width, 2) {
                 lines.push(Line::raw(format!("   {part}")));
@@ -116,6 +127,13 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
             keys::label(Context::Summary, Action::Retry, "Retry failed"),
             Action::Retry,
             t.accent(),
+        ));
+    }
+    if !p.kept_partials.is_empty() && app.discarded.is_none() {
+        items.push((
+            keys::label(Context::Summary, Action::DiscardPartials, "Remove partials"),
+            Action::DiscardPartials,
+            Style::new(),
         ));
     }
     items.push((
