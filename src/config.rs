@@ -9,6 +9,18 @@ use crate::paths;
 
 /// What to do with a destination file that exists and differs from its source.
 /// (A destination with the source's size and mtime is up to date and always kept.)
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let t = tempfile::tempdir()?;
+/// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+/// # std::fs::create_dir_all(src.join("sub"))?;
+/// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+/// let update = convoy::CopyTree::new(&src, &dst).on_conflict(convoy::ConflictPolicy::Newer);
+/// assert!(update.run()?.is_success());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConflictPolicy {
     /// Keep the destination: nothing is lost unless asked.
@@ -24,6 +36,18 @@ pub enum ConflictPolicy {
 }
 
 /// Which metadata beyond bytes, mode and times a run keeps (`--no-preserve`).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let t = tempfile::tempdir()?;
+/// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+/// # std::fs::create_dir_all(src.join("sub"))?;
+/// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+/// let no_owners = convoy::Preserve { owner: false, ..convoy::Preserve::default() };
+/// assert!(convoy::CopyTree::new(&src, &dst).preserve(no_owners).run()?.is_success());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Preserve {
     /// Extended attributes but ACLs: user, trusted and security ones (file
@@ -47,6 +71,17 @@ impl Default for Preserve {
 
 /// Whether files share their data with the source where the filesystem can
 /// (`--reflink`, as cp has it): a clone costs no space and no time.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let t = tempfile::tempdir()?;
+/// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+/// # std::fs::create_dir_all(src.join("sub"))?;
+/// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+/// assert!(convoy::CopyTree::new(&src, &dst).reflink(convoy::Reflink::Auto).run()?.is_success());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Reflink {
     /// Clone where source and destination can share data; copy elsewhere.

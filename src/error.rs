@@ -101,6 +101,19 @@ impl CopyError {
 }
 
 /// Bad input found before anything is written: exit code 2.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let t = tempfile::tempdir()?;
+/// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+/// # std::fs::create_dir_all(src.join("sub"))?;
+/// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+/// let missing = convoy::CopyTree::new(t.path().join("nowhere"), &dst).run();
+/// let why = missing.unwrap_err().to_string();
+/// assert!(why.ends_with("nowhere: source does not exist"), "{why}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// The source does not exist.

@@ -341,6 +341,9 @@ impl fmt::Display for Lost {
 pub enum Notice {
     /// The open-file limit allows fewer workers than were asked for.
     FdLimit { allowed: usize, asked: usize },
+    /// Fewer threads could start than the run wanted (EAGAIN, ENOMEM): it
+    /// goes on with those that did, as said here.
+    FewerThreads(String),
     /// A temporary left by a dead run could not be removed.
     Sweep(CopyError),
     /// A temporary of this run could not be removed (the next run sweeps it).
@@ -394,6 +397,7 @@ impl Notice {
     pub fn code(&self) -> &'static str {
         match self {
             Notice::FdLimit { .. } => "fd_limit",
+            Notice::FewerThreads(_) => "fewer_threads",
             Notice::Sweep(_) => "sweep_failed",
             Notice::LeftBehind(_) => "temporary_left",
             Notice::RootMetadata(_) => "root_metadata",
@@ -411,6 +415,7 @@ impl Notice {
         !matches!(
             self,
             Notice::FdLimit { .. }
+                | Notice::FewerThreads(_)
                 | Notice::NotKept(_)
                 | Notice::TimeWindow(_)
                 | Notice::Resumed { .. }
@@ -441,6 +446,7 @@ impl fmt::Display for Notice {
                 write!(f, "{e} (a temporary of this run; the next run removes it)")
             }
             Notice::RootMetadata(e) | Notice::Flush(e) => write!(f, "{e}"),
+            Notice::FewerThreads(why) => f.write_str(why),
             Notice::Resumed { path, at, of } => write!(
                 f,
                 "{}: resumed at {} of {}, past what an interrupted run wrote",

@@ -1,6 +1,19 @@
 //! Exit codes as a type, so the rules live in one place (and in the README).
 
 /// How a run ended, as the command's exit code.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let t = tempfile::tempdir()?;
+/// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+/// # std::fs::create_dir_all(src.join("sub"))?;
+/// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+/// let summary = convoy::CopyTree::new(&src, &dst).run()?;
+/// assert_eq!(summary.exit_code as u8, 0);
+/// assert_eq!(convoy::ExitCode::Partial.worst(convoy::ExitCode::Usage), convoy::ExitCode::Usage);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitCode {
     /// Everything copied or already up to date.

@@ -1608,3 +1608,39 @@ fn what_is_inside_a_folder_that_could_not_be_put_in_place_says_that_folder_s_rea
     assert_eq!(code(&again), 0, "{}", stderr(&again));
     assert_same_tree(&src, &dst);
 }
+
+/// A thread that cannot start (a container at its `pids.max`: EAGAIN) makes
+/// the run go on with those that did, down to the one it started on; it says
+/// so once and the copy comes out exact. strace counts each thread's calls
+/// apart: `when=1` fails the engine's thread (the first start of the main
+/// thread), `when=2` the engine's second start (its first worker), `1+`
+/// every start of every thread.
+#[test]
+fn threads_that_cannot_start_leave_the_copy_to_those_that_did() {
+    have_strace();
+    let t = tempfile::tempdir().unwrap();
+    let src = small_tree(t.path());
+    for when in ["1", "2", "3", "17", "1+", "2+", "3+"] {
+        let dst = t.path().join(format!("dst-{when}"));
+        let inject = [format!("clone3:error=EAGAIN:when={when}")];
+        let argv = [BIN.to_string(), "--batch".into()]
+            .into_iter()
+            .chain([src.display().to_string(), dst.display().to_string()])
+            .collect::<Vec<_>>();
+        let ran = run_traced(&inject, &argv, None);
+        let err = stderr(&ran.output);
+        assert!(!ran.hung, "clone3 failing at {when}: the run hung");
+        assert_eq!(
+            ran.output.status.code(),
+            Some(0),
+            "clone3 failing at {when}: {err}"
+        );
+        assert_same_tree(&src, &dst);
+        let said = err
+            .lines()
+            .filter(|l| l.contains("could start") || l.contains("cannot start"))
+            .count();
+        assert!(said >= 1, "fewer threads are said ({when}): {err}");
+        assert!(said <= 2, "and said once each ({when}): {err}");
+    }
+}

@@ -50,7 +50,8 @@ struct Inner {
     /// Mirrors of `Gate::running` and `Gate::limit` for the between-jobs check.
     running: AtomicUsize,
     limit: AtomicUsize,
-    max_workers: usize,
+    /// Lowered once if fewer worker threads could start than asked.
+    max_workers: AtomicUsize,
     bwlimit: RateLimit,
     /// Per worker: files started on its lane, and the one of them a person
     /// asked to skip (0: none).
@@ -86,7 +87,7 @@ impl Control {
                 paused: AtomicBool::new(false),
                 running: AtomicUsize::new(0),
                 limit: AtomicUsize::new(workers.clamp(1, max_workers)),
-                max_workers,
+                max_workers: AtomicUsize::new(max_workers),
                 bwlimit: RateLimit::default(),
                 lane_started: (0..max_workers).map(|_| AtomicU64::new(0)).collect(),
                 lane_skip: (0..max_workers).map(|_| AtomicU64::new(0)).collect(),
@@ -125,7 +126,7 @@ impl Control {
     /// Changes how many workers may copy at once; returns the value now in force.
     pub fn set_workers(&self, n: usize) -> usize {
         let mut g = self.gate();
-        g.limit = n.clamp(1, self.inner.max_workers);
+        g.limit = n.clamp(1, self.max_workers());
         self.inner.limit.store(g.limit, Ordering::SeqCst);
         self.inner.wake.notify_all();
         g.limit
@@ -136,7 +137,16 @@ impl Control {
     }
 
     pub fn max_workers(&self) -> usize {
-        self.inner.max_workers
+        self.inner.max_workers.load(Ordering::Relaxed)
+    }
+
+    /// Only `n` worker threads could start: no more may copy at once, ever.
+    pub(crate) fn cap_workers(&self, n: usize) {
+        let mut g = self.gate();
+        self.inner.max_workers.store(n.max(1), Ordering::Relaxed);
+        g.limit = g.limit.clamp(1, n.max(1));
+        self.inner.limit.store(g.limit, Ordering::SeqCst);
+        self.inner.wake.notify_all();
     }
 
     /// Limits what all workers together write to `rate` bytes a second

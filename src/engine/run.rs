@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, Sender};
 
 use super::ask::Ask;
 use super::kernel_copy::KernelCopy;
@@ -17,8 +17,10 @@ use super::control::Control;
 use super::dest::DestRoot;
 use super::finish;
 use super::flush;
+use super::job::Job;
 use super::kept::NotKept;
 use super::meta::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
+use super::plan::Planned;
 use super::resolver;
 use super::shared::Shared;
 use super::source::SourceRoot;
@@ -95,6 +97,21 @@ fn fd_budget(limit: u64) -> (usize, usize) {
 }
 
 /// Why a run could not start. Nothing was copied either way.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let t = tempfile::tempdir()?;
+/// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+/// # std::fs::create_dir_all(src.join("sub"))?;
+/// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+/// let refused = convoy::CopyTree::new(&src, &dst)
+///     .on_conflict(convoy::ConflictPolicy::Ask)
+///     .run()
+///     .unwrap_err();
+/// assert_eq!(refused.exit_code(), convoy::ExitCode::Usage);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// Bad input: the source, the destination or an option (exit code 2).
@@ -139,7 +156,21 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let max_workers = config.jobs.max(16).min(fd_workers);
     let control = Control::new(config.jobs.min(max_workers), max_workers);
     control.set_bwlimit(config.bwlimit);
-    let (ev_tx, ev_rx) = crossbeam_channel::bounded(EVENT_QUEUE);
+    // The engine's thread is started first and handed its work once it
+    // runs: if it cannot start (a container at its thread limit), the work
+    // is done here instead, its events kept until it ends.
+    let (give, take) = crossbeam_channel::bounded::<Box<dyn FnOnce() + Send>>(1);
+    let thread = std::thread::Builder::new()
+        .name(THREAD_PREFIX.into())
+        .spawn(move || {
+            if let Ok(work) = take.recv() {
+                work();
+            }
+        });
+    let (ev_tx, ev_rx) = match &thread {
+        Ok(_) => crossbeam_channel::bounded(EVENT_QUEUE),
+        Err(_) => crossbeam_channel::unbounded(),
+    };
     let shared = Arc::new(Shared {
         root,
         source: source_root,
@@ -165,6 +196,12 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     if file_meta.window != TimeWindow::EXACT {
         shared.send(Event::Notice(Notice::TimeWindow(file_meta.window.0)));
     }
+    if let Err(e) = &thread {
+        shared.send(Event::Notice(Notice::FewerThreads(format!(
+            "cannot start the engine's thread ({e}): the copy runs on the caller's, \
+             and its progress is shown when it ends"
+        ))));
+    }
     if fd_workers < config.jobs {
         shared.send(Event::Notice(Notice::FdLimit {
             allowed: fd_workers,
@@ -174,31 +211,40 @@ pub fn start(config: Config) -> Result<Running, StartError> {
 
     let source = config.source.clone();
     let (ending, ended) = crossbeam_channel::bounded::<()>(0);
-    let thread = std::thread::Builder::new()
-        .name(THREAD_PREFIX.into())
-        .spawn(move || {
-            // Dropped as the thread ends, after the last event.
-            let _ending = ending;
-            let ran = catch_unwind(AssertUnwindSafe(|| {
-                run(
-                    &shared,
-                    &source,
-                    (&src_meta).into(),
-                    dest_fresh,
-                    filter,
-                    walker_fds,
-                )
-            }));
-            if let Err(panic) = ran {
-                shared.thread_died("the engine", &*panic);
-                shared.send(Event::Done { cancelled: true });
-            }
-        })
-        .map_err(StartError::Thread)?;
+    let work = move || {
+        // Dropped as the work ends, after the last event.
+        let _ending = ending;
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            run(
+                &shared,
+                &source,
+                (&src_meta).into(),
+                dest_fresh,
+                filter,
+                walker_fds,
+            )
+        }));
+        if let Err(panic) = ran {
+            shared.thread_died("the engine", &*panic);
+            shared.send(Event::Done { cancelled: true });
+        }
+    };
+    let thread = match thread {
+        Ok(thread) => {
+            give.send(Box::new(work)).map_err(|_| {
+                StartError::Thread(std::io::Error::other("the engine's thread ended"))
+            })?;
+            Some(thread)
+        }
+        Err(_) => {
+            work();
+            None
+        }
+    };
     Ok(Running {
         events: ev_rx,
         control,
-        thread: Some(thread),
+        thread,
         ended,
     })
 }
@@ -242,6 +288,52 @@ fn open_destination(dest: &Path, dry_run: bool) -> Result<(Option<DestRoot>, boo
     Ok((Some(root), created))
 }
 
+/// What the walk needs, handed to the walker's thread once it runs (or
+/// kept, to walk on the engine's own thread when that one cannot start).
+struct Walk {
+    shared: Arc<Shared>,
+    source: std::path::PathBuf,
+    src_meta: SrcMeta,
+    dest_fresh: bool,
+    filter: Filter,
+    walker_fds: usize,
+    jobs: Sender<Job>,
+}
+
+impl Walk {
+    fn run(self) -> Planned {
+        walk::walk(
+            &self.shared,
+            &self.source,
+            self.src_meta,
+            self.dest_fresh,
+            self.filter,
+            self.walker_fds,
+            &self.jobs,
+        )
+    }
+}
+
+/// A pool of up to `asked` worker threads: as many as the system lets
+/// start (halving after a refusal), with why not all; `None` when not even
+/// one can, and the engine's thread does the copying.
+fn worker_pool(asked: usize) -> (Option<rayon::ThreadPool>, Option<String>) {
+    let mut n = asked;
+    let mut refused = None;
+    while n >= 1 {
+        let built = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("{THREAD_PREFIX}-worker-{i}"))
+            .build();
+        match built {
+            Ok(pool) => return (Some(pool), refused),
+            Err(e) => refused = Some(e.to_string()),
+        }
+        n /= 2;
+    }
+    (None, refused)
+}
+
 fn run(
     shared: &Arc<Shared>,
     source: &Path,
@@ -250,37 +342,49 @@ fn run(
     filter: Filter,
     walker_fds: usize,
 ) {
-    let threads = shared.control.max_workers();
-    let pool = match rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("{THREAD_PREFIX}-worker-{i}"))
-        .build()
-    {
-        Ok(p) => p,
-        Err(e) => {
-            let error = std::io::Error::other(e.to_string());
-            return stop_before_start(shared, "the workers", error);
-        }
+    // Threads that cannot start make the run go on with those that did:
+    // the engine's own thread walks, or copies, or does both in turn.
+    let asked = shared.control.max_workers();
+    let (give, take) = crossbeam_channel::bounded::<Walk>(1);
+    let walker = std::thread::Builder::new()
+        .name(format!("{THREAD_PREFIX}-walker"))
+        .spawn(move || take.recv().map(Walk::run).unwrap_or_default());
+    let (pool, refused) = worker_pool(asked);
+    let started = pool
+        .as_ref()
+        .map_or(0, rayon::ThreadPool::current_num_threads);
+    // With neither a walker nor a worker beside it, this thread walks the
+    // whole tree first, into a queue without bound, then copies it.
+    let (job_tx, job_rx) = match (&walker, &pool) {
+        (Err(_), None) => crossbeam_channel::unbounded(),
+        _ => crossbeam_channel::bounded(JOB_QUEUE),
     };
-    let (job_tx, job_rx) = crossbeam_channel::bounded(JOB_QUEUE);
-    let walker = {
-        let shared = Arc::clone(shared);
-        let source = source.to_path_buf();
-        std::thread::Builder::new()
-            .name(format!("{THREAD_PREFIX}-walker"))
-            .spawn(move || {
-                walk::walk(
-                    &shared, &source, src_meta, dest_fresh, filter, walker_fds, &job_tx,
-                )
-            })
+    let walk = Walk {
+        shared: Arc::clone(shared),
+        source: source.to_path_buf(),
+        src_meta,
+        dest_fresh,
+        filter,
+        walker_fds,
+        jobs: job_tx,
     };
-    let walker = match walker {
-        Ok(w) => w,
-        Err(error) => {
-            // The workers wait on the queue the walker would fill: it closes.
-            return stop_before_start(shared, "the walker", error);
-        }
+    let mut here = match &walker {
+        Ok(_) => give.send(walk).err().map(|e| e.into_inner()),
+        Err(_) => Some(walk),
     };
+    if let Some(why) = refused.or_else(|| walker.as_ref().err().map(ToString::to_string)) {
+        shared.control.cap_workers(started.max(1));
+        let walker_words = match &walker {
+            Ok(_) => "",
+            Err(_) => ", the folders walked on the engine's thread",
+        };
+        shared.send(Event::Notice(Notice::FewerThreads(format!(
+            "only {started} of {asked} worker threads could start ({why}): the copy goes on \
+             with {} workers{walker_words}",
+            started.max(1)
+        ))));
+    }
+    let mut planned_here = None;
     let (stop_resolver, resolver_stops) = crossbeam_channel::bounded::<()>(0);
     let answers = shared.control.take_answers();
     std::thread::scope(|s| {
@@ -303,7 +407,17 @@ fn run(
                 shared.control.cancel();
             }
         }
-        pool.broadcast(|ctx| worker::run(ctx.index(), shared, job_rx.clone()));
+        match &pool {
+            Some(pool) => pool.in_place_scope(|scope| {
+                scope.spawn_broadcast(|_, ctx| worker::run(ctx.index(), shared, job_rx.clone()));
+                // Dropping the walk's sender ends the workers' queue.
+                planned_here = here.take().map(Walk::run);
+            }),
+            None => {
+                planned_here = here.take().map(Walk::run);
+                worker::run(0, shared, job_rx.clone());
+            }
+        }
         // Workers are gone: a walker still blocked on a full queue must see it closed.
         drop(job_rx);
         // Conflicts still open keep the run open until answered (or cancelled).
@@ -313,7 +427,11 @@ fn run(
         drop(stop_resolver);
     });
     // The walker catches its own panics and returns what it planned.
-    let planned = walker.join().unwrap_or_default();
+    let planned = match (planned_here, walker) {
+        (Some(planned), _) => planned,
+        (None, Ok(walker)) => walker.join().unwrap_or_default(),
+        (None, Err(_)) => Planned::default(),
+    };
     finish::finish(shared, planned);
     if shared.flush {
         flush::to_device(shared, format!("{THREAD_PREFIX}-flush"));
@@ -321,14 +439,6 @@ fn run(
     shared.send(Event::Done {
         cancelled: shared.control.is_cancelled(),
     });
-}
-
-/// A thread the run needs could not be started: nothing was planned, so
-/// nothing needs finishing; the run ends as a failure that says why.
-fn stop_before_start(shared: &Shared, what: &'static str, error: std::io::Error) {
-    shared.send(Event::Fatal(Fatal::Start { what, error }));
-    shared.control.cancel();
-    shared.send(Event::Done { cancelled: true });
 }
 
 /// Runs a copy to its end for unit tests: the fatal message (if any) and

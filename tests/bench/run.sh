@@ -5,7 +5,6 @@
 #   tests/bench/run.sh small small:cold million:2 million:cold:2
 #                       (a tree's own cache and number of rounds: every row in one run)
 #   FRESH=1 tests/bench/run.sh ...   (as root: destinations on a fresh ext4, below)
-#   STEADY=1 tests/bench/run.sh ...  (as root: no host faults on fresh memory, below)
 #   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling;
 #                                                     with FLOOR=1 the floor too)
 #   SAFETY=1 tests/bench/run.sh small large   (what --verify, --flush, --fsync cost)
@@ -28,16 +27,9 @@
 # settled otherwise) fit in under two hours. The image is made like this
 # machine's root (no journal, no discard) and written in full once, so no round
 # pays for allocating the image's blocks on the disk below.
-# STEADY=1 (root): this machine is a virtual machine that hands free memory
-# back to its host (free page reporting: /sys/module/page_reporting), and the
-# first write to such a page faults in the host: 4 GiB into tmpfs took 9.8 s,
-# then 1.8 s once written before. So a copy's time depended on where its page
-# cache landed, the largest noise here (small files warm: one tool 0.4-2.1 s).
-# STEADY=1 pauses the reporting for the run (restored at its end) and touches
-# the free memory once: every tool then writes into memory the host has given.
-# It changes what the machine is: filling the page cache then costs what it
-# costs without a hypervisor, so convoy's writes past the cache (big files),
-# chosen for this machine's cost, lose on the clock to a buffered copy there.
+# The machine's kernel and memory settings are left as they are (free page
+# reporting, which makes the first write to a fresh page fault in the host,
+# belongs to the machine's host): noise is fought with more rounds (RUNS).
 # Tools run interleaved (round 1: every tool, round 2: every tool starting with the
 # second, ...), each into a
 # fresh, never-used destination: deleting a big tree and creating files right after
@@ -80,33 +72,15 @@ out="$BENCH_DIR/out"
 
 image="$BENCH_DIR/fresh.img"
 loopdev=""
-reporting=/sys/module/page_reporting/parameters/page_reporting_order
-reporting_was=""
 cleanup() {
   if [ -n "$FRESH" ]; then
     mountpoint -q "$out" && umount "$out"
     [ -z "$loopdev" ] || losetup -d "$loopdev"
     rm -f "$image"
   fi
-  [ -z "$reporting_was" ] || echo "$reporting_was" > "$reporting"
 }
 trap cleanup EXIT
 trap "exit 130" INT TERM
-if [ -n "${STEADY:-}" ]; then
-  [ -w "$reporting" ] || { echo "STEADY=1 needs root and free page reporting ($reporting)" >&2; exit 2; }
-  reporting_was=$(cat "$reporting")
-  # Past the largest order of free memory the kernel keeps: nothing is reported.
-  echo 11 > "$reporting"
-  free_mib=$(awk '/MemFree/ { print int($2 / 1024) }' /proc/meminfo)
-  echo "touching ${free_mib} MiB of free memory less 2 GiB once (STEADY=1)" >&2
-  python3 -c "
-import mmap, sys
-n = (int(sys.argv[1]) - 2048) << 20
-m = mmap.mmap(-1, n)
-for i in range(0, n, 4096):
-    m[i] = 1
-" "$free_mib"
-fi
 if [ -n "$FRESH" ]; then
   [ "$(id -u)" = 0 ] || { echo "FRESH=1 needs root (losetup, mount)" >&2; exit 2; }
   for need in mkfs.ext4 losetup mountpoint; do
