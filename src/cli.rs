@@ -87,6 +87,8 @@ const EXAMPLES: &str = "\
 Examples:
   convoy --batch photos backup/photos     copy the contents of photos into backup/photos
   convoy --batch photos                   copy into a sibling named 'photos (copy)'
+  convoy --batch a b notes.txt dest       each source into dest under its own name
+  convoy --batch notes.txt old-notes.txt  a file to a new name
   convoy --batch --json src dst | jq .    machine-readable events, one JSON object a line
   convoy --batch --on-conflict newer a b  update b with files that changed in a
   convoy --batch --exclude '*.tmp' --exclude 'target/**' src dst
@@ -102,19 +104,26 @@ conflict (or the run stopped on a full disk); 2 bad usage or input, nothing writ
 /// exists). A destination file with the source's size and mtime is up to date and
 /// left alone, so running the same command again is fast and changes nothing.
 #[derive(Debug, Parser)]
-#[command(name = "convoy", version, after_help = EXAMPLES)]
+#[command(
+    name = "convoy",
+    version,
+    after_help = EXAMPLES,
+    override_usage = "convoy [OPTIONS] [SOURCE] [DEST]\n       convoy [OPTIONS] SOURCE... DEST"
+)]
 pub struct Args {
-    /// The folder to copy.
-    pub source: Option<PathBuf>,
-    /// The folder that receives SOURCE's contents [default: "<SOURCE> (copy)" beside it].
-    pub dest: Option<PathBuf>,
+    /// SOURCE... DEST. One folder: its contents go into DEST [default: "<SOURCE>
+    /// (copy)" beside it]. Several sources, or a file: each goes into the
+    /// folder DEST under its own name (as cp -a does); one file with a DEST that
+    /// is not a folder is copied to that name.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
     /// Run without the TUI: progress on stderr, a summary on stdout.
     #[arg(long)]
     pub batch: bool,
     /// Another copy, with the same options, run after this one: its own
     /// SOURCE and DEST; repeatable. Each has its own summary; the exit code
     /// is the worst of them. The TUI starts with them queued.
-    #[arg(long = "and", value_names = ["SRC", "DEST"], num_args = 2, action = clap::ArgAction::Append, requires = "dest")]
+    #[arg(long = "and", value_names = ["SRC", "DEST"], num_args = 2, action = clap::ArgAction::Append, requires = "paths")]
     pub and: Vec<PathBuf>,
     /// Worker threads [default: two per core].
     #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
@@ -277,9 +286,27 @@ pub enum Face {
 }
 
 impl Args {
+    /// The first path: the (first) source.
+    pub fn source(&self) -> Option<&PathBuf> {
+        self.paths.first()
+    }
+
+    /// The last of two or more paths: the destination.
+    pub fn dest(&self) -> Option<&PathBuf> {
+        self.paths.last().filter(|_| self.paths.len() >= 2)
+    }
+
+    /// The sources: every path but the destination.
+    pub fn sources(&self) -> &[PathBuf] {
+        match self.paths.len() {
+            0 | 1 => &self.paths,
+            n => &self.paths[..n - 1],
+        }
+    }
+
     /// Both paths given: the interface starts the copy at once, without its form.
     pub fn starts_at_once(&self) -> bool {
-        self.source.is_some() && self.dest.is_some()
+        self.dest().is_some()
     }
 
     /// Every option as a [`Config`], the one route from arguments to the
@@ -305,8 +332,8 @@ impl Args {
             excludes.extend(patterns_in(file)?);
         }
         Ok(Config {
-            source: self.source.clone().unwrap_or_default(),
-            dest: self.dest.clone().unwrap_or_default(),
+            source: self.source().cloned().unwrap_or_default(),
+            dest: self.dest().cloned().unwrap_or_default(),
             jobs: self.jobs.map_or_else(default_jobs, usize::from),
             policy,
             dereference: self.dereference,
@@ -324,6 +351,8 @@ impl Args {
                 size: self.chunk_size,
             },
             only: None,
+            dest_keeps_own_metadata: false,
+            rename: None,
         })
     }
 
@@ -346,19 +375,23 @@ impl Args {
         p
     }
 
-    /// The configuration of a batch run: every option, and SOURCE and DEST
-    /// checked and resolved (the default destination filled in).
-    pub fn batch_config(&self) -> Result<Config, InputError> {
-        if self.source.is_none() {
-            return Err(InputError::Other("SOURCE is required with --batch".into()));
+    /// The runs of the command line's SOURCE... DEST, every option in each,
+    /// every path checked and resolved (the default destination filled in).
+    pub fn path_configs(&self, face: Face) -> Result<Vec<Config>, InputError> {
+        let base = self.base_config(face)?;
+        match self.dest() {
+            None if self.source().is_none() => {
+                Err(InputError::Other("SOURCE is required with --batch".into()))
+            }
+            None => Ok(vec![base.resolved()?]),
+            Some(dest) => crate::sources::plan(&base, self.sources(), dest),
         }
-        self.base_config(Face::Batch)?.resolved()
     }
 
-    /// Every copy of a batch run in order: SOURCE to DEST, then each
+    /// Every copy of a batch run in order: SOURCE... to DEST, then each
     /// `--and` pair with the same options; all checked before any starts.
     pub fn batch_configs(&self) -> Result<Vec<Config>, InputError> {
-        let mut all = vec![self.batch_config()?];
+        let mut all = self.path_configs(Face::Batch)?;
         all.extend(self.queued_configs(Face::Batch)?);
         Ok(all)
     }

@@ -2,6 +2,7 @@
 //! form) resolve raw input into this once; the engine never re-interprets flags.
 
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use crate::error::InputError;
@@ -167,8 +168,16 @@ pub struct Config {
     pub bwlimit: Option<u64>,
     pub chunking: Chunking,
     /// Copy only these paths (relative to `source`; a folder with all it holds):
-    /// how failed entries are retried.
+    /// how failed entries are retried, and how named sources are picked out
+    /// of their parent folder (`sources`).
     pub only: Option<HashSet<PathBuf>>,
+    /// DEST receives entries rather than being the copy of `source`: it is
+    /// made with the usual mode when missing and its own mode, owner and
+    /// times are left as they are (several sources, a file into a folder).
+    pub dest_keeps_own_metadata: bool,
+    /// An entry at the top of `source` that takes another name in DEST (a
+    /// file copied to a new name): (its name, the name it gets).
+    pub rename: Option<(OsString, OsString)>,
 }
 
 impl Config {
@@ -190,6 +199,8 @@ impl Config {
             bwlimit: None,
             chunking: Chunking::default(),
             only: None,
+            dest_keeps_own_metadata: false,
+            rename: None,
         }
     }
 }

@@ -39,6 +39,8 @@ pub mod progress;
 mod retry;
 mod sink;
 #[doc(hidden)]
+pub mod sources;
+#[doc(hidden)]
 pub mod summary;
 #[cfg(feature = "tui")]
 #[doc(hidden)]

@@ -7,7 +7,7 @@ mod common;
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{BufRead, BufReader};
-use std::os::unix::fs::symlink;
+use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -33,14 +33,12 @@ fn missing_source_is_refused_with_exit_2() {
     assert!(!dst.exists(), "nothing written");
 }
 
+/// A file alone has no "(copy)" folder to go to: it needs a DEST.
 #[test]
-fn a_file_as_source_is_refused() {
+fn a_file_as_the_only_path_is_refused() {
     let t = tempfile::tempdir().unwrap();
     write(t.path().join("file"), b"x");
-    let o = batch(&[
-        t.path().join("file").as_os_str(),
-        t.path().join("d").as_os_str(),
-    ]);
+    let o = batch(&[t.path().join("file").as_os_str()]);
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains("source is not a folder"),
@@ -804,4 +802,150 @@ fn copies_queued_with_and_run_in_turn_with_the_worst_exit_code() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("missing"), "{}", stderr(&o));
     assert!(!p("a-never").exists(), "nothing written before the check");
+}
+
+/// `convoy a b notes.txt DEST` as `cp -a a b notes.txt DEST/` makes it: each
+/// source under its own name, exact; DEST made with the usual mode and never
+/// given a source's; a rerun changes nothing.
+#[test]
+fn several_sources_go_into_dest_under_their_own_names() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b, note) = (
+        t.path().join("a"),
+        t.path().join("b"),
+        t.path().join("notes.txt"),
+    );
+    write(a.join("sub/x.txt"), &data(1, 3000));
+    write(b.join("y.bin"), &data(2, 70_000));
+    write(&note, b"a note");
+    symlink("notes.txt", t.path().join("link")).unwrap();
+    chmod(&a, 0o750);
+    set_mtime(&a, 1_500_000_000, 5);
+    set_mtime(&note, 1_400_000_000, 7);
+    let dest = t.path().join("out/DEST");
+    let link = t.path().join("link");
+    let args = [&a, &b, &note, &link, &dest].map(|p| p.as_os_str());
+    let o = batch(&args);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_same_tree(&a, &dest.join("a"));
+    assert_same_tree(&b, &dest.join("b"));
+    assert_eq!(fs::read(dest.join("notes.txt")).unwrap(), b"a note");
+    let m = fs::metadata(dest.join("notes.txt")).unwrap();
+    assert_eq!((m.mtime(), m.mtime_nsec()), (1_400_000_000, 7));
+    assert_eq!(
+        fs::read_link(dest.join("link")).unwrap(),
+        Path::new("notes.txt")
+    );
+    assert_eq!(
+        entries(&dest).len(),
+        entries(&a).len() + entries(&b).len() + 4,
+        "nothing else: {:?}",
+        entries(&dest)
+    );
+    let own = fs::metadata(&dest).unwrap();
+    assert_ne!(
+        own.mode() & 0o777,
+        0o750,
+        "DEST is not given a source's mode"
+    );
+    assert_ne!(own.mode() & 0o777, 0o700, "DEST is not left private");
+    let before = stat_all(&dest);
+    let again = batch(&[&args[..], &[os("--json")]].concat());
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let (_, summary) = json_lines(&again);
+    assert_eq!(summary["files_copied"], 0, "{summary}");
+    assert_eq!(summary["up_to_date"], 4, "{summary}");
+    assert_unchanged(&before, &stat_all(&dest), "DEST, by a rerun");
+}
+
+#[test]
+fn a_single_file_goes_to_a_new_name_or_into_a_folder() {
+    let t = tempfile::tempdir().unwrap();
+    let note = t.path().join("notes.txt");
+    write(&note, &data(3, 5000));
+    chmod(&note, 0o640);
+    set_mtime(&note, 1_300_000_000, 1);
+    // To a name that does not exist (its folder made).
+    let named = t.path().join("backup/notes-2026.txt");
+    let o = batch(&[note.as_os_str(), named.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(&named).unwrap(), fs::read(&note).unwrap());
+    let m = fs::metadata(&named).unwrap();
+    assert_eq!(
+        (m.mode() & 0o777, m.mtime(), m.mtime_nsec()),
+        (0o640, 1_300_000_000, 1)
+    );
+    assert_eq!(entries(&t.path().join("backup")).len(), 1, "nothing else");
+    // Into an existing folder, under its own name.
+    let folder = t.path().join("folder");
+    fs::create_dir(&folder).unwrap();
+    let o = batch(&[note.as_os_str(), folder.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        fs::read(folder.join("notes.txt")).unwrap(),
+        fs::read(&note).unwrap()
+    );
+    // Over a file that differs: a conflict, kept by default.
+    write(t.path().join("old.txt"), b"old");
+    let o = batch(&[note.as_os_str(), t.path().join("old.txt").as_os_str()]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    assert_eq!(fs::read(t.path().join("old.txt")).unwrap(), b"old");
+    // Onto itself: refused.
+    let o = batch(&[note.as_os_str(), note.as_os_str()]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("destination is the source itself"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Bad input among several sources is found before anything is written.
+#[test]
+fn every_source_is_checked_before_anything_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    write(a.join("f"), b"1");
+    write(b.join("a/g"), b"2");
+    write(t.path().join("file"), b"3");
+    let dest = t.path().join("DEST");
+    let cases: [(&[&Path], &str); 4] = [
+        (
+            &[&a, &t.path().join("missing"), &dest],
+            "missing: source does not exist",
+        ),
+        (&[&a, &b.join("a"), &dest], "two sources are named a"),
+        (
+            &[&a, &b, &a.join("inside")],
+            "destination is inside the source",
+        ),
+        (
+            &[&a, &b, &t.path().join("file")],
+            "destination exists and is not a folder",
+        ),
+    ];
+    for (paths, said) in cases {
+        let args: Vec<&OsStr> = paths.iter().map(|p| p.as_os_str()).collect();
+        let o = batch(&args);
+        assert_eq!(code(&o), 2, "{paths:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(said), "{paths:?}: {}", stderr(&o));
+        assert!(
+            !dest.exists() && !a.join("inside").exists(),
+            "nothing written"
+        );
+    }
+    // A queue after several sources keeps working.
+    let second = t.path().join("second");
+    let o = batch(&[
+        a.as_os_str(),
+        b.as_os_str(),
+        dest.as_os_str(),
+        os("--and"),
+        a.as_os_str(),
+        second.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_same_tree(&a, &dest.join("a"));
+    assert_same_tree(&b, &dest.join("b"));
+    assert_same_tree(&a, &second);
 }

@@ -106,7 +106,7 @@ impl DestRoot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *known.get_or_insert_with(|| {
-            let (m, left) = probe_symlinks(dir, &self.temps, owner);
+            let (m, left) = keeping_times(dir, || probe_symlinks(dir, &self.temps, owner));
             for (name, e) in left {
                 self.left.add(at, name, e);
             }
@@ -117,10 +117,8 @@ impl DestRoot {
     /// What this destination keeps of a file's metadata (`owner`: whether
     /// owners are kept at all), tried in its root.
     pub fn probe_file_meta(&self, owner: bool) -> FileMeta {
-        // The probe's temporary must not change the folder's own times (a run
-        // that then fails to start would leave them changed).
-        let before = sys::fstat(self.root_fd());
-        let (m, left) = probe_file_meta(self.root_fd(), &self.temps, owner);
+        let root = self.root_fd();
+        let (m, left) = keeping_times(root, || probe_file_meta(root, &self.temps, owner));
         for (name, e) in left {
             self.left.add(&DirNode::root(false), name, e);
         }
@@ -129,17 +127,6 @@ impl DestRoot {
         }
         if !m.symlinks {
             self.learned.no_symlinks();
-        }
-        if let Ok(st) = before {
-            let t = |s, ns| rfs::Timespec {
-                tv_sec: s,
-                tv_nsec: ns,
-            };
-            let times = rfs::Timestamps {
-                last_access: t(st.st_atime, st.st_atime_nsec as _),
-                last_modification: t(st.st_mtime, st.st_mtime_nsec as _),
-            };
-            let _ = sys::futimens(self.root_fd(), &times);
         }
         m
     }
@@ -447,6 +434,27 @@ impl DestRoot {
             fd,
         }
     }
+}
+
+/// Runs a probe in the folder `dir` and puts its times back: a probe's
+/// temporaries must leave no trace (a run that then has nothing to write, or
+/// fails to start, or leaves the destination's own times alone, would show
+/// them).
+fn keeping_times<T>(dir: BorrowedFd<'_>, probe: impl FnOnce() -> T) -> T {
+    let before = sys::fstat(dir);
+    let made = probe();
+    if let Ok(st) = before {
+        let t = |s, ns| rfs::Timespec {
+            tv_sec: s,
+            tv_nsec: ns,
+        };
+        let times = rfs::Timestamps {
+            last_access: t(st.st_atime, st.st_atime_nsec as _),
+            last_modification: t(st.st_mtime, st.st_mtime_nsec as _),
+        };
+        let _ = sys::futimens(dir, &times);
+    }
+    made
 }
 
 /// Why `node` cannot be reached: a folder above it (or it) could not be put

@@ -86,6 +86,9 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
     // Even after a cancel: folders must not stay private (0700) and misdated.
     let mut buf = XattrBuf::default();
     for (dir, meta) in planned.dirs.iter().rev() {
+        if dir.is_root() && sh.dest_keeps_own_metadata {
+            continue;
+        }
         let outcome = if sh.dry_run {
             Outcome::Copied
         } else {

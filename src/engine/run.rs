@@ -140,7 +140,8 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let unreadable = |e| InputError::SourceUnreadable(config.source.clone(), e);
     let src_meta = retry::interrupted(|| std::fs::metadata(&config.source)).map_err(unreadable)?;
     let source_root = SourceRoot::open(&config.source, config.dereference).map_err(unreadable)?;
-    let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run)?;
+    let own = config.dest_keeps_own_metadata;
+    let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
     if let Some(r) = &mut root {
         r.durable = config.fsync;
         r.direct_writes = super::direct::wanted(config.direct, r.root_fd());
@@ -192,6 +193,8 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         kept: NotKept::default(),
         file_meta,
         kernel: KernelCopy::default(),
+        dest_keeps_own_metadata: own,
+        rename: config.rename.clone(),
     });
     if file_meta.window != TimeWindow::EXACT {
         shared.send(Event::Notice(Notice::TimeWindow(file_meta.window.0)));
@@ -253,14 +256,20 @@ pub fn start(config: Config) -> Result<Running, StartError> {
 /// whether this run created it, since nothing in a fresh folder can be in the
 /// way. A failure to look is an error, never taken for "missing". In a dry run
 /// nothing is created.
-fn open_destination(dest: &Path, dry_run: bool) -> Result<(Option<DestRoot>, bool), InputError> {
+fn open_destination(
+    dest: &Path,
+    dry_run: bool,
+    keeps_own: bool,
+) -> Result<(Option<DestRoot>, bool), InputError> {
     use std::io::ErrorKind::{AlreadyExists, NotFound};
     let cannot = |e| InputError::DestCreate(dest.to_path_buf(), e);
     // Private until the copy is done (its mode is the source's at the end),
-    // so nobody lists names meant to be private while it is filled.
+    // so nobody lists names meant to be private while it is filled; a folder
+    // that only receives entries gets the usual mode, as mkdir gives it.
+    let mode = if keeps_own { 0o777 } else { 0o700 };
     let make = || {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().mode(0o700).create(dest)
+        std::fs::DirBuilder::new().mode(mode).create(dest)
     };
     let created = if dry_run {
         match retry::interrupted(|| std::fs::metadata(dest)) {

@@ -43,6 +43,11 @@ pub(crate) struct Shared {
     pub file_meta: FileMeta,
     /// Which in-kernel copy the two filesystems take (learned as it goes).
     pub kernel: KernelCopy,
+    /// The destination folder is not the copy of the source folder: its own
+    /// mode, owner and times are left alone (`Config::dest_keeps_own_metadata`).
+    pub dest_keeps_own_metadata: bool,
+    /// An entry at the top that takes another name (`Config::rename`).
+    pub rename: Option<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 impl Shared {

@@ -140,10 +140,23 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
     let mut app = app_from_args(args, colors)?;
     // Checked before the screen is taken: a bad pair is one line, exit 2.
     let queued = args.queued_configs(Face::Tui)?;
+    // One folder into DEST goes through the form (which shows what is wrong
+    // with it); several sources, or a file, are planned as batch mode plans
+    // them and run one after the other.
+    let one_folder =
+        args.paths.len() == 2 && args.source().is_some_and(|s| !s.exists() || s.is_dir());
+    let planned = match args.starts_at_once() && !one_folder {
+        true => args.path_configs(Face::Tui)?,
+        false => Vec::new(),
+    };
     let (_guard, mut terminal) = open_terminal()?;
     if args.starts_at_once() {
-        app.start_from_setup();
-        for cfg in queued {
+        let mut planned = planned.into_iter();
+        match planned.next() {
+            Some(first) => app.start(first),
+            None => app.start_from_setup(),
+        }
+        for cfg in planned.chain(queued) {
             app.queue.push(cfg);
         }
     }

@@ -214,9 +214,14 @@ impl<'a> Planner<'a> {
         } else {
             ItemKind::File
         };
+        // A file copied to a new name takes it at the top.
+        let (name, from) = match &self.sh.rename {
+            Some((from, to)) if parent.is_root() && *from == name => (to.clone(), Some(name)),
+            _ => (name, None),
+        };
         let item = Item {
             name,
-            from: None,
+            from,
             kind,
             meta,
         };
