@@ -81,6 +81,8 @@ pub struct Summary {
     pub symlinks: u64,
     /// Second (and further) names of hard-linked files, linked again.
     pub hard_links: u64,
+    /// FIFOs, sockets and device nodes made.
+    pub specials: u64,
     /// Files read back from the device and found equal (with `verify`).
     pub verified: u64,
     /// Every entry that failed, with its path and why.
@@ -148,6 +150,7 @@ impl Summary {
             dirs: p.dirs,
             symlinks: p.symlinks,
             hard_links: p.hard_links,
+            specials: p.specials,
             verified: p.verified,
             failures: p
                 .failures

@@ -216,6 +216,8 @@ pub enum What {
     /// (`contain_symlinks`) hides targets that are absolute or climb out of
     /// the mount. The links are made; they cannot be read back.
     LinkTargets,
+    /// FIFOs, sockets and device nodes (exFAT, FAT: none).
+    SpecialFiles,
 }
 
 impl What {
@@ -235,6 +237,7 @@ impl What {
             What::HardLinks => "hard_links",
             What::Holes => "holes",
             What::LinkTargets => "link_targets",
+            What::SpecialFiles => "special_files",
         }
     }
 
@@ -253,6 +256,7 @@ impl What {
             What::HardLinks => "hard links",
             What::Holes => "holes",
             What::LinkTargets => "link targets",
+            What::SpecialFiles => "FIFOs, sockets and devices",
         }
     }
 
@@ -362,6 +366,9 @@ pub enum Notice {
     /// A big file continues what an earlier run wrote of it: from `at` of
     /// `of` bytes.
     Resumed { path: PathBuf, at: u64, of: u64 },
+    /// Device nodes of one kind this process may not make (only root may):
+    /// so many were not copied.
+    NotMade { kind: &'static str, count: u64 },
     /// A cancelled big file's partial copy is kept in the destination, as
     /// `partial`, for the next run of the same copy to continue: `written`
     /// of `of` bytes of `path`.
@@ -406,6 +413,7 @@ impl Notice {
             Notice::Flush(_) => "flush_failed",
             Notice::Resumed { .. } => "resumed",
             Notice::KeptForResume(_) => "kept_for_resume",
+            Notice::NotMade { .. } => "not_made",
         }
     }
 
@@ -456,6 +464,10 @@ impl fmt::Display for Notice {
             ),
             Notice::NotKept(lost) => write!(f, "{lost}"),
             Notice::KeptForResume(k) => write!(f, "{k}"),
+            Notice::NotMade { kind, count } => write!(
+                f,
+                "{count} {kind}s not copied: making device nodes takes root (CAP_MKNOD)"
+            ),
             Notice::TimeWindow(ns) => write!(
                 f,
                 "the destination keeps modification times to {}; times are compared within that",

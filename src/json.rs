@@ -147,6 +147,7 @@ pub(crate) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
         "dirs": p.dirs,
         "symlinks": p.symlinks,
         "hard_links": p.hard_links,
+        "specials": p.specials,
         "verified": p.verified,
         "bytes_copied": p.bytes_copied,
         "elapsed_secs": p.elapsed().as_secs_f64(),

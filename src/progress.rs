@@ -78,6 +78,8 @@ pub struct Progress {
     pub dirs: u64,
     pub symlinks: u64,
     pub hard_links: u64,
+    /// FIFOs, sockets and device nodes made.
+    pub specials: u64,
     /// Files read back from the destination the same (`--verify`).
     pub verified: u64,
     /// Files in flight when the run was cancelled (not copied).
@@ -126,6 +128,7 @@ impl Progress {
             dirs: 0,
             symlinks: 0,
             hard_links: 0,
+            specials: 0,
             verified: 0,
             files_cancelled: 0,
             kept_partials: Vec::new(),
@@ -300,7 +303,7 @@ impl Progress {
                 EntryKind::Dir => self.dirs += 1,
                 EntryKind::Symlink => self.symlinks += 1,
                 EntryKind::HardLink => self.hard_links += 1,
-                EntryKind::Special => {}
+                EntryKind::Special => self.specials += 1,
             },
             Outcome::UpToDate => self.up_to_date += 1,
             Outcome::Skipped(reason) => {

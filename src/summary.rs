@@ -50,16 +50,21 @@ pub fn headline(p: &Progress, dry_run: bool) -> String {
     format!("{state} — {} files {verb}", p.files_copied)
 }
 
-/// `12 files (3.0 MiB), 2 folders, 1 symlinks, 0 hard links`.
+/// `12 files (3.0 MiB), 2 folders, 1 symlinks, 0 hard links` (and `, 2
+/// special files` when FIFOs, sockets or devices were made).
 pub fn copied_counts(p: &Progress) -> String {
-    format!(
+    let mut s = format!(
         "{} files ({}), {} folders, {} symlinks, {} hard links",
         p.files_copied,
         format::bytes(p.bytes_copied),
         p.dirs,
         p.symlinks,
         p.hard_links
-    )
+    );
+    if p.specials > 0 {
+        s.push_str(&format!(", {} special files", p.specials));
+    }
+    s
 }
 
 /// `Up to date: 3  Skipped: 0  Failed: 1` (and `Verified: 12` when files

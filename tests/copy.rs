@@ -6,6 +6,7 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
+use std::process::Command;
 
 use common::*;
 
@@ -319,28 +320,117 @@ fn a_symlink_loop_with_dereference_is_reported_and_the_rest_copied() {
     assert_eq!(fs::read(dst.join("sub/file.txt")).unwrap(), b"f");
 }
 
-#[test]
-fn fifos_are_skipped_with_a_reason_and_never_opened() {
-    let t = tempfile::tempdir().unwrap();
-    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+/// A tree with a FIFO, a socket (bound by a listener), a character and a
+/// block device, each with its own mode and time.
+fn special_tree(src: &Path) {
+    use rustix::fs::{CWD, FileType, mknodat};
     write(src.join("file.txt"), b"f");
-    rustix::fs::mknodat(
-        rustix::fs::CWD,
-        src.join("pipe"),
-        rustix::fs::FileType::Fifo,
-        0o644.into(),
-        0,
+    fs::create_dir_all(src.join("dev")).unwrap();
+    mknodat(CWD, src.join("pipe"), FileType::Fifo, 0o640.into(), 0).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(src.join("socket")).unwrap();
+    drop(listener);
+    let null = rustix::fs::makedev(1, 3);
+    mknodat(
+        CWD,
+        src.join("dev/null"),
+        FileType::CharacterDevice,
+        0o666.into(),
+        null,
     )
     .unwrap();
-    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    let loop7 = rustix::fs::makedev(7, 200);
+    mknodat(
+        CWD,
+        src.join("dev/loop200"),
+        FileType::BlockDevice,
+        0o660.into(),
+        loop7,
+    )
+    .unwrap();
+    for (i, p) in ["pipe", "socket", "dev/null", "dev/loop200", "dev"]
+        .iter()
+        .enumerate()
+    {
+        set_mtime(src.join(p), 1_500_000_000 + i as i64, 123);
+    }
+}
+
+/// FIFOs, sockets and devices come out as `cp -a` makes them: the same kind
+/// of node, for the same device, with its mode, owner and time; a FIFO is
+/// never opened (the copy would hang); a rerun finds them up to date.
+#[test]
+fn special_files_are_made_again_with_their_metadata_and_never_opened() {
+    need_root("make device nodes");
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    special_tree(&src);
+    rustix::fs::chownat(
+        rustix::fs::CWD,
+        src.join("pipe"),
+        Some(rustix::fs::Uid::from_raw(65534)),
+        Some(rustix::fs::Gid::from_raw(65534)),
+        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+    )
+    .unwrap();
+    let o = batch(&[src.as_os_str(), dst.as_os_str(), os("--json")]);
     assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
-    assert!(
-        stdout(&o).contains("pipe: FIFO not copied"),
-        "{}",
-        stdout(&o)
-    );
-    assert!(!dst.join("pipe").exists());
+    let (_, summary) = json_lines(&o);
+    assert_eq!(summary["specials"], 4, "{summary}");
     assert_same_tree(&src, &dst);
+    let again = batch(&[src.as_os_str(), dst.as_os_str(), os("--json")]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let (_, summary) = json_lines(&again);
+    assert_eq!(summary["specials"], 0, "{summary}");
+    assert_eq!(summary["up_to_date"], 5, "{summary}");
+}
+
+/// Not root, the device nodes cannot be made: said once per kind, exit 1;
+/// the FIFO and the socket are made.
+#[test]
+fn devices_that_cannot_be_made_are_said_once_per_kind() {
+    need_root("make the device nodes of the source");
+    let t = shared_tempdir();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    special_tree(&src);
+    for d in 1..=2 {
+        let at = src.join(format!("dev/more{d}"));
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &at,
+            rustix::fs::FileType::CharacterDevice,
+            0o666.into(),
+            rustix::fs::makedev(1, 5),
+        )
+        .unwrap();
+    }
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "--batch",
+        ])
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let said = stderr(&o);
+    assert_eq!(
+        said.matches("character devices not copied").count(),
+        1,
+        "{said}"
+    );
+    assert!(
+        said.contains("3 character devices not copied: making device nodes takes root"),
+        "{said}"
+    );
+    assert!(said.contains("1 block devices not copied"), "{said}");
+    let ft = |p: &str| fs::symlink_metadata(dst.join(p)).unwrap().file_type();
+    use std::os::unix::fs::FileTypeExt;
+    assert!(ft("pipe").is_fifo() && ft("socket").is_socket());
+    assert!(!dst.join("dev/null").exists() && !dst.join("dev/loop200").exists());
 }
 
 #[test]

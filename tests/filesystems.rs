@@ -128,6 +128,9 @@ fn over_sshfs(contained: bool) {
         symlink(to, src.join(link)).unwrap();
         set_mtime(src.join(link), 1_200_000_000, 0);
     }
+    // SFTP has no FIFOs: passed over, said once.
+    let fifo = rustix::fs::FileType::Fifo;
+    rustix::fs::mknodat(rustix::fs::CWD, src.join("sub/pipe"), fifo, 0o644.into(), 0).unwrap();
     set_mtime(src.join("sub"), 1_400_000_000, 0);
     set_mtime(&src, 1_400_000_001, 0);
     let options = if contained {
@@ -189,9 +192,19 @@ fn over_sshfs(contained: bool) {
     assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
     assert_unchanged(&unchanged, &stat_all(&on_server), "the copy, by a rerun");
     let (lines, summary) = json_lines(&again);
-    for field in ["files_copied", "symlinks", "failed", "skipped"] {
+    for field in ["files_copied", "symlinks", "failed", "specials"] {
         assert_eq!(summary[field], 0, "{field}: {summary} {lines:?}");
     }
+    let pipe = lines
+        .iter()
+        .find(|l| l["path"] == "sub/pipe")
+        .expect("the FIFO's entry");
+    assert_eq!(
+        (&pipe["outcome"], &pipe["reason"]),
+        (&"skipped".into(), &"not_supported".into()),
+        "{pipe}"
+    );
+    assert_eq!(summary["skipped"], 1, "{summary}");
     assert_eq!(summary["up_to_date"], 6, "{summary}");
     assert_eq!(summary["time_window_ns"], 1_000_000_000, "{summary}");
     let said_hidden = summary["not_kept"]
@@ -1088,4 +1101,37 @@ fn big_files_are_written_past_the_page_cache_where_it_pays_or_is_asked() {
             }
         }
     }
+}
+
+/// A filesystem without FIFOs or device nodes (exFAT) holds none of them:
+/// each is passed over with its reason, said once as not kept, exit 0; the
+/// rest is copied, and a rerun says the same.
+#[test]
+fn special_files_onto_exfat_are_said_once_and_the_rest_is_copied() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("file.txt"), b"kept");
+    let fifo = rustix::fs::FileType::Fifo;
+    rustix::fs::mknodat(rustix::fs::CWD, src.join("pipe"), fifo, 0o644.into(), 0).unwrap();
+    let m = Mounted::new(Fs::Exfat, &t.path().join("stick"));
+    let dst = m.mnt.join("copy");
+    for run in ["first", "rerun"] {
+        let o = batch(&[p(&src), p(&dst), os("--json")]);
+        assert_eq!(code(&o), 0, "{run}: {}{}", stdout(&o), stderr(&o));
+        let (lines, summary) = json_lines(&o);
+        let pipe = lines
+            .iter()
+            .find(|l| l["path"] == "pipe")
+            .expect("the FIFO's entry");
+        assert_eq!(pipe["outcome"], "skipped", "{pipe}");
+        assert_eq!(pipe["reason"], "not_supported", "{pipe}");
+        let said = summary["not_kept"].as_array().unwrap();
+        assert!(
+            said.iter()
+                .any(|k| k["what"] == "special_files" && k["count"] == 1),
+            "{run}: {summary}"
+        );
+    }
+    assert_eq!(fs::read(dst.join("file.txt")).unwrap(), b"kept");
+    assert!(!dst.join("pipe").exists());
 }

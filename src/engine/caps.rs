@@ -294,6 +294,26 @@ pub(crate) fn probe_file_meta(
             Err(e) => !no_symlinks(e),
         }
     });
+    // A FIFO stands for every kind of node (a device needs a right the
+    // filesystem has nothing to do with).
+    kept.nodes = !refused(&mut || {
+        let node = names.next();
+        let fifo = rustix::fs::FileType::Fifo;
+        match sys::mknodat(dir, node.as_os_str(), fifo, Mode::from_raw_mode(0o600), 0) {
+            Ok(()) => {
+                remove(node);
+                true
+            }
+            Err(Errno::EXIST) => false,
+            // exfat-fuse makes a regular file, then fails: nothing may stay.
+            Err(_) => {
+                if sys::statat(dir, node.as_os_str(), AtFlags::SYMLINK_NOFOLLOW).is_ok() {
+                    remove(node);
+                }
+                false
+            }
+        }
+    });
     remove(name);
     kept.renames_keep_handles = renames_keep_handles(dir, names, &mut left);
     (kept, left)

@@ -70,6 +70,7 @@ pub(super) fn entry_kind(k: ItemKind) -> EntryKind {
     match k {
         ItemKind::File => EntryKind::File,
         ItemKind::Symlink => EntryKind::Symlink,
+        ItemKind::Special => EntryKind::Special,
     }
 }
 

@@ -17,7 +17,7 @@ use rustix::io::Errno;
 
 use super::beneath::{Beneath, DIR_FLAGS};
 use super::caps::{Learned, probe_file_meta, probe_symlinks};
-use super::meta::{FileMeta, SymlinkMeta};
+use super::meta::{FileMeta, SrcMeta, SymlinkMeta};
 use super::names::NameRules;
 use super::node::DirNode;
 use super::sweep::{remove_tree, sweep_dead_temps};
@@ -377,6 +377,32 @@ impl DestRoot {
                 Ok(()) => return Ok(self.entry(dir, at, name, false)),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
+            }
+        }
+        Err(io::Error::from(Errno::EXIST))
+    }
+
+    /// Makes a FIFO, socket or device node like `meta` under a temporary name
+    /// (private until its metadata is set), to be committed under its own.
+    pub fn temp_node<D: AsFd>(
+        &self,
+        dir: D,
+        at: &Arc<DirNode>,
+        meta: &SrcMeta,
+    ) -> io::Result<TempEntry<D>> {
+        for _ in 0..16 {
+            let name = self.temp_name();
+            let kind = meta.file_type();
+            match sys::mknodat(&dir, &name, kind, Mode::from_raw_mode(0o600), meta.rdev) {
+                Ok(()) => return Ok(self.entry(dir, at, name, false)),
+                Err(Errno::EXIST) => continue,
+                Err(e) => {
+                    // A filesystem may make something and then fail: the
+                    // name is ours, whatever it holds (else the next run
+                    // sweeps it).
+                    let _ = sys::unlinkat(&dir, &name, AtFlags::empty());
+                    return Err(e.into());
+                }
             }
         }
         Err(io::Error::from(Errno::EXIST))

@@ -72,6 +72,7 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
         let done = match item.kind {
             ItemKind::File => file(c, dir_fd, &b.dir, item, b.in_place),
             ItemKind::Symlink => symlink(c, dir_fd, &b.dir, item, b.in_place),
+            ItemKind::Special => super::special::special(c, dir_fd, &b.dir, item),
         };
         // None: parked for a person to decide; reported once decided.
         if let Some(done) = done {

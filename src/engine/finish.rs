@@ -133,6 +133,9 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
     for lost in sh.kept.take() {
         sh.send(Event::Notice(Notice::NotKept(lost)));
     }
+    for (kind, count) in sh.not_made.take() {
+        sh.send(Event::Notice(Notice::NotMade { kind, count }));
+    }
 }
 
 /// A folder's owner, mode, attributes (from its source) and times; with

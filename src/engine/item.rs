@@ -9,6 +9,8 @@ use super::meta::SrcMeta;
 pub(crate) enum ItemKind {
     File,
     Symlink,
+    /// A FIFO, socket or device node: made again, never opened.
+    Special,
 }
 
 /// A file or symlink to copy, with its metadata as the walk saw it.

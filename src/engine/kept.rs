@@ -25,6 +25,23 @@ impl NotKept {
     }
 }
 
+/// Device nodes this process may not make (only root may), counted by kind
+/// and said once each at the end: the copy is not complete (exit code 1).
+#[derive(Default)]
+pub(crate) struct NotMade(Mutex<BTreeMap<&'static str, u64>>);
+
+impl NotMade {
+    pub fn add(&self, kind: &'static str) {
+        let mut m = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *m.entry(kind).or_insert(0) += 1;
+    }
+
+    pub fn take(&self) -> Vec<(&'static str, u64)> {
+        let m = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
+        m.into_iter().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

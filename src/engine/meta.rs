@@ -30,6 +30,8 @@ pub struct SrcMeta {
     pub nlink: u64,
     /// 512-byte blocks allocated: fewer than the size needs means holes.
     pub blocks: u64,
+    /// The device a device node stands for.
+    pub rdev: u64,
 }
 
 impl From<&Metadata> for SrcMeta {
@@ -45,6 +47,7 @@ impl From<&Metadata> for SrcMeta {
             ino: m.ino(),
             nlink: m.nlink(),
             blocks: m.blocks(),
+            rdev: m.rdev(),
         }
     }
 }
@@ -62,6 +65,7 @@ impl From<&rfs::Stat> for SrcMeta {
             ino: s.st_ino,
             nlink: s.st_nlink,
             blocks: s.st_blocks as u64,
+            rdev: s.st_rdev,
         }
     }
 }
@@ -110,6 +114,7 @@ impl SrcMeta {
             ino: 1,
             nlink: 1,
             blocks: size.div_ceil(512),
+            rdev: 0,
         }
     }
 }
@@ -139,7 +144,13 @@ impl TimeWindow {
     /// A regular file of the same size and, within the window, the same time:
     /// what "up to date" means for a file.
     pub fn same_content(self, a: &SrcMeta, b: &SrcMeta) -> bool {
-        a.is_file() && b.is_file() && a.size == b.size && self.same(a.mtime, b.mtime)
+        let same_node = || {
+            special_kind(a.file_type()).is_some()
+                && a.file_type() == b.file_type()
+                && a.rdev == b.rdev
+        };
+        (a.is_file() && b.is_file() && a.size == b.size || same_node())
+            && self.same(a.mtime, b.mtime)
     }
 }
 
@@ -155,6 +166,8 @@ pub(crate) struct FileMeta {
     pub hard_links: bool,
     /// Symlinks at all (exFAT, FAT: none).
     pub symlinks: bool,
+    /// FIFOs, sockets and device nodes at all (exFAT, FAT: none).
+    pub nodes: bool,
     /// `a` and `A` are one name (exFAT, FAT, NTFS in Windows mode, most
     /// SMB shares).
     pub ignores_case: bool,
@@ -177,6 +190,7 @@ impl FileMeta {
         owners: true,
         hard_links: true,
         symlinks: true,
+        nodes: true,
         ignores_case: false,
         attrs: Held::ALL,
         holes: true,

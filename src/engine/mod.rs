@@ -40,6 +40,7 @@ mod resume;
 mod run;
 mod shared;
 mod source;
+mod special;
 mod stage;
 mod sweep;
 mod sys;

@@ -71,6 +71,7 @@ fn resolve(c: &mut Copier<'_>, p: Parked, choice: Choice) {
     let done = match item.kind {
         ItemKind::File => files::copy_file(c, fd, &dir, &item, replace, false),
         ItemKind::Symlink => files::copy_symlink(c, fd, &dir, &item, (replace, false), None),
+        ItemKind::Special => super::special::copy_special(c, fd, &dir, &item, replace),
     };
     c.finish_entry(&dir, &item, done);
 }

@@ -220,6 +220,7 @@ mod tests {
             ino: 2,
             nlink: 1,
             blocks: size / 512,
+            rdev: 0,
         }
     }
 

@@ -191,6 +191,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         flush: (config.flush || config.fsync) && !config.dry_run,
         ask: Ask::new(control.clone()),
         kept: NotKept::default(),
+        not_made: Default::default(),
         file_meta,
         kernel: KernelCopy::default(),
         dest_keeps_own_metadata: own,

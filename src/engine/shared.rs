@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub ask: Ask,
     /// What the destination could not keep, said at the end.
     pub kept: NotKept,
+    /// Device nodes this process may not make, said at the end.
+    pub not_made: super::kept::NotMade,
     /// What the destination keeps of a file's metadata (probed at the start).
     pub file_meta: FileMeta,
     /// Which in-kernel copy the two filesystems take (learned as it goes).

@@ -132,6 +132,23 @@ pub(crate) fn chownat<D: AsFd, P: Arg + Copy>(
     retry(|| rfs::chownat(dir.as_fd(), path, Some(uid), Some(gid), flags))
 }
 
+/// The permission bits of the entry `path` in `dir` (a node that cannot be
+/// opened: a FIFO, a socket, a device).
+pub(crate) fn chmodat<D: AsFd, P: Arg + Copy>(dir: D, path: P, mode: Mode) -> Result<()> {
+    retry(|| rfs::chmodat(dir.as_fd(), path, mode, AtFlags::empty()))
+}
+
+/// Makes a FIFO, socket or device node `path` in `dir`.
+pub(crate) fn mknodat<D: AsFd, P: Arg + Copy>(
+    dir: D,
+    path: P,
+    kind: rfs::FileType,
+    mode: Mode,
+    dev: u64,
+) -> Result<()> {
+    retry(|| rfs::mknodat(dir.as_fd(), path, kind, mode, dev))
+}
+
 pub(crate) fn futimens<D: AsFd>(fd: D, times: &Timestamps) -> Result<()> {
     retry(|| rfs::futimens(fd.as_fd(), times))
 }

@@ -137,18 +137,11 @@ pub fn xattrs(p: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// Asserts `dst` is an exact copy of `src`: same entries, types, bytes, permission
 /// bits, mtimes (to the nanosecond), owners, extended attributes (ACLs and
-/// capabilities too) and symlink targets; folders included, the roots too. FIFOs, sockets and devices are expected to be absent.
+/// capabilities too), symlink targets and the devices device nodes stand for;
+/// folders included, the roots too.
 pub fn assert_same_tree(src: &Path, dst: &Path) {
-    let is_special = |m: &fs::Metadata| {
-        let t = m.file_type();
-        !(t.is_file() || t.is_dir() || t.is_symlink())
-    };
     let mut expected = vec![PathBuf::new()];
-    expected.extend(
-        entries(src)
-            .into_iter()
-            .filter(|r| !is_special(&fs::symlink_metadata(src.join(r)).unwrap())),
-    );
+    expected.extend(entries(src));
     let mut actual = vec![PathBuf::new()];
     actual.extend(entries(dst));
     assert_eq!(
@@ -162,6 +155,7 @@ pub fn assert_same_tree(src: &Path, dst: &Path) {
             fs::symlink_metadata(&d).unwrap(),
         );
         assert_eq!(sm.file_type(), dm.file_type(), "{rel:?}: type");
+        assert_eq!(sm.rdev(), dm.rdev(), "{rel:?}: the device it stands for");
         if sm.is_file() {
             assert!(
                 fs::read(&s).unwrap() == fs::read(&d).unwrap(),

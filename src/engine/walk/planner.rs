@@ -24,7 +24,7 @@ use crate::engine::plan::{DeferredLink, Planned};
 use crate::engine::resume;
 use crate::engine::shared::Shared;
 use crate::error::{CopyError, Op};
-use crate::event::{EntryKind, Event, Outcome, RelPath, SkipReason};
+use crate::event::{EntryKind, Event, Outcome, RelPath};
 
 /// An entry by this name makes the walker panic (unit tests only).
 #[cfg(test)]
@@ -204,12 +204,9 @@ impl<'a> Planner<'a> {
             };
         }
         self.files += 1;
-        if let Some(kind) = special_kind(ft) {
-            let outcome = Outcome::Skipped(SkipReason::Special(kind));
-            self.report(parent, name, EntryKind::Special, outcome);
-            return Visit::Next;
-        }
-        let kind = if ft == FileType::Symlink {
+        let kind = if special_kind(ft).is_some() {
+            ItemKind::Special
+        } else if ft == FileType::Symlink {
             ItemKind::Symlink
         } else {
             ItemKind::File
