@@ -466,7 +466,8 @@ impl fmt::Display for Notice {
             Notice::KeptForResume(k) => write!(f, "{k}"),
             Notice::NotMade { kind, count } => write!(
                 f,
-                "{count} {kind}s not copied: making device nodes takes root (CAP_MKNOD)"
+                "{count} {kind}s not copied: making device nodes takes root (CAP_MKNOD): \
+                 Operation not permitted"
             ),
             Notice::TimeWindow(ns) => write!(
                 f,
