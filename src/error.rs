@@ -33,6 +33,8 @@ pub enum Op {
     Verify,
     /// Flushing to the device (`--fsync`).
     Flush,
+    /// The source file changed while it was read, every time it was tried.
+    Changed,
 }
 
 impl fmt::Display for Op {
@@ -57,6 +59,7 @@ impl fmt::Display for Op {
             Op::Clone => "cannot clone",
             Op::Verify => "verification failed",
             Op::Flush => "cannot write to the device",
+            Op::Changed => "changed while being copied",
         })
     }
 }

@@ -544,6 +544,92 @@ fn files_that_change_during_the_copy_never_hang_or_panic() {
     churn.join().unwrap();
 }
 
+/// convoy under strace with every 8 MiB step of a big file held 150 ms, so
+/// the source can be changed while it is read.
+fn slowed_copy(src: &Path, dst: &Path) -> std::process::Child {
+    need("strace", "strace");
+    Command::new("strace")
+        .args(["-f", "-qq", "-o", "/dev/null"])
+        .args(["-e", "trace=copy_file_range,pwrite64,sendfile"])
+        .args(["-e", "inject=copy_file_range:delay_exit=150000"])
+        .args(["-e", "inject=pwrite64:delay_exit=150000"])
+        .args([BIN, "--batch", "--json"])
+        .arg(src)
+        .arg(dst)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut f = fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+/// A file that grows while it is read is read again: the copy is the file
+/// as it stood through one whole read, with that file's own time.
+#[test]
+fn a_file_that_grows_while_it_is_copied_is_copied_again_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("download.iso"), &data(5, 48 << 20));
+    let copy = slowed_copy(&src, &dst);
+    // Mid-copy: six steps of 150 ms, and more for the writes.
+    std::thread::sleep(Duration::from_millis(400));
+    append(&src.join("download.iso"), &data(6, 700 * 1024));
+    let o = copy.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_same_tree(&src, &dst);
+    let again = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(
+        code(&again),
+        0,
+        "a rerun finds it up to date: {}",
+        stdout(&again)
+    );
+}
+
+/// A file that never stops changing (a log written to all the time) is
+/// reported, exit 1, and nothing claiming to be complete takes its name.
+#[test]
+fn a_file_that_keeps_changing_is_reported_and_never_named_complete() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("busy.log"), &data(7, 24 << 20));
+    write(src.join("calm.txt"), b"calm");
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let (log, stop) = (src.join("busy.log"), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                append(&log, b"another line\n");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let o = slowed_copy(&src, &dst).wait_with_output().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("busy.log: changed while being copied"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !dst.join("busy.log").exists(),
+        "no final name for a copy of no one state"
+    );
+    assert_eq!(fs::read(dst.join("calm.txt")).unwrap(), b"calm");
+    assert!(
+        leftover_temps(&dst).is_empty(),
+        "{:?}",
+        leftover_temps(&dst)
+    );
+}
+
 #[test]
 fn memory_stays_under_budget_for_200k_files() {
     need("/usr/bin/time", "time");

@@ -127,7 +127,7 @@ impl Aligned {
 pub(crate) fn copy(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
-    start: u64,
+    (start, len): (u64, u64),
     mv: &mut Mover<'_>,
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
@@ -138,7 +138,7 @@ pub(crate) fn copy(
     let flags = sys::get_flags(out).ok()?;
     sys::set_flags(out, flags | OFlags::DIRECT).ok()?;
     let _ = sys::advise_sequential(src);
-    let copied = pipeline(src, out, flags, start, mv, ctl, progress);
+    let copied = pipeline(src, out, flags, (start, start + len), mv, ctl, progress);
     // What comes after (the ordinary copy, metadata) sees an ordinary file.
     let cleared = sys::set_flags(out, flags);
     match (copied?, cleared) {
@@ -151,13 +151,14 @@ pub(crate) fn copy(
 /// could not.
 type Written = Result<(Aligned, usize), Errno>;
 
-/// Reads steps and hands them to a writer thread; `None` when that thread
-/// cannot start (nothing was written: the caller copies as usual).
+/// Reads steps from `start` to `end` and hands them to a writer thread;
+/// `None` when that thread cannot start (nothing was written: the caller
+/// copies as usual).
 fn pipeline(
     src: BorrowedFd<'_>,
     out: BorrowedFd<'_>,
     flags: OFlags,
-    start: u64,
+    (start, end): (u64, u64),
     mv: &mut Mover<'_>,
     ctl: &Control,
     progress: &mut dyn FnMut(u64),
@@ -194,7 +195,11 @@ fn pipeline(
                 }
             }
             let mut buf = free.pop().expect("a buffer is free");
-            let want = ctl.step(STEP as u64) as usize;
+            let want = ctl.step(STEP as u64).min(end.saturating_sub(pos)) as usize;
+            if want == 0 {
+                free.push(buf);
+                break;
+            }
             let n = match fill(src, &mut buf.get_mut()[..want], pos) {
                 Ok(n) => n,
                 Err(e) => {
@@ -328,7 +333,7 @@ mod tests {
         let r = copy(
             src.as_fd(),
             out.as_fd(),
-            start,
+            (start, len as u64 - start),
             &mut mv,
             &Control::new(1, 1),
             &mut |n| steps.push(n),

@@ -112,12 +112,41 @@ fn file(
         Ok(r) => r,
         Err(done) => return done,
     };
-    Some(copy_file(c, dir_fd, dir, item, replace, in_place))
+    Some(copy_file_as_it_stands(
+        c, dir_fd, dir, item, replace, in_place,
+    ))
+}
+
+/// A file that changed while it was read is copied again, up to this many
+/// times in all, before it is reported as changing.
+const TRIES_WHEN_CHANGED: usize = 3;
+
+/// [`copy_file`], again while the source changes under the copy (a log
+/// being written, a download finishing): what gets the final name is the
+/// file as it stood through one whole read.
+pub(super) fn copy_file_as_it_stands(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+    item: &Item,
+    replace: bool,
+    in_place: bool,
+) -> Done {
+    let mut progressed = 0;
+    for tried in 1..=TRIES_WHEN_CHANGED {
+        let (outcome, p) = copy_file(c, dir_fd, dir, item, replace, in_place);
+        progressed += p;
+        match &outcome {
+            Outcome::Failed(e) if e.op == Op::Changed && tried < TRIES_WHEN_CHANGED => {}
+            _ => return (outcome, progressed),
+        }
+    }
+    unreachable!("the last try returns")
 }
 
 /// Copies a regular file whose fate is decided: `replace` an existing entry or
 /// not; write it `in_place` under its own name (in a staged folder) or not.
-pub(super) fn copy_file(
+fn copy_file(
     c: &mut Copier<'_>,
     dir_fd: Option<BorrowedFd<'_>>,
     dir: &Arc<DirNode>,
@@ -262,6 +291,21 @@ pub(super) fn copy_file(
         // Its partial goes with `new`: a skipped file is not resumed.
         Err(CopyFail::Skipped) => return (Outcome::Skipped(SkipReason::ByUser), progressed),
     }
+    // What was read must be the file as it stood through the read: a file
+    // that grew, shrank or was written meanwhile gets no final name.
+    if fresh == Fresh::Checked {
+        match sys::fstat(src.as_fd()) {
+            Ok(now) if meta.changed_since(&SrcMeta::from(&now)) => {
+                let why = format!(
+                    "its size or times changed while it was read, {TRIES_WHEN_CHANGED} times"
+                );
+                let e = io::Error::other(why);
+                return (c.fail(dir, item, Op::Changed, e, false).0, progressed);
+            }
+            Ok(_) => {}
+            Err(e) => return (c.fail(dir, item, Op::Stat, e.into(), false).0, progressed),
+        }
+    }
     let new_gid = c.new_file_gid(dir, dir_fd);
     let sh = c.sh;
     let attrs = Attrs {
@@ -362,10 +406,18 @@ fn copy_large(
     let direct = !sparse && size >= direct::FROM && sh.root().direct_writes;
     let r = match sparse {
         true => data::copy_sparse(src, out, size, mv, ctl, &mut report),
-        false => direct
-            .then(|| direct::copy(src, out, start, mv, ctl, &mut report))
-            .flatten()
-            .unwrap_or_else(|| data::copy_range(src, out, (start, None), mv, ctl, &mut report)),
+        // Up to the size seen at the open, never after a file that grows
+        // (a copy that chased a log being written would not end); a change
+        // is found once the read is over, and the file read again.
+        false => {
+            let len = size.saturating_sub(start);
+            direct
+                .then(|| direct::copy(src, out, (start, len), mv, ctl, &mut report))
+                .flatten()
+                .unwrap_or_else(|| {
+                    data::copy_range(src, out, (start, Some(len)), mv, ctl, &mut report)
+                })
+        }
     };
     (r, progressed)
 }

@@ -272,7 +272,14 @@ fn separate_copy(
         Decision::Skip(r) => return Outcome::Skipped(r),
         Decision::Ask => return Outcome::Skipped(SkipReason::Conflict),
         Decision::Copy { replace } => {
-            let done = files::copy_file(&mut c, Some(lfd.as_fd()), ldir, &item, replace, false);
+            let done = files::copy_file_as_it_stands(
+                &mut c,
+                Some(lfd.as_fd()),
+                ldir,
+                &item,
+                replace,
+                false,
+            );
             c.verified_now(ldir, &item, done.0)
         }
     };

@@ -25,6 +25,9 @@ pub struct SrcMeta {
     pub size: u64,
     pub atime: (i64, i64),
     pub mtime: (i64, i64),
+    /// When its metadata or content last changed: a write that keeps the
+    /// size and puts the time back still moves it.
+    pub ctime: (i64, i64),
     pub dev: u64,
     pub ino: u64,
     pub nlink: u64,
@@ -43,6 +46,7 @@ impl From<&Metadata> for SrcMeta {
             size: m.size(),
             atime: (m.atime(), m.atime_nsec()),
             mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
             dev: m.dev(),
             ino: m.ino(),
             nlink: m.nlink(),
@@ -61,6 +65,7 @@ impl From<&rfs::Stat> for SrcMeta {
             size: s.st_size as u64,
             atime: (s.st_atime, s.st_atime_nsec as i64),
             mtime: (s.st_mtime, s.st_mtime_nsec as i64),
+            ctime: (s.st_ctime, s.st_ctime_nsec as i64),
             dev: s.st_dev,
             ino: s.st_ino,
             nlink: s.st_nlink,
@@ -81,6 +86,12 @@ impl SrcMeta {
 
     pub fn is_file(&self) -> bool {
         self.file_type() == FileType::RegularFile
+    }
+
+    /// Whether the file `now` describes is not the one this was read from
+    /// any more: another size, time or change time.
+    pub fn changed_since(&self, now: &SrcMeta) -> bool {
+        (self.size, self.mtime, self.ctime) != (now.size, now.mtime, now.ctime)
     }
 
     pub fn is_sparse(&self) -> bool {
@@ -110,6 +121,7 @@ impl SrcMeta {
             size,
             atime: (0, 0),
             mtime: (mtime, 0),
+            ctime: (mtime, 0),
             dev: 1,
             ino: 1,
             nlink: 1,

@@ -69,7 +69,7 @@ fn resolve(c: &mut Copier<'_>, p: Parked, choice: Choice) {
     };
     let fd = Some(dir_fd.as_fd());
     let done = match item.kind {
-        ItemKind::File => files::copy_file(c, fd, &dir, &item, replace, false),
+        ItemKind::File => files::copy_file_as_it_stands(c, fd, &dir, &item, replace, false),
         ItemKind::Symlink => files::copy_symlink(c, fd, &dir, &item, (replace, false), None),
         ItemKind::Special => super::special::copy_special(c, fd, &dir, &item, replace),
     };

@@ -214,6 +214,7 @@ mod tests {
             size,
             mtime: (mtime, 0),
             atime: (mtime, 0),
+            ctime: (mtime, 0),
             uid: 0,
             gid: 0,
             dev: 1,

@@ -1,0 +1,350 @@
+//! A copier: one worker's state (its lane, its buffer, the source folder it has
+//! open) and what every kind of entry needs on the way to an outcome: the
+//! conflict check, failure messages with the path on the right side, putting a
+//! finished copy in place, and reporting.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::fs::AtFlags;
+use rustix::io::Errno;
+
+use super::data::Cache;
+use super::decide::Decision;
+use super::item::{Item, ItemKind};
+use super::meta::SrcMeta;
+use super::node::DirNode;
+use super::shared::Shared;
+use super::sys;
+use super::verify::{self, Round, Written};
+use super::xattrs::XattrBuf;
+use crate::error::{CopyError, Op};
+use crate::event::{Digest, EntryKind, Event, Fatal, Outcome, SkipReason, What, Why, WorkerId};
+
+/// The outcome of one entry and how many of its bytes were already reported
+/// through `Progress` events.
+pub(super) type Done = (Outcome, u64);
+
+pub(super) struct Copier<'a> {
+    /// The lane this copier reports on; `None` for the conflict resolver.
+    pub id: Option<WorkerId>,
+    pub sh: &'a Shared,
+    /// Reused for every small file this copier copies.
+    pub buf: Vec<u8>,
+    /// The source folder of the last batch, kept open for the next one.
+    src_dir: Option<(Arc<Path>, Arc<OwnedFd>)>,
+    /// The group new files get in the destination folder of the last batch.
+    new_gid: Option<(Arc<Path>, u32)>,
+    /// Reused for every entry's extended attributes.
+    pub xbuf: XattrBuf,
+    /// Under `--verify`: the digest of the file just copied and the size and
+    /// time it was given, taken by the report that follows.
+    pub written: Option<(Digest, SrcMeta)>,
+    /// Under `--verify`: files copied and not yet read back.
+    round: Round,
+    /// Whether the next small file's first read asks if its data is in
+    /// memory, and whether one of this batch's was not (see `files::batch`).
+    pub cache: Cache,
+}
+
+fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
+    match sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some((&st).into())),
+        Err(Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The group a file created in the folder `dir_fd` gets (see `new_file_gid`).
+pub(super) fn folder_gid(sh: &Shared, dir_fd: BorrowedFd<'_>) -> u32 {
+    match super::sys::fstat(dir_fd) {
+        Ok(st) if sh.meta.owner && st.st_mode & 0o2000 != 0 => st.st_gid,
+        _ => sh.meta.egid,
+    }
+}
+
+pub(super) fn entry_kind(k: ItemKind) -> EntryKind {
+    match k {
+        ItemKind::File => EntryKind::File,
+        ItemKind::Symlink => EntryKind::Symlink,
+        ItemKind::Special => EntryKind::Special,
+    }
+}
+
+impl<'a> Copier<'a> {
+    pub fn new(id: Option<WorkerId>, sh: &'a Shared) -> Self {
+        Copier {
+            id,
+            sh,
+            buf: Vec::new(),
+            src_dir: None,
+            new_gid: None,
+            xbuf: XattrBuf::default(),
+            written: None,
+            round: Round::default(),
+            cache: Cache::Unasked,
+        }
+    }
+
+    /// The group a file created in `dir` (open as `dir_fd`) gets: the
+    /// folder's own when it is set-gid, else the process's. Asked once per
+    /// folder, and only where owners are kept.
+    pub fn new_file_gid(&mut self, dir: &DirNode, dir_fd: BorrowedFd<'_>) -> u32 {
+        let egid = self.sh.meta.egid;
+        if !self.sh.meta.owner {
+            return egid;
+        }
+        if let Some((rel, gid)) = &self.new_gid
+            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
+        {
+            return *gid;
+        }
+        let gid = folder_gid(self.sh, dir_fd);
+        self.new_gid = Some((Arc::clone(&dir.rel), gid));
+        gid
+    }
+
+    /// The open source folder of `dir`, reopened only when it changes.
+    pub fn source_dir(&mut self, dir: &DirNode) -> io::Result<Arc<OwnedFd>> {
+        if let Some((rel, fd)) = &self.src_dir
+            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
+        {
+            return Ok(Arc::clone(fd));
+        }
+        self.src_dir = None;
+        let fd = Arc::new(self.sh.source.open_dir(&dir.rel)?);
+        self.src_dir = Some((Arc::clone(&dir.rel), Arc::clone(&fd)));
+        Ok(fd)
+    }
+
+    fn src_path(&self, dir: &DirNode, name: &OsStr) -> PathBuf {
+        self.sh.source.display(&dir.rel).join(name)
+    }
+
+    fn dest_path(&self, dir: &DirNode, name: &OsStr) -> PathBuf {
+        match &self.sh.root {
+            Some(r) => r.display(&dir.rel).join(name),
+            None => dir.rel.join(name),
+        }
+    }
+
+    /// A failure of `item`, named by its destination path when `dest_side`,
+    /// by its source path otherwise.
+    pub fn error(
+        &self,
+        dir: &DirNode,
+        item: &Item,
+        op: Op,
+        e: io::Error,
+        dest_side: bool,
+    ) -> CopyError {
+        if !dest_side {
+            return CopyError::new(self.src_path(dir, item.source_name()), op, e);
+        }
+        let path = self.dest_path(dir, &item.name);
+        match &self.sh.root {
+            Some(root) => root.name_error(path, &item.name, op, e),
+            None => CopyError::new(path, op, e),
+        }
+    }
+
+    pub fn fail(&self, dir: &DirNode, item: &Item, op: Op, e: io::Error, dest_side: bool) -> Done {
+        (Outcome::Failed(self.error(dir, item, op, e, dest_side)), 0)
+    }
+
+    /// Disk full or read-only: every further file would fail the same way.
+    pub fn stop_if_fatal(&self, e: &CopyError) {
+        if let Some(fatal) = Fatal::of_copy_error(e)
+            && !self.sh.control.is_cancelled()
+        {
+            self.sh.send(Event::Fatal(fatal));
+            self.sh.control.cancel();
+        }
+    }
+
+    /// Reports an entry, or (a file copied under `--verify`) holds it for
+    /// this worker's next round of reading back; a copier without a lane
+    /// (the resolver) reads it back at once.
+    pub fn finish_entry(&mut self, dir: &Arc<DirNode>, item: &Item, done: Done) {
+        if let (Outcome::Failed(e), _) = &done {
+            self.stop_if_fatal(e);
+        }
+        let written = self.written.take();
+        if let ((Outcome::Copied, progressed), Some((digest, stamped))) = (&done, written) {
+            let w = Written {
+                dir: Arc::clone(dir),
+                item: item.clone(),
+                progressed: *progressed,
+                digest,
+                stamped,
+            };
+            if self.round.push(w) || self.id.is_none() {
+                self.verify_round();
+            }
+            return;
+        }
+        self.send_entry(dir, item, done, None);
+    }
+
+    /// Reads back the files of this worker's round and reports them.
+    pub fn verify_round(&mut self) {
+        let files = self.round.take();
+        if files.is_empty() {
+            return;
+        }
+        if let Some(worker) = self.id {
+            self.sh.send(Event::Verifying {
+                worker,
+                files: files.len() as u64,
+                bytes: files.iter().map(|w| w.item.meta.size).sum(),
+            });
+        }
+        let results = verify::check(self.sh, &files, &mut self.buf);
+        for (w, r) in files.iter().zip(results) {
+            match r {
+                Ok(digest) => self.send_entry(
+                    &w.dir,
+                    &w.item,
+                    (Outcome::Copied, w.progressed),
+                    Some(digest),
+                ),
+                Err(e) => {
+                    self.stop_if_fatal(&e);
+                    self.send_entry(&w.dir, &w.item, (Outcome::Failed(e), w.progressed), None);
+                }
+            }
+        }
+    }
+
+    /// A file copied outside any round (a hard link's second name copied on
+    /// its own): read back at once.
+    pub fn verified_now(&mut self, dir: &Arc<DirNode>, item: &Item, outcome: Outcome) -> Outcome {
+        let Some((digest, stamped)) = self
+            .written
+            .take()
+            .filter(|_| matches!(outcome, Outcome::Copied))
+        else {
+            return outcome;
+        };
+        let w = Written {
+            dir: Arc::clone(dir),
+            item: item.clone(),
+            progressed: 0,
+            digest,
+            stamped,
+        };
+        match verify::check(self.sh, std::slice::from_ref(&w), &mut self.buf).pop() {
+            Some(Err(e)) => Outcome::Failed(e),
+            _ => outcome,
+        }
+    }
+
+    pub fn send_entry(&self, dir: &DirNode, item: &Item, done: Done, digest: Option<Digest>) {
+        let (outcome, progressed) = done;
+        let kind = entry_kind(item.kind);
+        if kind == EntryKind::File && matches!(outcome, Outcome::Copied) && !self.sh.dry_run {
+            self.sh.count_unkept();
+        }
+        self.sh.send(Event::Entry {
+            worker: self.id,
+            path: dir.rel_path(&item.name),
+            kind,
+            bytes: if kind == EntryKind::File {
+                item.meta.size
+            } else {
+                0
+            },
+            progressed,
+            outcome,
+            digest,
+        });
+    }
+
+    /// Conflict check shared by every kind of entry: `Ok(replace)` to write it,
+    /// `Err(Some)` a finished outcome, `Err(None)` parked for a person to decide.
+    pub fn check_dest(
+        &self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &Arc<DirNode>,
+        item: &Item,
+        same_content: impl FnOnce(BorrowedFd<'_>, &SrcMeta) -> bool,
+    ) -> Result<bool, Option<Done>> {
+        let existing = match (dir.fresh, dir_fd) {
+            (false, Some(fd)) => match dest_state(fd, &item.name) {
+                Ok(Some(d)) if same_content(fd, &d) => return Err(Some((Outcome::UpToDate, 0))),
+                Ok(d) => d,
+                Err(e) => return Err(Some(self.fail(dir, item, Op::Stat, e, true))),
+            },
+            _ => None,
+        };
+        match self
+            .sh
+            .decide(&item.meta, existing.as_ref(), self.sh.policy)
+        {
+            Decision::Copy { replace } => Ok(replace),
+            Decision::UpToDate => Err(Some((Outcome::UpToDate, 0))),
+            Decision::Skip(r) => Err(Some((Outcome::Skipped(r), 0))),
+            Decision::Ask => match existing {
+                Some(dest) if !self.sh.dry_run => {
+                    self.sh.ask.park(&self.sh.events, dir, item, &dest);
+                    Err(None)
+                }
+                _ => Err(Some((Outcome::Skipped(SkipReason::Conflict), 0))),
+            },
+        }
+    }
+
+    /// What the destination did not keep of a file just copied: its holes are
+    /// counted; if it was `renamed` into place, the time a rename changed
+    /// (fusefat stamps a renamed file with the time of the rename) is set again
+    /// under its final name, in `dir_fd` (opened here when `None`).
+    pub fn settle(
+        &self,
+        renamed: bool,
+        dir_fd: Option<BorrowedFd<'_>>,
+        (dir, item, meta): (&Arc<DirNode>, &Item, &SrcMeta),
+        outcome: Outcome,
+    ) -> Outcome {
+        if !matches!(outcome, Outcome::Copied) {
+            return outcome;
+        }
+        let kept = self.sh.file_meta;
+        if meta.is_sparse() && !kept.holes {
+            self.sh.kept.add(What::Holes, Why::Unsupported);
+        }
+        if !renamed || kept.rename_keeps_times {
+            return outcome;
+        }
+        let opened;
+        let dir_fd = match dir_fd {
+            Some(fd) => fd,
+            None => match self.sh.root().open_node(dir) {
+                Ok(fd) => {
+                    opened = fd;
+                    opened.as_fd()
+                }
+                Err(e) => return self.fail(dir, item, Op::SetMetadata, e, true).0,
+            },
+        };
+        let flags = AtFlags::SYMLINK_NOFOLLOW;
+        match sys::utimensat(dir_fd, item.name.as_os_str(), &meta.timestamps(), flags) {
+            Ok(()) => outcome,
+            Err(e) => self.fail(dir, item, Op::SetMetadata, e.into(), true).0,
+        }
+    }
+
+    /// The outcome of putting a finished copy in place.
+    pub fn placed(&self, result: io::Result<()>, dir: &DirNode, item: &Item) -> Outcome {
+        match result {
+            Ok(()) => Outcome::Copied,
+            // Something appeared under the name since the check: keep it.
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {
+                Outcome::Skipped(SkipReason::Conflict)
+            }
+            Err(e) => self.fail(dir, item, Op::Rename, e, true).0,
+        }
+    }
+}

@@ -1,0 +1,557 @@
+//! Copying files and symlinks whole, the default path: a batch of one folder's
+//! entries, each checked against the destination, written complete and only
+//! then given its name.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rustix::fs::{AtFlags, FileType, Mode};
+use rustix::io::Errno;
+
+use super::caps;
+use super::copier::{Copier, Done};
+use super::data::{self, Cache, Cloned, CopyFail, Mover, SMALL_FILE};
+use super::dest::NewFile;
+use super::direct;
+use super::item::{Item, ItemKind};
+use super::job::Batch;
+use super::kept::{What, Why};
+use super::meta::{Attrs, SrcMeta, SymlinkMeta, regular_meta};
+use super::node::DirNode;
+use super::resume;
+use super::shared::Shared;
+use super::source::Fresh;
+use super::sys;
+use super::verify;
+use super::xattrs::At;
+use crate::config::Reflink;
+use crate::error::Op;
+use crate::event::{Event, KeptPartial, Notice, Outcome, SkipReason, WorkerId};
+
+/// Files at least this large get a `Started` event and live byte progress.
+const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
+
+/// A file by this name makes the copier copying it panic (unit tests only).
+#[cfg(test)]
+pub(super) const PANIC_NAME: &str = "panic-in-worker.test";
+
+pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
+    let dir_fd = if c.sh.dry_run && b.dir.fresh {
+        None
+    } else {
+        match c.sh.root().open_node(&b.dir) {
+            Ok(fd) => Some(fd),
+            Err(e) => {
+                for item in &b.items {
+                    let err = crate::error::clone_io(&e);
+                    let done = c.fail(&b.dir, item, Op::OpenDir, err, true);
+                    c.send_entry(&b.dir, item, done, None);
+                }
+                return;
+            }
+        }
+    };
+    // The batch's first file with data asks whether it is in memory; if not,
+    // the data of the rest is asked for at once. Either way the rest is
+    // copied by the kernel (a batch is one folder's, read at once: one file
+    // tells of its neighbours).
+    c.cache = Cache::Ask;
+    for (i, item) in b.items.iter().enumerate() {
+        if c.sh.control.checkpoint().is_err() {
+            return;
+        }
+        if c.cache == Cache::Missed {
+            read_ahead(c, &b.dir, &b.items[i..]);
+            c.cache = Cache::Unasked;
+        }
+        let dir_fd = dir_fd.as_ref().map(|f| f.as_fd());
+        let done = match item.kind {
+            ItemKind::File => file(c, dir_fd, &b.dir, item, b.in_place),
+            ItemKind::Symlink => symlink(c, dir_fd, &b.dir, item, b.in_place),
+            ItemKind::Special => super::special::special(c, dir_fd, &b.dir, item),
+        };
+        // None: parked for a person to decide; reported once decided.
+        if let Some(done) = done {
+            c.finish_entry(&b.dir, item, done);
+        }
+    }
+}
+
+/// Starts reading the small files of `items` from the device, all at once
+/// (`WILLNEED`), for a batch found not in memory: the copy then waits for
+/// one read at a time no more, and the device sees many queued (a cold
+/// cache's small files otherwise come one read per worker at a time).
+fn read_ahead(c: &mut Copier<'_>, dir: &DirNode, items: &[Item]) {
+    let Ok(d) = c.source_dir(dir) else {
+        return;
+    };
+    let small = |i: &&Item| i.kind == ItemKind::File && (1..=SMALL_FILE).contains(&i.meta.size);
+    for item in items.iter().filter(small) {
+        // What fails here fails again, and is reported, when it is copied.
+        if let Ok((fd, _, _)) =
+            c.sh.source
+                .open_file(d.as_fd(), item.source_name(), &item.meta, true)
+        {
+            let _ = sys::will_need(fd.as_fd(), item.meta.size);
+        }
+    }
+}
+
+fn file(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+    item: &Item,
+    in_place: bool,
+) -> Option<Done> {
+    let replace = match c.check_dest(dir_fd, dir, item, |_, _| false) {
+        Ok(r) => r,
+        Err(done) => return done,
+    };
+    Some(copy_file(c, dir_fd, dir, item, replace, in_place))
+}
+
+/// Copies a regular file whose fate is decided: `replace` an existing entry or
+/// not; write it `in_place` under its own name (in a staged folder) or not.
+pub(super) fn copy_file(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+    item: &Item,
+    replace: bool,
+    in_place: bool,
+) -> Done {
+    let Some(dir_fd) = dir_fd.filter(|_| !c.sh.dry_run) else {
+        return (Outcome::Copied, 0);
+    };
+    #[cfg(test)]
+    if item.name == PANIC_NAME {
+        panic!("injected by a test");
+    }
+    // Small files trust the walk's lstat: one fstat fewer per file. A clone
+    // takes the file as it is now, so its times must be of now too.
+    let cloning = c.sh.cloning() && item.meta.size > 0;
+    let trust_walk = item.meta.size <= SMALL_FILE && !item.meta.is_sparse() && !cloning;
+    let opened = c.source_dir(dir).and_then(|d| {
+        c.sh.source
+            .open_file(d.as_fd(), item.source_name(), &item.meta, trust_walk)
+    });
+    let (src, mut meta, fresh) = match opened {
+        Ok(x) => x,
+        Err(e) => return c.fail(dir, item, Op::Open, e, false),
+    };
+    let in_place = in_place.then_some(item.name.as_os_str());
+    // Under --verify the bytes are hashed as they pass (so not left to the
+    // kernel); a clone passes none, so its source is read for the hash.
+    let mut hash = c.sh.verify.then(blake3::Hasher::new);
+    // A big file goes into a partial that outlives a cancel or a kill, and
+    // continues one an earlier run left.
+    let resumable = in_place.is_none() && resume::resumable(&meta);
+    let partial = match resumable {
+        true => partial(c.sh, (dir_fd, dir), &item.name, &meta),
+        false => Ok(None),
+    };
+    let (new, found) = match partial {
+        Ok(Some(p)) => p,
+        Ok(None) => match c.sh.root().create_file(dir_fd, dir, meta.mode, in_place) {
+            Ok(new) => (new, None),
+            Err(e) => return c.fail(dir, item, Op::Create, e, true),
+        },
+        Err(e) => return c.fail(dir, item, Op::Create, e, true),
+    };
+    let out = new.fd();
+    let cloned = match cloning {
+        true => clone_data(c.sh, src.as_fd(), out.as_fd()),
+        false => None,
+    };
+    // Not cloned: what an earlier run wrote is kept where it is right.
+    let start = match (found, &cloned) {
+        (Some(found), None) => {
+            let at = (dir, item.name.as_os_str());
+            match resume_at(c, at, (src.as_fd(), out), (found, &meta), hash.as_mut()) {
+                Ok(start) => start,
+                Err(e) => return c.fail(dir, item, Op::Write, e, true),
+            }
+        }
+        _ => 0,
+    };
+    // Where the destination keeps no holes, zeros are written like data.
+    let sparse = meta.is_sparse() && c.sh.file_meta.holes;
+    let sh = c.sh;
+    let mut mv = Mover {
+        buf: &mut c.buf,
+        lane: None,
+        offload: sh.offload(),
+        out_shared: false,
+        hash: hash.as_mut(),
+        cache: c.cache,
+    };
+    let (result, progressed) = match cloned {
+        Some(Ok(())) => match mv.hash.as_deref_mut() {
+            Some(h) => (hash_source(src.as_fd(), h, mv.buf), 0),
+            None => (Ok(meta.size), 0),
+        },
+        Some(Err(f)) => (Err(f), 0),
+        // Holes stay holes whatever the size (a small file can be all hole).
+        None if meta.size <= SMALL_FILE && !sparse => {
+            let checked = fresh == Fresh::Checked;
+            let r = data::read_write(
+                src.as_fd(),
+                out.as_fd(),
+                &mut mv,
+                meta.size,
+                checked,
+                &sh.control,
+            );
+            // It changed since the walk: stamp what was read with its own times.
+            let r = match r {
+                Ok(n) if fresh == Fresh::Walked && n != meta.size => regular_meta(src.as_fd())
+                    .map(|m| {
+                        meta = m;
+                        n
+                    })
+                    .map_err(CopyFail::Read),
+                r => r,
+            };
+            (r, 0)
+        }
+        None => {
+            let lane = c.id.filter(|_| meta.size >= SHOW_PROGRESS_FROM);
+            let what = (dir, item, meta.size, lane);
+            copy_large(
+                sh,
+                (src.as_fd(), out.as_fd()),
+                what,
+                (sparse, start),
+                &mut mv,
+            )
+        }
+    };
+    // Hit: the rest of the batch is in memory; Missed: it is read ahead;
+    // Unasked: this filesystem cannot say.
+    if c.cache == Cache::Ask {
+        c.cache = mv.cache;
+    }
+    match result {
+        Ok(_) => {}
+        Err(CopyFail::Cancelled) => {
+            // What was written is kept for the next run to continue, and
+            // said, so nobody wonders where the space went.
+            if resumable {
+                let written = sys::fstat(out).map_or(0, |st| st.st_size as u64);
+                if let Some(name) = new.keep() {
+                    let root = sh.root();
+                    let kept = KeptPartial {
+                        path: root.display(&dir.rel.join(&item.name)),
+                        partial: root.display(&dir.rel.join(name)),
+                        written,
+                        of: meta.size,
+                    };
+                    sh.send(Event::Notice(Notice::KeptForResume(kept)));
+                }
+            }
+            return (Outcome::Cancelled, progressed);
+        }
+        Err(CopyFail::Read(e)) => return (c.fail(dir, item, Op::Read, e, false).0, progressed),
+        Err(CopyFail::Write(e)) => return (c.fail(dir, item, Op::Write, e, true).0, progressed),
+        Err(CopyFail::Clone(e)) => return (c.fail(dir, item, Op::Clone, e, true).0, progressed),
+        // Its partial goes with `new`: a skipped file is not resumed.
+        Err(CopyFail::Skipped) => return (Outcome::Skipped(SkipReason::ByUser), progressed),
+    }
+    let new_gid = c.new_file_gid(dir, dir_fd);
+    let sh = c.sh;
+    let attrs = Attrs {
+        from: At::Fd(src.as_fd()),
+        buf: &mut c.xbuf,
+        lost: &sh.kept,
+    };
+    if let Err(e) = sh.meta.apply_fd(out.as_fd(), &meta, new_gid, attrs) {
+        return (c.fail(dir, item, Op::SetMetadata, e, true).0, progressed);
+    }
+    // On the device, data and metadata, before it has its name.
+    if sh.fsync
+        && let Err(e) = sys::fsync(out.as_fd())
+    {
+        return (c.fail(dir, item, Op::Flush, e.into(), true).0, progressed);
+    }
+    let placed = c.placed(new.commit(&item.name, replace), dir, item);
+    let renamed = in_place.is_none();
+    let outcome = c.settle(renamed, Some(dir_fd), (dir, item, &meta), placed);
+    if let (Outcome::Copied, Some(h)) = (&outcome, hash) {
+        c.written = Some((*h.finalize().as_bytes(), meta));
+    }
+    (outcome, progressed)
+}
+
+/// The partial a big file is written into (see `resume`), and how long it
+/// was if an earlier run left it. `None` when another run is writing it: the
+/// copy goes the ordinary way.
+fn partial<'s, 'd>(
+    sh: &'s Shared,
+    (dir_fd, dir): (BorrowedFd<'d>, &Arc<DirNode>),
+    name: &OsStr,
+    meta: &SrcMeta,
+) -> io::Result<Option<(NewFile<'s, BorrowedFd<'d>>, Option<u64>)>> {
+    let partial = resume::partial_name(name, meta);
+    // A folder this run made holds no earlier run's partial.
+    let look = !dir.fresh && dir.partials.load(Ordering::Relaxed);
+    let Some(p) = resume::open(dir_fd, &partial, look, meta.mode)? else {
+        return Ok(None);
+    };
+    Ok(Some((
+        sh.root().partial_file(dir_fd, dir, partial, p.fd),
+        p.found,
+    )))
+}
+
+/// Where writing an earlier run's partial `found` bytes long continues: past
+/// what reads as the source, or at 0 (then hashed so far under `--verify`).
+fn resume_at(
+    c: &mut Copier<'_>,
+    (dir, name): (&Arc<DirNode>, &OsStr),
+    (src, out): (BorrowedFd<'_>, BorrowedFd<'_>),
+    (found, meta): (u64, &SrcMeta),
+    hash: Option<&mut blake3::Hasher>,
+) -> io::Result<u64> {
+    // Made for this source by an earlier run: its mode may be stale.
+    sys::fchmod(out, Mode::from_raw_mode(meta.mode & 0o777))?;
+    let start = resume::valid_prefix(src, out, found, hash, &mut c.buf)?;
+    sys::ftruncate(out, start)?;
+    if start > 0 {
+        let sh = c.sh;
+        sh.send(Event::Notice(Notice::Resumed {
+            path: sh.root().display(&dir.rel.join(name)),
+            at: start,
+            of: meta.size,
+        }));
+    }
+    Ok(start)
+}
+
+/// A file above the small-file size: its own progress on its lane, and the
+/// kernel's copy (or, sparse, data segment by data segment) from `start`.
+fn copy_large(
+    sh: &Shared,
+    (src, out): (BorrowedFd<'_>, BorrowedFd<'_>),
+    (dir, item, size, lane): (&Arc<DirNode>, &Item, u64, Option<WorkerId>),
+    (sparse, start): (bool, u64),
+    mv: &mut Mover<'_>,
+) -> (Result<u64, CopyFail>, u64) {
+    if let Some(worker) = lane {
+        let number = sh.control.lane_started(worker);
+        mv.lane = Some((worker, number));
+        sh.send(Event::Started {
+            worker,
+            path: dir.rel_path(&item.name),
+            size,
+            number,
+        });
+    }
+    let mut progressed = 0u64;
+    let mut report = |n: u64| {
+        if let Some(worker) = lane {
+            progressed += n;
+            sh.send(Event::Progress { worker, bytes: n });
+        }
+    };
+    let ctl = &sh.control;
+    let direct = !sparse && size >= direct::FROM && sh.root().direct_writes;
+    let r = match sparse {
+        true => data::copy_sparse(src, out, size, mv, ctl, &mut report),
+        false => direct
+            .then(|| direct::copy(src, out, start, mv, ctl, &mut report))
+            .flatten()
+            .unwrap_or_else(|| data::copy_range(src, out, (start, None), mv, ctl, &mut report)),
+    };
+    (r, progressed)
+}
+
+/// The hash of a file that was cloned (no byte of it passed the copy).
+fn hash_source(
+    src: BorrowedFd<'_>,
+    h: &mut blake3::Hasher,
+    buf: &mut Vec<u8>,
+) -> Result<u64, CopyFail> {
+    sys::seek(src, rustix::fs::SeekFrom::Start(0)).map_err(|e| CopyFail::Read(e.into()))?;
+    *h = verify::hash_rest(src, buf).map_err(CopyFail::Read)?;
+    Ok(h.count())
+}
+
+/// Clones `src` into `out`: `None` when they cannot share data (learned
+/// once: later files are copied without trying) and the bytes are to be
+/// copied, unless clones were asked for whatever it takes.
+fn clone_data(
+    sh: &Shared,
+    src: BorrowedFd<'_>,
+    out: BorrowedFd<'_>,
+) -> Option<Result<(), CopyFail>> {
+    match data::clone_whole(src, out) {
+        Cloned::Done => Some(Ok(())),
+        Cloned::CannotShare(e) if sh.reflink == Reflink::Always => {
+            let why = match e {
+                Errno::XDEV => "the source is on another filesystem (--reflink=always)",
+                _ => "the destination's filesystem has no clones (--reflink=always)",
+            };
+            Some(Err(CopyFail::Clone(io::Error::other(why))))
+        }
+        Cloned::CannotShare(_) => {
+            sh.root().learned.no_clones();
+            None
+        }
+        Cloned::Failed(f) => Some(Err(f)),
+    }
+}
+
+fn symlink(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+    item: &Item,
+    in_place: bool,
+) -> Option<Done> {
+    let target = match read_link(c, dir, item) {
+        Ok(t) => t,
+        Err(e) => return Some(c.fail(dir, item, Op::ReadLink, e, false)),
+    };
+    let can = symlink_caps(c, dir_fd, dir);
+    // Up to date: a symlink with the same target and, where the destination
+    // keeps them, the same time.
+    // A mount that hides escaping links' targets (sshfs) is compared on
+    // what it shows: the target's length.
+    let want = target.as_os_str().as_encoded_bytes();
+    let same_link = |fd: BorrowedFd<'_>, d: &SrcMeta| {
+        d.file_type() == FileType::Symlink
+            && (can.times.is_err() || c.sh.window().same(d.mtime, item.meta.mtime))
+            && match sys::readlinkat(fd, &item.name) {
+                Ok(t) => t.as_bytes() == want,
+                Err(e) if caps::hidden_link(e) && caps::escapes(&target) => {
+                    c.sh.root().learned.links_hidden();
+                    c.sh.kept.add(What::LinkTargets, Why::Hidden);
+                    d.size == want.len() as u64
+                }
+                Err(_) => false,
+            }
+    };
+    let replace = match c.check_dest(dir_fd, dir, item, same_link) {
+        Ok(r) => r,
+        Err(done) => return done,
+    };
+    Some(copy_symlink(
+        c,
+        dir_fd,
+        dir,
+        item,
+        (replace, in_place),
+        Some(target),
+    ))
+}
+
+/// What the destination lets a symlink keep of its own metadata (the first
+/// symlink of a run finds out).
+fn symlink_caps(c: &Copier<'_>, dir_fd: Option<BorrowedFd<'_>>, dir: &Arc<DirNode>) -> SymlinkMeta {
+    match dir_fd.filter(|_| !c.sh.dry_run) {
+        Some(dir_fd) => c.sh.root().symlink_meta(dir_fd, dir, c.sh.meta.owner),
+        None => SymlinkMeta {
+            times: Ok(()),
+            owner: Ok(()),
+        },
+    }
+}
+
+fn read_link(c: &mut Copier<'_>, dir: &DirNode, item: &Item) -> io::Result<PathBuf> {
+    let d = c.source_dir(dir)?;
+    c.sh.source.read_link(d.as_fd(), item.source_name())
+}
+
+/// Makes the symlink of `item` (its `target` read already, or read now):
+/// `replace` an existing entry or not, write it `in_place` (in a staged
+/// folder) or not. Outside a staged folder it gets its owner and times under
+/// a temporary name and only then its own, so its name never shows a link
+/// with the wrong metadata.
+pub(super) fn copy_symlink(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+    item: &Item,
+    (replace, in_place): (bool, bool),
+    target: Option<PathBuf>,
+) -> Done {
+    let target = match target.map_or_else(|| read_link(c, dir, item), Ok) {
+        Ok(t) => t,
+        Err(e) => return c.fail(dir, item, Op::ReadLink, e, false),
+    };
+    let Some(dir_fd) = dir_fd.filter(|_| !c.sh.dry_run) else {
+        return (Outcome::Copied, 0);
+    };
+    let can = symlink_caps(c, Some(dir_fd), dir);
+    let src_dir = match c.source_dir(dir) {
+        Ok(d) => d,
+        Err(e) => return c.fail(dir, item, Op::ReadLink, e, false),
+    };
+    let sh = c.sh;
+    let learned = &sh.root().learned;
+    // A destination that holds no symlinks (exFAT, as its probe found):
+    // counted, not failed.
+    if !learned.symlinks() {
+        sh.kept.add(What::Symlinks, Why::Unsupported);
+        return (Outcome::Skipped(SkipReason::NotHeld("symlink")), 0);
+    }
+    let from = At::Link(src_dir.as_fd(), item.source_name());
+    if in_place && !replace {
+        match sys::symlinkat(&target, dir_fd, &item.name) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => return (Outcome::Skipped(SkipReason::Conflict), 0),
+            Err(e) => return c.fail(dir, item, Op::Symlink, e.into(), true),
+        }
+        let attrs = Attrs {
+            from,
+            buf: &mut c.xbuf,
+            lost: &sh.kept,
+        };
+        if let Err(e) = sh
+            .meta
+            .apply_symlink(dir_fd, &item.name, &item.meta, can, attrs)
+        {
+            if sys::unlinkat(dir_fd, &item.name, AtFlags::empty()).is_err()
+                && let Some(stage) = &dir.stage
+            {
+                stage.taint(item.name.clone());
+            }
+            return c.fail(dir, item, Op::SetMetadata, e, true);
+        }
+        count_hidden(sh, dir_fd, &item.name, &target);
+        return (Outcome::Copied, 0);
+    }
+    let entry = match sh.root().temp_symlink(dir_fd, dir, &target) {
+        Ok(entry) => entry,
+        Err(e) => return c.fail(dir, item, Op::Symlink, e, true),
+    };
+    let attrs = Attrs {
+        from,
+        buf: &mut c.xbuf,
+        lost: &sh.kept,
+    };
+    if let Err(e) = sh
+        .meta
+        .apply_symlink(dir_fd, entry.name(), &item.meta, can, attrs)
+    {
+        return c.fail(dir, item, Op::SetMetadata, e, true);
+    }
+    let placed = c.placed(entry.commit(&item.name, replace), dir, item);
+    if matches!(placed, Outcome::Copied) {
+        count_hidden(sh, dir_fd, &item.name, &target);
+    }
+    (placed, 0)
+}
+
+/// Counts a link made whose target the mount will not show again (said once
+/// at the end of the run).
+fn count_hidden(sh: &Shared, dir_fd: BorrowedFd<'_>, name: &OsStr, target: &std::path::Path) {
+    if sh.root().learned.link_hidden(dir_fd, name, target) {
+        sh.kept.add(What::LinkTargets, Why::Hidden);
+    }
+}

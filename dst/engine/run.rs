@@ -1,0 +1,484 @@
+//! Starting a run and seeing it through: the destination root, the descriptor
+//! budget, then the threads (walker, a rayon pool of long-lived worker loops,
+//! the conflict resolver) and, once the workers are done, the finish.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::ask::Ask;
+use super::kernel_copy::KernelCopy;
+
+use super::control::Control;
+
+use super::dest::DestRoot;
+use super::finish;
+use super::flush;
+use super::job::Job;
+use super::kept::NotKept;
+use super::meta::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
+use super::plan::Planned;
+use super::resolver;
+use super::shared::Shared;
+use super::source::SourceRoot;
+use super::walk::{self, Filter};
+use super::worker;
+use crate::config::{Chunking, Config, ConflictPolicy};
+use crate::error::InputError;
+use crate::event::{Event, Fatal, Notice};
+use crate::exit::ExitCode;
+use crate::retry;
+
+/// Jobs waiting in the channel: enough to keep every worker fed while the walker
+/// works ahead, few enough that memory does not grow with the tree.
+const JOB_QUEUE: usize = 64;
+/// Events are small; a slow consumer eventually slows the workers, never memory.
+const EVENT_QUEUE: usize = 16 * 1024;
+/// Descriptors a worker may hold at once: source file and folder, temporary,
+/// destination folder.
+const FDS_PER_WORKER: u64 = 4;
+/// stdio, both roots, the walker's folder, signals, a sweep.
+const FDS_RESERVED: u64 = 12;
+
+/// Every thread the engine starts is named with this prefix, so a face can
+/// tell the engine's threads (whose panics the engine reports as a stopped run)
+/// from its own.
+pub const THREAD_PREFIX: &str = "convoy-engine";
+
+/// A copy in progress: read its events, steer it with its control handle.
+pub struct Running {
+    pub events: Receiver<Event>,
+    pub control: Control,
+    thread: Option<JoinHandle<()>>,
+    ended: Receiver<()>,
+}
+
+impl Running {
+    /// Disconnects when the engine's thread ends, its last event (`Done`)
+    /// already sent: a consumer that folds events on a timer wakes for the
+    /// end at once instead of at its next tick.
+    pub fn ended(&self) -> Receiver<()> {
+        self.ended.clone()
+    }
+
+    /// Waits for the engine's thread; the event stream has ended with `Done`.
+    pub fn join(mut self) {
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// How many descriptors this process may open, after raising the soft limit to
+/// the hard one (what the administrator allows, not an arbitrary default).
+fn fd_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut lim = getrlimit(Resource::Nofile);
+    if lim.current < lim.maximum {
+        lim.current = lim.maximum;
+        let _ = setrlimit(Resource::Nofile, lim);
+        lim = getrlimit(Resource::Nofile);
+    }
+    lim.current.unwrap_or(u64::MAX)
+}
+
+/// Workers the descriptor limit allows, and the walker's share of open folders.
+fn fd_budget(limit: u64) -> (usize, usize) {
+    let budget = limit.saturating_sub(FDS_RESERVED).max(FDS_PER_WORKER + 1);
+    let walker = (budget / 4).clamp(1, 10);
+    let workers = ((budget - walker) / FDS_PER_WORKER).max(1);
+    (
+        usize::try_from(workers).unwrap_or(usize::MAX),
+        walker as usize,
+    )
+}
+
+/// Why a run could not start. Nothing was copied either way.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let t = tempfile::tempdir()?;
+/// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+/// # std::fs::create_dir_all(src.join("sub"))?;
+/// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+/// let refused = convoy::CopyTree::new(&src, &dst)
+///     .on_conflict(convoy::ConflictPolicy::Ask)
+///     .run()
+///     .unwrap_err();
+/// assert_eq!(refused.exit_code(), convoy::ExitCode::Usage);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad input: the source, the destination or an option (exit code 2).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The system would not start the engine's thread (exit code 1).
+    #[error("cannot start the copy: {0}")]
+    Thread(std::io::Error),
+}
+
+impl StartError {
+    /// The exit code the command gives for it: 2 for bad input, 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            StartError::Input(_) => ExitCode::Usage,
+            StartError::Thread(_) => ExitCode::Partial,
+        }
+    }
+}
+
+/// Starts copying `config.source` into `config.dest` (whose paths the caller has
+/// checked): opens or creates the destination and starts the engine's threads.
+/// An error here means nothing was copied.
+pub fn start(config: Config) -> Result<Running, StartError> {
+    let filter = Filter::new(&config.excludes, config.only.clone())?;
+    let unreadable = |e| InputError::SourceUnreadable(config.source.clone(), e);
+    let src_meta = retry::interrupted(|| std::fs::metadata(&config.source)).map_err(unreadable)?;
+    let source_root = SourceRoot::open(&config.source, config.dereference).map_err(unreadable)?;
+    let own = config.dest_keeps_own_metadata;
+    let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
+    if let Some(r) = &mut root {
+        r.durable = config.fsync;
+        r.direct_writes = super::direct::wanted(config.direct, r.root_fd());
+    }
+
+    // What the destination keeps decides what is set and how times compare.
+    let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
+    let file_meta = match &root {
+        Some(r) if !config.dry_run => r.probe_file_meta(wants_owner),
+        _ => FileMeta::EXACT,
+    };
+    let (fd_workers, walker_fds) = fd_budget(fd_limit());
+    let max_workers = config.jobs.max(16).min(fd_workers);
+    let control = Control::new(config.jobs.min(max_workers), max_workers);
+    control.set_bwlimit(config.bwlimit);
+    // The engine's thread is started first and handed its work once it
+    // runs: if it cannot start (a container at its thread limit), the work
+    // is done here instead, its events kept until it ends.
+    let (give, take) = crossbeam_channel::bounded::<Box<dyn FnOnce() + Send>>(1);
+    let thread = std::thread::Builder::new()
+        .name(THREAD_PREFIX.into())
+        .spawn(move || {
+            if let Ok(work) = take.recv() {
+                work();
+            }
+        });
+    let (ev_tx, ev_rx) = match &thread {
+        Ok(_) => crossbeam_channel::bounded(EVENT_QUEUE),
+        Err(_) => crossbeam_channel::unbounded(),
+    };
+    let shared = Arc::new(Shared {
+        root,
+        source: source_root,
+        meta: MetaPolicy::current(config.preserve, file_meta),
+        control: control.clone(),
+        events: ev_tx,
+        policy: config.policy,
+        dry_run: config.dry_run,
+        dereference: config.dereference,
+        chunking: Chunking {
+            threshold: config.chunking.threshold.max(1),
+            size: config.chunking.size.max(64 * 1024),
+        },
+        reflink: config.reflink,
+        verify: config.verify && !config.dry_run,
+        fsync: config.fsync && !config.dry_run,
+        flush: (config.flush || config.fsync) && !config.dry_run,
+        ask: Ask::new(control.clone()),
+        kept: NotKept::default(),
+        not_made: Default::default(),
+        file_meta,
+        kernel: KernelCopy::default(),
+        dest_keeps_own_metadata: own,
+        rename: config.rename.clone(),
+    });
+    if file_meta.window != TimeWindow::EXACT {
+        shared.send(Event::Notice(Notice::TimeWindow(file_meta.window.0)));
+    }
+    if let Err(e) = &thread {
+        shared.send(Event::Notice(Notice::FewerThreads(format!(
+            "cannot start the engine's thread ({e}): the copy runs on the caller's, \
+             and its progress is shown when it ends"
+        ))));
+    }
+    if fd_workers < config.jobs {
+        shared.send(Event::Notice(Notice::FdLimit {
+            allowed: fd_workers,
+            asked: config.jobs,
+        }));
+    }
+
+    let source = config.source.clone();
+    let (ending, ended) = crossbeam_channel::bounded::<()>(0);
+    let work = move || {
+        // Dropped as the work ends, after the last event.
+        let _ending = ending;
+        let ran = catch_unwind(AssertUnwindSafe(|| {
+            run(
+                &shared,
+                &source,
+                (&src_meta).into(),
+                dest_fresh,
+                filter,
+                walker_fds,
+            )
+        }));
+        if let Err(panic) = ran {
+            shared.thread_died("the engine", &*panic);
+            shared.send(Event::Done { cancelled: true });
+        }
+    };
+    let thread = match thread {
+        Ok(thread) => {
+            give.send(Box::new(work)).map_err(|_| {
+                StartError::Thread(std::io::Error::other("the engine's thread ended"))
+            })?;
+            Some(thread)
+        }
+        Err(_) => {
+            work();
+            None
+        }
+    };
+    Ok(Running {
+        events: ev_rx,
+        control,
+        thread,
+        ended,
+    })
+}
+
+/// Opens the destination, creating it (and its parents) when missing; says
+/// whether this run created it, since nothing in a fresh folder can be in the
+/// way. A failure to look is an error, never taken for "missing". In a dry run
+/// nothing is created.
+fn open_destination(
+    dest: &Path,
+    dry_run: bool,
+    keeps_own: bool,
+) -> Result<(Option<DestRoot>, bool), InputError> {
+    use std::io::ErrorKind::{AlreadyExists, NotFound};
+    let cannot = |e| InputError::DestCreate(dest.to_path_buf(), e);
+    // Private until the copy is done (its mode is the source's at the end),
+    // so nobody lists names meant to be private while it is filled; a folder
+    // that only receives entries gets the usual mode, as mkdir gives it.
+    let mode = if keeps_own { 0o777 } else { 0o700 };
+    let make = || {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(mode).create(dest)
+    };
+    let created = if dry_run {
+        match retry::interrupted(|| std::fs::metadata(dest)) {
+            Ok(_) => false,
+            Err(e) if e.kind() == NotFound => return Ok((None, true)),
+            Err(e) => return Err(cannot(e)),
+        }
+    } else {
+        match retry::interrupted(make) {
+            Ok(()) => true,
+            Err(e) if e.kind() == AlreadyExists => false,
+            Err(e) if e.kind() == NotFound => {
+                let parent = dest.parent().unwrap_or(Path::new("/"));
+                retry::interrupted(|| std::fs::create_dir_all(parent)).map_err(cannot)?;
+                match retry::interrupted(make) {
+                    Ok(()) => true,
+                    Err(e) if e.kind() == AlreadyExists => false,
+                    Err(e) => return Err(cannot(e)),
+                }
+            }
+            Err(e) => return Err(cannot(e)),
+        }
+    };
+    let root = DestRoot::open(dest).map_err(cannot)?;
+    Ok((Some(root), created))
+}
+
+/// What the walk needs, handed to the walker's thread once it runs (or
+/// kept, to walk on the engine's own thread when that one cannot start).
+struct Walk {
+    shared: Arc<Shared>,
+    source: std::path::PathBuf,
+    src_meta: SrcMeta,
+    dest_fresh: bool,
+    filter: Filter,
+    walker_fds: usize,
+    jobs: Sender<Job>,
+}
+
+impl Walk {
+    fn run(self) -> Planned {
+        walk::walk(
+            &self.shared,
+            &self.source,
+            self.src_meta,
+            self.dest_fresh,
+            self.filter,
+            self.walker_fds,
+            &self.jobs,
+        )
+    }
+}
+
+/// A pool of up to `asked` worker threads: as many as the system lets
+/// start (halving after a refusal), with why not all; `None` when not even
+/// one can, and the engine's thread does the copying.
+fn worker_pool(asked: usize) -> (Option<rayon::ThreadPool>, Option<String>) {
+    let mut n = asked;
+    let mut refused = None;
+    while n >= 1 {
+        let built = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("{THREAD_PREFIX}-worker-{i}"))
+            .build();
+        match built {
+            Ok(pool) => return (Some(pool), refused),
+            Err(e) => refused = Some(e.to_string()),
+        }
+        n /= 2;
+    }
+    (None, refused)
+}
+
+fn run(
+    shared: &Arc<Shared>,
+    source: &Path,
+    src_meta: SrcMeta,
+    dest_fresh: bool,
+    filter: Filter,
+    walker_fds: usize,
+) {
+    // Threads that cannot start make the run go on with those that did:
+    // the engine's own thread walks, or copies, or does both in turn.
+    let asked = shared.control.max_workers();
+    let (give, take) = crossbeam_channel::bounded::<Walk>(1);
+    let walker = std::thread::Builder::new()
+        .name(format!("{THREAD_PREFIX}-walker"))
+        .spawn(move || take.recv().map(Walk::run).unwrap_or_default());
+    let (pool, refused) = worker_pool(asked);
+    let started = pool
+        .as_ref()
+        .map_or(0, rayon::ThreadPool::current_num_threads);
+    // With neither a walker nor a worker beside it, this thread walks the
+    // whole tree first, into a queue without bound, then copies it.
+    let (job_tx, job_rx) = match (&walker, &pool) {
+        (Err(_), None) => crossbeam_channel::unbounded(),
+        _ => crossbeam_channel::bounded(JOB_QUEUE),
+    };
+    let walk = Walk {
+        shared: Arc::clone(shared),
+        source: source.to_path_buf(),
+        src_meta,
+        dest_fresh,
+        filter,
+        walker_fds,
+        jobs: job_tx,
+    };
+    let mut here = match &walker {
+        Ok(_) => give.send(walk).err().map(|e| e.into_inner()),
+        Err(_) => Some(walk),
+    };
+    if let Some(why) = refused.or_else(|| walker.as_ref().err().map(ToString::to_string)) {
+        shared.control.cap_workers(started.max(1));
+        let walker_words = match &walker {
+            Ok(_) => "",
+            Err(_) => ", the folders walked on the engine's thread",
+        };
+        shared.send(Event::Notice(Notice::FewerThreads(format!(
+            "only {started} of {asked} worker threads could start ({why}): the copy goes on \
+             with {} workers{walker_words}",
+            started.max(1)
+        ))));
+    }
+    let mut planned_here = None;
+    let (stop_resolver, resolver_stops) = crossbeam_channel::bounded::<()>(0);
+    let answers = shared.control.take_answers();
+    std::thread::scope(|s| {
+        if let Some(answers) = answers.filter(|_| shared.policy == ConflictPolicy::Ask) {
+            let resolver = std::thread::Builder::new()
+                .name(format!("{THREAD_PREFIX}-resolver"))
+                .spawn_scoped(s, || {
+                    let ran = catch_unwind(AssertUnwindSafe(|| {
+                        resolver::resolve_loop(shared, answers, resolver_stops)
+                    }));
+                    if let Err(panic) = ran {
+                        shared.thread_died("the conflict resolver", &*panic);
+                    }
+                });
+            if let Err(error) = resolver {
+                shared.send(Event::Fatal(Fatal::Start {
+                    what: "the conflict resolver",
+                    error,
+                }));
+                shared.control.cancel();
+            }
+        }
+        match &pool {
+            Some(pool) => pool.in_place_scope(|scope| {
+                scope.spawn_broadcast(|_, ctx| worker::run(ctx.index(), shared, job_rx.clone()));
+                // Dropping the walk's sender ends the workers' queue.
+                planned_here = here.take().map(Walk::run);
+            }),
+            None => {
+                planned_here = here.take().map(Walk::run);
+                worker::run(0, shared, job_rx.clone());
+            }
+        }
+        // Workers are gone: a walker still blocked on a full queue must see it closed.
+        drop(job_rx);
+        // Conflicts still open keep the run open until answered (or cancelled).
+        while shared.ask.pending() > 0 && !shared.control.is_cancelled() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        drop(stop_resolver);
+    });
+    // The walker catches its own panics and returns what it planned.
+    let planned = match (planned_here, walker) {
+        (Some(planned), _) => planned,
+        (None, Ok(walker)) => walker.join().unwrap_or_default(),
+        (None, Err(_)) => Planned::default(),
+    };
+    finish::finish(shared, planned);
+    if shared.flush {
+        flush::to_device(shared, format!("{THREAD_PREFIX}-flush"));
+    }
+    shared.send(Event::Done {
+        cancelled: shared.control.is_cancelled(),
+    });
+}
+
+/// Runs a copy to its end for unit tests: the fatal message (if any) and
+/// whether the run was cancelled. A run that does not end is a failure.
+#[cfg(test)]
+pub(crate) fn run_to_end(config: Config) -> (Option<String>, bool) {
+    let r = start(config).unwrap();
+    let mut fatal = None;
+    loop {
+        match r.events.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(Event::Fatal(why)) => fatal = Some(why.to_string()),
+            Ok(Event::Done { cancelled }) => {
+                r.join();
+                return (fatal, cancelled);
+            }
+            Ok(_) => {}
+            Err(e) => panic!("the run hung: {e}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_budget_caps_workers_under_a_tiny_limit() {
+        let (workers, walker) = fd_budget(32);
+        assert!(workers * FDS_PER_WORKER as usize + walker + FDS_RESERVED as usize <= 32);
+        assert!(workers >= 1 && walker >= 1);
+        assert_eq!(fd_budget(1 << 20).1, 10);
+    }
+}

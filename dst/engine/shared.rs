@@ -1,0 +1,129 @@
+//! What every thread of one run shares: both roots, the policy, the control
+//! handle, the parked conflicts and the event sender.
+
+use std::any::Any;
+
+use crossbeam_channel::Sender;
+
+use super::ask::Ask;
+
+use super::control::Control;
+use super::decide::{self, Decision};
+use super::dest::DestRoot;
+use super::kept::{NotKept, What, Why};
+use super::kernel_copy::KernelCopy;
+use super::meta::MetaPolicy;
+use super::meta::{FileMeta, SrcMeta, TimeWindow};
+use super::source::SourceRoot;
+use crate::config::{Chunking, ConflictPolicy, Reflink};
+use crate::event::{Event, Fatal};
+
+pub(crate) struct Shared {
+    /// `None` only in a dry run into a destination that does not exist.
+    pub root: Option<DestRoot>,
+    pub source: SourceRoot,
+    pub meta: MetaPolicy,
+    pub control: Control,
+    pub events: Sender<Event>,
+    pub policy: ConflictPolicy,
+    pub dry_run: bool,
+    pub dereference: bool,
+    pub chunking: Chunking,
+    pub reflink: Reflink,
+    /// `--verify`: files are hashed and read back.
+    pub verify: bool,
+    /// `--fsync`: files and folders are flushed as they are finished.
+    pub fsync: bool,
+    /// Wait for the device at the end (`--flush`, implied by `--fsync`).
+    pub flush: bool,
+    pub ask: Ask,
+    /// What the destination could not keep, said at the end.
+    pub kept: NotKept,
+    /// Device nodes this process may not make, said at the end.
+    pub not_made: super::kept::NotMade,
+    /// What the destination keeps of a file's metadata (probed at the start).
+    pub file_meta: FileMeta,
+    /// Which in-kernel copy the two filesystems take (learned as it goes).
+    pub kernel: KernelCopy,
+    /// The destination folder is not the copy of the source folder: its own
+    /// mode, owner and times are left alone (`Config::dest_keeps_own_metadata`).
+    pub dest_keeps_own_metadata: bool,
+    /// An entry at the top that takes another name (`Config::rename`).
+    pub rename: Option<(std::ffi::OsString, std::ffi::OsString)>,
+}
+
+impl Shared {
+    pub fn send(&self, e: Event) {
+        // A consumer that has gone away cannot be told anything; the run goes on
+        // so temporaries are still cleaned up.
+        let _ = self.events.send(e);
+    }
+
+    /// A thread of the run died on a bug: the run stops, saying where and why
+    /// (a run that lost a thread must never end as a success).
+    pub fn thread_died(&self, thread: impl Into<String>, panic: &(dyn Any + Send)) {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        self.send(Event::Fatal(Fatal::Internal {
+            thread: thread.into(),
+            message,
+        }));
+        self.control.cancel();
+    }
+
+    /// Whether files are to be cloned (as far as this run knows).
+    pub fn cloning(&self) -> bool {
+        match self.reflink {
+            Reflink::Never => false,
+            Reflink::Always => true,
+            Reflink::Auto => self.root.as_ref().is_some_and(|r| r.learned.clones()),
+        }
+    }
+
+    /// Whether the kernel may move the bytes itself (`copy_file_range`,
+    /// which on XFS and btrfs may clone them, or `sendfile`), and how.
+    pub fn offload(&self) -> Option<&KernelCopy> {
+        (self.reflink != Reflink::Never).then_some(&self.kernel)
+    }
+
+    /// How closely the destination keeps times.
+    pub fn window(&self) -> TimeWindow {
+        self.file_meta.window
+    }
+
+    /// Counts what the destination could not keep of a finished entry's
+    /// mode and owner.
+    pub fn count_unkept(&self) {
+        let m = self.file_meta;
+        if !m.modes {
+            self.kept.add(What::Modes, Why::Unsupported);
+        }
+        if self.meta.wants_owner && !m.owners {
+            self.kept.add(What::Owners, Why::Unsupported);
+        }
+    }
+
+    /// What to do with `src` given `dest`, times compared within the window.
+    pub fn decide(
+        &self,
+        src: &SrcMeta,
+        dest: Option<&SrcMeta>,
+        policy: ConflictPolicy,
+    ) -> Decision {
+        decide::decide(src, dest, policy, self.window())
+    }
+
+    /// A regular file of the same size and time (within the window).
+    pub fn same_content(&self, a: &SrcMeta, b: &SrcMeta) -> bool {
+        self.window().same_content(a, b)
+    }
+
+    pub fn root(&self) -> &DestRoot {
+        self.root
+            .as_ref()
+            .expect("a destination root exists whenever something is written")
+    }
+}

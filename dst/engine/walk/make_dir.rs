@@ -1,0 +1,173 @@
+//! Making the destination of each source folder as the walk meets it, ahead of
+//! its files: a folder this run creates is staged (made under a temporary name,
+//! placed once filled); an existing one is merged into, after sweeping what a
+//! dead run left in it.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use rustix::fs::{AtFlags, Mode};
+use rustix::io::Errno;
+
+use crate::engine::beneath::DIR_FLAGS;
+use crate::engine::decide::{DirDecision, decide_dir};
+use crate::engine::meta::SrcMeta;
+use crate::engine::node::DirNode;
+use crate::engine::shared::Shared;
+use crate::engine::stage::Stage;
+use crate::engine::sys;
+use crate::error::{CopyError, Op};
+use crate::event::{Event, Notice, SkipReason};
+
+/// What became of a source folder at the destination.
+pub(super) enum Made {
+    /// It exists (or will, or would in a dry run): walk into it.
+    Enter(Arc<DirNode>),
+    Skipped(SkipReason),
+    Failed(CopyError),
+}
+
+/// Lets this run write into a folder of the destination that it owns but that
+/// a copy of a read-only source folder left read-only (not run as root, the
+/// permission would refuse the update). Its mode is the source's again when
+/// the copy is done (see `finish`), as rsync does.
+pub(super) fn make_writable(sh: &Shared, fd: BorrowedFd<'_>, existing: &SrcMeta) {
+    let m = &sh.meta;
+    if !m.owner && existing.uid == m.euid && existing.mode & 0o300 != 0o300 {
+        let _ = sys::fchmod(fd, Mode::from_raw_mode(existing.mode & 0o7777 | 0o700));
+    }
+}
+
+/// Keeps the one destination folder the walker has open, to create folders in.
+#[derive(Default)]
+pub(super) struct DirMaker {
+    open: Option<(Arc<DirNode>, OwnedFd)>,
+}
+
+/// What the decision about an existing entry came to, before it is a node.
+enum Found {
+    /// An existing folder, swept; it may hold partials to resume.
+    Merged {
+        partials: bool,
+    },
+    Staged(OsString),
+    /// Made under its own name, by this run (nothing in it is in the way).
+    Made,
+    DryRun,
+}
+
+impl DirMaker {
+    /// Creates (or finds) the destination of the source folder `name` in `parent`.
+    pub fn make(
+        &mut self,
+        sh: &Shared,
+        parent: &Arc<DirNode>,
+        name: &OsStr,
+        meta: &SrcMeta,
+    ) -> Made {
+        if parent.fresh && sh.dry_run {
+            return Made::Enter(DirNode::child(parent, name, true, None));
+        }
+        match self.decide(sh, parent, name, meta) {
+            Ok(Ok(Found::Merged { partials })) => {
+                let node = DirNode::child(parent, name, false, None);
+                node.partials.store(partials, Ordering::Relaxed);
+                Made::Enter(node)
+            }
+            Ok(Ok(Found::DryRun | Found::Made)) => {
+                Made::Enter(DirNode::child(parent, name, true, None))
+            }
+            Ok(Ok(Found::Staged(temp))) => {
+                Made::Enter(DirNode::child(parent, name, true, Some(Stage::new(temp))))
+            }
+            Ok(Err(reason)) => Made::Skipped(reason),
+            Err((op, e)) => {
+                let path = sh.root().display(&parent.rel.join(name));
+                Made::Failed(CopyError::new(path, op, e))
+            }
+        }
+    }
+
+    fn decide(
+        &mut self,
+        sh: &Shared,
+        parent: &Arc<DirNode>,
+        name: &OsStr,
+        meta: &SrcMeta,
+    ) -> Result<Result<Found, SkipReason>, (Op, io::Error)> {
+        let root = sh.root();
+        let fd = self
+            .dir_fd(sh, parent)
+            .map_err(|e| (Op::OpenDir, e))?
+            .as_fd();
+        let create = || {
+            // Where renaming a folder breaks what is open beneath it, folders
+            // are made under their own names (their files still appear only
+            // complete, renamed from temporaries).
+            if !sh.file_meta.renames_keep_handles {
+                return sys::mkdirat(fd, name, Mode::from_raw_mode(0o700))
+                    .map(|()| Ok(Found::Made))
+                    .map_err(|e| (Op::CreateDir, e.into()));
+            }
+            root.make_staged_dir(fd)
+                .map(|temp| Ok(Found::Staged(temp)))
+                .map_err(|e| (Op::CreateDir, e))
+        };
+        // In a folder this run created, nothing can be in the way.
+        if parent.fresh {
+            return create();
+        }
+        let existing = match sys::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Some(SrcMeta::from(&st)),
+            Err(Errno::NOENT) => None,
+            Err(e) => return Err((Op::Stat, e.into())),
+        };
+        match decide_dir(meta, existing.as_ref(), sh.policy) {
+            DirDecision::Merge if sh.dry_run => Ok(Ok(Found::Merged { partials: false })),
+            DirDecision::Create | DirDecision::Replace if sh.dry_run => Ok(Ok(Found::DryRun)),
+            DirDecision::Merge => {
+                let sub = sys::openat(fd, name, DIR_FLAGS, Mode::empty())
+                    .map_err(|e| (Op::OpenDir, e.into()))?;
+                if let Some(existing) = &existing {
+                    make_writable(sh, sub.as_fd(), existing);
+                }
+                // Leftovers of a killed run: what cannot be removed is reported.
+                let rel = parent.rel.join(name);
+                let (failed, partials) = root.sweep_temps(sub.as_fd(), &rel);
+                for e in failed {
+                    sh.send(Event::Notice(Notice::Sweep(e)));
+                }
+                Ok(Ok(Found::Merged { partials }))
+            }
+            DirDecision::Replace => {
+                sys::unlinkat(fd, name, AtFlags::empty()).map_err(|e| (Op::CreateDir, e.into()))?;
+                create()
+            }
+            DirDecision::Create => create(),
+            DirDecision::Skip(r) => Ok(Err(r)),
+        }
+    }
+
+    /// The open folder of `node`, reopened from the root when it moved elsewhere.
+    fn dir_fd(&mut self, sh: &Shared, node: &Arc<DirNode>) -> io::Result<&OwnedFd> {
+        let cached = self
+            .open
+            .as_ref()
+            .is_some_and(|(n, _)| Arc::ptr_eq(n, node));
+        if !cached {
+            let root = sh.root();
+            // Mostly the folder just made in the open one: one step, not a path.
+            let fd = match (&self.open, &node.parent) {
+                (Some((open, fd)), Some(parent)) if Arc::ptr_eq(open, parent) => {
+                    root.open_child_node(fd.as_fd(), node)?
+                }
+                _ => root.open_node(node)?,
+            };
+            self.open = Some((Arc::clone(node), fd));
+        }
+        Ok(&self.open.as_ref().expect("just opened").1)
+    }
+}

@@ -1,0 +1,223 @@
+//! `convoy SOURCE... DEST` as `cp -a` reads it: one folder's contents into
+//! DEST, or each source into DEST under its own name, or one file to a new
+//! name. Every source is checked before anything is written, and the copies
+//! are planned as engine runs over the sources' parent folders (`Config::only`
+//! picks the sources out), one run per parent.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::Config;
+use crate::error::InputError;
+use crate::format::DisplayPath;
+use crate::paths;
+use crate::retry::interrupted as retry;
+
+/// What the last path on the command line is for the sources before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One folder: its contents go into DEST (convoy's first meaning).
+    Contents,
+    /// Each source goes into DEST under its own name.
+    Into,
+    /// One file (or symlink) copied to the name DEST.
+    ToName,
+}
+
+/// How the sources land in DEST, decided from what each path is: pure, so
+/// the rules read (and are tested) without a disk.
+pub fn shape(
+    sources: usize,
+    first_is_dir: bool,
+    dest_is_dir: Option<bool>,
+    dest_slash: bool,
+) -> Shape {
+    match (sources, first_is_dir, dest_is_dir) {
+        (1, true, _) => Shape::Contents,
+        (1, false, Some(true)) => Shape::Into,
+        (1, false, _) if dest_slash => Shape::Into,
+        (1, false, _) => Shape::ToName,
+        _ => Shape::Into,
+    }
+}
+
+/// The engine runs `base` (its options) makes of `sources` and `dest`:
+/// checked, with nothing written. One folder source keeps today's meaning;
+/// otherwise one run per parent folder of the sources, in the order given.
+pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Config>, InputError> {
+    let metas = sources
+        .iter()
+        .map(|s| lstat_source(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    // One folder source is followed if it is a symlink, as before.
+    let first_is_dir = retry(|| fs::metadata(&sources[0])).is_ok_and(|m| m.is_dir());
+    let dest_is_dir = match retry(|| fs::metadata(dest)) {
+        Ok(m) => Some(m.is_dir()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(e) => return Err(InputError::DestCreate(dest.to_path_buf(), e)),
+    };
+    let slash = dest.as_os_str().as_encoded_bytes().ends_with(b"/");
+    match shape(sources.len(), first_is_dir, dest_is_dir, slash) {
+        Shape::Contents => {
+            let cfg = Config {
+                source: sources[0].clone(),
+                dest: dest.to_path_buf(),
+                ..base.clone()
+            };
+            Ok(vec![cfg.resolved()?])
+        }
+        Shape::ToName => {
+            let name = dest
+                .file_name()
+                .ok_or_else(|| InputError::DestNotDir(dest.to_path_buf()))?;
+            if dest_is_dir == Some(false) {
+                check_not_same(&sources[0], dest)?;
+            }
+            let parent = nonempty(dest.parent());
+            let mut cfg = group(base, &sources[0], parent)?;
+            let from = sources[0].file_name().unwrap_or_default().to_os_string();
+            cfg.rename = Some((from, name.to_os_string()));
+            Ok(vec![cfg])
+        }
+        Shape::Into => {
+            if dest_is_dir == Some(false) {
+                return Err(InputError::DestNotDir(dest.to_path_buf()));
+            }
+            let mut names = HashSet::new();
+            for (s, m) in sources.iter().zip(&metas) {
+                let name = entry_name(s)?;
+                if !names.insert(name.clone()) {
+                    return Err(InputError::Other(format!(
+                        "{}: two sources are named {}; each goes into the destination under its own name",
+                        DisplayPath(s),
+                        DisplayPath(Path::new(&name))
+                    )));
+                }
+                let into = dest.join(&name);
+                if is_dir_source(m, s, base) {
+                    // The same checks as a folder copy into DEST/name.
+                    paths::resolve(s, Some(&into))?;
+                } else {
+                    check_not_same(s, &into)?;
+                }
+            }
+            let mut runs: Vec<Config> = Vec::new();
+            for s in sources {
+                let cfg = group(base, s, dest)?;
+                match runs.iter_mut().find(|r| r.source == cfg.source) {
+                    Some(run) => {
+                        let only = run.only.get_or_insert_with(HashSet::new);
+                        only.extend(cfg.only.into_iter().flatten());
+                    }
+                    None => runs.push(cfg),
+                }
+            }
+            Ok(runs)
+        }
+    }
+}
+
+/// The parent of a path as typed, `.` for a bare name.
+fn nonempty(p: Option<&Path>) -> &Path {
+    match p {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// The name a source has in its parent folder (`.` and `..` resolved).
+fn entry_name(source: &Path) -> Result<OsString, InputError> {
+    if let Some(name) = source.file_name() {
+        return Ok(name.to_os_string());
+    }
+    let canon = retry(|| fs::canonicalize(source))
+        .map_err(|e| InputError::SourceUnreadable(source.into(), e))?;
+    canon.file_name().map(OsString::from).ok_or_else(|| {
+        InputError::Other(format!(
+            "{}: the root cannot go into a folder under its own name",
+            DisplayPath(source)
+        ))
+    })
+}
+
+/// A run over the parent folder of `source` that copies only `source`
+/// into `dest`, leaving DEST's own mode and times as they are.
+fn group(base: &Config, source: &Path, dest: &Path) -> Result<Config, InputError> {
+    let name = entry_name(source)?;
+    let parent = match source.file_name() {
+        Some(_) => nonempty(source.parent()).to_path_buf(),
+        None => {
+            let canon = retry(|| fs::canonicalize(source))
+                .map_err(|e| InputError::SourceUnreadable(source.into(), e))?;
+            nonempty(canon.parent()).to_path_buf()
+        }
+    };
+    let parent = retry(|| fs::canonicalize(&parent))
+        .map_err(|e| InputError::SourceUnreadable(parent.clone(), e))?;
+    Ok(Config {
+        source: parent,
+        dest: dest.to_path_buf(),
+        only: Some(HashSet::from([PathBuf::from(name)])),
+        dest_keeps_own_metadata: true,
+        ..base.clone()
+    })
+}
+
+fn lstat_source(source: &Path) -> Result<fs::Metadata, InputError> {
+    match retry(|| fs::symlink_metadata(source)) {
+        Ok(m) => Ok(m),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Err(InputError::SourceMissing(source.into()))
+        }
+        Err(e) => Err(InputError::SourceUnreadable(source.into(), e)),
+    }
+}
+
+/// A source goes in as a folder when it is one, or with `-L` a symlink to
+/// one (without, the link itself is copied, as `cp -a` does).
+fn is_dir_source(m: &fs::Metadata, path: &Path, base: &Config) -> bool {
+    m.is_dir()
+        || (base.dereference
+            && m.file_type().is_symlink()
+            && retry(|| fs::metadata(path)).is_ok_and(|t| t.is_dir()))
+}
+
+/// A file source must not be copied onto itself (the same inode under
+/// another path, or through a hard link).
+fn check_not_same(source: &Path, to: &Path) -> Result<(), InputError> {
+    let (Ok(s), Ok(d)) = (
+        retry(|| fs::symlink_metadata(source)),
+        retry(|| fs::symlink_metadata(to)),
+    ) else {
+        return Ok(());
+    };
+    if (s.dev(), s.ino()) == (d.dev(), d.ino()) {
+        return Err(InputError::DestIsSource(to.to_path_buf()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_folder_is_its_contents_and_anything_else_goes_in_by_name() {
+        assert_eq!(shape(1, true, None, false), Shape::Contents);
+        assert_eq!(shape(1, true, Some(true), false), Shape::Contents);
+        assert_eq!(shape(1, false, Some(true), false), Shape::Into);
+        assert_eq!(
+            shape(1, false, None, true),
+            Shape::Into,
+            "a DEST/ that does not exist yet"
+        );
+        assert_eq!(shape(1, false, None, false), Shape::ToName);
+        assert_eq!(shape(1, false, Some(false), false), Shape::ToName);
+        assert_eq!(shape(2, true, None, false), Shape::Into);
+        assert_eq!(shape(3, false, Some(true), false), Shape::Into);
+    }
+}
