@@ -183,6 +183,16 @@ pub struct Args {
     /// mode and in the TUI; appended to.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Copy nothing: report how DEST differs from SOURCE (entries only on one
+    /// side, type, content, mode, owner, mtime, attributes, ACLs, symlink
+    /// targets, hard links). Exit 0 the same, 1 they differ, 2 something
+    /// could not be read.
+    #[arg(long, conflicts_with_all = ["dry_run", "verify", "fsync", "flush", "and"])]
+    pub compare: bool,
+    /// With --compare: compare files of the same size by their BLAKE3 digests
+    /// (both sides read in parallel), not by size alone.
+    #[arg(long, requires = "compare")]
+    pub checksum: bool,
     /// JSON Lines events on stdout (with --batch).
     #[arg(long, requires = "batch")]
     pub json: bool,

@@ -16,6 +16,7 @@
 pub mod batch;
 #[doc(hidden)]
 pub mod cli;
+mod compare;
 #[doc(hidden)]
 pub mod config;
 mod copy;
@@ -46,6 +47,7 @@ pub mod summary;
 #[doc(hidden)]
 pub mod tui;
 
+pub use compare::{Compare, Comparison, Difference, Differs};
 pub use config::{ConflictPolicy, Preserve, Reflink};
 pub use copy::{CopyTree, Failure, Summary};
 pub use engine::StartError;

@@ -38,6 +38,9 @@ fn main() -> std::process::ExitCode {
             signal_hook::flag::register_conditional_shutdown(sig, 130, Arc::clone(&interrupted));
         let _ = signal_hook::flag::register(sig, Arc::clone(&interrupted));
     }
+    if args.compare {
+        return compare(&args).into();
+    }
     if !args.batch {
         return match convoy::tui::run(&args, &interrupted) {
             Ok(code) => code.into(),
@@ -88,6 +91,32 @@ fn main() -> std::process::ExitCode {
         code = code.worst(done);
     }
     code.into()
+}
+
+/// `--compare SOURCE DEST`: read-only, with or without `--batch` (there is
+/// nothing to watch).
+fn compare(args: &Args) -> ExitCode {
+    let (Some(source), Some(dest), 2) = (args.source(), args.dest(), args.paths.len()) else {
+        eprintln!("convoy: --compare takes a SOURCE folder and a DEST folder");
+        return ExitCode::Usage;
+    };
+    let mut cmp = convoy::Compare::new(source, dest).checksum(args.checksum);
+    if let Some(j) = args.jobs {
+        cmp = cmp.jobs(usize::from(j));
+    }
+    // The same globs a copy with these options leaves out.
+    match args.base_config(convoy::cli::Face::Batch) {
+        Ok(base) => {
+            for g in base.excludes {
+                cmp = cmp.exclude(g);
+            }
+        }
+        Err(e) => {
+            eprintln!("convoy: {e}");
+            return ExitCode::Usage;
+        }
+    }
+    batch::compare::run(cmp, args.json, args.quiet)
 }
 
 /// The `--log` file, opened before anything is copied: one that cannot be

@@ -3,6 +3,8 @@
 //! `--json`) and a summary (stdout). Decides the exit code from the same state,
 //! and from whether its own output could be written.
 
+pub mod compare;
+
 use std::io::{self, IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};

@@ -55,3 +55,5 @@ pub use control::{Answer, Choice, Control};
 pub use direct::page_cache_is_costly;
 pub use resume::discard as discard_partial;
 pub use run::{Running, StartError, THREAD_PREFIX, start};
+/// Which paths a run takes (`--exclude`), for the comparison to take the same.
+pub(crate) use walk::Filter as PathFilter;
