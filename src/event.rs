@@ -366,6 +366,9 @@ pub enum Notice {
     /// A big file continues what an earlier run wrote of it: from `at` of
     /// `of` bytes.
     Resumed { path: PathBuf, at: u64, of: u64 },
+    /// Files whose bytes were up to date and whose owner or mode was not the
+    /// source's: set in place.
+    Repaired(u64),
     /// Device nodes of one kind this process may not make (only root may):
     /// so many were not copied.
     NotMade { kind: &'static str, count: u64 },
@@ -414,6 +417,7 @@ impl Notice {
             Notice::Resumed { .. } => "resumed",
             Notice::KeptForResume(_) => "kept_for_resume",
             Notice::NotMade { .. } => "not_made",
+            Notice::Repaired(_) => "metadata_repaired",
         }
     }
 
@@ -428,6 +432,7 @@ impl Notice {
                 | Notice::TimeWindow(_)
                 | Notice::Resumed { .. }
                 | Notice::KeptForResume(_)
+                | Notice::Repaired(_)
         )
     }
 }
@@ -464,6 +469,10 @@ impl fmt::Display for Notice {
             ),
             Notice::NotKept(lost) => write!(f, "{lost}"),
             Notice::KeptForResume(k) => write!(f, "{k}"),
+            Notice::Repaired(n) => write!(
+                f,
+                "{n} files up to date had another owner or mode than the source: set in place"
+            ),
             Notice::NotMade { kind, count } => write!(
                 f,
                 "{count} {kind}s not copied: making device nodes takes root (CAP_MKNOD): \

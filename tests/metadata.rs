@@ -177,3 +177,53 @@ fn with_dereference_a_symlink_and_its_file_stay_one_file() {
     assert_eq!(fs::read(dst.join("alias")).unwrap(), data(1, 5000));
     let _ = Path::new("");
 }
+
+/// A rerun finds files whose bytes are up to date but whose owner or mode is
+/// not the source's (left out then, or changed since) and sets them in place,
+/// copying nothing; the next rerun has nothing to do.
+#[test]
+fn a_rerun_repairs_owners_and_modes_without_copying() {
+    need_root("give files to other owners");
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("a.txt"), b"a");
+    write(src.join("sub/b.txt"), b"b");
+    chmod(src.join("a.txt"), 0o640);
+    rustix::fs::chown(
+        src.join("sub/b.txt"),
+        Some(rustix::fs::Uid::from_raw(65534)),
+        Some(rustix::fs::Gid::from_raw(65534)),
+    )
+    .unwrap();
+    // The first copy leaves owners out; then someone changes a mode.
+    let o = convoy()
+        .args(["--batch", "--no-preserve", "owner"])
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(fs::metadata(dst.join("sub/b.txt")).unwrap().uid(), 0);
+    chmod(dst.join("a.txt"), 0o666);
+    let o = convoy()
+        .args(["--batch", "--json"])
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (_, summary) = json_lines(&o);
+    assert_eq!(
+        summary["files_copied"], 0,
+        "nothing copied again: {summary}"
+    );
+    assert!(
+        stderr(&o).contains("2 files up to date had another owner or mode"),
+        "{}",
+        stderr(&o)
+    );
+    assert_same_tree(&src, &dst);
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0);
+    assert!(!stderr(&o).contains("set in place"), "{}", stderr(&o));
+}

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::AtFlags;
+use rustix::fs::{AtFlags, Gid, Mode, Uid};
 use rustix::io::Errno;
 
 use super::data::Cache;
@@ -285,7 +285,13 @@ impl<'a> Copier<'a> {
             .decide(&item.meta, existing.as_ref(), self.sh.policy)
         {
             Decision::Copy { replace } => Ok(replace),
-            Decision::UpToDate => Err(Some((Outcome::UpToDate, 0))),
+            Decision::UpToDate => match (dir_fd, &existing) {
+                (Some(fd), Some(dest)) => match self.repair(fd, item, dest) {
+                    Ok(()) => Err(Some((Outcome::UpToDate, 0))),
+                    Err(e) => Err(Some(self.fail(dir, item, Op::SetMetadata, e, true))),
+                },
+                _ => Err(Some((Outcome::UpToDate, 0))),
+            },
             Decision::Skip(r) => Err(Some((Outcome::Skipped(r), 0))),
             Decision::Ask => match existing {
                 Some(dest) if !self.sh.dry_run => {
@@ -295,6 +301,32 @@ impl<'a> Copier<'a> {
                 _ => Err(Some((Outcome::Skipped(SkipReason::Conflict), 0))),
             },
         }
+    }
+
+    /// A file up to date in its bytes whose owner or permission bits are not
+    /// the source's (the destination could not keep them then, or someone
+    /// changed them) gets them in place, without copying a byte; counted and
+    /// said at the end.
+    fn repair(&self, dir_fd: BorrowedFd<'_>, item: &Item, dest: &SrcMeta) -> io::Result<()> {
+        let (sh, m) = (self.sh, &item.meta);
+        if sh.dry_run || item.kind != ItemKind::File {
+            return Ok(());
+        }
+        let owner = sh.meta.owner && (dest.uid, dest.gid) != (m.uid, m.gid);
+        // A change of owner clears set-id bits: the mode is set again after.
+        let mode = sh.meta.modes && (owner || dest.mode & 0o7777 != m.mode & 0o7777);
+        if owner {
+            let (uid, gid) = (Uid::from_raw(m.uid), Gid::from_raw(m.gid));
+            sys::chownat(dir_fd, &item.name, uid, gid, AtFlags::SYMLINK_NOFOLLOW)?;
+        }
+        if mode {
+            sys::chmodat(dir_fd, &item.name, Mode::from_raw_mode(m.mode & 0o7777))?;
+        }
+        if owner || mode {
+            sh.repaired
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// What the destination did not keep of a file just copied: its holes are

@@ -133,6 +133,10 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
     for lost in sh.kept.take() {
         sh.send(Event::Notice(Notice::NotKept(lost)));
     }
+    let repaired = sh.repaired.load(Ordering::Relaxed);
+    if repaired > 0 {
+        sh.send(Event::Notice(Notice::Repaired(repaired)));
+    }
     for (kind, count) in sh.not_made.take() {
         sh.send(Event::Notice(Notice::NotMade { kind, count }));
     }

@@ -192,6 +192,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         ask: Ask::new(control.clone()),
         kept: NotKept::default(),
         not_made: Default::default(),
+        repaired: Default::default(),
         file_meta,
         kernel: KernelCopy::default(),
         dest_keeps_own_metadata: own,

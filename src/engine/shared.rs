@@ -39,6 +39,8 @@ pub(crate) struct Shared {
     pub ask: Ask,
     /// What the destination could not keep, said at the end.
     pub kept: NotKept,
+    /// Files up to date in their bytes whose owner or mode a rerun repaired.
+    pub repaired: std::sync::atomic::AtomicU64,
     /// Device nodes this process may not make, said at the end.
     pub not_made: super::kept::NotMade,
     /// What the destination keeps of a file's metadata (probed at the start).
