@@ -200,21 +200,6 @@ fn quiet_prints_no_summary() {
     assert!(o.stdout.is_empty() && o.stderr.is_empty());
 }
 
-/// Runs the binary as user `nobody` (tests run as root, who can read anything).
-fn as_nobody(args: &[&OsStr]) -> std::process::Output {
-    Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "--batch",
-        ])
-        .args(args)
-        .output()
-        .expect("setpriv runs")
-}
-
 #[test]
 fn unreadable_entries_are_reported_and_the_rest_is_copied() {
     need_root("switch to an unprivileged user");

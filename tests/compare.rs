@@ -162,13 +162,7 @@ fn an_unreadable_folder_makes_the_comparison_incomplete() {
     let o = batch(&[src.as_os_str(), dst.as_os_str()]);
     assert_eq!(code(&o), 0);
     chmod(dst.join("closed"), 0o700);
-    let o = Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
-        .args(["--batch", "--compare"])
-        .arg(&src)
-        .arg(&dst)
-        .output()
-        .unwrap();
+    let o = as_nobody(&[os("--compare"), src.as_os_str(), dst.as_os_str()]);
     assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
     assert!(
         stderr(&o).contains("closed: cannot read: Permission denied"),

@@ -6,7 +6,6 @@ mod common;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
-use std::process::Command;
 
 use common::*;
 
@@ -403,18 +402,7 @@ fn devices_that_cannot_be_made_are_said_once_per_kind() {
         )
         .unwrap();
     }
-    let o = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "--batch",
-        ])
-        .arg(&src)
-        .arg(&dst)
-        .output()
-        .unwrap();
+    let o = as_nobody(&[src.as_os_str(), dst.as_os_str()]);
     assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
     let said = stderr(&o);
     assert_eq!(

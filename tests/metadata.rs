@@ -13,22 +13,6 @@ use std::process::Command;
 
 use common::*;
 
-/// Runs `convoy --batch ARGS` as user `nobody`.
-fn as_nobody(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    need_root("switch to another user");
-    Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            BIN,
-            "--batch",
-        ])
-        .args(args)
-        .output()
-        .expect("setpriv runs")
-}
-
 #[test]
 fn small_sparse_files_keep_their_holes() {
     let t = tempfile::tempdir().unwrap();

@@ -132,16 +132,15 @@ pub(super) fn copy_file_as_it_stands(
     replace: bool,
     in_place: bool,
 ) -> Done {
-    let mut progressed = 0;
-    for tried in 1..=TRIES_WHEN_CHANGED {
+    let (mut progressed, mut tried) = (0, 1);
+    loop {
         let (outcome, p) = copy_file(c, dir_fd, dir, item, replace, in_place);
         progressed += p;
         match &outcome {
-            Outcome::Failed(e) if e.op == Op::Changed && tried < TRIES_WHEN_CHANGED => {}
+            Outcome::Failed(e) if e.op == Op::Changed && tried < TRIES_WHEN_CHANGED => tried += 1,
             _ => return (outcome, progressed),
         }
     }
-    unreachable!("the last try returns")
 }
 
 /// Copies a regular file whose fate is decided: `replace` an existing entry or

@@ -208,6 +208,23 @@ pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
 
+/// Runs `convoy --batch ARGS` as user `nobody` (the tests run as root, who
+/// can read and make anything).
+pub fn as_nobody(args: &[&OsStr]) -> Output {
+    need_root("switch to another user");
+    Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            BIN,
+            "--batch",
+        ])
+        .args(args)
+        .output()
+        .expect("setpriv runs")
+}
+
 /// A temporary folder others can enter, for tests that drop privileges.
 pub fn shared_tempdir() -> tempfile::TempDir {
     let t = tempfile::tempdir().unwrap();
