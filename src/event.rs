@@ -366,6 +366,9 @@ pub enum Notice {
     /// A big file continues what an earlier run wrote of it: from `at` of
     /// `of` bytes.
     Resumed { path: PathBuf, at: u64, of: u64 },
+    /// A new folder could not be put in place: what was reported copied into
+    /// it is not in the destination (its own failure says why).
+    Unplaced(Unplaced),
     /// Files whose bytes were up to date and whose owner or mode was not the
     /// source's: set in place.
     Repaired(u64),
@@ -376,6 +379,16 @@ pub enum Notice {
     /// `partial`, for the next run of the same copy to continue: `written`
     /// of `of` bytes of `path`.
     KeptForResume(KeptPartial),
+}
+
+/// What a folder that could not be put in place took with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unplaced {
+    /// The folder, in the destination.
+    pub path: PathBuf,
+    pub files: u64,
+    pub bytes: u64,
+    pub symlinks: u64,
 }
 
 /// A partial copy a cancelled run kept for the next run to continue.
@@ -418,6 +431,7 @@ impl Notice {
             Notice::KeptForResume(_) => "kept_for_resume",
             Notice::NotMade { .. } => "not_made",
             Notice::Repaired(_) => "metadata_repaired",
+            Notice::Unplaced(_) => "unplaced",
         }
     }
 
@@ -469,6 +483,15 @@ impl fmt::Display for Notice {
             ),
             Notice::NotKept(lost) => write!(f, "{lost}"),
             Notice::KeptForResume(k) => write!(f, "{k}"),
+            Notice::Unplaced(u) => write!(
+                f,
+                "{}: {} files ({}) and {} symlinks copied into it are not in the destination, \
+                 since the folder could not be put in place",
+                DisplayPath(&u.path),
+                u.files,
+                crate::format::bytes(u.bytes),
+                u.symlinks
+            ),
             Notice::Repaired(n) => write!(
                 f,
                 "{n} files up to date had another owner or mode than the source: set in place"

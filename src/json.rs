@@ -75,6 +75,12 @@ pub(crate) fn event(ev: &Event, p: &Progress) -> Option<Value> {
                 v["at_bytes"] = json!(at);
                 v["of_bytes"] = json!(of);
             }
+            if let Notice::Unplaced(u) = n {
+                path_json(v.as_object_mut().expect("an object"), "path", &u.path);
+                v["files"] = json!(u.files);
+                v["bytes"] = json!(u.bytes);
+                v["symlinks"] = json!(u.symlinks);
+            }
             if let Notice::KeptForResume(k) = n
                 && let (Value::Object(v), Value::Object(k)) = (&mut v, kept_json(k))
             {

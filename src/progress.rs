@@ -257,6 +257,13 @@ impl Progress {
                 self.time_window_ns = Some(*ns);
                 self.notices.push(n.to_string());
             }
+            // Counted as copied when written, gone with their folder.
+            Event::Notice(n @ Notice::Unplaced(u)) => {
+                self.files_copied = self.files_copied.saturating_sub(u.files);
+                self.bytes_copied = self.bytes_copied.saturating_sub(u.bytes);
+                self.symlinks = self.symlinks.saturating_sub(u.symlinks);
+                self.problems.push(n.to_string());
+            }
             Event::Notice(n) if n.is_problem() => self.problems.push(n.to_string()),
             Event::Notice(n) => self.notices.push(n.to_string()),
             Event::Flushing { left } => {

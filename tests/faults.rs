@@ -1633,6 +1633,11 @@ fn what_is_inside_a_folder_that_could_not_be_put_in_place_says_that_folder_s_rea
         err.contains("dst/a: cannot move into place: Input/output error"),
         "{err}"
     );
+    // What was reported copied into it is taken back: nothing of it is there.
+    let gone = "dst/a: 1 files (1 B) and 0 symlinks copied into it are not in the destination";
+    assert!(err.contains(gone), "{err}");
+    let said = stdout(&ran.output);
+    assert!(said.starts_with("Copied 0 files"), "{said}");
     for inside in [
         "dst/a/b: cannot move into place",
         "dst/a/b/f2: cannot open folder",

@@ -76,6 +76,9 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
         };
         // None: parked for a person to decide; reported once decided.
         if let Some(done) = done {
+            if let (true, Outcome::Copied, Some(stage)) = (b.in_place, &done.0, &b.dir.stage) {
+                stage.wrote(item.kind == ItemKind::File, item.meta.size);
+            }
             c.finish_entry(&b.dir, item, done);
         }
     }

@@ -24,7 +24,7 @@ use super::sys;
 use super::xattrs::{At, Wanted, XattrBuf};
 use crate::config::ConflictPolicy;
 use crate::error::{CopyError, Op};
-use crate::event::{EntryKind, Event, Notice, Outcome, SkipReason};
+use crate::event::{EntryKind, Event, Notice, Outcome, SkipReason, Unplaced};
 
 pub(crate) fn finish(sh: &Shared, planned: Planned) {
     // Folders still under a temporary name: cancelled (or stopped by a fatal
@@ -94,8 +94,24 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
         } else {
             let root = sh.root();
             let display = || root.display(&dir.rel);
-            match dir.stage.as_ref().and_then(|s| s.take_failure()) {
-                Some(e) => {
+            match dir
+                .stage
+                .as_ref()
+                .and_then(|s| s.take_failure().map(|e| (s, e)))
+            {
+                Some((stage, e)) => {
+                    // What was reported copied into it is not there after all.
+                    let (files, bytes, symlinks) = stage.written();
+                    if files + symlinks > 0 {
+                        let path = display();
+                        let gone = Unplaced {
+                            path,
+                            files,
+                            bytes,
+                            symlinks,
+                        };
+                        sh.send(Event::Notice(Notice::Unplaced(gone)));
+                    }
                     let name = dir.rel.file_name().unwrap_or_default();
                     Outcome::Failed(root.name_error(display(), name, Op::Rename, e))
                 }

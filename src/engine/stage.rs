@@ -31,6 +31,9 @@ pub(crate) struct Stage {
     /// Entries written in place whose failed copy could not be removed: they
     /// must not go into place with the folder (see `DestRoot::place`).
     tainted: Mutex<Vec<OsString>>,
+    /// What was reported copied into it, in place: (files, their bytes,
+    /// symlinks). If the folder is not put in place, none of it is there.
+    written: Mutex<(u64, u64, u64)>,
 }
 
 impl Stage {
@@ -43,7 +46,22 @@ impl Stage {
             settled: AtomicBool::new(false),
             failed: Mutex::new(None),
             tainted: Mutex::new(Vec::new()),
+            written: Mutex::new((0, 0, 0)),
         }
+    }
+
+    /// A file (of `bytes`) or a symlink was copied into it, in place.
+    pub fn wrote(&self, file: bool, bytes: u64) {
+        let mut w = self.written.lock().unwrap_or_else(PoisonError::into_inner);
+        match file {
+            true => (w.0, w.1) = (w.0 + 1, w.1 + bytes),
+            false => w.2 += 1,
+        }
+    }
+
+    /// (files, bytes, symlinks) copied into it in place.
+    pub fn written(&self) -> (u64, u64, u64) {
+        *self.written.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the walker still plans files of this folder to be written in place.
