@@ -43,6 +43,9 @@ use crate::progress::Progress;
 #[derive(Debug, Clone)]
 pub struct CopyTree {
     config: Config,
+    /// Several sources (or a file): each goes into the destination under its
+    /// own name, as `convoy SOURCE... DEST` copies them.
+    sources: Option<Vec<PathBuf>>,
 }
 
 /// What a finished copy did: the counts `convoy --batch` prints, every
@@ -186,6 +189,42 @@ impl CopyTree {
     pub fn new(source: impl AsRef<Path>, dest: impl AsRef<Path>) -> CopyTree {
         CopyTree {
             config: Config::new(source.as_ref(), dest.as_ref()),
+            sources: None,
+        }
+    }
+
+    /// A copy of each of `sources` (folders, files, symlinks) into the
+    /// folder `dest` under its own name, as `cp -a a b c dest/` makes it;
+    /// a single file with a `dest` that is not a folder is copied to that
+    /// name. Every source is checked before anything is written.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let t = tempfile::tempdir()?;
+    /// let (photos, notes) = (t.path().join("photos"), t.path().join("notes.txt"));
+    /// std::fs::create_dir(&photos)?;
+    /// std::fs::write(photos.join("a.jpg"), "jpeg")?;
+    /// std::fs::write(&notes, "a note")?;
+    /// let backup = t.path().join("backup");
+    /// let summary = convoy::CopyTree::sources([&photos, &notes], &backup).run()?;
+    /// assert_eq!(summary.files_copied, 2);
+    /// assert_eq!(std::fs::read_to_string(backup.join("photos/a.jpg"))?, "jpeg");
+    /// assert_eq!(std::fs::read_to_string(backup.join("notes.txt"))?, "a note");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn sources(
+        sources: impl IntoIterator<Item = impl AsRef<Path>>,
+        dest: impl AsRef<Path>,
+    ) -> CopyTree {
+        let sources: Vec<PathBuf> = sources
+            .into_iter()
+            .map(|s| s.as_ref().to_path_buf())
+            .collect();
+        let first = sources.first().cloned().unwrap_or_default();
+        CopyTree {
+            config: Config::new(first, dest.as_ref()),
+            sources: Some(sources),
         }
     }
 
@@ -428,19 +467,57 @@ impl CopyTree {
                 "on_conflict(Ask) needs a person to ask; use Skip, Overwrite or Newer".into(),
             )));
         }
-        let config = self.config.resolved()?;
-        let running = engine::start(config)?;
-        let mut progress = Progress::new(Instant::now());
-        for ev in running.events.iter() {
-            progress.apply(&ev, Instant::now());
-            if progress.done {
-                break;
-            }
+        let configs = match &self.sources {
+            Some(sources) => crate::sources::plan(&self.config, sources, &self.config.dest)?,
+            None => vec![self.config.resolved()?],
+        };
+        let mut all: Option<Summary> = None;
+        for config in configs {
+            let one = run_one(config)?;
+            all = Some(match all {
+                Some(before) => before.and(one),
+                None => one,
+            });
         }
-        if !progress.done {
-            progress.engine_lost();
+        Ok(all.unwrap_or_else(|| Summary::from_progress(&Progress::new(Instant::now()))))
+    }
+}
+
+/// Runs one planned copy to its end.
+fn run_one(config: Config) -> Result<Summary, StartError> {
+    let running = engine::start(config)?;
+    let mut progress = Progress::new(Instant::now());
+    for ev in running.events.iter() {
+        progress.apply(&ev, Instant::now());
+        if progress.done {
+            break;
         }
-        running.join();
-        Ok(Summary::from_progress(&progress))
+    }
+    if !progress.done {
+        progress.engine_lost();
+    }
+    running.join();
+    Ok(Summary::from_progress(&progress))
+}
+
+impl Summary {
+    /// This copy's summary followed by `next`'s: counts added, failures and
+    /// problems together, the worse exit code.
+    fn and(mut self, next: Summary) -> Summary {
+        self.files_copied += next.files_copied;
+        self.bytes_copied += next.bytes_copied;
+        self.up_to_date += next.up_to_date;
+        self.skipped += next.skipped;
+        self.failed += next.failed;
+        self.dirs += next.dirs;
+        self.symlinks += next.symlinks;
+        self.hard_links += next.hard_links;
+        self.specials += next.specials;
+        self.verified += next.verified;
+        self.failures.extend(next.failures);
+        self.problems.extend(next.problems);
+        self.fatal = self.fatal.or(next.fatal);
+        self.exit_code = self.exit_code.worst(next.exit_code);
+        self
     }
 }
