@@ -1071,3 +1071,46 @@ fn a_copy_started_from_the_command_line_reads_the_form_only_when_it_is_shown() {
     let app = convoy::tui::app_from_args(&args, false).unwrap();
     assert!(app.setup.is_listed() && app.setup.browse_entries.iter().any(|e| e == "src"));
 }
+
+/// The browser picks several sources, files too (Space); the Source field
+/// lists them; Start copies each into the destination under its own name.
+#[test]
+fn the_browser_picks_several_sources_and_the_copy_takes_each_by_name() {
+    let t = tempfile::tempdir().unwrap();
+    write(t.path().join("photos/a.jpg"), &data(1, 3000));
+    write(t.path().join("music/b.flac"), &data(2, 5000));
+    write(t.path().join("notes.txt"), b"a note");
+    let mut app = setup_app(t.path());
+    app.update(Action::Focus(Field::Browser));
+    let at = |app: &App, name: &str| {
+        app.setup
+            .browse_entries
+            .iter()
+            .position(|e| e == name)
+            .unwrap_or_else(|| panic!("{name} in {:?}", app.setup.browse_entries))
+    };
+    for name in ["photos", "notes.txt", "music"] {
+        app.setup.browse_selected = at(&app, name);
+        assert_eq!(key(&app, KeyCode::Char(' ')), Some(Action::Pick));
+        app.update(Action::Pick);
+    }
+    let s = text(&screen(&app, 100, 30));
+    assert!(s.contains("3 picked: photos, notes.txt, music"), "{s}");
+    assert!(s.contains("✓ notes.txt") && s.contains("✓ photos/"), "{s}");
+    // Picked twice: let go.
+    app.setup.browse_selected = at(&app, "music");
+    app.update(Action::Pick);
+    assert_eq!(app.setup.picked.len(), 2);
+    let dest = t.path().join("backup");
+    app.setup.dest = dest.display().to_string();
+    app.update(Action::Start);
+    app_run::run_to_end(&mut app);
+    assert_eq!(app.screen, Screen::Summary, "{:?}", app.setup.error);
+    assert_same_tree(&t.path().join("photos"), &dest.join("photos"));
+    assert_eq!(fs_read(&dest.join("notes.txt")), b"a note");
+    assert!(!dest.join("music").exists(), "let go, not copied");
+}
+
+fn fs_read(p: &Path) -> Vec<u8> {
+    std::fs::read(p).unwrap()
+}

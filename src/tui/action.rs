@@ -68,6 +68,8 @@ pub enum Action {
     Answer(Choice),
     ToggleForAll,
     Retry,
+    /// Picks the browser's entry as one of several sources (or lets it go).
+    Pick,
     /// Removes the partial copies a cancelled run kept for resuming.
     DiscardPartials,
     NewCopy,

@@ -149,7 +149,7 @@ impl App {
     /// Starts a copy from the setup form over the command line's settings;
     /// errors stay on the form.
     pub fn start_from_setup(&mut self) {
-        if self.setup.source.is_empty() {
+        if self.setup.source.is_empty() && self.setup.picked.is_empty() {
             self.setup.error = Some("choose a source folder first".into());
             self.setup.set_focus(Field::Source);
             self.show_setup();
@@ -157,6 +157,9 @@ impl App {
         }
         let mut cfg = self.base.clone();
         self.setup.apply(&mut cfg);
+        if !self.setup.picked.is_empty() {
+            return self.start_picked(cfg);
+        }
         match cfg.resolved() {
             // It waits its turn, unless no running copy touches its devices.
             Ok(cfg) if self.running.is_some() => {
@@ -165,6 +168,35 @@ impl App {
                 self.start_apart();
             }
             Ok(cfg) => self.start(cfg),
+            Err(e) => {
+                self.setup.error = Some(e.to_string());
+                self.show_setup();
+            }
+        }
+    }
+
+    /// Several sources picked in the browser: planned as batch mode plans
+    /// `convoy a b c DEST` (checked first), the runs one after the other.
+    fn start_picked(&mut self, cfg: Config) {
+        if self.setup.dest.is_empty() {
+            self.setup.error = Some("choose the folder the picked sources go into".into());
+            self.setup.set_focus(Field::Dest);
+            return self.show_setup();
+        }
+        let dest = PathBuf::from(&self.setup.dest);
+        match crate::sources::plan(&cfg, &self.setup.picked, &dest) {
+            Ok(runs) => {
+                let mut runs = runs.into_iter();
+                if self.running.is_some() {
+                    runs.for_each(|r| self.queue.push(r));
+                    self.screen = Screen::Copying;
+                    return self.start_apart();
+                }
+                if let Some(first) = runs.next() {
+                    self.start(first);
+                }
+                runs.for_each(|r| self.queue.push(r));
+            }
             Err(e) => {
                 self.setup.error = Some(e.to_string());
                 self.show_setup();
@@ -548,6 +580,8 @@ impl App {
             Action::Quit if self.running.is_some() => self.screen = Screen::Copying,
             Action::Quit => self.quit = true,
             Action::Start => self.start_from_setup(),
+            Action::Pick if s.focus == Field::Browser => s.toggle_pick(s.browse_selected),
+            Action::Pick => self.update_setup(Action::Char(' ')),
             Action::FocusNext => s.focus_step(1),
             Action::FocusPrev => s.focus_step(-1),
             Action::Focus(f) => s.set_focus(f),

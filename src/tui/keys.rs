@@ -98,6 +98,7 @@ pub static BINDINGS: &[Binding] = &[
     bind(Setup, &[k(KeyCode::Backspace)], Action::Backspace),
     bind(Setup, &[ctrl('u')], Action::ClearField),
     bind(Setup, &[k(KeyCode::F(5))], Action::Start),
+    bind(Setup, &[ch(' ')], Action::Pick),
     bind_also(Setup, &[ESC, ch('q')], &[CTRL_C], Action::Quit),
     // Copying.
     bind(Copying, &[ch('p'), ch(' ')], Action::TogglePause),
@@ -216,6 +217,12 @@ pub static WORDS: &[Words] = &[
         None,
     ),
     words(Setup, &[Action::ClearField], "clear the path field", None),
+    words(
+        Setup,
+        &[Action::Pick],
+        "in the browser: pick several sources (files too); elsewhere: change an option",
+        None,
+    ),
     words(Setup, &[Action::Start], "start the copy", Some("start")),
     words(Setup, &[Action::Quit], "quit", Some("quit")),
     words(

@@ -62,7 +62,13 @@ pub struct Setup {
     /// Which path field the browser fills: the last one focused.
     pub browse_target: Field,
     pub browse_dir: PathBuf,
+    /// `..`, the folders, then (browsing for the source) the files.
     pub browse_entries: Vec<String>,
+    /// How many of `browse_entries` are `..` and folders; the rest are files.
+    pub browse_dirs: usize,
+    /// Sources picked in the browser (Space): each goes into the destination
+    /// under its own name, as `convoy a b c DEST` copies them.
+    pub picked: Vec<PathBuf>,
     pub browse_selected: usize,
     pub browse_offset: usize,
     pub suggestions: Vec<String>,
@@ -102,6 +108,8 @@ impl Setup {
             browse_target: Field::Source,
             browse_dir: start_dir,
             browse_entries: Vec::new(),
+            browse_dirs: 0,
+            picked: Vec::new(),
             browse_selected: 0,
             browse_offset: 0,
             suggestions: Vec::new(),
@@ -296,25 +304,92 @@ impl Setup {
     }
 
     pub fn list_browser(&mut self) {
-        let mut dirs: Vec<String> = std::fs::read_dir(&self.browse_dir)
-            .map(|rd| {
-                rd.filter_map(Result::ok)
-                    .filter(|e| e.path().is_dir())
-                    .filter_map(|e| e.file_name().into_string().ok())
-                    .filter(|n| !n.starts_with('.'))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let (mut dirs, mut files) = (Vec::new(), Vec::new());
+        for e in std::fs::read_dir(&self.browse_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let Ok(name) = e.file_name().into_string() else {
+                continue;
+            };
+            if name.starts_with('.') {
+                continue;
+            }
+            match e.path().is_dir() {
+                true => dirs.push(name),
+                // Files are sources to pick, never a destination.
+                false if self.browse_target != Field::Dest => files.push(name),
+                false => {}
+            }
+        }
         dirs.sort();
-        self.browse_entries = std::iter::once("..".to_string()).chain(dirs).collect();
+        files.sort();
+        self.browse_dirs = dirs.len() + 1;
+        self.browse_entries = std::iter::once("..".to_string())
+            .chain(dirs)
+            .chain(files)
+            .collect();
         self.browse_selected = self
             .browse_selected
             .min(self.browse_entries.len().saturating_sub(1));
     }
 
+    /// Whether the browser's entry `index` is a file (picked, never entered).
+    pub fn is_file_entry(&self, index: usize) -> bool {
+        index >= self.browse_dirs && index < self.browse_entries.len()
+    }
+
+    /// The path of the browser's entry `index`.
+    pub fn entry_path(&self, index: usize) -> Option<PathBuf> {
+        let name = self.browse_entries.get(index).filter(|n| *n != "..")?;
+        Some(self.browse_dir.join(name))
+    }
+
+    /// Space in the browser: picks the entry as one of several sources, or
+    /// lets it go. With sources picked, the Source field lists them and the
+    /// destination is the folder they go into under their own names.
+    pub fn toggle_pick(&mut self, index: usize) {
+        let Some(path) = self.entry_path(index) else {
+            return;
+        };
+        match self.picked.iter().position(|p| *p == path) {
+            Some(i) => {
+                self.picked.remove(i);
+            }
+            None => self.picked.push(path),
+        }
+        self.error = None;
+        if self.dest_auto && !self.picked.is_empty() {
+            self.dest.clear();
+        }
+    }
+
+    /// What the Source field shows: the picked sources, or what is typed.
+    pub fn source_shown(&self) -> String {
+        if self.picked.is_empty() {
+            return self.source.clone();
+        }
+        let names: Vec<String> = self
+            .picked
+            .iter()
+            .map(|p| {
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        format!("{} picked: {}", self.picked.len(), names.join(", "))
+    }
+
     /// Enter (or a click on the selected row): up on `..`, otherwise into the
-    /// folder, which also fills the field the browser serves.
+    /// folder, which also fills the field the browser serves; a file is
+    /// picked (or let go) as a source.
     pub fn browse_open(&mut self, index: usize) {
+        if self.is_file_entry(index) {
+            return self.toggle_pick(index);
+        }
         let Some(name) = self.browse_entries.get(index).cloned() else {
             return;
         };

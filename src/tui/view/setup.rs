@@ -31,7 +31,7 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
         Constraint::Length(1),
     ])
     .areas(inner);
-    path_field(c, s, src_row, "Source", &s.source, Field::Source);
+    path_field(c, s, src_row, "Source", &s.source_shown(), Field::Source);
     path_field(c, s, dst_row, "Destination", &s.dest, Field::Dest);
 
     let [browse, options] =
@@ -136,8 +136,14 @@ fn browser(c: &mut Canvas<'_>, s: &Setup, area: Rect) {
     };
     for (i, name) in s.browse_entries.iter().enumerate().skip(offset).take(rows) {
         let y = list.y + (i - offset) as u16;
+        let picked = s.entry_path(i).is_some_and(|p| s.picked.contains(&p));
+        let mark = if picked { "✓" } else { " " };
         let label = if name == ".." {
             "↑ ..".to_string()
+        } else if s.is_file_entry(i) {
+            format!("{mark} {name}")
+        } else if picked {
+            format!("✓ {name}/")
         } else {
             format!("▸ {name}/")
         };
