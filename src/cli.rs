@@ -183,6 +183,12 @@ pub struct Args {
     /// mode and in the TUI; appended to.
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
+    /// Move: each source entry is removed once its copy is complete under
+    /// its final name and on the device, and only if it did not change since
+    /// it was copied. A run that stops leaves every file in one place at
+    /// least; the next run finishes the move.
+    #[arg(long = "move", conflicts_with_all = ["verify", "compare"])]
+    pub move_sources: bool,
     /// Copy nothing: report how DEST differs from SOURCE (entries only on one
     /// side, type, content, mode, owner, mtime, attributes, ACLs, symlink
     /// targets, hard links). Exit 0 the same, 1 they differ, 2 something
@@ -363,6 +369,7 @@ impl Args {
             only: None,
             dest_keeps_own_metadata: false,
             rename: None,
+            move_sources: self.move_sources,
         })
     }
 

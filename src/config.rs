@@ -178,6 +178,9 @@ pub struct Config {
     /// An entry at the top of `source` that takes another name in DEST (a
     /// file copied to a new name): (its name, the name it gets).
     pub rename: Option<(OsString, OsString)>,
+    /// `--move`: each source entry goes once its copy is complete and on
+    /// the device (see `engine::moving`).
+    pub move_sources: bool,
 }
 
 impl Config {
@@ -201,6 +204,7 @@ impl Config {
             only: None,
             dest_keeps_own_metadata: false,
             rename: None,
+            move_sources: false,
         }
     }
 }

@@ -35,6 +35,8 @@ pub enum Op {
     Flush,
     /// The source file changed while it was read, every time it was tried.
     Changed,
+    /// `--move`: the source of an entry copied could not be removed.
+    RemoveSource,
 }
 
 impl fmt::Display for Op {
@@ -60,6 +62,7 @@ impl fmt::Display for Op {
             Op::Verify => "verification failed",
             Op::Flush => "cannot write to the device",
             Op::Changed => "changed while being copied",
+            Op::RemoveSource => "not moved: cannot remove the source",
         })
     }
 }

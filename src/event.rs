@@ -369,6 +369,9 @@ pub enum Notice {
     /// A new folder could not be put in place: what was reported copied into
     /// it is not in the destination (its own failure says why).
     Unplaced(Unplaced),
+    /// `--move`: an entry was copied but its source stays (it changed since,
+    /// or could not be removed): it is in both places.
+    NotMoved(CopyError),
     /// Files whose bytes were up to date and whose owner or mode was not the
     /// source's: set in place.
     Repaired(u64),
@@ -432,6 +435,7 @@ impl Notice {
             Notice::NotMade { .. } => "not_made",
             Notice::Repaired(_) => "metadata_repaired",
             Notice::Unplaced(_) => "unplaced",
+            Notice::NotMoved(_) => "not_moved",
         }
     }
 
@@ -472,7 +476,7 @@ impl fmt::Display for Notice {
             Notice::LeftBehind(e) => {
                 write!(f, "{e} (a temporary of this run; the next run removes it)")
             }
-            Notice::RootMetadata(e) | Notice::Flush(e) => write!(f, "{e}"),
+            Notice::RootMetadata(e) | Notice::Flush(e) | Notice::NotMoved(e) => write!(f, "{e}"),
             Notice::FewerThreads(why) => f.write_str(why),
             Notice::Resumed { path, at, of } => write!(
                 f,

@@ -934,3 +934,53 @@ fn every_source_is_checked_before_anything_is_written() {
     assert_same_tree(&b, &dest.join("b"));
     assert_same_tree(&a, &second);
 }
+
+/// `--move`: everything arrives exactly as it was, hard links and folder
+/// times included, and the source is gone; with several sources, each goes
+/// and their parent stays.
+#[test]
+fn move_takes_everything_over_and_leaves_no_source() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("a.txt"), &data(1, 4000));
+    write(src.join("sub/deep/big.bin"), &data(2, 2 << 20));
+    fs::hard_link(src.join("a.txt"), src.join("sub/a-again.txt")).unwrap();
+    symlink("a.txt", src.join("link")).unwrap();
+    fs::create_dir_all(src.join("empty")).unwrap();
+    set_mtime(src.join("sub"), 1_500_000_000, 1);
+    let pristine = t.path().join("pristine");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(&pristine)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let dst = t.path().join("dst");
+    let o = batch(&[os("--move"), src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(!src.exists(), "the source is gone: {:?}", entries(&src));
+    assert_same_tree(&pristine, &dst);
+    // Several sources: each goes, the folder they were in stays.
+    let box_ = t.path().join("box");
+    write(box_.join("x/y.txt"), b"y");
+    write(box_.join("n.txt"), b"n");
+    write(box_.join("stays.txt"), b"s");
+    let into = t.path().join("into");
+    let o = batch(&[
+        os("--move"),
+        box_.join("x").as_os_str(),
+        box_.join("n.txt").as_os_str(),
+        into.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(entries(&box_), [Path::new("stays.txt")]);
+    assert_eq!(fs::read(into.join("x/y.txt")).unwrap(), b"y");
+    assert_eq!(fs::read(into.join("n.txt")).unwrap(), b"n");
+    // Onto itself or inside itself: refused, nothing moved.
+    let o = batch(&[os("--move"), box_.as_os_str(), box_.join("in").as_os_str()]);
+    assert_eq!(code(&o), 2);
+    assert!(box_.join("stays.txt").exists());
+}

@@ -1687,3 +1687,143 @@ fn threads_that_cannot_start_leave_the_copy_to_those_that_did() {
         assert!(said <= 2, "and said once each ({when}): {err}");
     }
 }
+
+/// Every regular file of `pristine` (relative paths and bytes).
+fn files_of(pristine: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    entries(pristine)
+        .into_iter()
+        .filter(|r| fs::symlink_metadata(pristine.join(r)).unwrap().is_file())
+        .map(|r| {
+            let bytes = fs::read(pristine.join(&r)).unwrap();
+            (r, bytes)
+        })
+        .collect()
+}
+
+/// `--move` with a call failing (or the process killed) at its first,
+/// second, third or every use: every file stays whole in the source or at
+/// its final name in the destination (never in neither, never broken), a
+/// run that says 0 moved everything, and a clean rerun finishes the move.
+#[test]
+fn a_move_that_fails_anywhere_leaves_every_file_whole_in_one_place_and_a_rerun_finishes_it() {
+    have_strace();
+    let t = tempfile::tempdir().unwrap();
+    let pristine = small_tree(t.path());
+    write(pristine.join("d1/big.bin"), &data(77, 3 << 20));
+    fs::hard_link(pristine.join("d0/f0.txt"), pristine.join("d2/again.txt")).unwrap();
+    fs::create_dir_all(pristine.join("empty/inner")).unwrap();
+    let files = files_of(&pristine);
+    let mut cases: Vec<String> = Vec::new();
+    for call in [
+        "unlinkat",
+        "syncfs",
+        "newfstatat",
+        "renameat2",
+        "linkat",
+        "openat",
+        "mkdirat",
+        "copy_file_range",
+        "utimensat",
+    ] {
+        for when in ["1", "2", "3", "1+"] {
+            cases.push(format!("{call}:error=EIO:when={when}"));
+        }
+    }
+    for call in ["unlinkat", "syncfs", "linkat", "renameat2"] {
+        for when in ["1", "2", "5"] {
+            cases.push(format!("{call}:signal=KILL:when={when}"));
+        }
+    }
+    let mut bad = Vec::new();
+    for (n, inject) in cases.iter().enumerate() {
+        let case = t.path().join(format!("case-{n}"));
+        let (src, dst) = (case.join("src"), case.join("dst"));
+        fs::create_dir_all(&case).unwrap();
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(&pristine)
+            .arg(&src)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        let argv: Vec<String> = [BIN, "--batch", "--move"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([src.display().to_string(), dst.display().to_string()])
+            .collect();
+        let ran = run_traced(std::slice::from_ref(inject), &argv, None);
+        let exit = ran.output.status.code();
+        let mut why = Vec::new();
+        if ran.hung {
+            why.push("hung".to_string());
+        }
+        if stderr(&ran.output).contains("panicked") {
+            why.push(format!("panicked: {}", stderr(&ran.output)));
+        }
+        for (rel, bytes) in &files {
+            let (s, d) = (fs::read(src.join(rel)).ok(), fs::read(dst.join(rel)).ok());
+            if d.as_ref().is_some_and(|d| d != bytes) {
+                why.push(format!("{}: broken under its final name", rel.display()));
+            }
+            if s.as_ref() != Some(bytes) && d.as_ref() != Some(bytes) {
+                why.push(format!("{}: in neither place", rel.display()));
+            }
+        }
+        if exit == Some(0) && src.exists() {
+            why.push(format!(
+                "exit 0, but the source is still there: {:?}",
+                entries(&src)
+            ));
+        }
+        // What a first run that said 0 finished has nothing left to move.
+        if src.exists() {
+            let again = batch(&[os("--move"), src.as_os_str(), dst.as_os_str()]);
+            if code(&again) != 0 {
+                let (c, e) = (code(&again), stderr(&again));
+                why.push(format!("the rerun exits {c}: {e}"));
+            }
+        }
+        if src.exists() {
+            why.push(format!(
+                "after the rerun the source is still there: {:?}",
+                entries(&src)
+            ));
+        }
+        let cmp = convoy()
+            .args(["--batch", "--compare"])
+            .arg(&pristine)
+            .arg(&dst)
+            .output()
+            .unwrap();
+        // A source folder whose times could not be put back (said so) has
+        // another time now, which the rerun copies: nothing else may differ.
+        let times_said = stderr(&ran.output).contains("times could not be put back");
+        let only_folder_times = stdout(&cmp)
+            .lines()
+            .filter(|l| !l.starts_with("Differ:"))
+            .all(|l| l.starts_with("mtime differs:"));
+        if code(&cmp) != 0 && !(times_said && only_folder_times) {
+            let (o, e) = (stdout(&cmp), stderr(&cmp));
+            why.push(format!("after the rerun the copy differs:\n{o}{e}"));
+        }
+        if !why.is_empty() {
+            bad.push(format!(
+                "{inject} (exit {exit:?}):\n    {}",
+                why.join("\n    ")
+            ));
+        }
+        let _ = fs::remove_dir_all(&case);
+    }
+    eprintln!(
+        "move sweep: {} cases, {} passed",
+        cases.len(),
+        cases.len() - bad.len()
+    );
+    assert!(
+        bad.is_empty(),
+        "{} of {} cases failed:\n{}",
+        bad.len(),
+        cases.len(),
+        bad.join("\n")
+    );
+}

@@ -60,6 +60,8 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
     // copied by the kernel (a batch is one folder's, read at once: one file
     // tells of its neighbours).
     c.cache = Cache::Ask;
+    // Entries whose source goes once the batch's copies are on the device.
+    let mut moved: Vec<&Item> = Vec::new();
     for (i, item) in b.items.iter().enumerate() {
         if c.sh.control.checkpoint().is_err() {
             return;
@@ -79,9 +81,15 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
             if let (true, Outcome::Copied, Some(stage)) = (b.in_place, &done.0, &b.dir.stage) {
                 stage.wrote(item.kind == ItemKind::File, item.meta.size);
             }
+            // A multiply-linked file's names go together, at the end.
+            let linked = item.kind == ItemKind::File && item.meta.nlink > 1;
+            if c.sh.moving && !linked && matches!(done.0, Outcome::Copied | Outcome::UpToDate) {
+                moved.push(item);
+            }
             c.finish_entry(&b.dir, item, done);
         }
     }
+    super::moving::remove_sources(c, &b.dir, &moved);
 }
 
 /// Starts reading the small files of `items` from the device, all at once

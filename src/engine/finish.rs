@@ -38,12 +38,16 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
         }
     }
     if !sh.control.is_cancelled() {
+        let mut moved = Vec::new();
         for link in &planned.links {
             let outcome = if sh.dry_run {
                 Outcome::Copied
             } else {
                 hard_link(sh, link)
             };
+            if sh.moving {
+                moved.push((link, matches!(outcome, Outcome::Copied | Outcome::UpToDate)));
+            }
             sh.send(Event::Entry {
                 worker: None,
                 path: link.link.0.rel_path(&link.link.1),
@@ -54,6 +58,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
                 digest: None,
             });
         }
+        super::moving::remove_linked(sh, &planned.first_names, &moved);
     }
     // Partials no copy of this run took up belong to sources that changed or
     // went: a run that finished its folders removes them (a cancelled one
@@ -85,6 +90,9 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
     }
     // Even after a cancel: folders must not stay private (0700) and misdated.
     let mut buf = XattrBuf::default();
+    // Folders whose copies have their metadata: a move may take their
+    // sources away once empty.
+    let mut finished: Vec<&DirNode> = Vec::new();
     for (dir, meta) in planned.dirs.iter().rev() {
         if dir.is_root() && sh.dest_keeps_own_metadata {
             continue;
@@ -124,6 +132,9 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
                 },
             }
         };
+        if matches!(outcome, Outcome::Copied) {
+            finished.push(dir);
+        }
         // The root is the destination itself, not an entry of the tree.
         if dir.is_root() {
             if let Outcome::Failed(e) = outcome {
@@ -140,6 +151,13 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             outcome,
             digest: None,
         });
+    }
+    if sh.moving {
+        // Deepest first; the source folder itself only when its contents
+        // were what was moved (never the parent of several sources, which
+        // is not in `finished`).
+        let root = sh.source.display(std::path::Path::new(""));
+        super::moving::remove_folders(sh, &root, finished.into_iter());
     }
     if let Some(root) = &sh.root {
         for e in root.take_left_behind() {

@@ -21,4 +21,12 @@ pub(crate) struct Planned {
     /// Every folder created or merged, parents before children.
     pub dirs: Vec<(Arc<DirNode>, SrcMeta)>,
     pub links: Vec<DeferredLink>,
+    /// `--move`: the first name of every multiply-linked file, with its
+    /// metadata. Its source goes only with the rest of its names, once all
+    /// are linked in the destination (a name removed early would make the
+    /// next run copy the others as separate files).
+    pub first_names: Vec<(Named, SrcMeta)>,
 }
+
+/// A name in a destination folder: the folder and the entry's name.
+pub(crate) type Named = (Arc<DirNode>, OsString);

@@ -197,6 +197,9 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         kernel: KernelCopy::default(),
         dest_keeps_own_metadata: own,
         rename: config.rename.clone(),
+        moving: config.move_sources,
+        removing: Default::default(),
+        something_failed: Default::default(),
     });
     if file_meta.window != TimeWindow::EXACT {
         shared.send(Event::Notice(Notice::TimeWindow(file_meta.window.0)));

@@ -16,7 +16,7 @@ use super::meta::MetaPolicy;
 use super::meta::{FileMeta, SrcMeta, TimeWindow};
 use super::source::SourceRoot;
 use crate::config::{Chunking, ConflictPolicy, Reflink};
-use crate::event::{Event, Fatal};
+use crate::event::{Event, Fatal, Outcome};
 
 pub(crate) struct Shared {
     /// `None` only in a dry run into a destination that does not exist.
@@ -50,12 +50,26 @@ pub(crate) struct Shared {
     /// The destination folder is not the copy of the source folder: its own
     /// mode, owner and times are left alone (`Config::dest_keeps_own_metadata`).
     pub dest_keeps_own_metadata: bool,
+    /// `--move` (`Config::move_sources`).
+    pub moving: bool,
+    /// An entry failed: a move keeps what may have names it did not reach.
+    pub something_failed: std::sync::atomic::AtomicBool,
+    /// Held while sources are removed (see `moving`).
+    pub removing: std::sync::Mutex<()>,
     /// An entry at the top that takes another name (`Config::rename`).
     pub rename: Option<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 impl Shared {
     pub fn send(&self, e: Event) {
+        if let Event::Entry {
+            outcome: Outcome::Failed(_),
+            ..
+        } = &e
+        {
+            self.something_failed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
         // A consumer that has gone away cannot be told anything; the run goes on
         // so temporaries are still cleaned up.
         let _ = self.events.send(e);

@@ -107,7 +107,9 @@ impl DirMaker {
             // Where renaming a folder breaks what is open beneath it, folders
             // are made under their own names (their files still appear only
             // complete, renamed from temporaries).
-            if !sh.file_meta.renames_keep_handles {
+            // A move removes sources as their copies get their names: a
+            // folder never placed would leave them in neither place.
+            if !sh.file_meta.renames_keep_handles || sh.moving {
                 return sys::mkdirat(fd, name, Mode::from_raw_mode(0o700))
                     .map(|()| Ok(Found::Made))
                     .map_err(|e| (Op::CreateDir, e.into()));

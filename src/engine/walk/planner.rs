@@ -20,7 +20,7 @@ use crate::engine::job::{Batch, Job};
 use crate::engine::meta::{SrcMeta, special_kind};
 use crate::engine::names::CaseFold;
 use crate::engine::node::DirNode;
-use crate::engine::plan::{DeferredLink, Planned};
+use crate::engine::plan::{DeferredLink, Named, Planned};
 use crate::engine::resume;
 use crate::engine::shared::Shared;
 use crate::error::{CopyError, Op};
@@ -53,7 +53,7 @@ pub(super) struct Planner<'a> {
     maker: DirMaker,
     batcher: Batcher,
     planned: Planned,
-    first_names: HashMap<(u64, u64), (Arc<DirNode>, OsString)>,
+    first_names: HashMap<(u64, u64), (Named, SrcMeta)>,
     files: u64,
     bytes: u64,
     dirs: u64,
@@ -79,6 +79,7 @@ impl<'a> Planner<'a> {
             planned: Planned {
                 dirs: vec![(Arc::clone(root), root_meta)],
                 links: Vec::new(),
+                first_names: Vec::new(),
             },
             first_names: HashMap::new(),
             files: 0,
@@ -268,7 +269,7 @@ impl<'a> Planner<'a> {
 
     fn defer_hard_link(&mut self, parent: &Arc<DirNode>, item: &Item) -> bool {
         let key = (item.meta.dev, item.meta.ino);
-        if let Some(first) = self.first_names.get(&key) {
+        if let Some((first, _)) = self.first_names.get(&key) {
             self.planned.links.push(DeferredLink {
                 target: first.clone(),
                 link: (Arc::clone(parent), item.name.clone()),
@@ -276,8 +277,8 @@ impl<'a> Planner<'a> {
             });
             return true;
         }
-        self.first_names
-            .insert(key, (Arc::clone(parent), item.name.clone()));
+        let first = (Arc::clone(parent), item.name.clone());
+        self.first_names.insert(key, (first, item.meta));
         false
     }
 
@@ -305,6 +306,9 @@ impl<'a> Planner<'a> {
             let _ = self.send_batch(b);
         }
         self.send_scan(true);
+        if self.sh.moving {
+            self.planned.first_names = self.first_names.into_values().collect();
+        }
         self.planned
     }
 }

@@ -1,0 +1,246 @@
+//! `--move`: the source of an entry goes only once its copy is complete
+//! under its final name and on the device, and only if it is still the file
+//! that was copied. A batch's copies are flushed with one `syncfs` of the
+//! destination before any of its sources is removed, so a power cut leaves
+//! every file whole in one place at least; a cancel, a kill or a fault
+//! leaves the source, and the next run finishes the move. Folders go last,
+//! deepest first, once empty and once their copy has its metadata.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
+use std::sync::Arc;
+
+use rustix::fs::AtFlags;
+use rustix::io::Errno;
+
+use super::copier::Copier;
+use super::item::Item;
+use super::meta::SrcMeta;
+use super::node::DirNode;
+use super::plan::{DeferredLink, Named};
+use super::shared::Shared;
+use super::sys;
+use crate::error::{CopyError, Op};
+use crate::event::{Event, Notice};
+
+/// Removes the sources of `moved` (entries of `dir` copied or found up to
+/// date in this batch), after their copies are on the device.
+pub(super) fn remove_sources(c: &mut Copier<'_>, dir: &DirNode, moved: &[&Item]) {
+    let sh = c.sh;
+    if moved.is_empty() || sh.dry_run || sh.control.is_cancelled() {
+        return;
+    }
+    let root = sh.root();
+    if let Err(e) = sys::syncfs(root.root_fd()) {
+        let path = root.display(&dir.rel);
+        let why = io::Error::other(format!(
+            "the copies are not on the device ({e}): the sources are kept"
+        ));
+        return not_moved(sh, CopyError::new(path, Op::RemoveSource, why));
+    }
+    let src = match c.source_dir(dir) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let path = sh.source.display(&dir.rel);
+            return not_moved(sh, CopyError::new(path, Op::RemoveSource, e));
+        }
+    };
+    // The source folder keeps its times while it empties: a run stopped
+    // half-way leaves it as it was for the next run to copy from. (One
+    // removal at a time, so no batch puts back another's changed times.)
+    let _one = sh
+        .removing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let failed = keeping_times(sh, src.as_fd(), &dir.rel, || {
+        moved
+            .iter()
+            .filter_map(|item| {
+                let name = item.source_name();
+                let e = remove_if_unchanged(src.as_fd(), name, &item.meta, true).err()?;
+                Some(CopyError::new(
+                    sh.source.display(&dir.rel).join(name),
+                    Op::RemoveSource,
+                    e,
+                ))
+            })
+            .collect::<Vec<_>>()
+    });
+    for e in failed {
+        not_moved(sh, e);
+    }
+}
+
+/// Removes `name` from the source folder `dir` if it is still the entry the
+/// copy was made from: the same inode, size, mtime and (with `ctime`) ctime.
+/// A second name of a hard-linked file is not held to its ctime: removing
+/// the first name (this run's own doing) moved it.
+fn remove_if_unchanged(
+    dir: std::os::fd::BorrowedFd<'_>,
+    name: &OsStr,
+    was: &SrcMeta,
+    ctime: bool,
+) -> io::Result<()> {
+    let now = SrcMeta::from(&sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?);
+    let changed = match ctime {
+        true => was.changed_since(&now),
+        false => (was.size, was.mtime) != (now.size, now.mtime),
+    };
+    if now.ino != was.ino || changed {
+        return Err(io::Error::other(
+            "changed since it was copied: kept in the source (the next run copies it again)",
+        ));
+    }
+    match sys::unlinkat(dir, name, AtFlags::empty()) {
+        Ok(()) | Err(Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Removes the names of multiply-linked files: each file's names go
+/// together, once all are linked in the destination (`links`: each deferred
+/// link with whether it was made or found) and the first holds the file
+/// there, and once that is on the device. A file with a name that failed
+/// keeps all its names, so the next run links them as one file again.
+pub(super) fn remove_linked(
+    sh: &Shared,
+    firsts: &[(Named, SrcMeta)],
+    links: &[(&DeferredLink, bool)],
+) {
+    if firsts.is_empty() || sh.dry_run || sh.control.is_cancelled() {
+        return;
+    }
+    if let Err(e) = sys::syncfs(sh.root().root_fd()) {
+        let why = io::Error::other(format!(
+            "the copies are not on the device ({e}): the sources are kept"
+        ));
+        let path = sh.root().display(Path::new(""));
+        return not_moved(sh, CopyError::new(path, Op::RemoveSource, why));
+    }
+    let key = |(dir, name): &(Arc<DirNode>, OsString)| (dir.rel.to_path_buf(), name.clone());
+    let mut groups: HashMap<_, Vec<(&DeferredLink, bool)>> = HashMap::new();
+    for (link, ok) in links {
+        groups
+            .entry(key(&link.target))
+            .or_default()
+            .push((link, *ok));
+    }
+    let _one = sh
+        .removing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    for (first, meta) in firsts {
+        let group = groups.remove(&key(first)).unwrap_or_default();
+        let (dir, name) = (&first.0, first.1.as_os_str());
+        let in_place = sh
+            .root()
+            .open_node(dir)
+            .and_then(|fd| Ok(sys::statat(&fd, name, AtFlags::SYMLINK_NOFOLLOW)?))
+            .is_ok_and(|st| sh.same_content(&SrcMeta::from(&st), meta));
+        // Names the run did not reach (a folder that failed) would be
+        // copied as separate files next time: all stay. In a clean run the
+        // missing names are outside what was copied, as for `mv`.
+        let unreached = (1 + group.len() as u64) < meta.nlink
+            && sh
+                .something_failed
+                .load(std::sync::atomic::Ordering::Relaxed);
+        if !in_place || unreached || group.iter().any(|(_, ok)| !ok) {
+            continue;
+        }
+        let mut names = vec![(dir, name, meta, true)];
+        names.extend(
+            group
+                .iter()
+                .map(|(l, _)| (&l.link.0, l.link.1.as_os_str(), &l.meta, false)),
+        );
+        for (dir, name, was, ctime) in names {
+            let removed = sh.source.open_dir(&dir.rel).and_then(|fd| {
+                keeping_times(sh, fd.as_fd(), &dir.rel, || {
+                    remove_if_unchanged(fd.as_fd(), name, was, ctime)
+                })
+            });
+            if let Err(e) = removed {
+                let path = sh.source.display(&dir.rel).join(name);
+                not_moved(sh, CopyError::new(path, Op::RemoveSource, e));
+                // The rest of its names stay with it.
+                break;
+            }
+        }
+    }
+}
+
+/// Removes the source folders whose entries all went, deepest first, once
+/// the folders' copies (with their metadata) are on the device; a folder
+/// that still holds something (a failure, an excluded entry) stays.
+pub(super) fn remove_folders<'a>(
+    sh: &Shared,
+    source: &Path,
+    dirs: impl Iterator<Item = &'a DirNode>,
+) {
+    if sh.dry_run || sh.control.is_cancelled() {
+        return;
+    }
+    if let Err(e) = sys::syncfs(sh.root().root_fd()) {
+        let why = io::Error::other(format!(
+            "the copies are not on the device ({e}): the source folders are kept"
+        ));
+        let path = sh.root().display(Path::new(""));
+        return not_moved(sh, CopyError::new(path, Op::RemoveSource, why));
+    }
+    for dir in dirs {
+        let removed = match (dir.rel.parent(), dir.rel.file_name()) {
+            (Some(parent), Some(name)) => sh.source.open_dir(parent).and_then(|fd| {
+                keeping_times(sh, fd.as_fd(), parent, || {
+                    sys::unlinkat(&fd, name, AtFlags::REMOVEDIR)
+                })
+                .map_err(Into::into)
+            }),
+            // The source folder itself, as `mv` takes it away.
+            _ => crate::retry::interrupted(|| std::fs::remove_dir(source)),
+        };
+        match removed {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(n) if n == Errno::NOTEMPTY.raw_os_error() || n == Errno::EXIST.raw_os_error() || n == Errno::NOENT.raw_os_error()) =>
+                {}
+            Err(e) => not_moved(
+                sh,
+                CopyError::new(sh.source.display(&dir.rel), Op::RemoveSource, e),
+            ),
+        }
+    }
+}
+
+/// Runs a removal in the source folder `dir` (`rel`) and puts the folder's
+/// times back; one that cannot be put back is said (the next run would copy
+/// the folder with the time the removal gave it).
+fn keeping_times<T>(sh: &Shared, dir: BorrowedFd<'_>, rel: &Path, remove: impl FnOnce() -> T) -> T {
+    let before = sys::fstat(dir);
+    let done = remove();
+    if let Ok(st) = before {
+        let t = |s, ns| rustix::fs::Timespec {
+            tv_sec: s,
+            tv_nsec: ns,
+        };
+        let times = rustix::fs::Timestamps {
+            last_access: t(st.st_atime, st.st_atime_nsec as _),
+            last_modification: t(st.st_mtime, st.st_mtime_nsec as _),
+        };
+        if let Err(e) = sys::futimens(dir, &times) {
+            let why = io::Error::other(format!(
+                "the source folder's times could not be put back: {e}"
+            ));
+            not_moved(
+                sh,
+                CopyError::new(sh.source.display(rel), Op::RemoveSource, why),
+            );
+        }
+    }
+    done
+}
+
+fn not_moved(sh: &Shared, e: CopyError) {
+    sh.send(Event::Notice(Notice::NotMoved(e)));
+}
