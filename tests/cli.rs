@@ -959,10 +959,16 @@ fn move_takes_everything_over_and_leaves_no_source() {
             .success()
     );
     let dst = t.path().join("dst");
+    let ino = fs::metadata(src.join("sub/deep/big.bin")).unwrap().ino();
     let o = batch(&[os("--move"), src.as_os_str(), dst.as_os_str()]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(!src.exists(), "the source is gone: {:?}", entries(&src));
     assert_same_tree(&pristine, &dst);
+    assert_eq!(
+        fs::metadata(dst.join("sub/deep/big.bin")).unwrap().ino(),
+        ino,
+        "within one filesystem a file is renamed, not copied"
+    );
     // Several sources: each goes, the folder they were in stays.
     let box_ = t.path().join("box");
     write(box_.join("x/y.txt"), b"y");

@@ -123,6 +123,9 @@ fn file(
         Ok(r) => r,
         Err(done) => return done,
     };
+    if let Some(done) = super::moving::rename_within(c, dir_fd, dir, item, replace) {
+        return Some(done);
+    }
     Some(copy_file_as_it_stands(
         c, dir_fd, dir, item, replace, in_place,
     ))

@@ -74,6 +74,41 @@ pub(super) fn remove_sources(c: &mut Copier<'_>, dir: &DirNode, moved: &[&Item])
     }
 }
 
+/// Within one filesystem a file is moved by renaming it (no byte copied,
+/// every attribute kept, atomic: it is in one place at every moment), when
+/// nothing is in the way at the destination. `None`: copy it instead.
+pub(super) fn rename_within(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &DirNode,
+    item: &Item,
+    replace: bool,
+) -> Option<super::copier::Done> {
+    let sh = c.sh;
+    let dir_fd = dir_fd.filter(|_| sh.moving && !sh.dry_run && !replace)?;
+    // A hard-linked file's names move together (see `remove_linked`).
+    if Some(item.meta.dev) != sh.dest_dev || item.meta.nlink > 1 {
+        return None;
+    }
+    let src = c.source_dir(dir).ok()?;
+    let flags = rustix::fs::RenameFlags::NOREPLACE;
+    let to = item.name.as_os_str();
+    // The source folder keeps its times, as for a removal.
+    let _one = sh
+        .removing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let renamed = keeping_times(sh, src.as_fd(), &dir.rel, || {
+        sys::renameat_with(src.as_fd(), item.source_name(), dir_fd, to, flags)
+    });
+    match renamed {
+        Ok(()) => Some((crate::event::Outcome::Copied, 0)),
+        // Another filesystem after all (a mount inside), or no such rename
+        // here: copied the ordinary way, which reports its own failures.
+        Err(_) => None,
+    }
+}
+
 /// Removes `name` from the source folder `dir` if it is still the entry the
 /// copy was made from: the same inode, size, mtime and (with `ctime`) ctime.
 /// A second name of a hard-linked file is not held to its ctime: removing
@@ -84,7 +119,12 @@ fn remove_if_unchanged(
     was: &SrcMeta,
     ctime: bool,
 ) -> io::Result<()> {
-    let now = SrcMeta::from(&sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?);
+    let now = match sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => SrcMeta::from(&st),
+        // Renamed into place already (`rename_within`).
+        Err(Errno::NOENT) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
     let changed = match ctime {
         true => was.changed_since(&now),
         false => (was.size, was.mtime) != (now.size, now.mtime),

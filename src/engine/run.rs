@@ -147,6 +147,10 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         r.direct_writes = super::direct::wanted(config.direct, r.root_fd());
     }
 
+    let dest_dev = root
+        .as_ref()
+        .and_then(|r| rustix::fs::fstat(r.root_fd()).ok())
+        .map(|st| st.st_dev);
     // What the destination keeps decides what is set and how times compare.
     let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
     let file_meta = match &root {
@@ -198,6 +202,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         dest_keeps_own_metadata: own,
         rename: config.rename.clone(),
         moving: config.move_sources,
+        dest_dev,
         removing: Default::default(),
         something_failed: Default::default(),
     });

@@ -52,6 +52,8 @@ pub(crate) struct Shared {
     pub dest_keeps_own_metadata: bool,
     /// `--move` (`Config::move_sources`).
     pub moving: bool,
+    /// The destination's device: a move within it renames.
+    pub dest_dev: Option<u64>,
     /// An entry failed: a move keeps what may have names it did not reach.
     pub something_failed: std::sync::atomic::AtomicBool,
     /// Held while sources are removed (see `moving`).
