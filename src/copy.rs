@@ -405,6 +405,28 @@ impl CopyTree {
         self
     }
 
+    /// Moves instead of copying: each source entry is removed once its copy
+    /// is complete under its final name and on the device, and only if it did
+    /// not change since it was copied (as `convoy --move`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let t = tempfile::tempdir()?;
+    /// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    /// # std::fs::create_dir_all(src.join("sub"))?;
+    /// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+    /// let summary = convoy::CopyTree::new(&src, &dst).move_sources(true).run()?;
+    /// assert!(summary.is_success());
+    /// assert!(!src.exists(), "moved");
+    /// assert_eq!(std::fs::read_to_string(dst.join("sub/a.txt"))?, "hello");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn move_sources(mut self, yes: bool) -> CopyTree {
+        self.config.move_sources = yes;
+        self
+    }
+
     /// Waits at the end until everything is written to the device.
     ///
     /// ```

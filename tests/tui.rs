@@ -1114,3 +1114,25 @@ fn the_browser_picks_several_sources_and_the_copy_takes_each_by_name() {
 fn fs_read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
 }
+
+/// The form's Move option moves: the copy arrives and the source is gone.
+#[test]
+fn the_move_option_of_the_form_removes_the_source_once_copied() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("a/b.txt"), b"moved");
+    let mut app = setup_app(t.path());
+    app.setup.source = src.display().to_string();
+    app.setup.dest = t.path().join("dst").display().to_string();
+    app.setup.dest_auto = false;
+    app.update(Action::Focus(Field::Move));
+    app.update(Action::Pick);
+    assert!(app.setup.move_sources, "Space ticks it");
+    let s = text(&screen(&app, 100, 30));
+    assert!(s.contains("[x] Move: remove sources"), "{s}");
+    app.update(Action::Start);
+    app_run::run_to_end(&mut app);
+    assert_eq!(app.screen, Screen::Summary, "{:?}", app.setup.error);
+    assert_eq!(fs_read(&t.path().join("dst/a/b.txt")), b"moved");
+    assert!(!src.exists(), "the source is gone");
+}

@@ -591,6 +591,7 @@ impl App {
                 Field::DryRun if c == ' ' => s.dry_run = !s.dry_run,
                 Field::Verify if c == ' ' => s.verify = !s.verify,
                 Field::Flush if c == ' ' => s.flush = !s.flush,
+                Field::Move if c == ' ' => s.move_sources = !s.move_sources,
                 _ => {}
             },
             Action::ClearField => s.clear_focused(),
@@ -652,6 +653,7 @@ impl App {
                 Field::DryRun => s.dry_run = !s.dry_run,
                 Field::Verify => s.verify = !s.verify,
                 Field::Flush => s.flush = !s.flush,
+                Field::Move => s.move_sources = !s.move_sources,
                 Field::Policy => s.cycle_policy(1),
                 Field::Jobs => s.focus_step(1),
                 Field::Start => self.start_from_setup(),

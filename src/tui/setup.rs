@@ -18,11 +18,12 @@ pub enum Field {
     DryRun,
     Verify,
     Flush,
+    Move,
     Start,
     Quit,
 }
 
-pub const FIELDS: [Field; 11] = [
+pub const FIELDS: [Field; 12] = [
     Field::Source,
     Field::Dest,
     Field::Browser,
@@ -32,6 +33,7 @@ pub const FIELDS: [Field; 11] = [
     Field::DryRun,
     Field::Verify,
     Field::Flush,
+    Field::Move,
     Field::Start,
     Field::Quit,
 ];
@@ -82,6 +84,8 @@ pub struct Setup {
     pub verify: bool,
     /// Wait until the copy is written to the device.
     pub flush: bool,
+    /// Move: remove each source once its copy is safe (`--move`).
+    pub move_sources: bool,
     pub error: Option<String>,
     /// The browser and the suggestions have been read. A copy started from
     /// the command line shows the form only if the user asks for it, so its
@@ -121,6 +125,7 @@ impl Setup {
             dry_run: false,
             verify: false,
             flush: false,
+            move_sources: false,
             error: None,
             listed: false,
         };
@@ -144,6 +149,7 @@ impl Setup {
         s.dry_run = base.dry_run;
         s.verify = base.verify;
         s.flush = base.flush;
+        s.move_sources = base.move_sources;
         if !base.dest.as_os_str().is_empty() {
             s.dest = base.dest.display().to_string();
             s.dest_auto = false;
@@ -161,6 +167,7 @@ impl Setup {
         cfg.dry_run = self.dry_run;
         cfg.verify = self.verify;
         cfg.flush = self.flush || cfg.fsync;
+        cfg.move_sources = self.move_sources;
     }
 
     pub fn field_text(&mut self, f: Field) -> Option<&mut String> {

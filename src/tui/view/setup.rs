@@ -186,6 +186,10 @@ fn options_box(c: &mut Canvas<'_>, s: &Setup, area: Rect) {
             format!("{} Wait until written to the device", check(s.flush)),
             Field::Flush,
         ),
+        (
+            format!("{} Move: remove sources", check(s.move_sources)),
+            Field::Move,
+        ),
     ];
     for (i, (text, f)) in rows.iter().enumerate() {
         let i = i as u16;
