@@ -960,6 +960,7 @@ fn move_takes_everything_over_and_leaves_no_source() {
     );
     let dst = t.path().join("dst");
     let ino = fs::metadata(src.join("sub/deep/big.bin")).unwrap().ino();
+    let folder_ino = fs::metadata(src.join("sub")).unwrap().ino();
     let o = batch(&[os("--move"), src.as_os_str(), dst.as_os_str()]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert!(!src.exists(), "the source is gone: {:?}", entries(&src));
@@ -969,6 +970,18 @@ fn move_takes_everything_over_and_leaves_no_source() {
         ino,
         "within one filesystem a file is renamed, not copied"
     );
+    assert_eq!(
+        fs::metadata(dst.join("sub")).unwrap().ino(),
+        folder_ino,
+        "and a folder nothing is in the way of is renamed whole"
+    );
+    let cmp = convoy()
+        .args(["--batch", "--compare"])
+        .arg(&pristine)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(code(&cmp), 0, "hard links kept too: {}", stdout(&cmp));
     // Several sources: each goes, the folder they were in stays.
     let box_ = t.path().join("box");
     write(box_.join("x/y.txt"), b"y");

@@ -32,7 +32,7 @@ mod kept;
 mod kernel_copy;
 mod limit;
 mod meta;
-mod moving;
+pub(crate) mod moving;
 mod names;
 mod node;
 mod plan;

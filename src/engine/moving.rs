@@ -86,8 +86,9 @@ pub(super) fn rename_within(
 ) -> Option<super::copier::Done> {
     let sh = c.sh;
     let dir_fd = dir_fd.filter(|_| sh.moving && !sh.dry_run && !replace)?;
-    // A hard-linked file's names move together (see `remove_linked`).
-    if Some(item.meta.dev) != sh.dest_dev || item.meta.nlink > 1 {
+    // A renamed file keeps its inode, so its other names (renamed with
+    // their folders, or linked to it at the end) stay one file.
+    if Some(item.meta.dev) != sh.dest_dev {
         return None;
     }
     let src = c.source_dir(dir).ok()?;
@@ -103,10 +104,42 @@ pub(super) fn rename_within(
     });
     match renamed {
         Ok(()) => Some((crate::event::Outcome::Copied, 0)),
+        // A hard-linked file copied instead would part from its names that
+        // moved whole with their folders: it stays, for the next run.
+        Err(e) if item.meta.nlink > 1 && e != Errno::XDEV => {
+            Some(c.fail(dir, item, Op::Rename, e.into(), true))
+        }
         // Another filesystem after all (a mount inside), or no such rename
         // here: copied the ordinary way, which reports its own failures.
         Err(_) => None,
     }
+}
+
+/// `--move` within one filesystem: renames the source folder `name` of
+/// `parent` whole to its place in the open destination folder `dest`, when
+/// nothing is there; `false`: it is to be made and filled as a copy's.
+pub(crate) fn rename_folder(
+    sh: &Shared,
+    parent: &DirNode,
+    name: &OsStr,
+    meta: &SrcMeta,
+    dest: BorrowedFd<'_>,
+) -> bool {
+    if !sh.whole_folders || sh.dry_run || Some(meta.dev) != sh.dest_dev {
+        return false;
+    }
+    let Ok(src) = sh.source.open_dir(&parent.rel) else {
+        return false;
+    };
+    let _one = sh
+        .removing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let flags = rustix::fs::RenameFlags::NOREPLACE;
+    keeping_times(sh, src.as_fd(), &parent.rel, || {
+        sys::renameat_with(src.as_fd(), name, dest, name, flags)
+    })
+    .is_ok()
 }
 
 /// Removes `name` from the source folder `dir` if it is still the entry the

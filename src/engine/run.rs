@@ -203,6 +203,12 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         rename: config.rename.clone(),
         moving: config.move_sources,
         dest_dev,
+        whole_folders: config.move_sources
+            && config.excludes.is_empty()
+            && config
+                .only
+                .as_ref()
+                .is_none_or(|o| o.iter().all(|p| p.components().count() == 1)),
         removing: Default::default(),
         something_failed: Default::default(),
     });

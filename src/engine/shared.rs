@@ -52,6 +52,9 @@ pub(crate) struct Shared {
     pub dest_keeps_own_metadata: bool,
     /// `--move` (`Config::move_sources`).
     pub moving: bool,
+    /// A move takes every entry of a folder (no `--exclude`, no path picked
+    /// inside one): a folder can be renamed whole.
+    pub whole_folders: bool,
     /// The destination's device: a move within it renames.
     pub dest_dev: Option<u64>,
     /// An entry failed: a move keeps what may have names it did not reach.

@@ -26,6 +26,9 @@ use crate::event::{Event, Notice, SkipReason};
 pub(super) enum Made {
     /// It exists (or will, or would in a dry run): walk into it.
     Enter(Arc<DirNode>),
+    /// `--move` within one filesystem: renamed into place whole, with all
+    /// it holds; nothing to walk.
+    Moved,
     Skipped(SkipReason),
     Failed(CopyError),
 }
@@ -56,6 +59,8 @@ enum Found {
     Staged(OsString),
     /// Made under its own name, by this run (nothing in it is in the way).
     Made,
+    /// Moved there whole (`--move` within one filesystem).
+    Moved,
     DryRun,
 }
 
@@ -80,6 +85,7 @@ impl DirMaker {
             Ok(Ok(Found::DryRun | Found::Made)) => {
                 Made::Enter(DirNode::child(parent, name, true, None))
             }
+            Ok(Ok(Found::Moved)) => Made::Moved,
             Ok(Ok(Found::Staged(temp))) => {
                 Made::Enter(DirNode::child(parent, name, true, Some(Stage::new(temp))))
             }
@@ -104,6 +110,11 @@ impl DirMaker {
             .map_err(|e| (Op::OpenDir, e))?
             .as_fd();
         let create = || {
+            // Nothing is in the way: a move within one filesystem renames
+            // the folder whole (else it is made, and filled, as a copy's).
+            if crate::engine::moving::rename_folder(sh, parent, name, meta, fd) {
+                return Ok(Ok(Found::Moved));
+            }
             // Where renaming a folder breaks what is open beneath it, folders
             // are made under their own names (their files still appear only
             // complete, renamed from temporaries).

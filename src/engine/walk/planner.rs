@@ -194,6 +194,10 @@ impl<'a> Planner<'a> {
                     self.planned.dirs.push((Arc::clone(&node), meta));
                     Visit::Enter(node)
                 }
+                Made::Moved => {
+                    self.report(parent, name, EntryKind::Dir, Outcome::Copied);
+                    Visit::Skip
+                }
                 Made::Skipped(reason) => {
                     self.report(parent, name, EntryKind::Dir, Outcome::Skipped(reason));
                     Visit::Skip
