@@ -342,20 +342,26 @@ impl Run<'_> {
             (Err(e), _) => return self.unreadable(src, e),
             (_, Err(e)) => return self.unreadable(dst, e),
         };
-        let mut all: Vec<&OsString> = names_s.iter().chain(&names_d).collect();
-        all.sort();
-        all.dedup();
-        for name in all {
+        let mut all: Vec<&(OsString, Option<bool>)> = names_s.iter().chain(&names_d).collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all.dedup_by(|a, b| a.0 == b.0);
+        let find = |list: &[(OsString, Option<bool>)], name: &OsString| {
+            list.binary_search_by(|(n, _)| n.cmp(name)).ok()
+        };
+        for (name, _) in all {
             let child = rel.join(name);
-            let in_s = names_s.binary_search(name).is_ok();
-            let in_d = names_d.binary_search(name).is_ok();
-            let side = if in_s {
-                &self.cmp.source
-            } else {
-                &self.cmp.dest
+            let in_s = find(&names_s, name);
+            let in_d = find(&names_d, name);
+            // The listing's own word on the type (the source's where it has
+            // the entry); a look only where the filesystem gives none.
+            let (side, listed) = match in_s {
+                Some(i) => (&self.cmp.source, names_s[i].1),
+                None => (&self.cmp.dest, in_d.and_then(|i| names_d[i].1)),
             };
-            let is_dir =
-                retry(|| fs::symlink_metadata(side.join(&child))).is_ok_and(|m| m.is_dir());
+            let is_dir = listed.unwrap_or_else(|| {
+                retry(|| fs::symlink_metadata(side.join(&child))).is_ok_and(|m| m.is_dir())
+            });
+            let (in_s, in_d) = (in_s.is_some(), in_d.is_some());
             if !self.filter.takes(&child, is_dir) {
                 continue;
             }
@@ -567,8 +573,9 @@ fn times_agree(a: (i64, i64), b: (i64, i64)) -> bool {
     (a_ns - b_ns).abs() < window
 }
 
-/// The names in a folder, sorted.
-fn names(dir: &Path) -> io::Result<Vec<OsString>> {
+/// The names in a folder, sorted, each with whether it is a folder where
+/// the listing says (`None`: it does not).
+fn names(dir: &Path) -> io::Result<Vec<(OsString, Option<bool>)>> {
     use rustix::fs::{Dir, Mode, OFlags};
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let fd = retry(|| rustix::fs::open(dir, flags, Mode::empty()).map_err(io::Error::from))?;
@@ -578,7 +585,11 @@ fn names(dir: &Path) -> io::Result<Vec<OsString>> {
         let e = e?;
         let name = e.file_name().to_bytes();
         if name != b"." && name != b".." {
-            out.push(OsStr::from_bytes(name).to_os_string());
+            let is_dir = match e.file_type() {
+                rustix::fs::FileType::Unknown => None,
+                t => Some(t == rustix::fs::FileType::Directory),
+            };
+            out.push((OsStr::from_bytes(name).to_os_string(), is_dir));
         }
     }
     out.sort();

@@ -17,7 +17,7 @@ use rustix::io::Errno;
 
 use super::beneath::{Beneath, DIR_FLAGS};
 use super::caps::{Learned, probe_file_meta, probe_symlinks};
-use super::meta::{FileMeta, SrcMeta, SymlinkMeta};
+use super::meta::{FileMeta, SrcMeta, SymlinkMeta, keeping_times};
 use super::names::NameRules;
 use super::node::DirNode;
 use super::sweep::{remove_tree, sweep_dead_temps};
@@ -106,7 +106,7 @@ impl DestRoot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         *known.get_or_insert_with(|| {
-            let (m, left) = keeping_times(dir, || probe_symlinks(dir, &self.temps, owner));
+            let (m, left) = keeping_times(dir, || probe_symlinks(dir, &self.temps, owner)).0;
             for (name, e) in left {
                 self.left.add(at, name, e);
             }
@@ -118,7 +118,7 @@ impl DestRoot {
     /// owners are kept at all), tried in its root.
     pub fn probe_file_meta(&self, owner: bool) -> FileMeta {
         let root = self.root_fd();
-        let (m, left) = keeping_times(root, || probe_file_meta(root, &self.temps, owner));
+        let (m, left) = keeping_times(root, || probe_file_meta(root, &self.temps, owner)).0;
         for (name, e) in left {
             self.left.add(&DirNode::root(false), name, e);
         }
@@ -176,10 +176,20 @@ impl DestRoot {
     /// Creates a staged folder in `dir`: under a fresh temporary name, private
     /// until its metadata is applied at the end.
     pub fn make_staged_dir(&self, dir: BorrowedFd<'_>) -> io::Result<OsString> {
+        let made = self.under_temp_name(|name| sys::mkdirat(dir, name, Mode::from_raw_mode(0o700)));
+        made.map(|(name, ())| name)
+    }
+
+    /// Makes something under a fresh temporary name with `make`, trying
+    /// another name when one is taken: the name and what `make` gave.
+    fn under_temp_name<T>(
+        &self,
+        mut make: impl FnMut(&OsStr) -> Result<T, Errno>,
+    ) -> io::Result<(OsString, T)> {
         for _ in 0..16 {
             let name = self.temp_name();
-            match sys::mkdirat(dir, &name, Mode::from_raw_mode(0o700)) {
-                Ok(()) => return Ok(name),
+            match make(&name) {
+                Ok(made) => return Ok((name, made)),
                 Err(Errno::EXIST) => continue,
                 Err(e) => return Err(e.into()),
             }
@@ -353,15 +363,8 @@ impl DestRoot {
             let fd = sys::openat(&dir, name, flags, mode)?;
             return Ok((self.entry(dir, at, name.to_os_string(), true), fd));
         }
-        for _ in 0..16 {
-            let name = self.temp_name();
-            match sys::openat(&dir, &name, flags, mode) {
-                Ok(fd) => return Ok((self.entry(dir, at, name, false), fd)),
-                Err(Errno::EXIST) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(io::Error::from(Errno::EXIST))
+        let (name, fd) = self.under_temp_name(|name| sys::openat(&dir, name, flags, mode))?;
+        Ok((self.entry(dir, at, name, false), fd))
     }
 
     /// Creates a symlink under a temporary name, for replacing an existing entry.
@@ -371,15 +374,8 @@ impl DestRoot {
         at: &Arc<DirNode>,
         target: &Path,
     ) -> io::Result<TempEntry<D>> {
-        for _ in 0..16 {
-            let name = self.temp_name();
-            match sys::symlinkat(target, &dir, &name) {
-                Ok(()) => return Ok(self.entry(dir, at, name, false)),
-                Err(Errno::EXIST) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(io::Error::from(Errno::EXIST))
+        let (name, ()) = self.under_temp_name(|name| sys::symlinkat(target, &dir, name))?;
+        Ok(self.entry(dir, at, name, false))
     }
 
     /// Makes a FIFO, socket or device node like `meta` under a temporary name
@@ -390,22 +386,17 @@ impl DestRoot {
         at: &Arc<DirNode>,
         meta: &SrcMeta,
     ) -> io::Result<TempEntry<D>> {
-        for _ in 0..16 {
-            let name = self.temp_name();
-            let kind = meta.file_type();
-            match sys::mknodat(&dir, &name, kind, Mode::from_raw_mode(0o600), meta.rdev) {
-                Ok(()) => return Ok(self.entry(dir, at, name, false)),
-                Err(Errno::EXIST) => continue,
-                Err(e) => {
-                    // A filesystem may make something and then fail: the
-                    // name is ours, whatever it holds (else the next run
-                    // sweeps it).
-                    let _ = sys::unlinkat(&dir, &name, AtFlags::empty());
-                    return Err(e.into());
+        let (kind, mode) = (meta.file_type(), Mode::from_raw_mode(0o600));
+        let (name, ()) = self.under_temp_name(|name| {
+            sys::mknodat(&dir, name, kind, mode, meta.rdev).inspect_err(|&e| {
+                // A filesystem may make something and then fail: the name
+                // is ours, whatever it holds (else the next run sweeps it).
+                if e != Errno::EXIST {
+                    let _ = sys::unlinkat(&dir, name, AtFlags::empty());
                 }
-            }
-        }
-        Err(io::Error::from(Errno::EXIST))
+            })
+        })?;
+        Ok(self.entry(dir, at, name, false))
     }
 
     /// Hard-links `target_name` under a temporary name, for replacing an entry.
@@ -416,15 +407,10 @@ impl DestRoot {
         dir: D,
         at: &Arc<DirNode>,
     ) -> io::Result<TempEntry<D>> {
-        for _ in 0..16 {
-            let name = self.temp_name();
-            match sys::linkat(target_dir, target_name, &dir, &name, AtFlags::empty()) {
-                Ok(()) => return Ok(self.entry(dir, at, name, false)),
-                Err(Errno::EXIST) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(io::Error::from(Errno::EXIST))
+        let link =
+            |name: &OsStr| sys::linkat(target_dir, target_name, &dir, name, AtFlags::empty());
+        let (name, ()) = self.under_temp_name(link)?;
+        Ok(self.entry(dir, at, name, false))
     }
 
     /// Removes temporaries left by convoy runs that are no longer alive (a
@@ -460,27 +446,6 @@ impl DestRoot {
             fd,
         }
     }
-}
-
-/// Runs a probe in the folder `dir` and puts its times back: a probe's
-/// temporaries must leave no trace (a run that then has nothing to write, or
-/// fails to start, or leaves the destination's own times alone, would show
-/// them).
-fn keeping_times<T>(dir: BorrowedFd<'_>, probe: impl FnOnce() -> T) -> T {
-    let before = sys::fstat(dir);
-    let made = probe();
-    if let Ok(st) = before {
-        let t = |s, ns| rfs::Timespec {
-            tv_sec: s,
-            tv_nsec: ns,
-        };
-        let times = rfs::Timestamps {
-            last_access: t(st.st_atime, st.st_atime_nsec as _),
-            last_modification: t(st.st_mtime, st.st_mtime_nsec as _),
-        };
-        let _ = sys::futimens(dir, &times);
-    }
-    made
 }
 
 /// Why `node` cannot be reached: a folder above it (or it) could not be put

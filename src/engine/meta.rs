@@ -228,6 +228,23 @@ pub(crate) fn regular_meta(fd: BorrowedFd<'_>) -> io::Result<SrcMeta> {
     Ok((&st).into())
 }
 
+/// Does `change` in the folder `dir` and puts the folder's times back, so
+/// a probe's temporaries, or a move's removals, leave no trace on it; also
+/// says whether the times could be put back.
+pub(crate) fn keeping_times<T>(
+    dir: BorrowedFd<'_>,
+    change: impl FnOnce() -> T,
+) -> (T, io::Result<()>) {
+    let before = sys::fstat(dir);
+    let done = change();
+    // Times never read are not put back either.
+    let put_back = match before {
+        Ok(st) => sys::futimens(dir, &SrcMeta::from(&st).timestamps()).map_err(Into::into),
+        Err(_) => Ok(()),
+    };
+    (done, put_back)
+}
+
 /// What a FIFO, socket or device is called in a message; `None` for the types
 /// that are copied.
 pub(crate) fn special_kind(ft: FileType) -> Option<&'static str> {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustix::fs::AtFlags;
@@ -33,13 +33,8 @@ pub(super) fn remove_sources(c: &mut Copier<'_>, dir: &DirNode, moved: &[&Item])
     if moved.is_empty() || sh.dry_run || sh.control.is_cancelled() {
         return;
     }
-    let root = sh.root();
-    if let Err(e) = sys::syncfs(root.root_fd()) {
-        let path = root.display(&dir.rel);
-        let why = io::Error::other(format!(
-            "the copies are not on the device ({e}): the sources are kept"
-        ));
-        return not_moved(sh, CopyError::new(path, Op::RemoveSource, why));
+    if !on_device(sh, sh.root().display(&dir.rel), "sources") {
+        return;
     }
     let src = match c.source_dir(dir) {
         Ok(fd) => fd,
@@ -186,12 +181,8 @@ pub(super) fn remove_linked(
     if firsts.is_empty() || sh.dry_run || sh.control.is_cancelled() {
         return;
     }
-    if let Err(e) = sys::syncfs(sh.root().root_fd()) {
-        let why = io::Error::other(format!(
-            "the copies are not on the device ({e}): the sources are kept"
-        ));
-        let path = sh.root().display(Path::new(""));
-        return not_moved(sh, CopyError::new(path, Op::RemoveSource, why));
+    if !on_device(sh, sh.root().display(Path::new("")), "sources") {
+        return;
     }
     let key = |(dir, name): &(Arc<DirNode>, OsString)| (dir.rel.to_path_buf(), name.clone());
     let mut groups: HashMap<_, Vec<(&DeferredLink, bool)>> = HashMap::new();
@@ -256,12 +247,8 @@ pub(super) fn remove_folders<'a>(
     if sh.dry_run || sh.control.is_cancelled() {
         return;
     }
-    if let Err(e) = sys::syncfs(sh.root().root_fd()) {
-        let why = io::Error::other(format!(
-            "the copies are not on the device ({e}): the source folders are kept"
-        ));
-        let path = sh.root().display(Path::new(""));
-        return not_moved(sh, CopyError::new(path, Op::RemoveSource, why));
+    if !on_device(sh, sh.root().display(Path::new("")), "source folders") {
+        return;
     }
     for dir in dirs {
         let removed = match (dir.rel.parent(), dir.rel.file_name()) {
@@ -290,28 +277,33 @@ pub(super) fn remove_folders<'a>(
 /// times back; one that cannot be put back is said (the next run would copy
 /// the folder with the time the removal gave it).
 fn keeping_times<T>(sh: &Shared, dir: BorrowedFd<'_>, rel: &Path, remove: impl FnOnce() -> T) -> T {
-    let before = sys::fstat(dir);
-    let done = remove();
-    if let Ok(st) = before {
-        let t = |s, ns| rustix::fs::Timespec {
-            tv_sec: s,
-            tv_nsec: ns,
-        };
-        let times = rustix::fs::Timestamps {
-            last_access: t(st.st_atime, st.st_atime_nsec as _),
-            last_modification: t(st.st_mtime, st.st_mtime_nsec as _),
-        };
-        if let Err(e) = sys::futimens(dir, &times) {
-            let why = io::Error::other(format!(
-                "the source folder's times could not be put back: {e}"
-            ));
-            not_moved(
-                sh,
-                CopyError::new(sh.source.display(rel), Op::RemoveSource, why),
-            );
-        }
+    let (done, put_back) = super::meta::keeping_times(dir, remove);
+    if let Err(e) = put_back {
+        let why = io::Error::other(format!(
+            "the source folder's times could not be put back: {e}"
+        ));
+        not_moved(
+            sh,
+            CopyError::new(sh.source.display(rel), Op::RemoveSource, why),
+        );
     }
     done
+}
+
+/// Whether what this run copied is on the device (one `syncfs` of the
+/// destination); if not, says that the sources of `what` at `path` stay.
+fn on_device(sh: &Shared, path: PathBuf, what: &str) -> bool {
+    match sys::syncfs(sh.root().root_fd()) {
+        Ok(()) => true,
+        Err(e) => {
+            let why = format!("the copies are not on the device ({e}): the {what} are kept");
+            not_moved(
+                sh,
+                CopyError::new(path, Op::RemoveSource, io::Error::other(why)),
+            );
+            false
+        }
+    }
 }
 
 fn not_moved(sh: &Shared, e: CopyError) {
