@@ -167,6 +167,12 @@ impl DestRoot {
             .map_err(|e| unplaced_ancestor(node).unwrap_or(e))
     }
 
+    /// Why nothing can be made in `node`: it (or a folder above it) could not
+    /// be put in place, with that folder's reason.
+    pub fn unplaced(&self, node: &DirNode) -> Option<io::Error> {
+        unplaced_ancestor(node)
+    }
+
     /// Opens `node` inside `parent`, the open folder of its parent.
     pub fn open_child_node(&self, parent: BorrowedFd<'_>, node: &DirNode) -> io::Result<OwnedFd> {
         let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
@@ -451,8 +457,7 @@ impl DestRoot {
 /// Why `node` cannot be reached: a folder above it (or it) could not be put
 /// in place, with that folder's own reason.
 fn unplaced_ancestor(node: &DirNode) -> Option<io::Error> {
-    let mut up = node.parent.as_ref();
-    while let Some(p) = up {
+    for p in std::iter::successors(Some(node), |n| n.parent.as_deref()) {
         if let Some(stage) = p
             .stage
             .as_ref()
@@ -467,7 +472,6 @@ fn unplaced_ancestor(node: &DirNode) -> Option<io::Error> {
             );
             return Some(io::Error::new(kind, why));
         }
-        up = p.parent.as_ref();
     }
     None
 }

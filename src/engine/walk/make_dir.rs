@@ -92,6 +92,9 @@ impl DirMaker {
             Ok(Err(reason)) => Made::Skipped(reason),
             Err((op, e)) => {
                 let path = sh.root().display(&parent.rel.join(name));
+                // A folder it was to be made in that went (not put in
+                // place) is the reason, not the call that found it gone.
+                let e = sh.root().unplaced(parent).unwrap_or(e);
                 Made::Failed(CopyError::new(path, op, e))
             }
         }
