@@ -93,6 +93,8 @@ Examples:
   convoy --batch --on-conflict newer a b  update b with files that changed in a
   convoy --batch --exclude '*.tmp' --exclude 'target/**' src dst
   convoy --batch --dry-run src dst        show what would be copied, write nothing
+  convoy --batch --mirror --dry-run src dst  list what a mirror would delete
+  convoy --batch --mirror --backup-dir old src dst  mirror, keeping what goes in old/
 
 Exit codes: 0 all copied or up to date; 1 some entries failed or were skipped for a
 conflict (or the run stopped on a full disk); 2 bad usage or input, nothing written;
@@ -189,6 +191,20 @@ pub struct Args {
     /// least; the next run finishes the move.
     #[arg(long = "move", conflicts_with_all = ["verify", "compare"])]
     pub move_sources: bool,
+    /// Make DEST identical to SOURCE: replace what differs (entries of
+    /// another type too), then delete what SOURCE does not have. Nothing is
+    /// deleted after any failure or an interrupt; --exclude'd entries in DEST
+    /// are left alone; never through a symlink or into another mount.
+    #[arg(long, conflicts_with_all = ["move_sources", "compare", "on_conflict"])]
+    pub mirror: bool,
+    /// With --mirror: if more than N entries (counting what folders hold)
+    /// would be deleted, delete none. Also allows a SOURCE that lists empty.
+    #[arg(long, value_name = "N", requires = "mirror")]
+    pub max_delete: Option<u64>,
+    /// Move what is replaced or deleted into DIR (on DEST's filesystem)
+    /// under its path relative to DEST, instead of removing it: a way back.
+    #[arg(long, value_name = "DIR", conflicts_with = "compare")]
+    pub backup_dir: Option<PathBuf>,
     /// Copy nothing: report how DEST differs from SOURCE (entries only on one
     /// side, type, content, mode, owner, mtime, attributes, ACLs, symlink
     /// targets, hard links). Exit 0 the same, 1 they differ, 2 something
@@ -335,6 +351,8 @@ impl Args {
             Face::Tui => OnConflict::Ask,
         };
         let policy = match (face, self.on_conflict.unwrap_or(default_policy)) {
+            // A mirror replaces whatever differs: that is what it means.
+            _ if self.mirror => ConflictPolicy::Overwrite,
             (Face::Batch, OnConflict::Ask) => {
                 return Err(InputError::Other(
                     "--on-conflict ask needs the TUI; with --batch use skip, overwrite or newer"
@@ -370,6 +388,11 @@ impl Args {
             dest_keeps_own_metadata: false,
             rename: None,
             move_sources: self.move_sources,
+            mirror: self.mirror.then_some(crate::config::Mirror {
+                max_delete: self.max_delete,
+                confirm: false,
+            }),
+            backup_dir: self.backup_dir.clone(),
         })
     }
 

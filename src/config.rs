@@ -181,6 +181,20 @@ pub struct Config {
     /// `--move`: each source entry goes once its copy is complete and on
     /// the device (see `engine::moving`).
     pub move_sources: bool,
+    /// `--mirror`: DEST is made identical to SOURCE (see `engine::mirror`).
+    pub mirror: Option<Mirror>,
+    /// `--backup-dir`: what a run replaces or a mirror deletes is moved
+    /// there instead, under its path relative to DEST.
+    pub backup_dir: Option<PathBuf>,
+}
+
+/// How a mirror deletes what the source does not have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mirror {
+    /// `--max-delete`: more entries than this to delete, and none is.
+    pub max_delete: Option<u64>,
+    /// A person confirms the list before any is deleted (the TUI).
+    pub confirm: bool,
 }
 
 impl Config {
@@ -205,6 +219,8 @@ impl Config {
             dest_keeps_own_metadata: false,
             rename: None,
             move_sources: false,
+            mirror: None,
+            backup_dir: None,
         }
     }
 }

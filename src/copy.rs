@@ -88,6 +88,9 @@ pub struct Summary {
     pub specials: u64,
     /// Files read back from the device and found equal (with `verify`).
     pub verified: u64,
+    /// Entries a mirror deleted, or moved into the backup folder (what
+    /// folders held counted).
+    pub deleted: u64,
     /// Every entry that failed, with its path and why.
     pub failures: Vec<Failure>,
     /// What leaves the destination other than asked though no entry failed
@@ -155,6 +158,7 @@ impl Summary {
             hard_links: p.hard_links,
             specials: p.specials,
             verified: p.verified,
+            deleted: p.pruned,
             failures: p
                 .failures
                 .iter()
@@ -427,6 +431,62 @@ impl CopyTree {
         self
     }
 
+    /// Makes the destination identical to the source (as `convoy --mirror`):
+    /// what differs is replaced, entries of another type too, and once the
+    /// copy is complete what the source does not have is deleted, unless
+    /// anything went wrong before (then nothing is: see the summary's
+    /// problems). `max_delete`: more entries than this to delete, and none
+    /// is (it also lets a source that lists empty empty the destination).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let t = tempfile::tempdir()?;
+    /// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    /// # std::fs::create_dir_all(src.join("sub"))?;
+    /// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+    /// std::fs::create_dir_all(dst.join("old"))?;
+    /// std::fs::write(dst.join("old/stale.txt"), "stale")?;
+    /// let summary = convoy::CopyTree::new(&src, &dst).mirror(Some(10)).run()?;
+    /// assert!(summary.is_success(), "{summary:?}");
+    /// assert_eq!(summary.deleted, 2);
+    /// assert!(!dst.join("old").exists());
+    /// assert_eq!(std::fs::read_to_string(dst.join("sub/a.txt"))?, "hello");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn mirror(mut self, max_delete: Option<u64>) -> CopyTree {
+        self.config.mirror = Some(crate::config::Mirror {
+            max_delete,
+            confirm: false,
+        });
+        self.config.policy = ConflictPolicy::Overwrite;
+        self
+    }
+
+    /// Moves what the copy replaces, and what a mirror deletes, into `dir`
+    /// (on the destination's filesystem) under its path relative to the
+    /// destination, instead of removing it (as `--backup-dir`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let t = tempfile::tempdir()?;
+    /// # let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    /// # std::fs::create_dir_all(src.join("sub"))?;
+    /// # std::fs::write(src.join("sub/a.txt"), "hello")?;
+    /// std::fs::create_dir_all(&dst)?;
+    /// std::fs::write(dst.join("stale.txt"), "stale")?;
+    /// let keep = t.path().join("keep");
+    /// let summary = convoy::CopyTree::new(&src, &dst).mirror(None).backup_dir(&keep).run()?;
+    /// assert!(summary.is_success(), "{summary:?}");
+    /// assert_eq!(std::fs::read_to_string(keep.join("stale.txt"))?, "stale");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn backup_dir(mut self, dir: impl AsRef<Path>) -> CopyTree {
+        self.config.backup_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
     /// Waits at the end until everything is written to the device.
     ///
     /// ```
@@ -536,6 +596,7 @@ impl Summary {
         self.hard_links += next.hard_links;
         self.specials += next.specials;
         self.verified += next.verified;
+        self.deleted += next.deleted;
         self.failures.extend(next.failures);
         self.problems.extend(next.problems);
         self.fatal = self.fatal.or(next.fatal);

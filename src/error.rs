@@ -37,6 +37,10 @@ pub enum Op {
     Changed,
     /// `--move`: the source of an entry copied could not be removed.
     RemoveSource,
+    /// `--mirror`: an entry the source does not have could not be deleted.
+    Delete,
+    /// `--backup-dir`: an entry could not be moved into the backup folder.
+    Backup,
 }
 
 impl fmt::Display for Op {
@@ -63,6 +67,8 @@ impl fmt::Display for Op {
             Op::Flush => "cannot write to the device",
             Op::Changed => "changed while being copied",
             Op::RemoveSource => "not moved: cannot remove the source",
+            Op::Delete => "cannot delete",
+            Op::Backup => "cannot move into the backup folder",
         })
     }
 }
@@ -158,6 +164,9 @@ pub enum InputError {
     /// An `--exclude-from` file cannot be read.
     #[error("{}: cannot read exclude file: {}", DisplayPath(.0), .1)]
     ExcludeFile(PathBuf, io::Error),
+    /// The `--backup-dir` folder cannot serve.
+    #[error("{}: cannot be the backup folder: {}", DisplayPath(.0), .1)]
+    BackupDir(PathBuf, String),
     /// Any other bad input, said in full.
     #[error("{0}")]
     Other(String),

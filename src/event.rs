@@ -382,6 +382,38 @@ pub enum Notice {
     /// `partial`, for the next run of the same copy to continue: `written`
     /// of `of` bytes of `path`.
     KeptForResume(KeptPartial),
+    /// `--mirror`: nothing was deleted, for this reason (something went
+    /// wrong before, a limit, or a person said no).
+    MirrorHeld(String),
+    /// `--mirror`: an entry the source does not have is, or holds, a mount
+    /// point: a mirror does not cross into another filesystem, so it stays.
+    NotCrossed(PathBuf),
+}
+
+/// An entry a mirror deletes, or moves into the backup folder, with what it
+/// holds counted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doomed {
+    /// In the destination.
+    pub path: PathBuf,
+    pub kind: EntryKind,
+    /// Entries that go with it, itself included.
+    pub entries: u64,
+    /// Bytes of the files among them.
+    pub bytes: u64,
+}
+
+/// What a mirror will delete once the copy is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrunePlan {
+    pub doomed: Vec<Doomed>,
+    /// Entries in all, and bytes of their files.
+    pub entries: u64,
+    pub bytes: u64,
+    /// Moved into this folder rather than deleted (`--backup-dir`).
+    pub backup: Option<PathBuf>,
+    /// The run waits for [`crate::engine::Control::confirm_deletions`].
+    pub awaiting: bool,
 }
 
 /// What a folder that could not be put in place took with it.
@@ -436,6 +468,8 @@ impl Notice {
             Notice::Repaired(_) => "metadata_repaired",
             Notice::Unplaced(_) => "unplaced",
             Notice::NotMoved(_) => "not_moved",
+            Notice::MirrorHeld(_) => "mirror_held",
+            Notice::NotCrossed(_) => "not_crossed",
         }
     }
 
@@ -510,6 +544,13 @@ impl fmt::Display for Notice {
                 "the destination keeps modification times to {}; times are compared within that",
                 window_words(*ns)
             ),
+            Notice::MirrorHeld(why) => write!(f, "mirror: nothing deleted, because {why}"),
+            Notice::NotCrossed(path) => write!(
+                f,
+                "{}: not deleted: it is or holds a mount point, and a mirror does not cross \
+                 into another filesystem",
+                DisplayPath(path)
+            ),
         }
     }
 }
@@ -569,6 +610,16 @@ pub enum Event {
     /// to be written (the system's dirty and in-writeback pages); 0 once the
     /// copy is on the device.
     Flushing { left: u64 },
+    /// `--mirror`: the copy is complete and this is what goes; with
+    /// `awaiting`, nothing goes until a person confirms.
+    Prune(PrunePlan),
+    /// `--mirror`: one entry of the plan deleted (or moved into `backup`),
+    /// or not, for `error`.
+    Pruned {
+        doomed: Doomed,
+        backup: Option<PathBuf>,
+        error: Option<CopyError>,
+    },
     /// The engine has finished: no event follows.
     Done { cancelled: bool },
 }

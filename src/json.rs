@@ -7,7 +7,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use crate::event::{Event, KeptPartial, Notice, Outcome};
+use crate::event::{Doomed, Event, KeptPartial, Notice, Outcome};
 use crate::exit::ExitCode;
 use crate::format;
 use crate::progress::Progress;
@@ -93,6 +93,40 @@ pub(crate) fn event(ev: &Event, p: &Progress) -> Option<Value> {
             "type": "flushing",
             "left_bytes": p.flushing.map_or(0, |f| f.left),
         }),
+        Event::Prune(plan) => {
+            let mut v = json!({
+                "type": "mirror_plan",
+                "entries": plan.entries,
+                "bytes": plan.bytes,
+                "doomed": plan.doomed.iter().map(doomed_json).collect::<Vec<_>>(),
+            });
+            if let Some(b) = &plan.backup {
+                path_json(v.as_object_mut().expect("an object"), "backup_dir", b);
+            }
+            v
+        }
+        Event::Pruned {
+            doomed,
+            backup,
+            error,
+        } => {
+            let mut v = doomed_json(doomed);
+            let o = v.as_object_mut().expect("an object");
+            o.insert("type".into(), json!("deleted"));
+            let outcome = match (backup, error) {
+                (_, Some(e)) => {
+                    o.insert("error".into(), json!(e.reason()));
+                    "failed"
+                }
+                (Some(b), None) => {
+                    path_json(o, "backup", b);
+                    "backed_up"
+                }
+                (None, None) => "deleted",
+            };
+            o.insert("outcome".into(), json!(outcome));
+            v
+        }
         Event::Fatal(f) => json!({
             "type": "fatal",
             "reason": f.code(),
@@ -133,6 +167,16 @@ pub(crate) fn job(n: usize, of: usize, source: &Path, dest: &Path) -> Value {
     Value::Object(o)
 }
 
+/// An entry of a mirror's plan: where, what, and how much goes with it.
+fn doomed_json(d: &Doomed) -> Value {
+    let mut o = serde_json::Map::new();
+    path_json(&mut o, "path", &d.path);
+    o.insert("kind".into(), json!(d.kind.as_str()));
+    o.insert("entries".into(), json!(d.entries));
+    o.insert("bytes".into(), json!(d.bytes));
+    Value::Object(o)
+}
+
 /// A kept partial, for scripts: what it becomes, where it is, how much of it.
 fn kept_json(k: &KeptPartial) -> Value {
     let mut o = serde_json::Map::new();
@@ -170,6 +214,9 @@ pub(crate) fn summary(p: &Progress, dry_run: bool, code: ExitCode) -> Value {
             "message": l.to_string(),
         })).collect::<Vec<_>>(),
         "kept_for_resume": p.kept_partials.iter().map(kept_json).collect::<Vec<_>>(),
+        "deleted": p.pruned,
+        "deleted_bytes": p.pruned_bytes,
+        "delete_failed": p.prune_failed,
         "exit_code": code as u8,
     })
 }

@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::event::{EntryKind, Event, KeptPartial, Lost, Notice, Outcome, RelPath, WorkerId};
+use crate::event::{
+    EntryKind, Event, KeptPartial, Lost, Notice, Outcome, PrunePlan, RelPath, WorkerId,
+};
 use crate::exit::ExitCode;
 
 /// Rates are measured over this window, so the ETA follows changes in the
@@ -86,6 +88,14 @@ pub struct Progress {
     pub files_cancelled: u64,
     /// Partial copies of big files kept for the next run to continue.
     pub kept_partials: Vec<KeptPartial>,
+    /// `--mirror`: what it deletes once the copy is complete.
+    pub prune_plan: Option<PrunePlan>,
+    /// Entries a mirror deleted (or moved into its backup folder), counting
+    /// what folders held, and their files' bytes.
+    pub pruned: u64,
+    pub pruned_bytes: u64,
+    /// Entries of the plan that could not be deleted.
+    pub prune_failed: u64,
     pub failures: Vec<Problem>,
     pub skips: Vec<Problem>,
     pub notices: Vec<String>,
@@ -132,6 +142,10 @@ impl Progress {
             verified: 0,
             files_cancelled: 0,
             kept_partials: Vec::new(),
+            prune_plan: None,
+            pruned: 0,
+            pruned_bytes: 0,
+            prune_failed: 0,
             failures: Vec::new(),
             skips: Vec::new(),
             notices: Vec::new(),
@@ -274,7 +288,34 @@ impl Progress {
                     lane.current = None;
                 }
             }
+            Event::Prune(plan) => self.prune_plan = Some(plan.clone()),
+            Event::Pruned {
+                doomed,
+                error: None,
+                ..
+            } => {
+                self.pruned += doomed.entries;
+                self.pruned_bytes += doomed.bytes;
+                if let Some(plan) = &mut self.prune_plan {
+                    plan.awaiting = false;
+                }
+            }
+            Event::Pruned {
+                doomed,
+                error: Some(e),
+                ..
+            } => {
+                self.prune_failed += 1;
+                self.failures.push(Problem {
+                    path: e.path.clone(),
+                    rel: doomed.path.clone(),
+                    reason: e.reason(),
+                });
+            }
             Event::Done { cancelled } => {
+                if let Some(plan) = &mut self.prune_plan {
+                    plan.awaiting = false;
+                }
                 self.flushing = None;
                 self.done = true;
                 self.cancelled = *cancelled;
@@ -436,6 +477,7 @@ impl Progress {
         if self.cancelled && self.fatal.is_none() {
             ExitCode::Interrupted
         } else if self.failed > 0
+            || self.prune_failed > 0
             || self.conflicts > 0
             || self.fatal.is_some()
             || !self.problems.is_empty()

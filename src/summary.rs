@@ -106,6 +106,61 @@ pub fn flushing_line(left: u64) -> String {
     format!("writing to device: {} left", format::bytes(left))
 }
 
+/// Entries of a mirror's plan listed in a summary (a dry run lists all).
+const DOOMED_LISTED: usize = 20;
+
+/// What a mirror deleted (or would, in a dry run), a heading line and the
+/// entries: empty when the run is not a mirror or deleted nothing.
+pub fn mirror_lines(p: &Progress, dry_run: bool) -> Vec<String> {
+    let Some(plan) = &p.prune_plan else {
+        return Vec::new();
+    };
+    if plan.doomed.is_empty() {
+        return vec!["Mirror: nothing to delete".into()];
+    }
+    let (verb, count, bytes) = match (dry_run, &plan.backup) {
+        (true, None) => ("Would delete", plan.entries, plan.bytes),
+        (true, Some(_)) => (
+            "Would move into the backup folder",
+            plan.entries,
+            plan.bytes,
+        ),
+        (false, None) => ("Deleted", p.pruned, p.pruned_bytes),
+        (false, Some(_)) => ("Moved into the backup folder", p.pruned, p.pruned_bytes),
+    };
+    let mut lines = vec![format!(
+        "{verb}: {count} entries ({}){}",
+        format::bytes(bytes),
+        match &plan.backup {
+            Some(b) => format!(" — {}", crate::format::DisplayPath(b)),
+            None => String::new(),
+        }
+    )];
+    let listed = if dry_run { usize::MAX } else { DOOMED_LISTED };
+    for d in plan.doomed.iter().take(listed) {
+        lines.push(format!("  {}", doomed_line(d)));
+    }
+    if plan.doomed.len() > listed {
+        lines.push(format!("  … and {} more", plan.doomed.len() - listed));
+    }
+    lines
+}
+
+/// `old/ (folder, 12 entries, 3.0 MiB)`, `notes.txt (12 B)`.
+pub fn doomed_line(d: &crate::event::Doomed) -> String {
+    use crate::event::EntryKind;
+    let path = crate::format::DisplayPath(&d.path);
+    match d.kind {
+        EntryKind::Dir => format!(
+            "{path}/ (folder, {} entries, {})",
+            d.entries,
+            format::bytes(d.bytes)
+        ),
+        EntryKind::File => format!("{path} ({})", format::bytes(d.bytes)),
+        kind => format!("{path} ({})", kind.as_str()),
+    }
+}
+
 /// The heading of what the destination could not keep.
 pub const NOT_KEPT: &str = "Not kept (the copy is otherwise complete):";
 

@@ -1136,3 +1136,77 @@ fn the_move_option_of_the_form_removes_the_source_once_copied() {
     assert_eq!(fs_read(&t.path().join("dst/a/b.txt")), b"moved");
     assert!(!src.exists(), "the source is gone");
 }
+
+/// A mirror started in the TUI shows what it will delete (count, bytes,
+/// the entries) and deletes nothing until a person says yes; "keep all"
+/// keeps every one and the summary says why nothing went.
+#[test]
+fn a_mirror_asks_before_it_deletes_and_keep_all_keeps_everything() {
+    use convoy::config::{Config, ConflictPolicy, Mirror};
+    for yes in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+        write(src.join("a.txt"), b"one");
+        write(dst.join("a.txt"), b"older");
+        write(dst.join("stale.txt"), b"gone from the source");
+        write(dst.join("old/deep.bin"), &data(3, 2048));
+        let mut app = setup_app(t.path());
+        let mut cfg = Config::new(&src, &dst);
+        cfg.mirror = Some(Mirror::default());
+        cfg.policy = ConflictPolicy::Overwrite;
+        app.start(cfg);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while app.dialog != Some(Dialog::Deletions) {
+            let ev = app
+                .running
+                .as_ref()
+                .unwrap()
+                .events
+                .recv_timeout(Duration::from_secs(5))
+                .unwrap();
+            app.on_event(&ev, Instant::now());
+            assert!(Instant::now() < deadline, "no question came");
+        }
+        let s = text(&screen(&app, 100, 30));
+        assert!(s.contains("Mirror: delete?"), "{s}");
+        assert!(
+            s.contains("3 entries (2.0 KiB) in the destination are not in the source"),
+            "{s}"
+        );
+        assert!(s.contains("  old/ (folder, 2 entries, 2.0 KiB)"), "{s}");
+        assert!(s.contains("  stale.txt (20 B)"), "{s}");
+        assert!(s.contains("They are deleted for good."), "{s}");
+        assert!(
+            s.contains("Delete them (y)") && s.contains("Keep all (n)"),
+            "{s}"
+        );
+        // Help over it, then back: the question is still there.
+        app.update(Action::Help);
+        app.update(Action::CloseDialog);
+        app.tick(Instant::now());
+        assert_eq!(app.dialog, Some(Dialog::Deletions));
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(dst.join("stale.txt").exists(), "nothing goes while it asks");
+        let answer = if yes { 'y' } else { 'n' };
+        app.update(key(&app, KeyCode::Char(answer)).unwrap());
+        app_run::run_to_end(&mut app);
+        assert_eq!(std::fs::read(dst.join("a.txt")).unwrap(), b"one");
+        assert_eq!(dst.join("stale.txt").exists(), !yes);
+        assert_eq!(dst.join("old/deep.bin").exists(), !yes);
+        let s = text(&screen(&app, 100, 30));
+        if yes {
+            assert!(s.contains("Deleted: 3 entries (2.0 KiB)"), "{s}");
+            assert_eq!(app.progress.exit_code(), convoy::ExitCode::Success);
+        } else {
+            assert!(
+                app.progress
+                    .problems
+                    .iter()
+                    .any(|p| p.contains("nothing deleted, because you chose to keep them")),
+                "{:?}",
+                app.progress.problems
+            );
+            assert_eq!(app.progress.exit_code(), convoy::ExitCode::Partial);
+        }
+    }
+}

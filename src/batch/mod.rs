@@ -165,6 +165,7 @@ impl Reporter {
             } => format!("convoy: {e}\n"),
             Event::Notice(n) => format!("convoy: {n}\n"),
             Event::Fatal(m) => format!("convoy: stopped: {m}\n"),
+            Event::Pruned { error: Some(e), .. } => format!("convoy: {e}\n"),
             _ => return,
         };
         self.clear_line();
@@ -297,6 +298,9 @@ impl Reporter {
             format::rate(p.average_rate()),
         );
         let _ = writeln!(s, "{}", summary::outcome_counts(p));
+        for l in summary::mirror_lines(p, self.opts.dry_run) {
+            let _ = writeln!(s, "{l}");
+        }
         if !p.skips.is_empty() {
             let _ = writeln!(s, "Skipped:");
             for k in p.skips.iter().take(SKIPS_LISTED) {

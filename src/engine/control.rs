@@ -59,6 +59,9 @@ struct Inner {
     lane_skip: Box<[AtomicU64]>,
     answers: Sender<Answer>,
     answers_rx: Mutex<Option<Receiver<Answer>>>,
+    /// A person's word on a mirror's deletions.
+    consent: Sender<bool>,
+    consent_rx: Receiver<bool>,
 }
 
 /// Cheap to clone; every clone controls the same run.
@@ -75,6 +78,7 @@ impl Control {
     pub fn new(workers: usize, max_workers: usize) -> Self {
         let max_workers = max_workers.max(1);
         let (answers, answers_rx) = crossbeam_channel::unbounded();
+        let (consent, consent_rx) = crossbeam_channel::bounded(1);
         Control {
             inner: Arc::new(Inner {
                 gate: Mutex::new(Gate {
@@ -93,6 +97,8 @@ impl Control {
                 lane_skip: (0..max_workers).map(|_| AtomicU64::new(0)).collect(),
                 answers,
                 answers_rx: Mutex::new(Some(answers_rx)),
+                consent,
+                consent_rx,
             }),
         }
     }
@@ -221,6 +227,24 @@ impl Control {
 
     /// Settles a parked conflict ([`crate::event::Event::Conflict`]) with a
     /// person's answer.
+    /// A mirror waiting on its deletions (`Event::Prune` with `awaiting`):
+    /// `true` deletes them, `false` keeps every one.
+    pub fn confirm_deletions(&self, yes: bool) {
+        let _ = self.inner.consent.try_send(yes);
+    }
+
+    /// Waits for [`Control::confirm_deletions`]; `None` once cancelled.
+    pub(crate) fn wait_for_consent(&self) -> Option<bool> {
+        loop {
+            if self.is_cancelled() {
+                return None;
+            }
+            if let Ok(yes) = self.inner.consent_rx.recv_timeout(THROTTLE_SLICE) {
+                return Some(yes);
+            }
+        }
+    }
+
     pub fn answer(&self, a: Answer) {
         let _ = self.inner.answers.send(a);
     }

@@ -292,6 +292,12 @@ impl<'a> Copier<'a> {
                 },
                 _ => Err(Some((Outcome::UpToDate, 0))),
             },
+            // A mirror takes the folder away once the copy is complete.
+            Decision::Skip(SkipReason::DestIsDir) if self.sh.mirror.is_some() => {
+                let dest = existing.expect("a folder was found in the way");
+                self.sh.in_the_way.add(dir, item, &dest);
+                Err(None)
+            }
             Decision::Skip(r) => Err(Some((Outcome::Skipped(r), 0))),
             Decision::Ask => match existing {
                 Some(dest) if !self.sh.dry_run => {

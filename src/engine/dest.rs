@@ -45,6 +45,8 @@ pub(crate) struct DestRoot {
     left: Arc<LeftBehind>,
     /// `--fsync`: a staged folder's entries are flushed before it is placed.
     pub durable: bool,
+    /// `--backup-dir`: where what is replaced goes.
+    pub backup: Option<Arc<super::backup::Backup>>,
     /// Big files are written past the page cache (`--direct`, see
     /// `direct::wanted`).
     pub direct_writes: bool,
@@ -66,6 +68,7 @@ impl DestRoot {
             names: NameRules::default(),
             left: Arc::default(),
             durable: false,
+            backup: None,
             direct_writes: false,
             places: RwLock::new(()),
         })
@@ -153,6 +156,7 @@ impl DestRoot {
             at: Arc::clone(at),
             learned: Arc::clone(&self.learned),
             left: Arc::clone(&self.left),
+            backup: self.backup.clone(),
         };
         TempEntry::new(dir, name, around, staged)
     }
@@ -165,6 +169,11 @@ impl DestRoot {
         self.dirs
             .open_dir(&node.current())
             .map_err(|e| unplaced_ancestor(node).unwrap_or(e))
+    }
+
+    /// Opens the folder at `rel` beneath the root, never through a symlink.
+    pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+        self.dirs.open_dir(rel)
     }
 
     /// Why nothing can be made in `node`: it (or a folder above it) could not

@@ -11,9 +11,12 @@
 //! with `decide`, move bytes with `data`, write through `dest` (temporary names
 //! from `temp_name`, leftovers removed by `sweep`) and set `meta`data; `ask`
 //! parks conflicts for `resolver`; `finish` links second names and dates
-//! folders from the walk's `plan`.
+//! folders from the walk's `plan`. A `--mirror` then deletes what the
+//! source lacks (`mirror`, from what was `held` back), `--backup-dir`
+//! keeping what is replaced or deleted (`backup`).
 
 mod ask;
+mod backup;
 mod beneath;
 mod caps;
 mod chunked;
@@ -26,12 +29,14 @@ mod direct;
 mod files;
 mod finish;
 mod flush;
+mod held;
 mod item;
 mod job;
 mod kept;
 mod kernel_copy;
 mod limit;
 mod meta;
+mod mirror;
 pub(crate) mod moving;
 mod names;
 mod node;

@@ -146,6 +146,16 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         r.durable = config.fsync;
         r.direct_writes = super::direct::wanted(config.direct, r.root_fd());
     }
+    if config.mirror.is_some() {
+        mirror_paths(&config)?;
+    }
+    let (backup, backup_rel) = match &config.backup_dir {
+        Some(dir) => backup_dir(&config, dir, root.as_ref())?,
+        None => (None, None),
+    };
+    if let Some(r) = &mut root {
+        r.backup = backup.clone();
+    }
 
     let dest_dev = root
         .as_ref()
@@ -202,6 +212,11 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         dest_keeps_own_metadata: own,
         rename: config.rename.clone(),
         moving: config.move_sources,
+        mirror: config.mirror,
+        in_the_way: Default::default(),
+        trouble: Default::default(),
+        backup,
+        backup_rel,
         dest_dev,
         whole_folders: config.move_sources
             && config.excludes.is_empty()
@@ -229,6 +244,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     }
 
     let source = config.source.clone();
+    let mirror = config.mirror.map(|m| (filter.clone(), m));
     let (ending, ended) = crossbeam_channel::bounded::<()>(0);
     let work = move || {
         // Dropped as the work ends, after the last event.
@@ -240,6 +256,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
                 (&src_meta).into(),
                 dest_fresh,
                 filter,
+                mirror.as_ref(),
                 walker_fds,
             )
         }));
@@ -266,6 +283,60 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         thread,
         ended,
     })
+}
+
+/// A mirror deletes what DEST has and SOURCE has not: with the source inside
+/// DEST, that would be the source itself.
+fn mirror_paths(config: &Config) -> Result<(), InputError> {
+    let (Ok(source), Ok(dest)) = (
+        std::fs::canonicalize(&config.source),
+        std::fs::canonicalize(&config.dest),
+    ) else {
+        return Ok(());
+    };
+    if source.starts_with(&dest) {
+        return Err(InputError::Other(format!(
+            "{}: --mirror: the source is inside the destination {}, and a mirror deletes \
+             what the source does not hold",
+            crate::format::DisplayPath(&config.source),
+            crate::format::DisplayPath(&config.dest)
+        )));
+    }
+    Ok(())
+}
+
+/// The `--backup-dir` folder, opened (made), and where it is in DEST when
+/// inside it (a mirror leaves it alone). It may not be inside the source
+/// (the copy would take it), nor DEST or a folder holding DEST.
+fn backup_dir(
+    config: &Config,
+    dir: &Path,
+    root: Option<&DestRoot>,
+) -> Result<
+    (
+        Option<Arc<super::backup::Backup>>,
+        Option<std::path::PathBuf>,
+    ),
+    InputError,
+> {
+    let refuse = |why: &str| InputError::BackupDir(dir.to_path_buf(), why.into());
+    let backup = super::backup::Backup::open(dir, root.map(DestRoot::root_fd), config.dry_run)?;
+    let real = |p: &Path| std::fs::canonicalize(p).ok();
+    let (at, source, dest) = (
+        real(dir).unwrap_or_else(|| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
+        real(&config.source),
+        real(&config.dest).unwrap_or_else(|| {
+            std::path::absolute(&config.dest).unwrap_or_else(|_| config.dest.clone())
+        }),
+    );
+    if source.as_ref().is_some_and(|s| at.starts_with(s)) {
+        return Err(refuse("it is inside the source, so the copy would take it"));
+    }
+    if dest.starts_with(&at) {
+        return Err(refuse("it is the destination or holds it"));
+    }
+    let rel = at.strip_prefix(&dest).ok().map(Path::to_path_buf);
+    Ok((backup.map(Arc::new), rel))
 }
 
 /// Opens the destination, creating it (and its parents) when missing; says
@@ -365,6 +436,7 @@ fn run(
     src_meta: SrcMeta,
     dest_fresh: bool,
     filter: Filter,
+    mirror: Option<&(Filter, crate::config::Mirror)>,
     walker_fds: usize,
 ) {
     // Threads that cannot start make the run go on with those that did:
@@ -458,6 +530,9 @@ fn run(
         (None, Err(_)) => Planned::default(),
     };
     finish::finish(shared, planned);
+    if let Some((filter, m)) = mirror {
+        super::mirror::prune(shared, filter, m.max_delete, m.confirm);
+    }
     if shared.flush {
         flush::to_device(shared, format!("{THREAD_PREFIX}-flush"));
     }

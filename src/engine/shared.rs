@@ -2,6 +2,7 @@
 //! handle, the parked conflicts and the event sender.
 
 use std::any::Any;
+use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
@@ -52,6 +53,8 @@ pub(crate) struct Shared {
     pub dest_keeps_own_metadata: bool,
     /// `--move` (`Config::move_sources`).
     pub moving: bool,
+    /// `--mirror` (`Config::mirror`).
+    pub mirror: Option<crate::config::Mirror>,
     /// A move takes every entry of a folder (no `--exclude`, no path picked
     /// inside one): a folder can be renamed whole.
     pub whole_folders: bool,
@@ -61,19 +64,42 @@ pub(crate) struct Shared {
     pub something_failed: std::sync::atomic::AtomicBool,
     /// Held while sources are removed (see `moving`).
     pub removing: std::sync::Mutex<()>,
+    /// `--mirror`: entries a destination folder is in the way of.
+    pub in_the_way: super::held::InTheWay,
+    /// The first thing that went wrong: a mirror deletes nothing after it.
+    pub trouble: super::held::Trouble,
+    /// `--backup-dir`, and where it is in DEST when it is inside.
+    pub backup: Option<Arc<super::backup::Backup>>,
+    pub backup_rel: Option<std::path::PathBuf>,
     /// An entry at the top that takes another name (`Config::rename`).
     pub rename: Option<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
 impl Shared {
     pub fn send(&self, e: Event) {
-        if let Event::Entry {
-            outcome: Outcome::Failed(_),
-            ..
-        } = &e
-        {
-            self.something_failed
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+        match &e {
+            Event::Entry {
+                outcome: Outcome::Failed(err),
+                ..
+            } => {
+                self.something_failed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                self.trouble.note(|| err.to_string());
+            }
+            Event::Entry {
+                outcome: Outcome::Skipped(why),
+                path,
+                ..
+            } if why.is_conflict() => self.trouble.note(|| {
+                let path = self
+                    .root
+                    .as_ref()
+                    .map_or(path.join(), |r| r.display(&path.join()));
+                format!("{}: {}", crate::format::DisplayPath(&path), why.describe())
+            }),
+            Event::Fatal(f) => self.trouble.note(|| f.to_string()),
+            Event::Notice(n) if n.is_problem() => self.trouble.note(|| n.to_string()),
+            _ => {}
         }
         // A consumer that has gone away cannot be told anything; the run goes on
         // so temporaries are still cleaned up.

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use rustix::fs::{AtFlags, RenameFlags};
 use rustix::io::Errno;
 
+use super::backup::Backup;
 use super::caps::Learned;
 use super::node::DirNode;
 use super::sys;
@@ -42,6 +43,8 @@ pub(crate) struct Around {
     pub at: Arc<DirNode>,
     pub learned: Arc<Learned>,
     pub left: Arc<LeftBehind>,
+    /// `--backup-dir`: what a commit replaces is kept there first.
+    pub backup: Option<Arc<Backup>>,
 }
 
 /// The name of a temporary entry in a destination folder. Dropped without
@@ -77,6 +80,13 @@ impl<D: AsFd> TempEntry<D> {
         }
         let dir = self.dir.as_fd();
         if replace {
+            if let Some(backup) = &self.around.backup {
+                match backup.keep(dir, name, &self.around.at.rel.join(name)) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
             sys::renameat(dir, self.name.as_os_str(), dir, name)?;
             self.name.clear();
             return Ok(());

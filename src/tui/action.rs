@@ -16,6 +16,8 @@ pub enum Dialog {
     Help,
     ConfirmCancel,
     Conflict,
+    /// A mirror's deletions, to confirm before any is made.
+    Deletions,
 }
 
 /// Everything a key, a click or a button can ask for.
@@ -67,6 +69,9 @@ pub enum Action {
     ShowConflicts,
     Answer(Choice),
     ToggleForAll,
+    /// A mirror's deletions: make them, or keep every entry.
+    ConfirmDeletions,
+    KeepDeletions,
     Retry,
     /// Picks the browser's entry as one of several sources (or lets it go).
     Pick,

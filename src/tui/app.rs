@@ -76,6 +76,14 @@ pub struct App {
     pub quit_when_done: bool,
 }
 
+/// A mirror started here shows its deletions for a person to confirm.
+fn confirming(mut cfg: Config) -> Config {
+    if let Some(m) = &mut cfg.mirror {
+        m.confirm = true;
+    }
+    cfg
+}
+
 /// The steps of the speed limit the keys move through (MiB/s).
 const LIMIT_STEPS: [u64; 12] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
 
@@ -205,6 +213,7 @@ impl App {
     }
 
     pub fn start(&mut self, cfg: Config) {
+        let cfg = confirming(cfg);
         match engine::start(cfg.clone()) {
             Ok(r) => {
                 self.runs += 1;
@@ -263,6 +272,7 @@ impl App {
                 // Kept raw: only the few lines on screen are formatted, at draw time.
                 self.log.push_back((mark, path.clone()));
             }
+            Event::Prune(plan) if plan.awaiting => self.dialog = Some(Dialog::Deletions),
             Event::Conflict(c) => {
                 self.conflicts.push_back(c.clone());
                 if self.dialog.is_none() && self.conflicts.len() == 1 {
@@ -331,6 +341,17 @@ impl App {
         if self.screen != Screen::Copying {
             return;
         }
+        // A mirror waits on its deletions: the question stays until answered
+        // (help shown over it, a copy beside come on screen).
+        if self.dialog.is_none()
+            && self
+                .progress
+                .prune_plan
+                .as_ref()
+                .is_some_and(|p| p.awaiting)
+        {
+            self.dialog = Some(Dialog::Deletions);
+        }
         self.progress.now = now;
         let (t, b) = self.last_sample;
         if now.duration_since(t) >= HISTORY_EVERY {
@@ -366,6 +387,7 @@ impl App {
                 self.start(cfg);
                 continue;
             }
+            let cfg = confirming(cfg);
             match engine::start(cfg.clone()) {
                 Ok(running) => {
                     let mut progress = Progress::new(Instant::now());
@@ -535,6 +557,16 @@ impl App {
                 self.answer(choice);
                 return;
             }
+            (Some(Dialog::Deletions), Action::ConfirmDeletions | Action::KeepDeletions) => {
+                if let Some(c) = self.control() {
+                    c.confirm_deletions(a == Action::ConfirmDeletions);
+                }
+                if let Some(plan) = &mut self.progress.prune_plan {
+                    plan.awaiting = false;
+                }
+                self.dialog = None;
+                return;
+            }
             (Some(Dialog::Conflict), Action::ToggleForAll) => {
                 self.for_all = !self.for_all;
                 return;
@@ -591,7 +623,8 @@ impl App {
                 Field::DryRun if c == ' ' => s.dry_run = !s.dry_run,
                 Field::Verify if c == ' ' => s.verify = !s.verify,
                 Field::Flush if c == ' ' => s.flush = !s.flush,
-                Field::Move if c == ' ' => s.move_sources = !s.move_sources,
+                Field::Move if c == ' ' => s.toggle_move(),
+                Field::Mirror if c == ' ' => s.toggle_mirror(),
                 _ => {}
             },
             Action::ClearField => s.clear_focused(),
@@ -653,7 +686,8 @@ impl App {
                 Field::DryRun => s.dry_run = !s.dry_run,
                 Field::Verify => s.verify = !s.verify,
                 Field::Flush => s.flush = !s.flush,
-                Field::Move => s.move_sources = !s.move_sources,
+                Field::Move => s.toggle_move(),
+                Field::Mirror => s.toggle_mirror(),
                 Field::Policy => s.cycle_policy(1),
                 Field::Jobs => s.focus_step(1),
                 Field::Start => self.start_from_setup(),

@@ -18,6 +18,7 @@ pub fn context(app: &App) -> Context {
         (Some(Dialog::Help), _) => Context::Help,
         (Some(Dialog::ConfirmCancel), _) => Context::ConfirmCancel,
         (Some(Dialog::Conflict), _) => Context::Conflict,
+        (Some(Dialog::Deletions), _) => Context::Deletions,
         (None, Screen::Setup) => Context::Setup,
         (None, Screen::Copying) => Context::Copying,
         (None, Screen::Summary) => Context::Summary,

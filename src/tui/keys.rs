@@ -17,6 +17,7 @@ pub enum Context {
     Summary,
     Conflict,
     ConfirmCancel,
+    Deletions,
     Help,
 }
 
@@ -149,6 +150,14 @@ pub static BINDINGS: &[Binding] = &[
         &[ch('n'), ESC],
         &[ch('N'), ch('q'), CTRL_C],
         Action::CloseDialog,
+    ),
+    // A mirror's deletions: nothing goes without a plain yes.
+    bind_also(Deletions, &[ch('y')], &[ch('Y')], Action::ConfirmDeletions),
+    bind_also(
+        Deletions,
+        &[ch('n'), ESC],
+        &[ch('N'), ch('q'), CTRL_C],
+        Action::KeepDeletions,
     ),
     // Help (any other key closes it too).
     bind(Help, &[UP], Action::ScrollUp),
@@ -373,6 +382,18 @@ pub static WORDS: &[Words] = &[
         Some("keep copying"),
     ),
     words(
+        Deletions,
+        &[Action::ConfirmDeletions],
+        "delete them (into the backup folder, with one)",
+        Some("delete"),
+    ),
+    words(
+        Deletions,
+        &[Action::KeepDeletions],
+        "keep every one (nothing is deleted)",
+        Some("keep all"),
+    ),
+    words(
         Help,
         &[Action::ScrollUp, Action::ScrollDown],
         "scroll",
@@ -387,11 +408,12 @@ pub static WORDS: &[Words] = &[
 ];
 
 /// The help dialog's sections, in order, with their titles.
-pub const SECTIONS: [(Context, &str); 5] = [
+pub const SECTIONS: [(Context, &str); 6] = [
     (Everywhere, "Everywhere"),
     (Setup, "Setup"),
     (Copying, "Copying"),
     (Conflict, "Conflict dialog"),
+    (Deletions, "Mirror's deletions"),
     (Summary, "Summary"),
 ];
 

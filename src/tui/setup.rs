@@ -19,11 +19,12 @@ pub enum Field {
     Verify,
     Flush,
     Move,
+    Mirror,
     Start,
     Quit,
 }
 
-pub const FIELDS: [Field; 12] = [
+pub const FIELDS: [Field; 13] = [
     Field::Source,
     Field::Dest,
     Field::Browser,
@@ -34,6 +35,7 @@ pub const FIELDS: [Field; 12] = [
     Field::Verify,
     Field::Flush,
     Field::Move,
+    Field::Mirror,
     Field::Start,
     Field::Quit,
 ];
@@ -86,6 +88,9 @@ pub struct Setup {
     pub flush: bool,
     /// Move: remove each source once its copy is safe (`--move`).
     pub move_sources: bool,
+    /// Mirror: delete what the source does not have, once confirmed
+    /// (`--mirror`).
+    pub mirror: bool,
     pub error: Option<String>,
     /// The browser and the suggestions have been read. A copy started from
     /// the command line shows the form only if the user asks for it, so its
@@ -126,6 +131,7 @@ impl Setup {
             verify: false,
             flush: false,
             move_sources: false,
+            mirror: false,
             error: None,
             listed: false,
         };
@@ -150,6 +156,7 @@ impl Setup {
         s.verify = base.verify;
         s.flush = base.flush;
         s.move_sources = base.move_sources;
+        s.mirror = base.mirror.is_some();
         if !base.dest.as_os_str().is_empty() {
             s.dest = base.dest.display().to_string();
             s.dest_auto = false;
@@ -168,6 +175,27 @@ impl Setup {
         cfg.verify = self.verify;
         cfg.flush = self.flush || cfg.fsync;
         cfg.move_sources = self.move_sources;
+        // A mirror replaces what differs, and a person confirms its
+        // deletions on screen.
+        cfg.mirror = self.mirror.then(|| crate::config::Mirror {
+            confirm: true,
+            ..cfg.mirror.unwrap_or_default()
+        });
+        if self.mirror {
+            cfg.policy = ConflictPolicy::Overwrite;
+        }
+    }
+
+    /// Move or mirror, one at a time: a mirror deletes in DEST, a move in
+    /// the source.
+    pub fn toggle_move(&mut self) {
+        self.move_sources = !self.move_sources;
+        self.mirror &= !self.move_sources;
+    }
+
+    pub fn toggle_mirror(&mut self) {
+        self.mirror = !self.mirror;
+        self.move_sources &= !self.mirror;
     }
 
     pub fn field_text(&mut self, f: Field) -> Option<&mut String> {

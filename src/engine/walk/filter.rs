@@ -9,6 +9,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::error::InputError;
 
+#[derive(Clone)]
 pub(crate) struct Filter {
     excludes: GlobSet,
     /// Copy only these paths (a folder with all it holds).
@@ -51,6 +52,17 @@ impl Filter {
         };
         rel.ancestors().any(|a| only.contains(a)) || (is_dir && self.on_the_way.contains(rel))
     }
+
+    /// Whether a mirror may delete the destination entry at `rel` that the
+    /// source does not have: not excluded (rsync leaves those alone), and
+    /// inside what the run copies (never beside a picked source).
+    pub fn prunes(&self, rel: &Path) -> bool {
+        !self.excludes.is_match(rel)
+            && self
+                .only
+                .as_ref()
+                .is_none_or(|only| rel.ancestors().skip(1).any(|a| only.contains(a)))
+    }
 }
 
 #[cfg(test)]
@@ -81,6 +93,18 @@ mod tests {
             f.takes(Path::new("target"), true),
             "target/** does not match target"
         );
+    }
+
+    #[test]
+    fn a_mirror_prunes_only_inside_what_it_copies_and_never_what_is_excluded() {
+        let f = excludes(&["*.keep"]);
+        assert!(f.prunes(Path::new("old.txt")));
+        assert!(!f.prunes(Path::new("deep/x.keep")));
+        let only: HashSet<PathBuf> = [PathBuf::from("a")].into();
+        let f = Filter::new(&[], Some(only)).unwrap();
+        assert!(!f.prunes(Path::new("b")), "beside a picked source");
+        assert!(!f.prunes(Path::new("a")), "the picked source itself");
+        assert!(f.prunes(Path::new("a/old")), "inside it");
     }
 
     #[test]

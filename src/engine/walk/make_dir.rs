@@ -159,7 +159,14 @@ impl DirMaker {
                 Ok(Ok(Found::Merged { partials }))
             }
             DirDecision::Replace => {
-                sys::unlinkat(fd, name, AtFlags::empty()).map_err(|e| (Op::CreateDir, e.into()))?;
+                match &root.backup {
+                    Some(b) => b
+                        .take(fd, name, &parent.rel.join(name))
+                        .map(drop)
+                        .map_err(|e| (Op::Backup, e))?,
+                    None => sys::unlinkat(fd, name, AtFlags::empty())
+                        .map_err(|e| (Op::CreateDir, e.into()))?,
+                }
                 create()
             }
             DirDecision::Create => create(),

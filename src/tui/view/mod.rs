@@ -5,6 +5,7 @@
 mod confirm;
 mod conflict;
 mod copying;
+mod deletions;
 mod help;
 mod setup;
 mod summary;
@@ -43,6 +44,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer, hits: &mut Hits) {
         Some(Dialog::Help) => help::draw(app, main, &mut c),
         Some(Dialog::ConfirmCancel) => confirm::draw(main, &mut c),
         Some(Dialog::Conflict) => conflict::draw(app, main, &mut c),
+        Some(Dialog::Deletions) => deletions::draw(app, main, &mut c),
         None => {}
     }
 }

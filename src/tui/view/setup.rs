@@ -190,6 +190,10 @@ fn options_box(c: &mut Canvas<'_>, s: &Setup, area: Rect) {
             format!("{} Move: remove sources", check(s.move_sources)),
             Field::Move,
         ),
+        (
+            format!("{} Mirror: delete what the source lacks", check(s.mirror)),
+            Field::Mirror,
+        ),
     ];
     for (i, (text, f)) in rows.iter().enumerate() {
         let i = i as u16;

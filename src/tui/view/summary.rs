@@ -30,7 +30,8 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
     // Room for the counts, a stopped line, what was kept for resuming and
     // what was not kept (each may wrap once), never more than half the window.
     let listed = |n: usize| if n == 0 { 0 } else { 1 + 2 * n as u16 };
-    let wanted = 6 + listed(not_kept.len()) + listed(kept.len());
+    let mirror = summary::mirror_lines(p, dry);
+    let wanted = 6 + listed(not_kept.len()) + listed(kept.len()) + mirror.len().min(6) as u16;
     let [head, list, btns] = Layout::vertical([
         Constraint::Length(wanted.min(inner.height / 2).max(6)),
         Constraint::Min(2),
@@ -79,6 +80,18 @@ pub fn draw(app: &App, area: Rect, c: &mut Canvas<'_>) {
         lines.push(Line::styled(format!(" {line}"), style));
     }
     let width = inner.width.saturating_sub(3) as usize;
+    for (i, l) in mirror.iter().take(6).enumerate() {
+        let style = if i == 0 { t.accent() } else { Style::new() };
+        let l = if i == 5 && mirror.len() > 6 {
+            format!("  … and {} more", mirror.len() - 6)
+        } else {
+            l.clone()
+        };
+        lines.push(Line::styled(
+            format!(" {}", ellipsize_middle(&l, width)),
+            style,
+        ));
+    }
     if let Some(said) = &app.discarded {
         lines.push(Line::styled(format!(" {said}"), t.warn()));
     } else if !kept.is_empty() {
