@@ -189,7 +189,7 @@ pub struct Args {
     /// its final name and on the device, and only if it did not change since
     /// it was copied. A run that stops leaves every file in one place at
     /// least; the next run finishes the move.
-    #[arg(long = "move", conflicts_with_all = ["verify", "compare"])]
+    #[arg(long = "move", conflicts_with = "compare")]
     pub move_sources: bool,
     /// Make DEST identical to SOURCE: replace what differs (entries of
     /// another type too), then delete what SOURCE does not have. Nothing is

@@ -8,6 +8,7 @@ mod app_run;
 mod common;
 
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
@@ -265,4 +266,81 @@ fn the_tui_retries_a_copy_that_failed_verification() {
             "{f}"
         );
     }
+}
+
+/// `--move --verify`: a source goes only once its copy read back the same;
+/// the copies that read back differently keep their sources (and the next
+/// run, onto a sound disk, finishes the move). A copy up to date by size and
+/// time is compared byte for byte with its source before the source goes.
+#[test]
+fn a_move_with_verify_keeps_every_source_whose_copy_reads_back_differently() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src);
+    let pristine = t.path().join("pristine");
+    assert!(
+        Command::new("cp")
+            .arg("-a")
+            .arg(&src)
+            .arg(&pristine)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let backing = t.path().join("backing");
+    let _fs = FlipFs::mount(&backing, &t.path().join("mnt"));
+    let dst = t.path().join("mnt/moved");
+    let o = batch(&[
+        os("--move"),
+        os("--verify"),
+        src.as_os_str(),
+        dst.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    for good in ["a.txt", "sub/c.bin"] {
+        assert!(
+            !src.join(good).exists(),
+            "{good}: read back the same, so moved"
+        );
+        assert_eq!(
+            fs::read(backing.join("moved").join(good)).unwrap(),
+            fs::read(pristine.join(good)).unwrap()
+        );
+    }
+    for bad in ["b.flip", "sub/big.flip"] {
+        assert_eq!(
+            fs::read(src.join(bad)).unwrap(),
+            fs::read(pristine.join(bad)).unwrap(),
+            "{bad}: its copy read back differently, so its source stays"
+        );
+        assert!(!backing.join("moved").join(bad).exists());
+    }
+    // Onto the same disk, where the flip does not happen: the rest moves.
+    let safe = t.path().join("safe");
+    let o = batch(&[
+        os("--move"),
+        os("--verify"),
+        src.as_os_str(),
+        safe.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(!src.exists());
+    // Up to date by size and time, but not the same bytes: the source stays.
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    write(a.join("same-size.txt"), b"source");
+    write(b.join("same-size.txt"), b"SOURCE");
+    let m = fs::metadata(a.join("same-size.txt")).unwrap();
+    set_mtime(b.join("same-size.txt"), m.mtime(), m.mtime_nsec());
+    let o = batch(&[os("--move"), os("--verify"), a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("up to date by size and time but reads differently"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(fs::read(a.join("same-size.txt")).unwrap(), b"source");
+    // Without --verify the same move trusts size and time, as cp -u would.
+    let o = batch(&[os("--move"), a.as_os_str(), b.as_os_str()]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!a.join("same-size.txt").exists());
 }

@@ -168,7 +168,8 @@ impl<'a> Copier<'a> {
     /// Reports an entry, or (a file copied under `--verify`) holds it for
     /// this worker's next round of reading back; a copier without a lane
     /// (the resolver) reads it back at once.
-    pub fn finish_entry(&mut self, dir: &Arc<DirNode>, item: &Item, done: Done) {
+    /// Whether it was held for reading back.
+    pub fn finish_entry(&mut self, dir: &Arc<DirNode>, item: &Item, done: Done) -> bool {
         if let (Outcome::Failed(e), _) = &done {
             self.stop_if_fatal(e);
         }
@@ -184,9 +185,10 @@ impl<'a> Copier<'a> {
             if self.round.push(w) || self.id.is_none() {
                 self.verify_round();
             }
-            return;
+            return true;
         }
         self.send_entry(dir, item, done, None);
+        false
     }
 
     /// Reads back the files of this worker's round and reports them.
@@ -203,19 +205,32 @@ impl<'a> Copier<'a> {
             });
         }
         let results = verify::check(self.sh, &files, &mut self.buf);
+        // `--move`: a source goes once its copy read back the same.
+        let mut moved: Vec<&Written> = Vec::new();
         for (w, r) in files.iter().zip(results) {
             match r {
-                Ok(digest) => self.send_entry(
-                    &w.dir,
-                    &w.item,
-                    (Outcome::Copied, w.progressed),
-                    Some(digest),
-                ),
+                Ok(digest) => {
+                    if self.sh.moving && w.item.meta.nlink <= 1 {
+                        moved.push(w);
+                    }
+                    self.send_entry(
+                        &w.dir,
+                        &w.item,
+                        (Outcome::Copied, w.progressed),
+                        Some(digest),
+                    );
+                }
                 Err(e) => {
                     self.stop_if_fatal(&e);
                     self.send_entry(&w.dir, &w.item, (Outcome::Failed(e), w.progressed), None);
                 }
             }
+        }
+        // One folder's at a time, as a batch removes them.
+        moved.sort_by(|a, b| a.dir.rel.cmp(&b.dir.rel));
+        for group in moved.chunk_by(|a, b| Arc::ptr_eq(&a.dir, &b.dir)) {
+            let items: Vec<&Item> = group.iter().map(|w| &w.item).collect();
+            super::moving::remove_sources(self, &group[0].dir, &items);
         }
     }
 

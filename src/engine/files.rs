@@ -83,10 +83,20 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
             }
             // A multiply-linked file's names go together, at the end.
             let linked = item.kind == ItemKind::File && item.meta.nlink > 1;
-            if c.sh.moving && !linked && matches!(done.0, Outcome::Copied | Outcome::UpToDate) {
+            let up_to_date = matches!(done.0, Outcome::UpToDate);
+            let done_with = matches!(done.0, Outcome::Copied | Outcome::UpToDate);
+            // A copy held to be read back (`--verify`) lets its source go
+            // from the round, once it reads back the same.
+            let held = c.finish_entry(&b.dir, item, done);
+            let unread = c.sh.verify && up_to_date && item.kind == ItemKind::File;
+            if c.sh.moving
+                && !linked
+                && done_with
+                && !held
+                && (!unread || super::moving::same_bytes(c, dir_fd, &b.dir, item))
+            {
                 moved.push(item);
             }
-            c.finish_entry(&b.dir, item, done);
         }
     }
     super::moving::remove_sources(c, &b.dir, &moved);

@@ -69,6 +69,62 @@ pub(super) fn remove_sources(c: &mut Copier<'_>, dir: &DirNode, moved: &[&Item])
     }
 }
 
+/// `--move --verify`: a destination file up to date by size and time lets
+/// its source go only if both read the same (nothing was copied to check);
+/// one that differs keeps its source, said.
+pub(super) fn same_bytes(
+    c: &mut Copier<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &DirNode,
+    item: &Item,
+) -> bool {
+    let sh = c.sh;
+    let Some(dest) = dir_fd.filter(|_| !sh.dry_run) else {
+        return true;
+    };
+    let compared = c.source_dir(dir).and_then(|src| {
+        let open = |d: BorrowedFd<'_>| {
+            let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW;
+            sys::openat(d, item.source_name(), flags, rustix::fs::Mode::empty())
+        };
+        let (a, b) = (open(src.as_fd())?, open(dest)?);
+        let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+        loop {
+            let n = read_full(a.as_fd(), &mut x)?;
+            let m = read_full(b.as_fd(), &mut y)?;
+            if n != m || x[..n] != y[..m] {
+                return Ok(false);
+            }
+            if n == 0 {
+                return Ok(true);
+            }
+        }
+    });
+    let why = match compared {
+        Ok(true) => return true,
+        Ok(false) => io::Error::other(
+            "its copy is up to date by size and time but reads differently: kept in the \
+             source (--verify)",
+        ),
+        Err(e) => e,
+    };
+    let path = sh.source.display(&dir.rel).join(item.source_name());
+    not_moved(sh, CopyError::new(path, Op::RemoveSource, why));
+    false
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match sys::read(fd, &mut buf[n..])? {
+            0 => break,
+            got => n += got,
+        }
+    }
+    Ok(n)
+}
+
 /// Within one filesystem a file is moved by renaming it (no byte copied,
 /// every attribute kept, atomic: it is in one place at every moment), when
 /// nothing is in the way at the destination. `None`: copy it instead.

@@ -49,17 +49,20 @@ fn resolve(c: &mut Copier<'_>, p: Parked, choice: Choice) {
         Ok(fd) => fd,
         Err(e) => {
             let done = c.fail(&dir, &item, Op::OpenDir, e, true);
-            return c.finish_entry(&dir, &item, done);
+            c.finish_entry(&dir, &item, done);
+            return;
         }
     };
     let replace = match choice {
         Choice::Overwrite => true,
         Choice::OverwriteIfNewer if c.sh.window().later(item.meta.mtime, dest.mtime) => true,
         Choice::OverwriteIfNewer => {
-            return c.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::NotNewer), 0));
+            c.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::NotNewer), 0));
+            return;
         }
         Choice::Skip => {
-            return c.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::Conflict), 0));
+            c.finish_entry(&dir, &item, (Outcome::Skipped(SkipReason::Conflict), 0));
+            return;
         }
         Choice::KeepBoth => {
             let new_name = free_name(dir_fd.as_fd(), &item.name);
