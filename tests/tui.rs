@@ -1210,3 +1210,62 @@ fn a_mirror_asks_before_it_deletes_and_keep_all_keeps_everything() {
         }
     }
 }
+
+/// The form's *Compare only*: nothing is written, the result screen says
+/// how the destination differs (every difference listed), the session's exit
+/// code is compare's, and **m** mirrors the pair (its deletions asked first).
+#[test]
+fn compare_only_lists_the_differences_and_mirror_makes_them_the_same() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("a.txt"), b"one");
+    write(src.join("sub/b.txt"), b"two");
+    write(dst.join("a.txt"), b"ONE!");
+    write(dst.join("extra.txt"), b"only here");
+    let mut app = setup_app(t.path());
+    app.setup.source = src.display().to_string();
+    app.setup.dest = dst.display().to_string();
+    app.setup.dest_auto = false;
+    app.setup.set_focus(Field::Compare);
+    app.update(Action::Enter);
+    assert!(app.setup.compare, "Enter ticks it");
+    let s = text(&screen(&app, 100, 30));
+    assert!(s.contains("[x] Compare only: copy nothing"), "{s}");
+    app.update(Action::Start);
+    assert_eq!(app.screen, Screen::Compared);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.comparison.is_none() {
+        app.tick(Instant::now());
+        std::thread::sleep(Duration::from_millis(10));
+        assert!(Instant::now() < deadline, "the comparison did not end");
+    }
+    let s = text(&screen(&app, 100, 30));
+    assert!(s.contains("Differ: 4 differences in 4 entries"), "{s}");
+    for what in ["a.txt", "extra.txt", "sub"] {
+        assert!(s.contains(what), "{what} listed:\n{s}");
+    }
+    assert!(s.contains("Mirror (m)"), "{s}");
+    assert_eq!(app.exit_code(), convoy::ExitCode::Partial);
+    assert_eq!(
+        std::fs::read(dst.join("a.txt")).unwrap(),
+        b"ONE!",
+        "nothing written"
+    );
+    // Mirror from here: the deletion is asked first, then made.
+    app.update(key(&app, KeyCode::Char('m')).unwrap());
+    assert_eq!(app.screen, Screen::Copying);
+    while app.dialog != Some(Dialog::Deletions) {
+        let ev = app
+            .running
+            .as_ref()
+            .unwrap()
+            .events
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap();
+        app.on_event(&ev, Instant::now());
+    }
+    app.update(key(&app, KeyCode::Char('y')).unwrap());
+    app_run::run_to_end(&mut app);
+    assert_eq!(app.progress.exit_code(), convoy::ExitCode::Success);
+    assert_same_tree(&src, &dst);
+}

@@ -48,6 +48,9 @@ pub(super) struct Copier<'a> {
     /// Whether the next small file's first read asks if its data is in
     /// memory, and whether one of this batch's was not (see `files::batch`).
     pub cache: Cache,
+    /// `--move --verify`: copies read back the same whose sources are
+    /// still to go.
+    pub verified: Vec<(Arc<DirNode>, Item)>,
 }
 
 fn dest_state(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
@@ -86,6 +89,7 @@ impl<'a> Copier<'a> {
             written: None,
             round: Round::default(),
             cache: Cache::Unasked,
+            verified: Vec::new(),
         }
     }
 
@@ -205,7 +209,8 @@ impl<'a> Copier<'a> {
             });
         }
         let results = verify::check(self.sh, &files, &mut self.buf);
-        // `--move`: a source goes once its copy read back the same.
+        // `--move`: a source goes once its copy read back the same (see
+        // `moving::remove_verified`).
         let mut moved: Vec<&Written> = Vec::new();
         for (w, r) in files.iter().zip(results) {
             match r {
@@ -226,12 +231,11 @@ impl<'a> Copier<'a> {
                 }
             }
         }
-        // One folder's at a time, as a batch removes them.
-        moved.sort_by(|a, b| a.dir.rel.cmp(&b.dir.rel));
-        for group in moved.chunk_by(|a, b| Arc::ptr_eq(&a.dir, &b.dir)) {
-            let items: Vec<&Item> = group.iter().map(|w| &w.item).collect();
-            super::moving::remove_sources(self, &group[0].dir, &items);
-        }
+        self.verified.extend(
+            moved
+                .into_iter()
+                .map(|w| (Arc::clone(&w.dir), w.item.clone())),
+        );
     }
 
     /// A file copied outside any round (a hard link's second name copied on

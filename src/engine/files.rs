@@ -100,6 +100,7 @@ pub(super) fn batch(c: &mut Copier<'_>, b: Batch) {
         }
     }
     super::moving::remove_sources(c, &b.dir, &moved);
+    super::moving::remove_verified(c);
 }
 
 /// Starts reading the small files of `items` from the device, all at once

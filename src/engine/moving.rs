@@ -69,6 +69,17 @@ pub(super) fn remove_sources(c: &mut Copier<'_>, dir: &DirNode, moved: &[&Item])
     }
 }
 
+/// `--move --verify`: removes the sources of the copies the copier's last
+/// rounds read back the same, one folder's at a time.
+pub(super) fn remove_verified(c: &mut Copier<'_>) {
+    let mut verified = std::mem::take(&mut c.verified);
+    verified.sort_by(|a, b| a.0.rel.cmp(&b.0.rel));
+    for group in verified.chunk_by(|a, b| Arc::ptr_eq(&a.0, &b.0)) {
+        let items: Vec<&Item> = group.iter().map(|(_, item)| item).collect();
+        remove_sources(c, &group[0].0, &items);
+    }
+}
+
 /// `--move --verify`: a destination file up to date by size and time lets
 /// its source go only if both read the same (nothing was copied to check);
 /// one that differs keeps its source, said.

@@ -33,6 +33,7 @@ pub(crate) fn resolve_loop(sh: &Shared, answers: Receiver<Answer>, stop: Receive
                     }
                     resolve(&mut c, p, a.choice);
                 }
+                super::moving::remove_verified(&mut c);
             }
             recv(stop) -> _ => return,
         }

@@ -41,6 +41,7 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
                 Ok(job) => Ok(job),
                 Err(_) => {
                     c.verify_round();
+                    super::moving::remove_verified(&mut c);
                     jobs.recv()
                 }
             };
@@ -60,11 +61,13 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
             }
             if shared.control.must_yield() {
                 c.verify_round();
+                super::moving::remove_verified(&mut c);
                 break;
             }
         }
     }
     c.verify_round();
+    super::moving::remove_verified(&mut c);
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@ pub enum Screen {
     Setup,
     Copying,
     Summary,
+    /// How the destination differs from the source (the form's Compare).
+    Compared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +74,9 @@ pub enum Action {
     /// A mirror's deletions: make them, or keep every entry.
     ConfirmDeletions,
     KeepDeletions,
+    /// From a comparison: mirror the pair, so the destination becomes the
+    /// same (its deletions shown first).
+    MirrorNow,
     Retry,
     /// Picks the browser's entry as one of several sources (or lets it go).
     Pick,

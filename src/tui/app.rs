@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 pub use super::action::{Action, Dialog, Screen};
 use super::queue::{self, Queue};
 use super::setup::{Field, Setup};
+use crate::compare::{Compare, Comparison};
 use crate::config::{Config, ConflictPolicy};
 use crate::engine::{self, Answer, Choice, Running};
 use crate::event::{Conflict, Event, Outcome, RelPath};
@@ -68,6 +69,9 @@ pub struct App {
     /// What became of the partial copies a cancelled run kept, once a person
     /// asked to remove them.
     pub discarded: Option<String>,
+    /// A comparison under way (the form's Compare only), and its result.
+    pub comparing: Option<crossbeam_channel::Receiver<Result<Comparison, String>>>,
+    pub comparison: Option<Result<Comparison, String>>,
     /// How far the help dialog is scrolled.
     pub help_scroll: usize,
     pub quit: bool,
@@ -137,6 +141,8 @@ impl App {
             last_sample: (now, 0),
             scroll: 0,
             discarded: None,
+            comparing: None,
+            comparison: None,
             help_scroll: 0,
             quit: false,
             colors,
@@ -146,6 +152,10 @@ impl App {
 
     /// The worst of the copies of this session (none ran: success).
     pub fn exit_code(&self) -> ExitCode {
+        // A session that ended on a comparison says how it came out.
+        if self.screen == Screen::Compared {
+            return self.compare_exit_code().unwrap_or(ExitCode::Interrupted);
+        }
         let unrecorded = self.queue.finished.is_empty() && self.screen != Screen::Setup;
         let now = match self.running.is_some() || unrecorded {
             true => self.progress.exit_code(),
@@ -165,6 +175,9 @@ impl App {
         }
         let mut cfg = self.base.clone();
         self.setup.apply(&mut cfg);
+        if self.setup.compare {
+            return self.start_compare(&cfg);
+        }
         if !self.setup.picked.is_empty() {
             return self.start_picked(cfg);
         }
@@ -210,6 +223,62 @@ impl App {
                 self.show_setup();
             }
         }
+    }
+
+    /// Compares the form's source and destination on a thread of its own;
+    /// the Compared screen shows it once done (`poll_compare`).
+    pub fn start_compare(&mut self, cfg: &Config) {
+        if cfg.dest.as_os_str().is_empty() || !self.setup.picked.is_empty() {
+            self.setup.error = Some("compare takes one source folder and a destination".into());
+            return self.show_setup();
+        }
+        let mut cmp = Compare::new(&cfg.source, &cfg.dest).jobs(cfg.jobs);
+        for g in &cfg.excludes {
+            cmp = cmp.exclude(g.clone());
+        }
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let started = std::thread::Builder::new()
+            .name("convoy-compare".into())
+            .spawn(move || {
+                let _ = tx.send(cmp.run().map_err(|e| e.to_string()));
+            });
+        if let Err(e) = started {
+            self.setup.error = Some(format!("cannot start the comparison: {e}"));
+            return self.show_setup();
+        }
+        self.source = cfg.source.clone();
+        self.dest = cfg.dest.clone();
+        self.config = Some(cfg.clone());
+        self.comparing = Some(rx);
+        self.comparison = None;
+        self.scroll = 0;
+        self.dialog = None;
+        self.screen = Screen::Compared;
+    }
+
+    /// Takes a finished comparison's result.
+    pub fn poll_compare(&mut self) {
+        let Some(rx) = &self.comparing else { return };
+        match rx.try_recv() {
+            Ok(found) => {
+                self.comparison = Some(found);
+                self.comparing = None;
+            }
+            Err(crossbeam_channel::TryRecvError::Empty) => {}
+            Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                self.comparison = Some(Err("the comparison stopped without a result".into()));
+                self.comparing = None;
+            }
+        }
+    }
+
+    /// The exit code of the session's comparison: 0 the same, 1 they
+    /// differ, 2 something could not be read.
+    pub fn compare_exit_code(&self) -> Option<ExitCode> {
+        self.comparison.as_ref().map(|c| match c {
+            Ok(found) => found.exit_code(),
+            Err(_) => ExitCode::Usage,
+        })
     }
 
     pub fn start(&mut self, cfg: Config) {
@@ -338,6 +407,7 @@ impl App {
 
     /// Called every frame: samples throughput for the history chart.
     pub fn tick(&mut self, now: Instant) {
+        self.poll_compare();
         if self.screen != Screen::Copying {
             return;
         }
@@ -582,6 +652,7 @@ impl App {
             Screen::Setup => self.update_setup(a),
             Screen::Copying => self.update_copying(a),
             Screen::Summary => self.update_summary(a),
+            Screen::Compared => self.update_compared(a),
         }
     }
 
@@ -625,6 +696,7 @@ impl App {
                 Field::Flush if c == ' ' => s.flush = !s.flush,
                 Field::Move if c == ' ' => s.toggle_move(),
                 Field::Mirror if c == ' ' => s.toggle_mirror(),
+                Field::Compare if c == ' ' => s.compare = !s.compare,
                 _ => {}
             },
             Action::ClearField => s.clear_focused(),
@@ -688,6 +760,7 @@ impl App {
                 Field::Flush => s.flush = !s.flush,
                 Field::Move => s.toggle_move(),
                 Field::Mirror => s.toggle_mirror(),
+                Field::Compare => s.compare = !s.compare,
                 Field::Policy => s.cycle_policy(1),
                 Field::Jobs => s.focus_step(1),
                 Field::Start => self.start_from_setup(),
@@ -776,6 +849,42 @@ impl App {
             }
             Action::ScrollUp => self.scroll = self.scroll.saturating_add(1),
             Action::ScrollDown => self.scroll = self.scroll.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    fn update_compared(&mut self, a: Action) {
+        match a {
+            Action::Quit | Action::AskCancel => self.quit = true,
+            Action::NewCopy => {
+                self.setup.error = None;
+                self.setup.set_focus(Field::Source);
+                self.show_setup();
+            }
+            // The same pair again, as a mirror: its deletions are shown
+            // for a yes first, as always in the TUI.
+            Action::MirrorNow if self.comparing.is_none() => {
+                let Some(mut cfg) = self.config.clone() else {
+                    return;
+                };
+                cfg.mirror = Some(cfg.mirror.unwrap_or_default());
+                cfg.policy = ConflictPolicy::Overwrite;
+                cfg.move_sources = false;
+                cfg.dry_run = false;
+                match cfg.resolved() {
+                    Ok(cfg) => self.start(cfg),
+                    Err(e) => self.comparison = Some(Err(e.to_string())),
+                }
+            }
+            Action::ScrollDown => {
+                let n = self
+                    .comparison
+                    .as_ref()
+                    .and_then(|c| c.as_ref().ok())
+                    .map_or(0, |c| c.differences.len() + c.unreadable.len());
+                self.scroll = (self.scroll + 1).min(n.saturating_sub(1));
+            }
+            Action::ScrollUp => self.scroll = self.scroll.saturating_sub(1),
             _ => {}
         }
     }

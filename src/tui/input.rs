@@ -22,6 +22,7 @@ pub fn context(app: &App) -> Context {
         (None, Screen::Setup) => Context::Setup,
         (None, Screen::Copying) => Context::Copying,
         (None, Screen::Summary) => Context::Summary,
+        (None, Screen::Compared) => Context::Compared,
     }
 }
 

@@ -15,6 +15,7 @@ pub enum Context {
     Setup,
     Copying,
     Summary,
+    Compared,
     Conflict,
     ConfirmCancel,
     Deletions,
@@ -127,6 +128,12 @@ pub static BINDINGS: &[Binding] = &[
     bind(Summary, &[UP], Action::ScrollUp),
     bind(Summary, &[DOWN], Action::ScrollDown),
     bind_also(Summary, &[ch('q'), ESC, ENTER], &[CTRL_C], Action::Quit),
+    // A comparison's result.
+    bind(Compared, &[ch('m')], Action::MirrorNow),
+    bind(Compared, &[ch('n')], Action::NewCopy),
+    bind(Compared, &[UP], Action::ScrollUp),
+    bind(Compared, &[DOWN], Action::ScrollDown),
+    bind_also(Compared, &[ch('q'), ESC], &[CTRL_C], Action::Quit),
     // The conflict dialog.
     bind(Conflict, &[ch('o')], Action::Answer(Choice::Overwrite)),
     bind(Conflict, &[ch('s')], Action::Answer(Choice::Skip)),
@@ -382,6 +389,20 @@ pub static WORDS: &[Words] = &[
         Some("keep copying"),
     ),
     words(
+        Compared,
+        &[Action::MirrorNow],
+        "mirror: make the destination the same (deletions shown first)",
+        Some("mirror"),
+    ),
+    words(Compared, &[Action::NewCopy], "new copy", Some("new copy")),
+    words(
+        Compared,
+        &[Action::ScrollUp, Action::ScrollDown],
+        "scroll the differences",
+        Some("scroll"),
+    ),
+    words(Compared, &[Action::Quit], "quit", Some("quit")),
+    words(
         Deletions,
         &[Action::ConfirmDeletions],
         "delete them (into the backup folder, with one)",
@@ -408,13 +429,14 @@ pub static WORDS: &[Words] = &[
 ];
 
 /// The help dialog's sections, in order, with their titles.
-pub const SECTIONS: [(Context, &str); 6] = [
+pub const SECTIONS: [(Context, &str); 7] = [
     (Everywhere, "Everywhere"),
     (Setup, "Setup"),
     (Copying, "Copying"),
     (Conflict, "Conflict dialog"),
     (Deletions, "Mirror's deletions"),
     (Summary, "Summary"),
+    (Compared, "Comparison"),
 ];
 
 impl Key {

@@ -20,11 +20,12 @@ pub enum Field {
     Flush,
     Move,
     Mirror,
+    Compare,
     Start,
     Quit,
 }
 
-pub const FIELDS: [Field; 13] = [
+pub const FIELDS: [Field; 14] = [
     Field::Source,
     Field::Dest,
     Field::Browser,
@@ -36,6 +37,7 @@ pub const FIELDS: [Field; 13] = [
     Field::Flush,
     Field::Move,
     Field::Mirror,
+    Field::Compare,
     Field::Start,
     Field::Quit,
 ];
@@ -91,6 +93,8 @@ pub struct Setup {
     /// Mirror: delete what the source does not have, once confirmed
     /// (`--mirror`).
     pub mirror: bool,
+    /// Compare only: copy nothing, show how the destination differs.
+    pub compare: bool,
     pub error: Option<String>,
     /// The browser and the suggestions have been read. A copy started from
     /// the command line shows the form only if the user asks for it, so its
@@ -132,6 +136,7 @@ impl Setup {
             flush: false,
             move_sources: false,
             mirror: false,
+            compare: false,
             error: None,
             listed: false,
         };

@@ -2,6 +2,7 @@
 //! shared `widgets` and `theme`. Clickable things are recorded in the [`Hits`]
 //! passed in, so a click maps to the same action as its key.
 
+mod compared;
 mod confirm;
 mod conflict;
 mod copying;
@@ -39,6 +40,7 @@ pub fn draw(app: &App, area: Rect, buf: &mut Buffer, hits: &mut Hits) {
         Screen::Setup => setup::draw(app, main, &mut c),
         Screen::Copying => copying::draw(app, main, &mut c),
         Screen::Summary => summary::draw(app, main, &mut c),
+        Screen::Compared => compared::draw(app, main, &mut c),
     }
     match app.dialog {
         Some(Dialog::Help) => help::draw(app, main, &mut c),

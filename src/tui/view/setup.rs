@@ -194,6 +194,10 @@ fn options_box(c: &mut Canvas<'_>, s: &Setup, area: Rect) {
             format!("{} Mirror: delete what the source lacks", check(s.mirror)),
             Field::Mirror,
         ),
+        (
+            format!("{} Compare only: copy nothing", check(s.compare)),
+            Field::Compare,
+        ),
     ];
     for (i, (text, f)) in rows.iter().enumerate() {
         let i = i as u16;
