@@ -532,7 +532,7 @@ impl fmt::Display for Notice {
             ),
             Notice::Repaired(n) => write!(
                 f,
-                "{n} files up to date had another owner or mode than the source: set in place"
+                "{n} files up to date had another owner, mode or attributes than the source: set in place"
             ),
             Notice::NotMade { kind, count } => write!(
                 f,

@@ -202,7 +202,62 @@ fn a_rerun_repairs_owners_and_modes_without_copying() {
         "nothing copied again: {summary}"
     );
     assert!(
-        stderr(&o).contains("2 files up to date had another owner or mode"),
+        stderr(&o).contains("2 files up to date had another owner, mode or attributes"),
+        "{}",
+        stderr(&o)
+    );
+    assert_same_tree(&src, &dst);
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0);
+    assert!(!stderr(&o).contains("set in place"), "{}", stderr(&o));
+}
+
+/// A rerun makes the extended attributes and ACLs of files whose bytes are
+/// up to date the source's: one the first copy left out is added, one
+/// changed since is set back, one the source does not have is removed;
+/// nothing is copied again, and the next rerun has nothing to do.
+#[test]
+fn a_rerun_repairs_extended_attributes_and_acls_without_copying() {
+    need("setfacl", "acl");
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("a.txt"), b"a");
+    write(src.join("b.txt"), b"b");
+    write(src.join("c.txt"), b"c");
+    let setx = |p: &Path, name: &str, value: &[u8]| {
+        rustix::fs::setxattr(p, name, value, rustix::fs::XattrFlags::empty()).unwrap()
+    };
+    setx(&src.join("a.txt"), "user.comment", b"from the source");
+    setx(&src.join("b.txt"), "user.kept", b"yes");
+    let acl = Command::new("setfacl")
+        .args(["-m", "u:65534:r"])
+        .arg(src.join("c.txt"))
+        .status()
+        .unwrap();
+    assert!(acl.success());
+    // The first copy leaves attributes and ACLs out; then someone adds one.
+    let o = convoy()
+        .args(["--batch", "--no-preserve", "xattr,acl"])
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    setx(&dst.join("b.txt"), "user.stray", b"not in the source");
+    let o = convoy()
+        .args(["--batch", "--json"])
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let (_, summary) = json_lines(&o);
+    assert_eq!(
+        summary["files_copied"], 0,
+        "nothing copied again: {summary}"
+    );
+    assert!(
+        stderr(&o).contains("3 files up to date had another owner, mode or attributes"),
         "{}",
         stderr(&o)
     );

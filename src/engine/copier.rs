@@ -354,6 +354,30 @@ impl<'a> Copier<'a> {
         Ok(())
     }
 
+    /// A file up to date in its bytes whose extended attributes or ACLs are
+    /// not the source's gets them in place (counted with the repaired);
+    /// `dir_fd` is the destination folder.
+    pub fn repair_attrs(
+        &mut self,
+        dir_fd: BorrowedFd<'_>,
+        dir: &DirNode,
+        item: &Item,
+    ) -> io::Result<()> {
+        let sh = self.sh;
+        let wanted = sh.meta.attrs;
+        if sh.dry_run || item.kind != ItemKind::File || !(wanted.xattrs || wanted.acls) {
+            return Ok(());
+        }
+        let src = self.source_dir(dir)?;
+        let from = super::xattrs::At::Entry(src.as_fd(), item.source_name());
+        let to = super::xattrs::At::Entry(dir_fd, &item.name);
+        if super::xattrs::repair(from, to, wanted, &mut self.xbuf, &sh.kept)? {
+            sh.repaired
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
     /// What the destination did not keep of a file just copied: its holes are
     /// counted; if it was `renamed` into place, the time a rename changed
     /// (fusefat stamps a renamed file with the time of the rename) is set again

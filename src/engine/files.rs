@@ -132,6 +132,14 @@ fn file(
 ) -> Option<Done> {
     let replace = match c.check_dest(dir_fd, dir, item, |_, _| false) {
         Ok(r) => r,
+        // Its bytes are up to date; its attributes are made so too.
+        Err(Some((Outcome::UpToDate, p))) => {
+            let repaired = dir_fd.map_or(Ok(()), |fd| c.repair_attrs(fd, dir, item));
+            return Some(match repaired {
+                Ok(()) => (Outcome::UpToDate, p),
+                Err(e) => c.fail(dir, item, Op::SetMetadata, e, true),
+            });
+        }
         Err(done) => return done,
     };
     if let Some(done) = super::moving::rename_within(c, dir_fd, dir, item, replace) {

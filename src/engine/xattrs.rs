@@ -77,6 +77,9 @@ pub(crate) enum At<'a> {
     Fd(BorrowedFd<'a>),
     /// A symlink, by name in the open folder.
     Link(BorrowedFd<'a>, &'a OsStr),
+    /// Any other entry by name in the open folder, the final name not
+    /// followed (a rerun looks at files it does not open).
+    Entry(BorrowedFd<'a>, &'a OsStr),
 }
 
 /// Buffers for names and values, reused by one worker for every entry.
@@ -110,7 +113,7 @@ fn proc_path(dir: BorrowedFd<'_>, name: &OsStr) -> OsString {
 fn list(at: At<'_>, buf: &mut [u8]) -> rustix::io::Result<usize> {
     match at {
         At::Fd(fd) => sys::retry(|| rfs::flistxattr(fd, &mut buf[..])),
-        At::Link(dir, name) => {
+        At::Link(dir, name) | At::Entry(dir, name) => {
             let path = proc_path(dir, name);
             sys::retry(|| rfs::llistxattr(path.as_os_str(), &mut buf[..]))
         }
@@ -120,7 +123,7 @@ fn list(at: At<'_>, buf: &mut [u8]) -> rustix::io::Result<usize> {
 fn get(at: At<'_>, name: &CStr, buf: &mut [u8]) -> rustix::io::Result<usize> {
     match at {
         At::Fd(fd) => sys::retry(|| rfs::fgetxattr(fd, name, &mut buf[..])),
-        At::Link(dir, link) => {
+        At::Link(dir, link) | At::Entry(dir, link) => {
             let path = proc_path(dir, link);
             sys::retry(|| rfs::lgetxattr(path.as_os_str(), name, &mut buf[..]))
         }
@@ -130,7 +133,7 @@ fn get(at: At<'_>, name: &CStr, buf: &mut [u8]) -> rustix::io::Result<usize> {
 fn set(at: At<'_>, name: &CStr, value: &[u8]) -> rustix::io::Result<()> {
     match at {
         At::Fd(fd) => sys::retry(|| rfs::fsetxattr(fd, name, value, XattrFlags::empty())),
-        At::Link(dir, link) => {
+        At::Link(dir, link) | At::Entry(dir, link) => {
             let path = proc_path(dir, link);
             sys::retry(|| rfs::lsetxattr(path.as_os_str(), name, value, XattrFlags::empty()))
         }
@@ -218,6 +221,87 @@ pub(crate) fn copy(
         }
     }
     Ok(())
+}
+
+/// The attributes of `at` that `wanted` asks for, sorted, with their
+/// values; none where the filesystem keeps none.
+fn wanted_of(
+    at: At<'_>,
+    wanted: Wanted,
+    buf: &mut XattrBuf,
+) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    let XattrBuf { names, value } = buf;
+    let len = match read_into(names, |b| list(at, b)) {
+        Ok(n) => n,
+        Err(Errno::OPNOTSUPP | Errno::NOSYS) => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = Vec::new();
+    for name in names[..len].split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let take = match what(name) {
+            What::Acls => wanted.acls && wanted.held.acls,
+            What::Xattrs => wanted.xattrs && wanted.held.user,
+            _ => wanted.xattrs,
+        };
+        if !take {
+            continue;
+        }
+        let c = CStr::from_bytes_with_nul(&[name, b"\0"].concat())
+            .map_err(io::Error::other)?
+            .to_owned();
+        match read_into(value, |b| get(at, &c, b)) {
+            Ok(n) => out.push((name.to_vec(), value[..n].to_vec())),
+            Err(Errno::NODATA) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Makes the attributes `wanted` asks for on `to` those of `from`: a rerun
+/// repairing a copy whose bytes are up to date. Whether anything changed.
+pub(crate) fn repair(
+    from: At<'_>,
+    to: At<'_>,
+    wanted: Wanted,
+    buf: &mut XattrBuf,
+    lost: &NotKept,
+) -> io::Result<bool> {
+    if !wanted.xattrs && !wanted.acls {
+        return Ok(false);
+    }
+    let want = wanted_of(from, wanted, buf)?;
+    let have = wanted_of(to, wanted, buf)?;
+    if want == have {
+        return Ok(false);
+    }
+    for (name, _) in have
+        .iter()
+        .filter(|(n, _)| !want.iter().any(|(w, _)| w == n))
+    {
+        let c = CStr::from_bytes_with_nul(&[&name[..], b"\0"].concat())
+            .map_err(io::Error::other)?
+            .to_owned();
+        match remove(to, &c) {
+            Ok(()) | Err(Errno::NODATA) => {}
+            Err(Errno::OPNOTSUPP | Errno::NOSYS) => lost.add(what(name), Why::Unsupported),
+            Err(Errno::PERM | Errno::ACCESS) => lost.add(what(name), Why::NotPermitted),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    copy(from, to, wanted, buf, lost)?;
+    Ok(true)
+}
+
+fn remove(at: At<'_>, name: &CStr) -> rustix::io::Result<()> {
+    match at {
+        At::Fd(fd) => sys::retry(|| rfs::fremovexattr(fd, name)),
+        At::Link(dir, link) | At::Entry(dir, link) => {
+            let path = proc_path(dir, link);
+            sys::retry(|| rfs::lremovexattr(path.as_os_str(), name))
+        }
+    }
 }
 
 #[cfg(test)]
