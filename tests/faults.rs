@@ -1883,15 +1883,7 @@ fn a_mirror_that_fails_anywhere_deletes_nothing_it_should_not_and_a_rerun_finish
     let pristine = small_tree(t.path());
     write(pristine.join("d2/in-the-way.txt"), b"a file in the source");
     let old = t.path().join("old");
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(&pristine)
-            .arg(&old)
-            .status()
-            .unwrap()
-            .success()
-    );
+    cp_a(&pristine, &old);
     write(old.join("d0/f3.txt"), b"an older version");
     write(old.join("gone.txt"), b"only in the destination");
     write(old.join("x/y/z.txt"), &data(5, 3000));

@@ -34,15 +34,7 @@ fn drifted() -> Drifted {
     write(src.join("was-file/inner.txt"), b"a folder now");
     fs::create_dir_all(src.join("empty")).unwrap();
     // The destination: a copy, then drift.
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(&src)
-            .arg(&dst)
-            .status()
-            .unwrap()
-            .success()
-    );
+    cp_a(&src, &dst);
     write(dst.join("changed.txt"), b"old");
     write(dst.join("stale.txt"), b"gone from the source");
     write(dst.join("old/deep/er.txt"), &data(2, 5000));
@@ -69,13 +61,7 @@ fn drifted_for_nobody(d: &Drifted) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let t = shared_tempdir();
     let (src, dst) = (t.path().join("src"), t.path().join("dst"));
     for (from, to) in [(&d.src, &src), (&d.dst, &dst)] {
-        let ok = Command::new("cp")
-            .arg("-a")
-            .arg(from)
-            .arg(to)
-            .status()
-            .unwrap();
-        assert!(ok.success());
+        cp_a(from, to);
         let ok = Command::new("chown")
             .args(["-R", "-h", "65534:65534"])
             .arg(to)

@@ -1137,6 +1137,20 @@ fn the_move_option_of_the_form_removes_the_source_once_copied() {
     assert!(!src.exists(), "the source is gone");
 }
 
+/// Feeds the running mirror's events to `app` until it asks about its
+/// deletions.
+fn until_deletions_asked(app: &mut App) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while app.dialog != Some(Dialog::Deletions) {
+        let events = &app.running.as_ref().expect("a running copy").events;
+        let ev = events
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the mirror's events");
+        app.on_event(&ev, Instant::now());
+        assert!(Instant::now() < deadline, "no question came");
+    }
+}
+
 /// A mirror started in the TUI shows what it will delete (count, bytes,
 /// the entries) and deletes nothing until a person says yes; "keep all"
 /// keeps every one and the summary says why nothing went.
@@ -1155,18 +1169,7 @@ fn a_mirror_asks_before_it_deletes_and_keep_all_keeps_everything() {
         cfg.mirror = Some(Mirror::default());
         cfg.policy = ConflictPolicy::Overwrite;
         app.start(cfg);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while app.dialog != Some(Dialog::Deletions) {
-            let ev = app
-                .running
-                .as_ref()
-                .unwrap()
-                .events
-                .recv_timeout(Duration::from_secs(5))
-                .unwrap();
-            app.on_event(&ev, Instant::now());
-            assert!(Instant::now() < deadline, "no question came");
-        }
+        until_deletions_asked(&mut app);
         let s = text(&screen(&app, 100, 30));
         assert!(s.contains("Mirror: delete?"), "{s}");
         assert!(
@@ -1254,16 +1257,7 @@ fn compare_only_lists_the_differences_and_mirror_makes_them_the_same() {
     // Mirror from here: the deletion is asked first, then made.
     app.update(key(&app, KeyCode::Char('m')).unwrap());
     assert_eq!(app.screen, Screen::Copying);
-    while app.dialog != Some(Dialog::Deletions) {
-        let ev = app
-            .running
-            .as_ref()
-            .unwrap()
-            .events
-            .recv_timeout(Duration::from_secs(5))
-            .unwrap();
-        app.on_event(&ev, Instant::now());
-    }
+    until_deletions_asked(&mut app);
     app.update(key(&app, KeyCode::Char('y')).unwrap());
     app_run::run_to_end(&mut app);
     assert_eq!(app.progress.exit_code(), convoy::ExitCode::Success);

@@ -278,15 +278,7 @@ fn a_move_with_verify_keeps_every_source_whose_copy_reads_back_differently() {
     let src = t.path().join("src");
     tree(&src);
     let pristine = t.path().join("pristine");
-    assert!(
-        Command::new("cp")
-            .arg("-a")
-            .arg(&src)
-            .arg(&pristine)
-            .status()
-            .unwrap()
-            .success()
-    );
+    cp_a(&src, &pristine);
     let backing = t.path().join("backing");
     let _fs = FlipFs::mount(&backing, &t.path().join("mnt"));
     let dst = t.path().join("mnt/moved");

@@ -104,6 +104,11 @@ fn what(name: &[u8]) -> What {
     }
 }
 
+/// An attribute's name as the calls take it.
+fn c_name(name: &[u8]) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(name).map_err(io::Error::other)
+}
+
 fn proc_path(dir: BorrowedFd<'_>, name: &OsStr) -> OsString {
     let mut p = format!("/proc/self/fd/{}/", dir.as_raw_fd()).into_bytes();
     p.extend_from_slice(name.as_bytes());
@@ -204,9 +209,7 @@ pub(crate) fn copy(
             lost.add(kind, Why::Unsupported);
             continue;
         }
-        let name = CStr::from_bytes_with_nul(&[name, b"\0"].concat())
-            .map_err(io::Error::other)?
-            .to_owned();
+        let name = c_name(name)?;
         let n = match read_into(value, |b| get(from, &name, b)) {
             Ok(n) => n,
             // Removed since it was listed.
@@ -246,9 +249,7 @@ fn wanted_of(
         if !take {
             continue;
         }
-        let c = CStr::from_bytes_with_nul(&[name, b"\0"].concat())
-            .map_err(io::Error::other)?
-            .to_owned();
+        let c = c_name(name)?;
         match read_into(value, |b| get(at, &c, b)) {
             Ok(n) => out.push((name.to_vec(), value[..n].to_vec())),
             Err(Errno::NODATA) => {}
@@ -280,9 +281,7 @@ pub(crate) fn repair(
         .iter()
         .filter(|(n, _)| !want.iter().any(|(w, _)| w == n))
     {
-        let c = CStr::from_bytes_with_nul(&[&name[..], b"\0"].concat())
-            .map_err(io::Error::other)?
-            .to_owned();
+        let c = c_name(name)?;
         match remove(to, &c) {
             Ok(()) | Err(Errno::NODATA) => {}
             Err(Errno::OPNOTSUPP | Errno::NOSYS) => lost.add(what(name), Why::Unsupported),

@@ -204,6 +204,13 @@ pub fn leftover_temps(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `cp -a FROM TO`: an exact copy made by another tool, to start a test
+/// from (a pristine tree to compare with, a destination to drift).
+pub fn cp_a(from: &Path, to: &Path) {
+    let ok = Command::new("cp").arg("-a").arg(from).arg(to).status();
+    assert!(ok.is_ok_and(|s| s.success()), "cp -a {from:?} {to:?}");
+}
+
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
