@@ -1135,3 +1135,90 @@ fn special_files_onto_exfat_are_said_once_and_the_rest_is_copied() {
     assert_eq!(fs::read(dst.join("file.txt")).unwrap(), b"kept");
     assert!(!dst.join("pipe").exists());
 }
+
+/// `--move` and `--mirror` onto each kind of filesystem (and a move within
+/// it, which renames): every file arrives whole, a mirror's extras go (into
+/// a backup folder on the same filesystem, when asked) and its rerun has
+/// nothing to do, and a move leaves no source.
+fn move_and_mirror_on(fs_kind: Fs) {
+    let t = tempfile::tempdir().unwrap();
+    let m = Mounted::new(fs_kind, t.path());
+    assert_ne!(
+        fs::metadata(&m.mnt).unwrap().dev(),
+        fs::metadata(t.path()).unwrap().dev(),
+        "{fs_kind:?} is mounted"
+    );
+    let src = t.path().join("src");
+    for i in 0..20 {
+        write(
+            src.join(format!("d{}/f{i}.txt", i % 3)),
+            &data(i, 3000 + i as usize),
+        );
+    }
+    write(src.join("big.bin"), &data(99, 3 << 20));
+    let files = |root: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        entries(root)
+            .into_iter()
+            .filter(|r| root.join(r).is_file())
+            .map(|r| {
+                let b = fs::read(root.join(&r)).unwrap();
+                (r, b)
+            })
+            .collect()
+    };
+    let want = files(&src);
+    // A mirror onto a drifted copy there.
+    let dst = m.mnt.join("mirror");
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{fs_kind:?}: {}", stderr(&o));
+    write(dst.join("d0/f0.txt"), b"changed there");
+    write(dst.join("stale/old.txt"), b"gone from the source");
+    write(dst.join("d1/extra.txt"), b"extra");
+    let keep = m.mnt.join("kept");
+    let o = batch(&[
+        os("--mirror"),
+        os("--backup-dir"),
+        keep.as_os_str(),
+        src.as_os_str(),
+        dst.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 0, "{fs_kind:?}: {}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        files(&dst),
+        want,
+        "{fs_kind:?}: the mirror holds the source's files"
+    );
+    assert_eq!(
+        fs::read(keep.join("stale/old.txt")).unwrap(),
+        b"gone from the source"
+    );
+    assert_eq!(fs::read(keep.join("d0/f0.txt")).unwrap(), b"changed there");
+    let o = batch(&[os("--mirror"), src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "{fs_kind:?}: {}", stderr(&o));
+    assert!(
+        stdout(&o).contains("Mirror: nothing to delete"),
+        "{}",
+        stdout(&o)
+    );
+    // A move onto it (a copy, then the sources go), then within it (renames).
+    let moving = t.path().join("moving");
+    cp_a(&src, &moving);
+    let there = m.mnt.join("moved");
+    let o = batch(&[os("--move"), moving.as_os_str(), there.as_os_str()]);
+    assert_eq!(code(&o), 0, "{fs_kind:?}: {}", stderr(&o));
+    assert!(!moving.exists(), "{fs_kind:?}: the source is gone");
+    assert_eq!(files(&there), want);
+    let again = m.mnt.join("again");
+    let o = batch(&[os("--move"), there.as_os_str(), again.as_os_str()]);
+    assert_eq!(code(&o), 0, "{fs_kind:?}: {}", stderr(&o));
+    assert!(!there.exists());
+    assert_eq!(files(&again), want);
+    drop(m);
+}
+
+#[test]
+fn move_and_mirror_onto_xfs_btrfs_exfat_and_ntfs() {
+    for fs_kind in [Fs::Xfs, Fs::Btrfs, Fs::Exfat, Fs::Ntfs] {
+        move_and_mirror_on(fs_kind);
+    }
+}
