@@ -1862,7 +1862,8 @@ fn a_move_that_fails_anywhere_leaves_every_file_whole_in_one_place_and_a_rerun_f
 /// One case of the mirror sweep: a call failing (or a signal) at a given
 /// use, everywhere or only on calls that touch one path.
 struct MirrorCase {
-    inject: String,
+    /// One injection, or a fault and then its clean-up failing too.
+    inject: Vec<String>,
     /// Relative to the case's folder.
     on: Option<&'static str>,
     backup: bool,
@@ -1902,7 +1903,11 @@ fn a_mirror_that_fails_anywhere_deletes_nothing_it_should_not_and_a_rerun_finish
     let old_files = files_of(&old);
     let new_files = files_of(&pristine);
     let mut cases = Vec::new();
-    let case = |inject: String, on, backup| MirrorCase { inject, on, backup };
+    let case = |inject: String, on, backup| MirrorCase {
+        inject: inject.split(' ').map(String::from).collect(),
+        on,
+        backup,
+    };
     for call in [
         "getdents64",
         "newfstatat",
@@ -1936,6 +1941,36 @@ fn a_mirror_that_fails_anywhere_deletes_nothing_it_should_not_and_a_rerun_finish
         cases.push(case("unlinkat:signal=KILL:when=1+".into(), Some(on), false));
         cases.push(case("unlinkat:signal=INT:when=1+".into(), Some(on), false));
     }
+    // A full disk, an interrupted call (retried), and a fault whose
+    // clean-up fails too (the temporary of a replaced file, a backup's
+    // folder).
+    for (call, errno) in [
+        ("unlinkat", "ENOSPC"),
+        ("renameat2", "ENOSPC"),
+        ("getdents64", "EINTR"),
+        ("unlinkat", "EINTR"),
+        ("openat", "EINTR"),
+    ] {
+        for when in ["1", "3"] {
+            cases.push(case(
+                format!("{call}:error={errno}:when={when}"),
+                None,
+                false,
+            ));
+        }
+    }
+    for on in ["dst/x", "dst/gone.txt"] {
+        cases.push(case("unlinkat:error=EINTR:when=1".into(), Some(on), false));
+        cases.push(case("unlinkat:error=ENOSPC:when=1".into(), Some(on), false));
+    }
+    for two in [
+        "renameat2:error=EIO:when=1 unlinkat:error=EIO:when=1+",
+        "renameat2:error=EIO:when=2 unlinkat:error=EIO:when=1+",
+        "linkat:error=EIO:when=1 unlinkat:error=EIO:when=1+",
+    ] {
+        cases.push(case(two.into(), None, false));
+        cases.push(case(two.into(), None, true));
+    }
     for call in ["renameat2", "linkat", "mkdirat", "openat"] {
         for when in ["1", "2", "1+"] {
             cases.push(case(format!("{call}:error=EIO:when={when}"), None, true));
@@ -1948,7 +1983,7 @@ fn a_mirror_that_fails_anywhere_deletes_nothing_it_should_not_and_a_rerun_finish
         cases.push(case("linkat:signal=KILL:when=1+".into(), Some(on), true));
     }
     if let Ok(only) = std::env::var("FAULT_ONLY") {
-        cases.retain(|c| format!("{} {:?}", c.inject, c.on).contains(&only));
+        cases.retain(|c| format!("{} {:?}", c.inject.join(" "), c.on).contains(&only));
     }
     let mut bad = Vec::new();
     for (n, c) in cases.iter().enumerate() {
@@ -1973,7 +2008,7 @@ fn a_mirror_that_fails_anywhere_deletes_nothing_it_should_not_and_a_rerun_finish
         }
         argv.extend([src.display().to_string(), dst.display().to_string()]);
         let on = c.on.map(|p| dir.join(p));
-        let ran = run_traced(std::slice::from_ref(&c.inject), &argv, on.as_deref());
+        let ran = run_traced(&c.inject, &argv, on.as_deref());
         let (exit, err) = (ran.output.status.code(), stderr(&ran.output));
         let mut why = Vec::new();
         if ran.hung {
@@ -2087,7 +2122,7 @@ fn a_mirror_that_fails_anywhere_deletes_nothing_it_should_not_and_a_rerun_finish
             let b = if c.backup { " --backup-dir" } else { "" };
             bad.push(format!(
                 "{}{on}{b} (exit {exit:?}):\n    {}",
-                c.inject,
+                c.inject.join(" "),
                 why.join("\n    ")
             ));
         }
