@@ -1742,6 +1742,25 @@ fn a_move_that_fails_anywhere_leaves_every_file_whole_in_one_place_and_a_rerun_f
             cases.push(format!("{call}:signal=KILL:when={when}"));
         }
     }
+    // A full disk, interrupted calls (retried), and a fault whose clean-up
+    // fails too.
+    for call in ["unlinkat", "renameat2", "copy_file_range", "openat"] {
+        for when in ["1", "3"] {
+            cases.push(format!("{call}:error=ENOSPC:when={when}"));
+        }
+    }
+    for call in ["unlinkat", "renameat2", "getdents64", "syncfs"] {
+        for when in ["1", "3"] {
+            cases.push(format!("{call}:error=EINTR:when={when}"));
+        }
+    }
+    for two in [
+        "copy_file_range:error=EIO:when=1 unlinkat:error=EIO:when=1+",
+        "renameat2:error=EIO:when=2 unlinkat:error=EIO:when=1+",
+        "syncfs:error=EIO:when=1 unlinkat:error=EIO:when=1+",
+    ] {
+        cases.push(two.to_string());
+    }
     // A person's Ctrl-C, a service manager's TERM: a clean stop mid-move.
     for (call, signal) in [
         ("unlinkat", "INT"),
@@ -1770,7 +1789,8 @@ fn a_move_that_fails_anywhere_leaves_every_file_whole_in_one_place_and_a_rerun_f
             .map(|s| s.to_string())
             .chain([src.display().to_string(), dst.display().to_string()])
             .collect();
-        let ran = run_traced(std::slice::from_ref(inject), &argv, None);
+        let injected: Vec<String> = inject.split(' ').map(String::from).collect();
+        let ran = run_traced(&injected, &argv, None);
         let exit = ran.output.status.code();
         let mut why = Vec::new();
         if ran.hung {
