@@ -476,3 +476,114 @@ fn mirror_options_that_contradict_are_refused() {
         assert!(!t.path().join("d").exists());
     }
 }
+
+/// rsync's delete test: a dry run's list of deletions is the real run's.
+#[test]
+fn a_dry_run_names_exactly_what_the_real_run_deletes() {
+    let d = drifted();
+    let all = |o: &std::process::Output| -> Vec<serde_json::Value> {
+        stdout(o)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let plan = |o: &std::process::Output| -> Vec<String> {
+        let lines = all(o);
+        let plan = lines
+            .iter()
+            .find(|v| v["type"] == "mirror_plan")
+            .expect("a plan line");
+        let mut doomed: Vec<String> = plan["doomed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v["path"].as_str().unwrap().to_string())
+            .collect();
+        doomed.sort();
+        doomed
+    };
+    let o = mirror(&["--json", "--dry-run"], &d.src, &d.dst);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let would = plan(&o);
+    let o = mirror(&["--json"], &d.src, &d.dst);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut deleted: Vec<String> = all(&o)
+        .iter()
+        .filter(|v| v["type"] == "deleted")
+        .map(|v| v["path"].as_str().unwrap().to_string())
+        .collect();
+    deleted.sort();
+    assert_eq!(would, plan(&o));
+    assert_eq!(would, deleted, "the dry run named what the run deleted");
+    assert_eq!(would.len(), 6, "top-level entries: {would:?}");
+}
+
+/// rsync's delete-deep test: extras deep in the tree go, every file the
+/// source has stays byte for byte.
+#[test]
+fn deep_extras_go_and_everything_the_source_has_stays() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let mut files = Vec::new();
+    for a in 0..3 {
+        for b in 0..3 {
+            for c in 0..3 {
+                let rel = format!("d{a}/d{b}/d{c}/f{a}{b}{c}");
+                write(src.join(&rel), &data((a * 9 + b * 3 + c) as u64, 700));
+                files.push(rel);
+            }
+        }
+    }
+    cp_a(&src, &dst);
+    write(dst.join("d1/d2/extra/junk"), b"x");
+    write(dst.join("d1/d2/orphan"), b"y");
+    write(dst.join("d2/d0/d1/orphan"), b"z");
+    let o = mirror(&[], &src, &dst);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    for gone in ["d1/d2/extra", "d1/d2/orphan", "d2/d0/d1/orphan"] {
+        assert!(fs::symlink_metadata(dst.join(gone)).is_err(), "{gone}");
+    }
+    for rel in &files {
+        assert_eq!(
+            fs::read(dst.join(rel)).unwrap(),
+            fs::read(src.join(rel)).unwrap()
+        );
+    }
+    assert_same_tree(&src, &dst);
+}
+
+/// rsync's backup-dir symlink tests: a symlink planted inside the backup
+/// folder, pointing outside, is never written through; what it would have
+/// kept is not replaced, and nothing is deleted.
+#[test]
+fn a_symlink_planted_in_the_backup_folder_is_never_followed() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let (src, dst, bak, outside) = (
+        root.join("src"),
+        root.join("dst"),
+        root.join("bak"),
+        root.join("outside"),
+    );
+    for i in 0..3 {
+        write(src.join(format!("sub/f{i}")), b"new contents");
+        write(dst.join(format!("sub/f{i}")), b"old");
+        write(outside.join(format!("f{i}")), b"do not touch");
+    }
+    write(dst.join("sub/extra"), b"extra");
+    fs::create_dir_all(&bak).unwrap();
+    symlink(&outside, bak.join("sub")).unwrap();
+    let before = stat_all(&outside);
+    let o = mirror(&["--backup-dir", bak.to_str().unwrap()], &src, &dst);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("mirror: nothing deleted"),
+        "{}",
+        stderr(&o)
+    );
+    assert_unchanged(&before, &stat_all(&outside), "outside the backup folder");
+    for i in 0..3 {
+        assert_eq!(fs::read(dst.join(format!("sub/f{i}"))).unwrap(), b"old");
+    }
+    assert_eq!(fs::read(dst.join("sub/extra")).unwrap(), b"extra");
+}
