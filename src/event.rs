@@ -375,6 +375,10 @@ pub enum Notice {
     /// Files whose bytes were up to date and whose owner or mode was not the
     /// source's: set in place.
     Repaired(u64),
+    /// Destination files holding exactly the first bytes of their source,
+    /// and no later: a copy from before the source grew, brought up to date
+    /// whatever the conflict policy (none of its bytes is lost).
+    Grown(u64),
     /// Device nodes of one kind this process may not make (only root may):
     /// so many were not copied.
     NotMade { kind: &'static str, count: u64 },
@@ -466,6 +470,7 @@ impl Notice {
             Notice::KeptForResume(_) => "kept_for_resume",
             Notice::NotMade { .. } => "not_made",
             Notice::Repaired(_) => "metadata_repaired",
+            Notice::Grown(_) => "grown_copy_updated",
             Notice::Unplaced(_) => "unplaced",
             Notice::NotMoved(_) => "not_moved",
             Notice::MirrorHeld(_) => "mirror_held",
@@ -485,6 +490,7 @@ impl Notice {
                 | Notice::Resumed { .. }
                 | Notice::KeptForResume(_)
                 | Notice::Repaired(_)
+                | Notice::Grown(_)
         )
     }
 }
@@ -533,6 +539,11 @@ impl fmt::Display for Notice {
             Notice::Repaired(n) => write!(
                 f,
                 "{n} files up to date had another owner, mode or attributes than the source: set in place"
+            ),
+            Notice::Grown(n) => write!(
+                f,
+                "{n} files were an older, shorter copy of their source (it grew since): \
+                 brought up to date"
             ),
             Notice::NotMade { kind, count } => write!(
                 f,

@@ -331,6 +331,21 @@ fn a_move_with_verify_keeps_every_source_whose_copy_reads_back_differently() {
         stderr(&o)
     );
     assert_eq!(fs::read(a.join("same-size.txt")).unwrap(), b"source");
+    // The same for one file moved to another name beside it: its copy is
+    // the other name, never the source read against itself.
+    let (one, other) = (t.path().join("one.txt"), t.path().join("other.txt"));
+    write(&one, b"source");
+    write(&other, b"SOURCE");
+    let m = fs::metadata(&one).unwrap();
+    set_mtime(&other, m.mtime(), m.mtime_nsec());
+    let o = batch(&[
+        os("--move"),
+        os("--verify"),
+        one.as_os_str(),
+        other.as_os_str(),
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(&one).unwrap(), b"source");
     // Without --verify the same move trusts size and time, as cp -u would.
     let o = batch(&[os("--move"), a.as_os_str(), b.as_os_str()]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));

@@ -182,11 +182,11 @@ pub(super) fn copy_chunk(c: &mut Copier<'_>, chunk: &Chunk) {
 fn open_big(c: &mut Copier<'_>, f: &BigFile) -> Result<Arc<OpenBig>, Option<Done>> {
     let src_dir = c.source_dir(&f.dir);
     let root = c.sh.root();
-    let fail = |op, e, dest| Some(c.fail(&f.dir, &f.item, op, e, dest));
     let dir_fd = root
         .open_node(&f.dir)
-        .map_err(|e| fail(Op::OpenDir, e, true))?;
+        .map_err(|e| Some(c.fail(&f.dir, &f.item, Op::OpenDir, e, true)))?;
     let replace = c.check_dest(Some(dir_fd.as_fd()), &f.dir, &f.item, |_, _| false)?;
+    let fail = |op, e, dest| Some(c.fail(&f.dir, &f.item, op, e, dest));
     let (src, meta, _) = src_dir
         .and_then(|d| {
             c.sh.source

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, Gid, Mode, Uid};
+use rustix::fs::{AtFlags, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
 
 use super::data::Cache;
@@ -17,6 +17,7 @@ use super::decide::Decision;
 use super::item::{Item, ItemKind};
 use super::meta::SrcMeta;
 use super::node::DirNode;
+use super::same_bytes::{Relation, relate};
 use super::shared::Shared;
 use super::sys;
 use super::verify::{self, Round, Written};
@@ -285,7 +286,7 @@ impl<'a> Copier<'a> {
     /// Conflict check shared by every kind of entry: `Ok(replace)` to write it,
     /// `Err(Some)` a finished outcome, `Err(None)` parked for a person to decide.
     pub fn check_dest(
-        &self,
+        &mut self,
         dir_fd: Option<BorrowedFd<'_>>,
         dir: &Arc<DirNode>,
         item: &Item,
@@ -299,10 +300,18 @@ impl<'a> Copier<'a> {
             },
             _ => None,
         };
-        match self
+        let decision = match self
             .sh
             .decide(&item.meta, existing.as_ref(), self.sh.policy)
         {
+            Decision::Skip(SkipReason::Conflict | SkipReason::NotNewer) | Decision::Ask
+                if self.grown(dir_fd, dir, item, existing.as_ref()) =>
+            {
+                Decision::Copy { replace: true }
+            }
+            d => d,
+        };
+        match decision {
             Decision::Copy { replace } => Ok(replace),
             Decision::UpToDate => match (dir_fd, &existing) {
                 (Some(fd), Some(dest)) => match self.repair(fd, item, dest) {
@@ -326,6 +335,45 @@ impl<'a> Copier<'a> {
                 _ => Err(Some((Outcome::Skipped(SkipReason::Conflict), 0))),
             },
         }
+    }
+
+    /// A destination file shorter than its source and no later, holding
+    /// exactly the source's first bytes, is a copy from before the source
+    /// grew (an earlier run's, of a file still being written): bringing it up
+    /// to date loses none of its bytes, so it is replaced whatever the policy
+    /// for other files. An empty file is no evidence of anything.
+    fn grown(
+        &mut self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &DirNode,
+        item: &Item,
+        dest: Option<&SrcMeta>,
+    ) -> bool {
+        let (Some(fd), Some(dest)) = (dir_fd, dest) else {
+            return false;
+        };
+        let m = &item.meta;
+        if item.kind != ItemKind::File
+            || !(m.is_file() && dest.is_file())
+            || dest.size == 0
+            || dest.size >= m.size
+            || self.sh.window().later(dest.mtime, m.mtime)
+        {
+            return false;
+        }
+        let related = self.source_dir(dir).and_then(|src| {
+            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            let a = sys::openat(src.as_fd(), item.source_name(), flags, Mode::empty())?;
+            let b = sys::openat(fd, &item.name, flags, Mode::empty())?;
+            relate(a.as_fd(), b.as_fd())
+        });
+        let grown = matches!(related, Ok(Relation::Prefix));
+        if grown {
+            self.sh
+                .grown
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        grown
     }
 
     /// A file up to date in its bytes whose owner or permission bits are not

@@ -171,6 +171,10 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
     if repaired > 0 {
         sh.send(Event::Notice(Notice::Repaired(repaired)));
     }
+    let grown = sh.grown.load(Ordering::Relaxed);
+    if grown > 0 {
+        sh.send(Event::Notice(Notice::Grown(grown)));
+    }
     for (kind, count) in sh.not_made.take() {
         sh.send(Event::Notice(Notice::NotMade { kind, count }));
     }

@@ -44,6 +44,7 @@ mod plan;
 mod resolver;
 mod resume;
 mod run;
+mod same_bytes;
 mod shared;
 mod source;
 mod special;

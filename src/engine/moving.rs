@@ -21,6 +21,7 @@ use super::item::Item;
 use super::meta::SrcMeta;
 use super::node::DirNode;
 use super::plan::{DeferredLink, Named};
+use super::same_bytes::{Relation, relate};
 use super::shared::Shared;
 use super::sys;
 use crate::error::{CopyError, Op};
@@ -94,22 +95,15 @@ pub(super) fn same_bytes(
         return true;
     };
     let compared = c.source_dir(dir).and_then(|src| {
-        let open = |d: BorrowedFd<'_>| {
-            let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW;
-            sys::openat(d, item.source_name(), flags, rustix::fs::Mode::empty())
-        };
-        let (a, b) = (open(src.as_fd())?, open(dest)?);
-        let (mut x, mut y) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-        loop {
-            let n = read_full(a.as_fd(), &mut x)?;
-            let m = read_full(b.as_fd(), &mut y)?;
-            if n != m || x[..n] != y[..m] {
-                return Ok(false);
-            }
-            if n == 0 {
-                return Ok(true);
-            }
-        }
+        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW;
+        let a = sys::openat(
+            src.as_fd(),
+            item.source_name(),
+            flags,
+            rustix::fs::Mode::empty(),
+        )?;
+        let b = sys::openat(dest, &item.name, flags, rustix::fs::Mode::empty())?;
+        Ok(relate(a.as_fd(), b.as_fd())? == Relation::Same)
     });
     let why = match compared {
         Ok(true) => return true,
@@ -122,18 +116,6 @@ pub(super) fn same_bytes(
     let path = sh.source.display(&dir.rel).join(item.source_name());
     not_moved(sh, CopyError::new(path, Op::RemoveSource, why));
     false
-}
-
-/// Reads until `buf` is full or the file ends.
-fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match sys::read(fd, &mut buf[n..])? {
-            0 => break,
-            got => n += got,
-        }
-    }
-    Ok(n)
 }
 
 /// Within one filesystem a file is moved by renaming it (no byte copied,

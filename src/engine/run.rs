@@ -207,6 +207,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         kept: NotKept::default(),
         not_made: Default::default(),
         repaired: Default::default(),
+        grown: Default::default(),
         file_meta,
         kernel: KernelCopy::default(),
         dest_keeps_own_metadata: own,

@@ -42,6 +42,9 @@ pub(crate) struct Shared {
     pub kept: NotKept,
     /// Files up to date in their bytes whose owner or mode a rerun repaired.
     pub repaired: std::sync::atomic::AtomicU64,
+    /// Destination files that were a copy of their source from before it
+    /// grew, brought up to date whatever the policy.
+    pub grown: std::sync::atomic::AtomicU64,
     /// Device nodes this process may not make, said at the end.
     pub not_made: super::kept::NotMade,
     /// What the destination keeps of a file's metadata (probed at the start).
