@@ -1225,6 +1225,11 @@ fn compare_only_lists_the_differences_and_mirror_makes_them_the_same() {
     write(src.join("sub/b.txt"), b"two");
     write(dst.join("a.txt"), b"ONE!");
     write(dst.join("extra.txt"), b"only here");
+    // Times set, so the differences do not depend on the clock's tick.
+    common::set_mtime(src.join("a.txt"), 1_700_000_000, 0);
+    common::set_mtime(dst.join("a.txt"), 1_700_000_000, 0);
+    common::set_mtime(&src, 1_700_000_000, 0);
+    common::set_mtime(&dst, 1_700_000_100, 0);
     let mut app = setup_app(t.path());
     app.setup.source = src.display().to_string();
     app.setup.dest = dst.display().to_string();
