@@ -23,6 +23,16 @@ pub(crate) enum Job {
 }
 
 impl Job {
+    /// What it weighs in the walker's backlog, in entries. A piece of a big
+    /// file counts as so many that 64 are queued at most (each holds its
+    /// file open at the worker, not memory).
+    pub fn weight(&self) -> usize {
+        match self {
+            Job::Batch(b) => b.items.len().max(1),
+            Job::Chunk(_) => super::backlog::ENTRIES / 64,
+        }
+    }
+
     /// The folder the job writes in, and whether it writes there in place.
     pub fn dir(&self) -> (&Arc<DirNode>, bool) {
         match self {

@@ -16,6 +16,7 @@
 //! keeping what is replaced or deleted (`backup`).
 
 mod ask;
+mod backlog;
 mod backup;
 mod beneath;
 mod caps;

@@ -32,9 +32,9 @@ use crate::event::{Event, Fatal, Notice};
 use crate::exit::ExitCode;
 use crate::retry;
 
-/// Jobs waiting in the channel: enough to keep every worker fed while the walker
-/// works ahead, few enough that memory does not grow with the tree.
-const JOB_QUEUE: usize = 64;
+/// Jobs waiting in the channel at most; what bounds memory is the backlog's
+/// count of entries (see `backlog`), this only a backstop.
+const JOB_QUEUE: usize = 1024;
 /// Events are small; a slow consumer eventually slows the workers, never memory.
 const EVENT_QUEUE: usize = 16 * 1024;
 /// Descriptors a worker may hold at once: source file and folder, temporary,
@@ -207,6 +207,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         kept: NotKept::default(),
         not_made: Default::default(),
         repaired: Default::default(),
+        backlog: Default::default(),
         grown: Default::default(),
         file_meta,
         kernel: KernelCopy::default(),

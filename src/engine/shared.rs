@@ -42,6 +42,8 @@ pub(crate) struct Shared {
     pub kept: NotKept,
     /// Files up to date in their bytes whose owner or mode a rerun repaired.
     pub repaired: std::sync::atomic::AtomicU64,
+    /// Entries the walker has queued that no worker has taken yet.
+    pub backlog: super::backlog::Backlog,
     /// Destination files that were a copy of their source from before it
     /// grew, brought up to date whatever the policy.
     pub grown: std::sync::atomic::AtomicU64,

@@ -33,6 +33,7 @@ pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
 
 fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
     let mut c = Copier::new(Some(id), shared);
+    let _taker = shared.backlog.taker();
     while shared.control.enter().is_ok() {
         let _permit = Permit(&shared.control);
         loop {
@@ -48,6 +49,7 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
             let Ok(job) = job else {
                 return;
             };
+            shared.backlog.release(job.weight());
             let (dir, in_place) = {
                 let (d, p) = job.dir();
                 (Arc::clone(d), p)

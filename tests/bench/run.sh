@@ -4,6 +4,7 @@
 #   tests/bench/run.sh [small|large|huge|million|mixed|FOLDER ...]   (default: small large mixed)
 #   tests/bench/run.sh small small:cold million:2 million:cold:2
 #                       (a tree's own cache and number of rounds: every row in one run)
+#   tests/bench/run.sh small:deleted:6   (just after deletions, below)
 #   FRESH=1 tests/bench/run.sh ...   (as root: destinations on a fresh ext4, below)
 #   JOBS="1 2 4 8" tests/bench/run.sh small large    (convoy alone at each -j: scaling;
 #                                                     with FLOOR=1 the floor too)
@@ -20,6 +21,12 @@
 # to add the floor of a copy on this machine (tests/bench/floor.rs: the bare
 # walk, create and copy_file_range with convoy's parallelism; --exact adds each
 # file's mode and times) to the tools.
+# A tree with :deleted is timed in the state people meet when they delete the
+# old backup and make the new one: before each round the tree is copied six
+# times (cp -a) and the copies deleted at once, then every tool of the round
+# runs with no wait and no deletion between them (ext4 without a journal skips
+# the recently freed inodes on every create for minutes: see SETTLE below). Not
+# with FRESH=1, whose filesystems never deleted anything.
 # FRESH=1 (root; mkfs.ext4, losetup) writes every round into an ext4 made anew
 # on a loop device over a preallocated image in BENCH_DIR, instead of into
 # BENCH_DIR/out: no deletion, so no SETTLE, which makes the run that covers
@@ -167,13 +174,14 @@ fi
 labels=()
 for spec in "${trees[@]}"; do
   # tree[:warm|:cold][:rounds]
-  arg=${spec%%:*}; cache=$CACHE; runs=$RUNS
+  arg=${spec%%:*}; cache=$CACHE; runs=$RUNS; deleted=""
   IFS=: read -ra opts <<< "${spec#"$arg"}"
   for o in "${opts[@]}"; do
     case "$o" in
       "") ;;
       warm|cold) cache=$o ;;
-      *[!0-9]*) echo "unknown option $o in $spec (tree[:warm|:cold][:rounds])" >&2; exit 2 ;;
+      deleted) deleted=1 ;;
+      *[!0-9]*) echo "unknown option $o in $spec (tree[:warm|:cold][:deleted][:rounds])" >&2; exit 2 ;;
       *) runs=$o ;;
     esac
   done
@@ -183,6 +191,10 @@ for spec in "${trees[@]}"; do
   tree=$(basename "$arg")
   # The same tree warm and cold in one run: two rows.
   [ "$cache" = "$CACHE" ] || tree="$tree-$cache"
+  if [ -n "$deleted" ]; then
+    [ -z "$FRESH" ] || { echo "$spec: a fresh filesystem has deleted nothing (run it without FRESH)" >&2; exit 2; }
+    tree="$tree-deleted"
+  fi
   labels+=("$tree")
   # One walk of the source: its entries, their bytes and the disk they take.
   read -r files entries bytes usage < <(find "$src" -printf '%y %s %b\n' |
@@ -211,6 +223,10 @@ for spec in "${trees[@]}"; do
   fi
   for round in $(seq 1 "$runs"); do
     [ -z "$FRESH" ] || fresh_fs $fresh_inodes
+    if [ -n "$deleted" ]; then
+      for k in 1 2 3 4 5 6; do cp -a "$src" "$out/$tree-old-$round-$k-$$"; done
+      rm -rf "$out/$tree-old-$round"-*-$$; sync
+    fi
     # Each round starts one tool later: this machine has slow phases (see the
     # README) that would otherwise always hit the same tools, first in line.
     n=${#available[@]}; order=()

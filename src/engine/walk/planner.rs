@@ -291,7 +291,9 @@ impl<'a> Planner<'a> {
         if let Some(stage) = b.dir.stage.as_ref().filter(|_| b.in_place) {
             stage.add_job();
         }
-        self.jobs.send(Job::Batch(b)).is_ok()
+        let job = Job::Batch(b);
+        self.sh.backlog.reserve(job.weight());
+        self.jobs.send(job).is_ok()
     }
 
     fn send_chunks(&mut self, parent: &Arc<DirNode>, item: Item, count: u64) -> bool {
@@ -300,7 +302,9 @@ impl<'a> Planner<'a> {
             if let Some(stage) = parent.stage.as_ref().filter(|_| in_place) {
                 stage.add_job();
             }
-            self.jobs.send(Job::Chunk(chunk)).is_ok()
+            let job = Job::Chunk(chunk);
+            self.sh.backlog.reserve(job.weight());
+            self.jobs.send(job).is_ok()
         })
     }
 
