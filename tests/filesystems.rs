@@ -1222,3 +1222,46 @@ fn move_and_mirror_onto_xfs_btrfs_exfat_and_ntfs() {
         move_and_mirror_on(fs_kind);
     }
 }
+
+/// What an older build left of a file that grew while it copied it (the
+/// source's first bytes, stamped with the source's time then) is brought up
+/// to date by a rerun on every filesystem, within what each keeps of times;
+/// a file that is not the source's beginning stays.
+#[test]
+fn a_grown_copy_is_brought_up_to_date_on_xfs_btrfs_exfat_and_ntfs() {
+    for fs_kind in [Fs::Xfs, Fs::Btrfs, Fs::Exfat, Fs::Ntfs] {
+        let t = tempfile::tempdir().unwrap();
+        let m = Mounted::new(fs_kind, t.path());
+        let (src, dst) = (t.path().join("src"), m.mnt.join("dst"));
+        let whole = data(5, 700 * 1024);
+        for name in ["grown.log", "edited.log"] {
+            write(src.join(name), &whole);
+            set_mtime(src.join(name), 1_700_000_100, 0);
+        }
+        write(dst.join("grown.log"), &whole[..400 * 1024]);
+        set_mtime(dst.join("grown.log"), 1_700_000_000, 0);
+        let mut edited = whole[..400 * 1024].to_vec();
+        edited[7] ^= 1;
+        write(dst.join("edited.log"), &edited);
+        set_mtime(dst.join("edited.log"), 1_700_000_000, 0);
+        m.remount();
+        let o = batch(&[p(&src), p(&dst)]);
+        assert_eq!(code(&o), 1, "{fs_kind:?}: {}{}", stdout(&o), stderr(&o));
+        m.remount();
+        assert_eq!(
+            fs::read(dst.join("grown.log")).unwrap(),
+            whole,
+            "{fs_kind:?}"
+        );
+        assert_eq!(
+            fs::read(dst.join("edited.log")).unwrap(),
+            edited,
+            "{fs_kind:?}"
+        );
+        assert!(
+            stderr(&o).contains("1 files were an older, shorter copy"),
+            "{fs_kind:?}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustix::fs::{AtFlags, Gid, Mode, OFlags, Uid};
+use rustix::fs::{AtFlags, Gid, Mode, Uid};
 use rustix::io::Errno;
 
 use super::data::Cache;
@@ -17,7 +17,7 @@ use super::decide::Decision;
 use super::item::{Item, ItemKind};
 use super::meta::SrcMeta;
 use super::node::DirNode;
-use super::same_bytes::{Relation, relate};
+use super::same_bytes::{Relation, relate_named};
 use super::shared::Shared;
 use super::sys;
 use super::verify::{self, Round, Written};
@@ -361,12 +361,9 @@ impl<'a> Copier<'a> {
         {
             return false;
         }
-        let related = self.source_dir(dir).and_then(|src| {
-            let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let a = sys::openat(src.as_fd(), item.source_name(), flags, Mode::empty())?;
-            let b = sys::openat(fd, &item.name, flags, Mode::empty())?;
-            relate(a.as_fd(), b.as_fd())
-        });
+        let related = self
+            .source_dir(dir)
+            .and_then(|src| relate_named((src.as_fd(), item.source_name()), (fd, &item.name)));
         let grown = matches!(related, Ok(Relation::Prefix));
         if grown {
             self.sh

@@ -21,7 +21,7 @@ use super::item::Item;
 use super::meta::SrcMeta;
 use super::node::DirNode;
 use super::plan::{DeferredLink, Named};
-use super::same_bytes::{Relation, relate};
+use super::same_bytes::{Relation, relate_named};
 use super::shared::Shared;
 use super::sys;
 use crate::error::{CopyError, Op};
@@ -95,15 +95,8 @@ pub(super) fn same_bytes(
         return true;
     };
     let compared = c.source_dir(dir).and_then(|src| {
-        let flags = rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NOFOLLOW;
-        let a = sys::openat(
-            src.as_fd(),
-            item.source_name(),
-            flags,
-            rustix::fs::Mode::empty(),
-        )?;
-        let b = sys::openat(dest, &item.name, flags, rustix::fs::Mode::empty())?;
-        Ok(relate(a.as_fd(), b.as_fd())? == Relation::Same)
+        let related = relate_named((src.as_fd(), item.source_name()), (dest, &item.name))?;
+        Ok(related == Relation::Same)
     });
     let why = match compared {
         Ok(true) => return true,

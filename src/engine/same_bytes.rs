@@ -1,8 +1,11 @@
 //! Reading two files side by side: whether a destination holds its source's
 //! bytes, all of them or only their beginning.
 
+use std::ffi::OsStr;
 use std::io;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd};
+
+use rustix::fs::{Mode, OFlags};
 
 use super::sys;
 
@@ -35,6 +38,18 @@ pub(crate) fn relate(src: BorrowedFd<'_>, dest: BorrowedFd<'_>) -> io::Result<Re
     }
 }
 
+/// Opens `src_name` in `src_dir` and `dest_name` in `dest_dir` (never
+/// through a symlink) and reads them side by side.
+pub(crate) fn relate_named(
+    (src_dir, src_name): (BorrowedFd<'_>, &OsStr),
+    (dest_dir, dest_name): (BorrowedFd<'_>, &OsStr),
+) -> io::Result<Relation> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let a = sys::openat(src_dir, src_name, flags, Mode::empty())?;
+    let b = sys::openat(dest_dir, dest_name, flags, Mode::empty())?;
+    relate(a.as_fd(), b.as_fd())
+}
+
 /// Reads until `buf` is full or the file ends.
 fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
@@ -51,7 +66,6 @@ fn read_full(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
 mod tests {
     use super::*;
     use std::io::{Seek, Write};
-    use std::os::fd::AsFd;
 
     fn file(bytes: &[u8]) -> std::fs::File {
         let mut f = tempfile::tempfile().unwrap();
