@@ -330,6 +330,52 @@ fn the_top_level_modules_do_not_depend_on_each_other_round_a_circle() {
     );
 }
 
+/// The engine's layers: a folder of `src/engine` (or a file at its top)
+/// with all it holds, `engine::copy::files` → `engine::copy`.
+fn engine_layer(m: &str) -> Option<String> {
+    let mut parts = m.split("::");
+    (parts.next() == Some("engine")).then(|| match parts.next() {
+        Some(layer) => format!("engine::{layer}"),
+        None => "engine".to_string(),
+    })
+}
+
+#[test]
+fn no_folder_of_the_engine_depends_back_on_another() {
+    let mut layers = Graph::new();
+    for (m, deps) in graph() {
+        let Some(from) = engine_layer(&m) else {
+            continue;
+        };
+        let entry = layers.entry(from.clone()).or_default();
+        entry.extend(
+            deps.iter()
+                .filter_map(|d| engine_layer(d))
+                .filter(|d| *d != from),
+        );
+    }
+    for folder in [
+        "copy", "data", "meta", "os", "plan", "read", "trust", "walk", "write",
+    ] {
+        assert!(
+            layers.contains_key(&format!("engine::{folder}")),
+            "engine::{folder} was read ({:?})",
+            layers.keys()
+        );
+    }
+    let found = cycles(&layers);
+    assert!(
+        found.is_empty(),
+        "folders of the engine that depend on each other: {found:#?}"
+    );
+    // The system calls sit under everything and use nothing of the engine.
+    assert_eq!(
+        layers["engine::os"],
+        BTreeSet::new(),
+        "engine::os uses nothing above it"
+    );
+}
+
 #[test]
 fn the_engine_the_events_and_the_reducer_know_no_face() {
     let g = graph();

@@ -9,24 +9,25 @@ use std::thread::JoinHandle;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use super::ask::Ask;
-use super::kernel_copy::KernelCopy;
+use crate::engine::control::ask::Ask;
+use crate::engine::data::kernel_copy::KernelCopy;
 
-use super::control::Control;
+use crate::engine::control::handle::Control;
 
-use super::dest::DestRoot;
-use super::finish;
-use super::flush;
-use super::job::Job;
-use super::kept::NotKept;
-use super::meta::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
-use super::plan::Planned;
-use super::resolver;
-use super::shared::Shared;
-use super::source::SourceRoot;
-use super::walk::{self, Filter};
-use super::worker;
 use crate::config::{Chunking, Config, ConflictPolicy};
+use crate::engine::copy::finish;
+use crate::engine::copy::job::Job;
+use crate::engine::copy::resolver;
+use crate::engine::meta::attrs::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
+use crate::engine::meta::kept::NotKept;
+use crate::engine::plan::deferred::Planned;
+use crate::engine::plan::filter::Filter;
+use crate::engine::read::source::SourceRoot;
+use crate::engine::shared::Shared;
+use crate::engine::trust::flush;
+use crate::engine::walk;
+use crate::engine::worker;
+use crate::engine::write::dest::DestRoot;
 use crate::error::InputError;
 use crate::event::{Event, Fatal, Notice};
 use crate::exit::ExitCode;
@@ -144,7 +145,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
     if let Some(r) = &mut root {
         r.durable = config.fsync;
-        r.direct_writes = super::direct::wanted(config.direct, r.root_fd());
+        r.direct_writes = crate::engine::data::direct::wanted(config.direct, r.root_fd());
     }
     if config.mirror.is_some() {
         mirror_paths(&config)?;
@@ -316,13 +317,17 @@ fn backup_dir(
     root: Option<&DestRoot>,
 ) -> Result<
     (
-        Option<Arc<super::backup::Backup>>,
+        Option<Arc<crate::engine::write::backup::Backup>>,
         Option<std::path::PathBuf>,
     ),
     InputError,
 > {
     let refuse = |why: &str| InputError::BackupDir(dir.to_path_buf(), why.into());
-    let backup = super::backup::Backup::open(dir, root.map(DestRoot::root_fd), config.dry_run)?;
+    let backup = crate::engine::write::backup::Backup::open(
+        dir,
+        root.map(DestRoot::root_fd),
+        config.dry_run,
+    )?;
     let real = |p: &Path| std::fs::canonicalize(p).ok();
     let (at, source, dest) = (
         real(dir).unwrap_or_else(|| std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())),
@@ -533,7 +538,7 @@ fn run(
     };
     finish::finish(shared, planned);
     if let Some((filter, m)) = mirror {
-        super::mirror::prune(shared, filter, m.max_delete, m.confirm);
+        crate::engine::copy::mirror::prune(shared, filter, m.max_delete, m.confirm);
     }
     if shared.flush {
         flush::to_device(shared, format!("{THREAD_PREFIX}-flush"));

@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
-use super::ask::Ask;
+use crate::engine::control::ask::Ask;
 
-use super::control::Control;
-use super::decide::{self, Decision};
-use super::dest::DestRoot;
-use super::kept::{NotKept, What, Why};
-use super::kernel_copy::KernelCopy;
-use super::meta::MetaPolicy;
-use super::meta::{FileMeta, SrcMeta, TimeWindow};
-use super::source::SourceRoot;
 use crate::config::{Chunking, ConflictPolicy, Reflink};
+use crate::engine::control::decide::{self, Decision};
+use crate::engine::control::handle::Control;
+use crate::engine::data::kernel_copy::KernelCopy;
+use crate::engine::meta::attrs::MetaPolicy;
+use crate::engine::meta::attrs::{FileMeta, SrcMeta, TimeWindow};
+use crate::engine::meta::kept::{NotKept, What, Why};
+use crate::engine::read::source::SourceRoot;
+use crate::engine::write::dest::DestRoot;
 use crate::event::{Event, Fatal, Outcome};
 
 pub(crate) struct Shared {
@@ -43,12 +43,12 @@ pub(crate) struct Shared {
     /// Files up to date in their bytes whose owner or mode a rerun repaired.
     pub repaired: std::sync::atomic::AtomicU64,
     /// Entries the walker has queued that no worker has taken yet.
-    pub backlog: super::backlog::Backlog,
+    pub backlog: crate::engine::plan::backlog::Backlog,
     /// Destination files that were a copy of their source from before it
     /// grew, brought up to date whatever the policy.
     pub grown: std::sync::atomic::AtomicU64,
     /// Device nodes this process may not make, said at the end.
-    pub not_made: super::kept::NotMade,
+    pub not_made: crate::engine::meta::kept::NotMade,
     /// What the destination keeps of a file's metadata (probed at the start).
     pub file_meta: FileMeta,
     /// Which in-kernel copy the two filesystems take (learned as it goes).
@@ -70,11 +70,11 @@ pub(crate) struct Shared {
     /// Held while sources are removed (see `moving`).
     pub removing: std::sync::Mutex<()>,
     /// `--mirror`: entries a destination folder is in the way of.
-    pub in_the_way: super::held::InTheWay,
+    pub in_the_way: crate::engine::control::held::InTheWay,
     /// The first thing that went wrong: a mirror deletes nothing after it.
-    pub trouble: super::held::Trouble,
+    pub trouble: crate::engine::control::held::Trouble,
     /// `--backup-dir`, and where it is in DEST when it is inside.
-    pub backup: Option<Arc<super::backup::Backup>>,
+    pub backup: Option<Arc<crate::engine::write::backup::Backup>>,
     pub backup_rel: Option<std::path::PathBuf>,
     /// An entry at the top that takes another name (`Config::rename`).
     pub rename: Option<(std::ffi::OsString, std::ffi::OsString)>,

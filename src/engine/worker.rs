@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use crossbeam_channel::Receiver;
 
-use super::chunked;
-use super::copier::Copier;
-use super::files;
-use super::job::Job;
-use super::shared::Shared;
+use crate::engine::copy::chunked;
+use crate::engine::copy::copier::Copier;
+use crate::engine::copy::files;
+use crate::engine::copy::job::Job;
+use crate::engine::shared::Shared;
 use crate::event::WorkerId;
 
 /// Gives the gate's permit back when the worker lets go of it, also when it
 /// unwinds from a panic (the other workers would otherwise wait for it forever).
-struct Permit<'a>(&'a super::control::Control);
+struct Permit<'a>(&'a crate::engine::control::handle::Control);
 
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
@@ -42,7 +42,7 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
                 Ok(job) => Ok(job),
                 Err(_) => {
                     c.verify_round();
-                    super::moving::remove_verified(&mut c);
+                    crate::engine::copy::moving::remove_verified(&mut c);
                     jobs.recv()
                 }
             };
@@ -63,19 +63,19 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
             }
             if shared.control.must_yield() {
                 c.verify_round();
-                super::moving::remove_verified(&mut c);
+                crate::engine::copy::moving::remove_verified(&mut c);
                 break;
             }
         }
     }
     c.verify_round();
-    super::moving::remove_verified(&mut c);
+    crate::engine::copy::moving::remove_verified(&mut c);
 }
 
 #[cfg(test)]
 mod tests {
     use crate::config::Config;
-    use crate::engine::files::PANIC_NAME;
+    use crate::engine::copy::files::PANIC_NAME;
 
     #[test]
     fn a_panicking_worker_stops_the_run_instead_of_hanging_it() {

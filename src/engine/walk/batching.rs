@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use crate::engine::item::Item;
-use crate::engine::job::Batch;
-use crate::engine::node::DirNode;
+use crate::engine::copy::job::Batch;
+use crate::engine::plan::item::Item;
+use crate::engine::plan::node::DirNode;
 
 /// A batch closes at this many entries or bytes: large enough to spare the queue
 /// a message per tiny file, small enough that workers stay balanced (a file of
@@ -69,8 +69,8 @@ impl Batcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::item::ItemKind;
-    use crate::engine::meta::SrcMeta;
+    use crate::engine::meta::attrs::SrcMeta;
+    use crate::engine::plan::item::ItemKind;
 
     fn item(name: &str, size: u64) -> Item {
         Item {

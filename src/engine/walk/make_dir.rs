@@ -9,16 +9,11 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use rustix::fs::{AtFlags, Mode};
-use rustix::io::Errno;
-
-use crate::engine::beneath::DIR_FLAGS;
-use crate::engine::decide::{DirDecision, decide_dir};
-use crate::engine::meta::SrcMeta;
-use crate::engine::node::DirNode;
+use crate::engine::control::decide::{DirDecision, decide_dir};
+use crate::engine::meta::attrs::SrcMeta;
+use crate::engine::plan::node::DirNode;
+use crate::engine::plan::stage::Stage;
 use crate::engine::shared::Shared;
-use crate::engine::stage::Stage;
-use crate::engine::sys;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Notice, SkipReason};
 
@@ -40,7 +35,7 @@ pub(super) enum Made {
 pub(super) fn make_writable(sh: &Shared, fd: BorrowedFd<'_>, existing: &SrcMeta) {
     let m = &sh.meta;
     if !m.owner && existing.uid == m.euid && existing.mode & 0o300 != 0o300 {
-        let _ = sys::fchmod(fd, Mode::from_raw_mode(existing.mode & 0o7777 | 0o700));
+        let _ = sh.root().set_mode(fd, existing.mode & 0o7777 | 0o700);
     }
 }
 
@@ -115,7 +110,7 @@ impl DirMaker {
         let create = || {
             // Nothing is in the way: a move within one filesystem renames
             // the folder whole (else it is made, and filled, as a copy's).
-            if crate::engine::moving::rename_folder(sh, parent, name, meta, fd) {
+            if crate::engine::copy::moving::rename_folder(sh, parent, name, meta, fd) {
                 return Ok(Ok(Found::Moved));
             }
             // Where renaming a folder breaks what is open beneath it, folders
@@ -124,9 +119,10 @@ impl DirMaker {
             // A move removes sources as their copies get their names: a
             // folder never placed would leave them in neither place.
             if !sh.file_meta.renames_keep_handles || sh.moving {
-                return sys::mkdirat(fd, name, Mode::from_raw_mode(0o700))
+                return root
+                    .make_dir_at(fd, name)
                     .map(|()| Ok(Found::Made))
-                    .map_err(|e| (Op::CreateDir, e.into()));
+                    .map_err(|e| (Op::CreateDir, e));
             }
             root.make_staged_dir(fd)
                 .map(|temp| Ok(Found::Staged(temp)))
@@ -136,17 +132,14 @@ impl DirMaker {
         if parent.fresh {
             return create();
         }
-        let existing = match sys::statat(fd, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => Some(SrcMeta::from(&st)),
-            Err(Errno::NOENT) => None,
-            Err(e) => return Err((Op::Stat, e.into())),
-        };
+        let existing = root.stat_at(fd, name).map_err(|e| (Op::Stat, e))?;
         match decide_dir(meta, existing.as_ref(), sh.policy) {
             DirDecision::Merge if sh.dry_run => Ok(Ok(Found::Merged { partials: false })),
             DirDecision::Create | DirDecision::Replace if sh.dry_run => Ok(Ok(Found::DryRun)),
             DirDecision::Merge => {
-                let sub = sys::openat(fd, name, DIR_FLAGS, Mode::empty())
-                    .map_err(|e| (Op::OpenDir, e.into()))?;
+                let sub = root
+                    .open_child_dir(fd, name)
+                    .map_err(|e| (Op::OpenDir, e))?;
                 if let Some(existing) = &existing {
                     make_writable(sh, sub.as_fd(), existing);
                 }
@@ -164,7 +157,8 @@ impl DirMaker {
                         .take(fd, name, &parent.rel.join(name))
                         .map(drop)
                         .map_err(|e| (Op::Backup, e))?,
-                    None => sys::unlinkat(fd, name, AtFlags::empty())
+                    None => root
+                        .remove_at(fd, name)
                         .map_err(|e| (Op::CreateDir, e.into()))?,
                 }
                 create()

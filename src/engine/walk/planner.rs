@@ -12,17 +12,17 @@ use crossbeam_channel::Sender;
 use rustix::fs::FileType;
 
 use super::batching::Batcher;
-use super::filter::Filter;
 use super::make_dir::{DirMaker, Made};
-use crate::engine::chunked;
-use crate::engine::item::{Item, ItemKind};
-use crate::engine::job::{Batch, Job};
-use crate::engine::meta::{SrcMeta, special_kind};
-use crate::engine::names::CaseFold;
-use crate::engine::node::DirNode;
-use crate::engine::plan::{DeferredLink, Named, Planned};
-use crate::engine::resume;
+use crate::engine::copy::chunked;
+use crate::engine::copy::job::{Batch, Job};
+use crate::engine::meta::attrs::{SrcMeta, special_kind};
+use crate::engine::plan::deferred::{DeferredLink, Named, Planned};
+use crate::engine::plan::filter::Filter;
+use crate::engine::plan::item::{Item, ItemKind};
+use crate::engine::plan::node::DirNode;
 use crate::engine::shared::Shared;
+use crate::engine::write::names::CaseFold;
+use crate::engine::write::resume;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Outcome, RelPath};
 

@@ -20,16 +20,16 @@ use std::sync::atomic::Ordering;
 use crossbeam_channel::Sender;
 use rustix::fs::FileType;
 
-use super::filter::Filter;
 use super::make_dir::make_writable;
 use super::planner::{Planner, Visit};
-use crate::engine::job::Job;
-use crate::engine::meta::SrcMeta;
-use crate::engine::names::CaseFold;
-use crate::engine::node::DirNode;
-use crate::engine::plan::Planned;
+use crate::engine::copy::job::Job;
+use crate::engine::meta::attrs::SrcMeta;
+use crate::engine::os::sys;
+use crate::engine::plan::deferred::Planned;
+use crate::engine::plan::filter::Filter;
+use crate::engine::plan::node::DirNode;
 use crate::engine::shared::Shared;
-use crate::engine::sys;
+use crate::engine::write::names::CaseFold;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Notice, Outcome};
 

@@ -1,0 +1,514 @@
+//! A copier: one worker's state (its lane, its buffer, the source folder it has
+//! open) and what every kind of entry needs on the way to an outcome: the
+//! conflict check, failure messages with the path on the right side, putting a
+//! finished copy in place, and reporting.
+
+use std::ffi::OsStr;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustix::io::Errno;
+
+use crate::engine::control::decide::Decision;
+use crate::engine::data::bytes::Cache;
+use crate::engine::meta::attrs::{Attrs, SrcMeta};
+use crate::engine::meta::xattrs::{At, XattrBuf};
+use crate::engine::plan::item::{Item, ItemKind};
+use crate::engine::plan::node::DirNode;
+use crate::engine::shared::Shared;
+use crate::engine::trust::same_bytes::{Relation, relate_named};
+use crate::engine::trust::verify::{self, Round, Written};
+use crate::error::{CopyError, Op};
+use crate::event::{Digest, EntryKind, Event, Fatal, Outcome, SkipReason, What, Why, WorkerId};
+
+/// The outcome of one entry and how many of its bytes were already reported
+/// through `Progress` events.
+pub(crate) type Done = (Outcome, u64);
+
+/// What the conflict check says of an entry.
+pub(crate) enum Verdict {
+    /// Write it, over what is there if `replace`.
+    Write { replace: bool },
+    /// Nothing to write: the entry is finished with this.
+    Done(Done),
+    /// Parked for a person to decide, or held back for a mirror.
+    Parked,
+}
+
+pub(crate) struct Copier<'a> {
+    /// The lane this copier reports on; `None` for the conflict resolver.
+    pub id: Option<WorkerId>,
+    pub sh: &'a Shared,
+    /// Reused for every small file this copier copies.
+    pub buf: Vec<u8>,
+    /// The source folder of the last batch, kept open for the next one.
+    src_dir: Option<(Arc<Path>, Arc<OwnedFd>)>,
+    /// The group new files get in the destination folder of the last batch.
+    new_gid: Option<(Arc<Path>, u32)>,
+    /// Reused for every entry's extended attributes.
+    pub xbuf: XattrBuf,
+    /// Under `--verify`: the digest of the file just copied and the size and
+    /// time it was given, taken by the report that follows.
+    pub written: Option<(Digest, SrcMeta)>,
+    /// Under `--verify`: files copied and not yet read back.
+    round: Round,
+    /// Whether the next small file's first read asks if its data is in
+    /// memory, and whether one of this batch's was not (see `files::batch`).
+    pub cache: Cache,
+    /// `--move --verify`: copies read back the same whose sources are
+    /// still to go.
+    pub verified: Vec<(Arc<DirNode>, Item)>,
+}
+
+/// The group a file created in the folder `dir_fd` gets (see `new_file_gid`).
+pub(crate) fn folder_gid(sh: &Shared, dir_fd: BorrowedFd<'_>) -> u32 {
+    match sh.root().dir_meta(dir_fd) {
+        Ok(d) if sh.meta.owner && d.mode & 0o2000 != 0 => d.gid,
+        _ => sh.meta.egid,
+    }
+}
+
+pub(crate) fn entry_kind(k: ItemKind) -> EntryKind {
+    match k {
+        ItemKind::File => EntryKind::File,
+        ItemKind::Symlink => EntryKind::Symlink,
+        ItemKind::Special => EntryKind::Special,
+    }
+}
+
+impl<'a> Copier<'a> {
+    pub fn new(id: Option<WorkerId>, sh: &'a Shared) -> Self {
+        Copier {
+            id,
+            sh,
+            buf: Vec::new(),
+            src_dir: None,
+            new_gid: None,
+            xbuf: XattrBuf::default(),
+            written: None,
+            round: Round::default(),
+            cache: Cache::Unasked,
+            verified: Vec::new(),
+        }
+    }
+
+    /// The group a file created in `dir` (open as `dir_fd`) gets: the
+    /// folder's own when it is set-gid, else the process's. Asked once per
+    /// folder, and only where owners are kept.
+    pub fn new_file_gid(&mut self, dir: &DirNode, dir_fd: BorrowedFd<'_>) -> u32 {
+        let egid = self.sh.meta.egid;
+        if !self.sh.meta.owner {
+            return egid;
+        }
+        if let Some((rel, gid)) = &self.new_gid
+            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
+        {
+            return *gid;
+        }
+        let gid = folder_gid(self.sh, dir_fd);
+        self.new_gid = Some((Arc::clone(&dir.rel), gid));
+        gid
+    }
+
+    /// The open source folder of `dir`, reopened only when it changes.
+    pub fn source_dir(&mut self, dir: &DirNode) -> io::Result<Arc<OwnedFd>> {
+        if let Some((rel, fd)) = &self.src_dir
+            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
+        {
+            return Ok(Arc::clone(fd));
+        }
+        self.src_dir = None;
+        let fd = Arc::new(self.sh.source.open_dir(&dir.rel)?);
+        self.src_dir = Some((Arc::clone(&dir.rel), Arc::clone(&fd)));
+        Ok(fd)
+    }
+
+    fn src_path(&self, dir: &DirNode, name: &OsStr) -> PathBuf {
+        self.sh.source.display(&dir.rel).join(name)
+    }
+
+    fn dest_path(&self, dir: &DirNode, name: &OsStr) -> PathBuf {
+        match &self.sh.root {
+            Some(r) => r.display(&dir.rel).join(name),
+            None => dir.rel.join(name),
+        }
+    }
+
+    /// A failure of `item`, named by its destination path when `dest_side`,
+    /// by its source path otherwise.
+    pub fn error(
+        &self,
+        dir: &DirNode,
+        item: &Item,
+        op: Op,
+        e: io::Error,
+        dest_side: bool,
+    ) -> CopyError {
+        if !dest_side {
+            return CopyError::new(self.src_path(dir, item.source_name()), op, e);
+        }
+        let path = self.dest_path(dir, &item.name);
+        match &self.sh.root {
+            Some(root) => root.name_error(path, &item.name, op, e),
+            None => CopyError::new(path, op, e),
+        }
+    }
+
+    pub fn fail(&self, dir: &DirNode, item: &Item, op: Op, e: io::Error, dest_side: bool) -> Done {
+        (Outcome::Failed(self.error(dir, item, op, e, dest_side)), 0)
+    }
+
+    /// Disk full or read-only: every further file would fail the same way.
+    pub fn stop_if_fatal(&self, e: &CopyError) {
+        if let Some(fatal) = Fatal::of_copy_error(e)
+            && !self.sh.control.is_cancelled()
+        {
+            self.sh.send(Event::Fatal(fatal));
+            self.sh.control.cancel();
+        }
+    }
+
+    /// Reports an entry, or (a file copied under `--verify`) holds it for
+    /// this worker's next round of reading back; a copier without a lane
+    /// (the resolver) reads it back at once.
+    /// Whether it was held for reading back.
+    pub fn finish_entry(&mut self, dir: &Arc<DirNode>, item: &Item, done: Done) -> bool {
+        if let (Outcome::Failed(e), _) = &done {
+            self.stop_if_fatal(e);
+        }
+        let written = self.written.take();
+        if let ((Outcome::Copied, progressed), Some((digest, stamped))) = (&done, written) {
+            let w = Written {
+                dir: Arc::clone(dir),
+                item: item.clone(),
+                progressed: *progressed,
+                digest,
+                stamped,
+            };
+            if self.round.push(w) || self.id.is_none() {
+                self.verify_round();
+            }
+            return true;
+        }
+        self.send_entry(dir, item, done, None);
+        false
+    }
+
+    /// Reads back the files of this worker's round and reports them.
+    pub fn verify_round(&mut self) {
+        let files = self.round.take();
+        if files.is_empty() {
+            return;
+        }
+        if let Some(worker) = self.id {
+            self.sh.send(Event::Verifying {
+                worker,
+                files: files.len() as u64,
+                bytes: files.iter().map(|w| w.item.meta.size).sum(),
+            });
+        }
+        let results = verify::check(self.sh, &files, &mut self.buf);
+        // `--move`: a source goes once its copy read back the same (see
+        // `moving::remove_verified`).
+        let mut moved: Vec<&Written> = Vec::new();
+        for (w, r) in files.iter().zip(results) {
+            match r {
+                Ok(digest) => {
+                    if self.sh.moving && w.item.meta.nlink <= 1 {
+                        moved.push(w);
+                    }
+                    self.send_entry(
+                        &w.dir,
+                        &w.item,
+                        (Outcome::Copied, w.progressed),
+                        Some(digest),
+                    );
+                }
+                Err(e) => {
+                    self.stop_if_fatal(&e);
+                    self.send_entry(&w.dir, &w.item, (Outcome::Failed(e), w.progressed), None);
+                }
+            }
+        }
+        self.verified.extend(
+            moved
+                .into_iter()
+                .map(|w| (Arc::clone(&w.dir), w.item.clone())),
+        );
+    }
+
+    /// A file copied outside any round (a hard link's second name copied on
+    /// its own): read back at once.
+    pub fn verified_now(&mut self, dir: &Arc<DirNode>, item: &Item, outcome: Outcome) -> Outcome {
+        let Some((digest, stamped)) = self
+            .written
+            .take()
+            .filter(|_| matches!(outcome, Outcome::Copied))
+        else {
+            return outcome;
+        };
+        let w = Written {
+            dir: Arc::clone(dir),
+            item: item.clone(),
+            progressed: 0,
+            digest,
+            stamped,
+        };
+        match verify::check(self.sh, std::slice::from_ref(&w), &mut self.buf).pop() {
+            Some(Err(e)) => Outcome::Failed(e),
+            _ => outcome,
+        }
+    }
+
+    pub fn send_entry(&self, dir: &DirNode, item: &Item, done: Done, digest: Option<Digest>) {
+        let (outcome, progressed) = done;
+        let kind = entry_kind(item.kind);
+        if kind == EntryKind::File && matches!(outcome, Outcome::Copied) && !self.sh.dry_run {
+            self.sh.count_unkept();
+        }
+        self.sh.send(Event::Entry {
+            worker: self.id,
+            path: dir.rel_path(&item.name),
+            kind,
+            bytes: if kind == EntryKind::File {
+                item.meta.size
+            } else {
+                0
+            },
+            progressed,
+            outcome,
+            digest,
+        });
+    }
+
+    /// The conflict check every kind of entry goes through.
+    pub fn check_dest(
+        &mut self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &Arc<DirNode>,
+        item: &Item,
+        same_content: impl FnOnce(BorrowedFd<'_>, &SrcMeta) -> bool,
+    ) -> Verdict {
+        let existing = match (dir.fresh, dir_fd) {
+            (false, Some(fd)) => match self.sh.root().stat_at(fd, &item.name) {
+                Ok(Some(d)) if same_content(fd, &d) => {
+                    return Verdict::Done((Outcome::UpToDate, 0));
+                }
+                Ok(d) => d,
+                Err(e) => return Verdict::Done(self.fail(dir, item, Op::Stat, e, true)),
+            },
+            _ => None,
+        };
+        let decision = match self
+            .sh
+            .decide(&item.meta, existing.as_ref(), self.sh.policy)
+        {
+            Decision::Skip(SkipReason::Conflict | SkipReason::NotNewer) | Decision::Ask
+                if self.grown(dir_fd, dir, item, existing.as_ref()) =>
+            {
+                Decision::Copy { replace: true }
+            }
+            d => d,
+        };
+        match decision {
+            Decision::Copy { replace } => Verdict::Write { replace },
+            Decision::UpToDate => match (dir_fd, &existing) {
+                (Some(fd), Some(dest)) => match self.repair(fd, item, dest) {
+                    Ok(()) => Verdict::Done((Outcome::UpToDate, 0)),
+                    Err(e) => Verdict::Done(self.fail(dir, item, Op::SetMetadata, e, true)),
+                },
+                _ => Verdict::Done((Outcome::UpToDate, 0)),
+            },
+            // A mirror takes the folder away once the copy is complete.
+            Decision::Skip(SkipReason::DestIsDir) if self.sh.mirror.is_some() => {
+                let dest = existing.expect("a folder was found in the way");
+                self.sh.in_the_way.add(dir, item, &dest);
+                Verdict::Parked
+            }
+            Decision::Skip(r) => Verdict::Done((Outcome::Skipped(r), 0)),
+            Decision::Ask => match existing {
+                Some(dest) if !self.sh.dry_run => {
+                    self.sh.ask.park(&self.sh.events, dir, item, &dest);
+                    Verdict::Parked
+                }
+                _ => Verdict::Done((Outcome::Skipped(SkipReason::Conflict), 0)),
+            },
+        }
+    }
+
+    /// A destination file shorter than its source and no later, holding
+    /// exactly the source's first bytes, is a copy from before the source
+    /// grew (an earlier run's, of a file still being written): bringing it up
+    /// to date loses none of its bytes, so it is replaced whatever the policy
+    /// for other files. An empty file is no evidence of anything.
+    fn grown(
+        &mut self,
+        dir_fd: Option<BorrowedFd<'_>>,
+        dir: &DirNode,
+        item: &Item,
+        dest: Option<&SrcMeta>,
+    ) -> bool {
+        let (Some(fd), Some(dest)) = (dir_fd, dest) else {
+            return false;
+        };
+        let m = &item.meta;
+        if item.kind != ItemKind::File
+            || !(m.is_file() && dest.is_file())
+            || dest.size == 0
+            || dest.size >= m.size
+            || self.sh.window().later(dest.mtime, m.mtime)
+        {
+            return false;
+        }
+        let related = self
+            .source_dir(dir)
+            .and_then(|src| relate_named((src.as_fd(), item.source_name()), (fd, &item.name)));
+        let grown = matches!(related, Ok(Relation::Prefix));
+        if grown {
+            self.sh
+                .grown
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        grown
+    }
+
+    /// A file up to date in its bytes whose owner or permission bits are not
+    /// the source's (the destination could not keep them then, or someone
+    /// changed them) gets them in place, without copying a byte; counted and
+    /// said at the end.
+    fn repair(&self, dir_fd: BorrowedFd<'_>, item: &Item, dest: &SrcMeta) -> io::Result<()> {
+        let (sh, m) = (self.sh, &item.meta);
+        if sh.dry_run || item.kind != ItemKind::File {
+            return Ok(());
+        }
+        let owner = sh.meta.owner && (dest.uid, dest.gid) != (m.uid, m.gid);
+        // A change of owner clears set-id bits: the mode is set again after.
+        let mode = sh.meta.modes && (owner || dest.mode & 0o7777 != m.mode & 0o7777);
+        if owner {
+            sh.root().set_owner_at(dir_fd, &item.name, m)?;
+        }
+        if mode {
+            sh.root().set_mode_at(dir_fd, &item.name, m)?;
+        }
+        if owner || mode {
+            sh.repaired
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// A file up to date in its bytes whose extended attributes or ACLs are
+    /// not the source's gets them in place (counted with the repaired);
+    /// `dir_fd` is the destination folder.
+    pub fn repair_attrs(
+        &mut self,
+        dir_fd: BorrowedFd<'_>,
+        dir: &DirNode,
+        item: &Item,
+    ) -> io::Result<()> {
+        let sh = self.sh;
+        let wanted = sh.meta.attrs;
+        if sh.dry_run || item.kind != ItemKind::File || !(wanted.xattrs || wanted.acls) {
+            return Ok(());
+        }
+        let src = self.source_dir(dir)?;
+        let from = crate::engine::meta::xattrs::At::Entry(src.as_fd(), item.source_name());
+        let to = crate::engine::meta::xattrs::At::Entry(dir_fd, &item.name);
+        if crate::engine::meta::xattrs::repair(from, to, wanted, &mut self.xbuf, &sh.kept)? {
+            sh.repaired
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The last steps of a file's copy before it takes its name: the source's
+    /// metadata set on the open copy (`new_gid`: the group it was made with),
+    /// then, with `--fsync`, data and metadata on the device. `Err`: the
+    /// entry's failure, reported.
+    pub fn seal(
+        &mut self,
+        (src, out): (BorrowedFd<'_>, BorrowedFd<'_>),
+        (dir, item, meta): (&DirNode, &Item, &SrcMeta),
+        new_gid: u32,
+    ) -> Result<(), Outcome> {
+        let sh = self.sh;
+        let attrs = Attrs {
+            from: At::Fd(src),
+            buf: &mut self.xbuf,
+            lost: &sh.kept,
+        };
+        let sealed = sh
+            .meta
+            .apply_fd(out, meta, new_gid, attrs)
+            .map_err(|e| (Op::SetMetadata, e))
+            .and_then(|()| match sh.fsync {
+                true => sh.root().sync(out).map_err(|e| (Op::Flush, e)),
+                false => Ok(()),
+            });
+        sealed.map_err(|(op, e)| self.fail(dir, item, op, e, true).0)
+    }
+
+    /// A sealed copy given its name (`put`: how that went), and what the
+    /// destination lost of it on the way (see `settle`).
+    pub fn put_in_place(
+        &self,
+        put: io::Result<()>,
+        (renamed, dir_fd): (bool, Option<BorrowedFd<'_>>),
+        (dir, item, meta): (&Arc<DirNode>, &Item, &SrcMeta),
+    ) -> Outcome {
+        let placed = self.placed(put, dir, item);
+        self.settle(renamed, dir_fd, (dir, item, meta), placed)
+    }
+
+    /// What the destination did not keep of a file just copied: its holes are
+    /// counted; if it was `renamed` into place, the time a rename changed
+    /// (fusefat stamps a renamed file with the time of the rename) is set again
+    /// under its final name, in `dir_fd` (opened here when `None`).
+    pub fn settle(
+        &self,
+        renamed: bool,
+        dir_fd: Option<BorrowedFd<'_>>,
+        (dir, item, meta): (&Arc<DirNode>, &Item, &SrcMeta),
+        outcome: Outcome,
+    ) -> Outcome {
+        if !matches!(outcome, Outcome::Copied) {
+            return outcome;
+        }
+        let kept = self.sh.file_meta;
+        if meta.is_sparse() && !kept.holes {
+            self.sh.kept.add(What::Holes, Why::Unsupported);
+        }
+        if !renamed || kept.rename_keeps_times {
+            return outcome;
+        }
+        let opened;
+        let dir_fd = match dir_fd {
+            Some(fd) => fd,
+            None => match self.sh.root().open_node(dir) {
+                Ok(fd) => {
+                    opened = fd;
+                    opened.as_fd()
+                }
+                Err(e) => return self.fail(dir, item, Op::SetMetadata, e, true).0,
+            },
+        };
+        match self.sh.root().set_times_at(dir_fd, &item.name, meta) {
+            Ok(()) => outcome,
+            Err(e) => self.fail(dir, item, Op::SetMetadata, e, true).0,
+        }
+    }
+
+    /// The outcome of putting a finished copy in place.
+    pub fn placed(&self, result: io::Result<()>, dir: &DirNode, item: &Item) -> Outcome {
+        match result {
+            Ok(()) => Outcome::Copied,
+            // Something appeared under the name since the check: keep it.
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {
+                Outcome::Skipped(SkipReason::Conflict)
+            }
+            Err(e) => self.fail(dir, item, Op::Rename, e, true).0,
+        }
+    }
+}

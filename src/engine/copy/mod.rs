@@ -1,0 +1,14 @@
+//! The worker side: what a worker does with a job (`job`, `copier`): files in
+//! batches (`files`), pieces of big files (`chunked`), links and special files
+//! (`special`), a move's removal of sources (`moving`), the finish (`finish`),
+//! answered conflicts (`resolver`) and a mirror's deletions (`mirror`).
+
+pub(crate) mod chunked;
+pub(crate) mod copier;
+pub(crate) mod files;
+pub(crate) mod finish;
+pub(crate) mod job;
+pub(crate) mod mirror;
+pub(crate) mod moving;
+pub(crate) mod resolver;
+pub(crate) mod special;

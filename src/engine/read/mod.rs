@@ -1,0 +1,3 @@
+//! The read side: the source, reached through folder handles (`source`).
+
+pub(crate) mod source;

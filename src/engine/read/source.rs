@@ -1,0 +1,99 @@
+//! Reading the source through folder handles: a worker opens a batch's folder once
+//! and each file relative to it, so no full path is resolved per file, no path is
+//! too long to reach, and (without `-L`) no symlink swapped into the source after
+//! the walk redirects a read.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Mode, OFlags};
+
+use crate::engine::meta::attrs::{SrcMeta, regular_meta};
+use crate::engine::os::beneath::{Beneath, DIR_FLAGS};
+use crate::engine::os::sys;
+
+/// Where an open source file's metadata comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fresh {
+    /// `fstat` of the open file: type and size are known.
+    Checked,
+    /// The walk's `lstat`: to be checked if the file reads differently.
+    Walked,
+}
+
+pub(crate) struct SourceRoot {
+    dirs: Beneath,
+    path: PathBuf,
+}
+
+impl SourceRoot {
+    /// Opens the source folder the user named, following symlinks in the path
+    /// they typed; beneath it symlinks are followed only with `-L`.
+    pub fn open(path: &Path, follow: bool) -> io::Result<Self> {
+        let fd = sys::open(path, DIR_FLAGS.difference(OFlags::NOFOLLOW), Mode::empty())?;
+        Ok(SourceRoot {
+            dirs: Beneath::new(fd, follow),
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The source path of `rel`, for messages.
+    pub fn display(&self, rel: &Path) -> PathBuf {
+        if rel.as_os_str().is_empty() {
+            self.path.clone()
+        } else {
+            self.path.join(rel)
+        }
+    }
+
+    pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+        self.dirs.open_dir(rel)
+    }
+
+    /// Opens the folder `name` inside the open folder `dir`.
+    pub fn open_child_dir(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
+        self.dirs.open_by_components(dir, Path::new(name))
+    }
+
+    /// Metadata of `name` in `dir` (of what a symlink points to, with `-L`).
+    pub fn stat_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<SrcMeta> {
+        let flags = if self.dirs.follow {
+            AtFlags::empty()
+        } else {
+            AtFlags::SYMLINK_NOFOLLOW
+        };
+        Ok((&sys::statat(dir, name, flags)?).into())
+    }
+
+    /// Opens the regular file `name` in `dir` for reading and returns its
+    /// metadata: the walk's when the caller `trust_walk`s it (one `fstat` fewer
+    /// per small file; the copy re-checks when what it reads disagrees, see
+    /// `Fresh`), a fresh `fstat` otherwise.
+    pub fn open_file(
+        &self,
+        dir: BorrowedFd<'_>,
+        name: &OsStr,
+        walked: &SrcMeta,
+        trust_walk: bool,
+    ) -> io::Result<(OwnedFd, SrcMeta, Fresh)> {
+        // NONBLOCK: a FIFO swapped in after the walk must not hang the open.
+        let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        if !self.dirs.follow {
+            flags |= OFlags::NOFOLLOW;
+        }
+        let fd = sys::openat(dir, name, flags, Mode::empty())?;
+        if trust_walk {
+            return Ok((fd, *walked, Fresh::Walked));
+        }
+        let meta = regular_meta(fd.as_fd())?;
+        Ok((fd, meta, Fresh::Checked))
+    }
+
+    pub fn read_link(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<PathBuf> {
+        let target = sys::readlinkat(dir, name)?;
+        Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
+    }
+}
