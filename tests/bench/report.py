@@ -100,8 +100,13 @@ def summary(med, by_round, names):
     the fastest peer (by median), its TUI against its batch mode, and convoy
     against the floor of an exact copy when the run measured it."""
     ours = ("convoy", "convoy-tui")
-    peers = [k for k in med if k not in ours and not k.startswith("floor")]
+    # Earlier builds of convoy (AGAINST=...): their names carry the revision.
+    earlier = [k for k in med if names.get(k, k).startswith("convoy@")]
+    peers = [k for k in med if k not in ours and k not in earlier and not k.startswith("floor")]
     lines = []
+    for k in earlier:
+        lines.append(f"- convoy ÷ {names.get(k, k)}: {med['convoy'][0] / med[k][0]:.2f} by medians, "
+                     f"{by_rounds(by_round, 'convoy', k)} by rounds")
     if "convoy" in med and peers:
         best = min(peers, key=lambda k: med[k][0])
         lines.append(f"- convoy ÷ fastest peer ({names.get(best, best)}): "

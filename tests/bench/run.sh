@@ -10,6 +10,7 @@
 #                                                     with FLOOR=1 the floor too)
 #   SAFETY=1 tests/bench/run.sh small large   (what --verify, --flush, --fsync cost)
 #   FLOOR=1 tests/bench/run.sh small mixed     (every tool and the floor: floor.rs)
+#   AGAINST="6c4150c" tests/bench/run.sh small mixed   (this convoy against earlier builds)
 #
 # Needs hyperfine, GNU time and python3 (Debian: apt-get install hyperfine time);
 # peers: cargo install xcp fcp cpz. Environment: RUNS (default 5), BENCH_DIR
@@ -155,6 +156,21 @@ if [ -n "${SAFETY:-}" ]; then
     "rsync -a --fsync|rsync -a --fsync {S}/ {D}/"
     "xcp --fsync|xcp -r --fsync {S} {D}"
   )
+fi
+# AGAINST="REV ..." times this convoy against the ones built from those git
+# revisions and nothing else, interleaved as every row is: a change that must
+# not slow the copy (a refactor) is shown within noise of what it replaces.
+if [ -n "${AGAINST:-}" ]; then
+  tools=("convoy|$convoy --batch -q {S} {D}")
+  for rev in $AGAINST; do
+    built="$BENCH_DIR/against/$rev"
+    if [ ! -x "$built/target/release/convoy" ]; then
+      rm -rf "$built" && mkdir -p "$built"
+      git -C "$repo" archive "$rev" | tar -x -C "$built"
+      cargo build --release --quiet --manifest-path "$built/Cargo.toml"
+    fi
+    tools+=("convoy@$rev|$built/target/release/convoy --batch -q {S} {D}")
+  done
 fi
 available=()
 for t in "${tools[@]}"; do
