@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use crossbeam_channel::{Receiver, Sender};
 
 use crate::engine::control::ask::Ask;
-use crate::engine::data::kernel_copy::KernelCopy;
+use crate::engine::write::caps::Caps;
 
 use crate::engine::control::handle::Control;
 
@@ -168,6 +168,9 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         Some(r) if !config.dry_run => r.probe_file_meta(wants_owner),
         _ => FileMeta::EXACT,
     };
+    let learned = root
+        .as_ref()
+        .map_or_else(Arc::default, |r| Arc::clone(&r.learned));
     let (fd_workers, walker_fds) = fd_budget(fd_limit());
     let max_workers = config.jobs.max(16).min(fd_workers);
     let control = Control::new(config.jobs.min(max_workers), max_workers);
@@ -210,8 +213,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         repaired: Default::default(),
         backlog: Default::default(),
         grown: Default::default(),
-        file_meta,
-        kernel: KernelCopy::default(),
+        caps: Caps::new(file_meta, learned),
         dest_keeps_own_metadata: own,
         rename: config.rename.clone(),
         moving: config.move_sources,

@@ -13,9 +13,10 @@ use crate::engine::control::decide::{self, Decision};
 use crate::engine::control::handle::Control;
 use crate::engine::data::kernel_copy::KernelCopy;
 use crate::engine::meta::attrs::MetaPolicy;
-use crate::engine::meta::attrs::{FileMeta, SrcMeta, TimeWindow};
+use crate::engine::meta::attrs::{SrcMeta, TimeWindow};
 use crate::engine::meta::kept::{NotKept, What, Why};
 use crate::engine::read::source::SourceRoot;
+use crate::engine::write::caps::Caps;
 use crate::engine::write::dest::DestRoot;
 use crate::event::{Event, Fatal, Outcome};
 
@@ -49,10 +50,8 @@ pub(crate) struct Shared {
     pub grown: std::sync::atomic::AtomicU64,
     /// Device nodes this process may not make, said at the end.
     pub not_made: crate::engine::meta::kept::NotMade,
-    /// What the destination keeps of a file's metadata (probed at the start).
-    pub file_meta: FileMeta,
-    /// Which in-kernel copy the two filesystems take (learned as it goes).
-    pub kernel: KernelCopy,
+    /// What the destination can do: probed at the start, learned as it goes.
+    pub caps: Caps,
     /// The destination folder is not the copy of the source folder: its own
     /// mode, owner and times are left alone (`Config::dest_keeps_own_metadata`).
     pub dest_keeps_own_metadata: bool,
@@ -131,25 +130,25 @@ impl Shared {
         match self.reflink {
             Reflink::Never => false,
             Reflink::Always => true,
-            Reflink::Auto => self.root.as_ref().is_some_and(|r| r.learned.clones()),
+            Reflink::Auto => self.root.is_some() && self.caps.learned.clones(),
         }
     }
 
     /// Whether the kernel may move the bytes itself (`copy_file_range`,
     /// which on XFS and btrfs may clone them, or `sendfile`), and how.
     pub fn offload(&self) -> Option<&KernelCopy> {
-        (self.reflink != Reflink::Never).then_some(&self.kernel)
+        (self.reflink != Reflink::Never).then_some(&self.caps.kernel)
     }
 
     /// How closely the destination keeps times.
     pub fn window(&self) -> TimeWindow {
-        self.file_meta.window
+        self.caps.window()
     }
 
     /// Counts what the destination could not keep of a finished entry's
     /// mode and owner.
     pub fn count_unkept(&self) {
-        let m = self.file_meta;
+        let m = self.caps.keeps;
         if !m.modes {
             self.kept.add(What::Modes, Why::Unsupported);
         }

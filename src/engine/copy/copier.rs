@@ -476,7 +476,7 @@ impl<'a> Copier<'a> {
         if !matches!(outcome, Outcome::Copied) {
             return outcome;
         }
-        let kept = self.sh.file_meta;
+        let kept = self.sh.caps.keeps;
         if meta.is_sparse() && !kept.holes {
             self.sh.kept.add(What::Holes, Why::Unsupported);
         }

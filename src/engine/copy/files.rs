@@ -242,7 +242,7 @@ fn copy_file(
         _ => 0,
     };
     // Where the destination keeps no holes, zeros are written like data.
-    let sparse = meta.is_sparse() && c.sh.file_meta.holes;
+    let sparse = meta.is_sparse() && c.sh.caps.keeps.holes;
     let sh = c.sh;
     let mut mv = Mover {
         buf: &mut c.buf,
@@ -472,7 +472,7 @@ fn clone_data(
             Some(Err(CopyFail::Clone(io::Error::other(why))))
         }
         Cloned::CannotShare(_) => {
-            sh.root().learned.no_clones();
+            sh.caps.learned.no_clones();
             None
         }
         Cloned::Failed(f) => Some(Err(f)),
@@ -502,7 +502,7 @@ fn symlink(
             && match c.sh.root().read_link_at(fd, &item.name) {
                 Ok(t) => t == want,
                 Err(e) if caps::hidden_link(e) && caps::escapes(&target) => {
-                    c.sh.root().learned.links_hidden();
+                    c.sh.caps.learned.links_hidden();
                     c.sh.kept.add(What::LinkTargets, Why::Hidden);
                     d.size == want.len() as u64
                 }
@@ -528,7 +528,10 @@ fn symlink(
 /// symlink of a run finds out).
 fn symlink_caps(c: &Copier<'_>, dir_fd: Option<BorrowedFd<'_>>, dir: &Arc<DirNode>) -> SymlinkMeta {
     match dir_fd.filter(|_| !c.sh.dry_run) {
-        Some(dir_fd) => c.sh.root().symlink_meta(dir_fd, dir, c.sh.meta.owner),
+        Some(dir_fd) => {
+            c.sh.caps
+                .symlinks(|| c.sh.root().probe_symlink_meta(dir_fd, dir, c.sh.meta.owner))
+        }
         None => SymlinkMeta {
             times: Ok(()),
             owner: Ok(()),
@@ -567,7 +570,7 @@ pub(crate) fn copy_symlink(
         Err(e) => return c.fail(dir, item, Op::ReadLink, e, false),
     };
     let sh = c.sh;
-    let learned = &sh.root().learned;
+    let learned = &sh.caps.learned;
     // A destination that holds no symlinks (exFAT, as its probe found):
     // counted, not failed.
     if !learned.symlinks() {
@@ -625,7 +628,7 @@ pub(crate) fn copy_symlink(
 /// Counts a link made whose target the mount will not show again (said once
 /// at the end of the run).
 fn count_hidden(sh: &Shared, dir_fd: BorrowedFd<'_>, name: &OsStr, target: &std::path::Path) {
-    if sh.root().learned.link_hidden(dir_fd, name, target) {
+    if sh.caps.learned.link_hidden(dir_fd, name, target) {
         sh.kept.add(What::LinkTargets, Why::Hidden);
     }
 }

@@ -247,7 +247,7 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
         ConflictPolicy::Ask => ConflictPolicy::Skip,
         p => p,
     };
-    if !root.learned.hardlinks() {
+    if !sh.caps.learned.hardlinks() {
         return separate_copy(sh, link, &lfd, policy);
     }
     match root.link_at((tfd.as_fd(), tname), (lfd.as_fd(), lname)) {

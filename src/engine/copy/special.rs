@@ -52,7 +52,7 @@ pub(crate) fn copy_special(
     let kind = special_kind(item.meta.file_type()).unwrap_or("special file");
     // A filesystem with no such nodes (exFAT, FAT; probed at the start)
     // holds none of them: said once, as for symlinks there.
-    if !sh.file_meta.nodes {
+    if !sh.caps.keeps.nodes {
         sh.kept.add(What::SpecialFiles, Why::Unsupported);
         return (Outcome::Skipped(SkipReason::NotHeld(kind)), 0);
     }

@@ -118,7 +118,7 @@ impl DirMaker {
             // complete, renamed from temporaries).
             // A move removes sources as their copies get their names: a
             // folder never placed would leave them in neither place.
-            if !sh.file_meta.renames_keep_handles || sh.moving {
+            if !sh.caps.keeps.renames_keep_handles || sh.moving {
                 return root
                     .make_dir_at(fd, name)
                     .map(|()| Ok(Found::Made))

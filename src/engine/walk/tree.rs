@@ -154,7 +154,7 @@ fn read_level(
 ) -> bool {
     let mut subdirs = Vec::new();
     let mut go_on = true;
-    let mut fold = p.sh.file_meta.ignores_case.then(CaseFold::default);
+    let mut fold = p.sh.caps.keeps.ignores_case.then(CaseFold::default);
     match sys::read_dir(&fd) {
         Err(e) => p.folder_failed(&node, e.into()),
         Ok(dir) => {

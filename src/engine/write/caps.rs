@@ -10,16 +10,54 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use rustix::fs::{AtFlags, Gid, Mode, OFlags, RenameFlags, Timespec, Timestamps, Uid};
 use rustix::io::Errno;
 
 use super::temp_name::TempNames;
+use crate::engine::data::kernel_copy::KernelCopy;
 use crate::engine::meta::attrs::{FileMeta, SymlinkMeta, TimeWindow};
 use crate::engine::meta::kept::Why;
 use crate::engine::meta::xattrs::{Held, PROBE_ACL, holds};
 use crate::engine::os::beneath::DIR_FLAGS;
 use crate::engine::os::sys;
+
+/// What the destination can do, in one record (rclone's `Features` and
+/// `Precision`, OpenDAL's `Capability`): what its probe found at the start
+/// (`keeps`, with the window its times are kept within) and what the run
+/// learns as it goes (`learned` at a first refusal, the in-kernel copy the two
+/// filesystems take, whether a symlink's own metadata can be set). Every part
+/// of the copy asks this, never a filesystem's name.
+pub(crate) struct Caps {
+    pub keeps: FileMeta,
+    /// Shared with the destination, which learns most of it.
+    pub learned: Arc<Learned>,
+    pub kernel: KernelCopy,
+    symlinks: OnceLock<SymlinkMeta>,
+}
+
+impl Caps {
+    pub fn new(keeps: FileMeta, learned: Arc<Learned>) -> Self {
+        Caps {
+            keeps,
+            learned,
+            kernel: KernelCopy::default(),
+            symlinks: OnceLock::new(),
+        }
+    }
+
+    /// How closely the destination keeps times.
+    pub fn window(&self) -> TimeWindow {
+        self.keeps.window
+    }
+
+    /// Whether a symlink's own times and owner can be set, from `probe` the
+    /// first time it is asked (other workers wait for that answer).
+    pub fn symlinks(&self, probe: impl FnOnce() -> SymlinkMeta) -> SymlinkMeta {
+        *self.symlinks.get_or_init(probe)
+    }
+}
 
 /// What this run learned its destination refuses, so it is asked once: a
 /// `RENAME_NOREPLACE` and a nameless (`O_TMPFILE`) file (cleared at the first

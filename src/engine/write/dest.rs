@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
 
 use rustix::fs::{self as rfs, AtFlags, Gid, Mode, OFlags, Uid};
 use rustix::io::Errno;
@@ -39,8 +39,6 @@ pub(crate) struct DestRoot {
     /// Held to find a folder by its current names (read) or to rename a staged
     /// folder into place (write), so no lookup sees a name change half way.
     places: RwLock<()>,
-    /// Learned at the first symlink.
-    symlink_meta: Mutex<Option<SymlinkMeta>>,
     names: NameRules,
     left: Arc<LeftBehind>,
     /// `--fsync`: a staged folder's entries are flushed before it is placed.
@@ -64,7 +62,6 @@ impl DestRoot {
             learned: Arc::default(),
             link_by_proc: AtomicBool::new(false),
             temps: TempNames::new(pid),
-            symlink_meta: Mutex::new(None),
             names: NameRules::default(),
             left: Arc::default(),
             durable: false,
@@ -101,20 +98,18 @@ impl DestRoot {
     }
 
     /// Whether symlinks' own times and owner can be set here (`owner`: whether
-    /// owners are kept at all), probed in `dir` the first time; the flag says
-    /// whether this call probed.
-    pub fn symlink_meta(&self, dir: BorrowedFd<'_>, at: &Arc<DirNode>, owner: bool) -> SymlinkMeta {
-        let mut known = self
-            .symlink_meta
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *known.get_or_insert_with(|| {
-            let (m, left) = keeping_times(dir, || probe_symlinks(dir, &self.temps, owner)).0;
-            for (name, e) in left {
-                self.left.add(at, name, e);
-            }
-            m
-        })
+    /// owners are kept at all), tried in `dir` (see `Caps::symlinks`).
+    pub fn probe_symlink_meta(
+        &self,
+        dir: BorrowedFd<'_>,
+        at: &Arc<DirNode>,
+        owner: bool,
+    ) -> SymlinkMeta {
+        let (m, left) = keeping_times(dir, || probe_symlinks(dir, &self.temps, owner)).0;
+        for (name, e) in left {
+            self.left.add(at, name, e);
+        }
+        m
     }
 
     /// What this destination keeps of a file's metadata (`owner`: whether
