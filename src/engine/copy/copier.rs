@@ -20,6 +20,7 @@ use crate::engine::plan::node::DirNode;
 use crate::engine::shared::Shared;
 use crate::engine::trust::same_bytes::{Relation, relate_named};
 use crate::engine::trust::verify::{self, Round, Written};
+use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
 use crate::event::{Digest, EntryKind, Event, Fatal, Outcome, SkipReason, What, Why, WorkerId};
 

@@ -26,6 +26,7 @@ use crate::engine::plan::node::DirNode;
 use crate::engine::read::source::Fresh;
 use crate::engine::shared::Shared;
 use crate::engine::trust::verify;
+use crate::engine::write::Dest;
 use crate::engine::write::caps;
 use crate::engine::write::dest::NewFile;
 use crate::engine::write::resume;

@@ -20,6 +20,7 @@ use crate::engine::plan::deferred::{DeferredLink, Planned};
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
 use crate::engine::shared::Shared;
+use crate::engine::write::Dest;
 use crate::engine::write::resume;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Notice, Outcome, SkipReason, Unplaced};

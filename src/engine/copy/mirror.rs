@@ -34,6 +34,7 @@ use crate::engine::os::sys;
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::item::ItemKind;
 use crate::engine::shared::Shared;
+use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
 use crate::event::{Doomed, EntryKind, Event, Notice, Outcome, PrunePlan, SkipReason};
 

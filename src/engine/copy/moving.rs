@@ -24,6 +24,7 @@ use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
 use crate::engine::shared::Shared;
 use crate::engine::trust::same_bytes::{Relation, relate_named};
+use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Notice};
 

@@ -13,6 +13,7 @@ use crate::engine::control::decide::keep_both_name;
 use crate::engine::control::handle::{Answer, Choice};
 use crate::engine::plan::item::ItemKind;
 use crate::engine::shared::Shared;
+use crate::engine::write::Dest;
 use crate::engine::write::dest::DestRoot;
 use crate::error::Op;
 use crate::event::{Outcome, SkipReason};

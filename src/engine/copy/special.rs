@@ -14,6 +14,7 @@ use crate::engine::meta::attrs::special_kind;
 use crate::engine::meta::kept::{What, Why};
 use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
+use crate::engine::write::Dest;
 use crate::error::Op;
 use crate::event::{Outcome, SkipReason};
 

@@ -21,7 +21,8 @@ use crate::engine::os::sys;
 use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
 use crate::engine::shared::Shared;
-use crate::engine::write::dest::TakenAway;
+use crate::engine::write::Dest;
+use crate::engine::write::TakenAway;
 use crate::error::{CopyError, Op};
 use crate::event::Digest;
 
@@ -195,7 +196,7 @@ fn read_back(
 }
 
 /// Takes a copy known bad away from its final name (see
-/// [`DestRoot::take_away`](crate::engine::write::dest::DestRoot::take_away));
+/// [`Dest::take_away`]);
 /// says how, or why it stays.
 fn take_away(sh: &Shared, dir: &OwnedFd, name: &std::ffi::OsStr) -> String {
     match sh.root().take_away(dir.as_fd(), name) {

@@ -14,6 +14,7 @@ use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::plan::node::DirNode;
 use crate::engine::plan::stage::Stage;
 use crate::engine::shared::Shared;
+use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Notice, SkipReason};
 

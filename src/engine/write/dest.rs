@@ -20,6 +20,7 @@ use super::names::NameRules;
 use super::sweep::{remove_tree, sweep_dead_temps};
 use super::temp_entry::{Around, Kind, LeftBehind, TempEntry, rename_noreplace};
 use super::temp_name::TempNames;
+use super::{Dest, TakenAway};
 use crate::engine::meta::attrs::{FileMeta, SrcMeta, SymlinkMeta, keeping_times};
 use crate::engine::os::beneath::{Beneath, DIR_FLAGS};
 use crate::engine::os::sys;
@@ -156,119 +157,9 @@ impl DestRoot {
         TempEntry::new(dir, name, around, staged)
     }
 
-    /// What is at `name` in the open folder `dir` (not through a symlink);
-    /// `None`: nothing.
-    pub fn stat_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
-        match sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
-            Ok(st) => Ok(Some((&st).into())),
-            Err(Errno::NOENT) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
-    /// The open folder `dir`'s own metadata.
-    pub fn dir_meta(&self, dir: BorrowedFd<'_>) -> io::Result<SrcMeta> {
-        Ok((&sys::fstat(dir)?).into())
-    }
-
-    /// Gives the entry `name` of `dir` the owner of `meta` (not through a
-    /// symlink). A change of owner clears set-id bits: set the mode after.
-    pub fn set_owner_at(
-        &self,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        meta: &SrcMeta,
-    ) -> io::Result<()> {
-        let (uid, gid) = (Uid::from_raw(meta.uid), Gid::from_raw(meta.gid));
-        Ok(sys::chownat(
-            dir,
-            name,
-            uid,
-            gid,
-            AtFlags::SYMLINK_NOFOLLOW,
-        )?)
-    }
-
-    /// Gives the entry `name` of `dir` the permission bits of `meta`.
-    pub fn set_mode_at(&self, dir: BorrowedFd<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
-        Ok(sys::chmodat(
-            dir,
-            name,
-            Mode::from_raw_mode(meta.mode & 0o7777),
-        )?)
-    }
-
-    /// Gives the entry `name` of `dir` the times of `meta` (not through a
-    /// symlink).
-    pub fn set_times_at(
-        &self,
-        dir: BorrowedFd<'_>,
-        name: &OsStr,
-        meta: &SrcMeta,
-    ) -> io::Result<()> {
-        let flags = AtFlags::SYMLINK_NOFOLLOW;
-        Ok(sys::utimensat(dir, name, &meta.timestamps(), flags)?)
-    }
-
-    /// The target of the symlink `name` in `dir`, as raw bytes.
-    pub fn read_link_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> Result<Vec<u8>, Errno> {
-        sys::readlinkat(dir, name).map(|t| t.into_bytes())
-    }
-
-    /// Makes the symlink `name` to `target` in `dir`; EEXIST if it is taken.
-    pub fn symlink_at(
-        &self,
-        dir: BorrowedFd<'_>,
-        target: &Path,
-        name: &OsStr,
-    ) -> Result<(), Errno> {
-        sys::symlinkat(target, dir, name)
-    }
-
-    /// Gives the file `target` (name in an open folder) the second name
-    /// `link`; EEXIST if that is taken.
-    pub fn link_at(
-        &self,
-        (tdir, tname): (BorrowedFd<'_>, &OsStr),
-        (ldir, lname): (BorrowedFd<'_>, &OsStr),
-    ) -> Result<(), Errno> {
-        sys::linkat(tdir, tname, ldir, lname, AtFlags::empty())
-    }
-
     /// The open file or folder `fd`, data and metadata, on the device.
     pub fn sync(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
         Ok(sys::fsync(fd)?)
-    }
-
-    /// Gives the open folder `dir` the permission bits `mode`.
-    pub fn set_mode(&self, dir: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
-        Ok(sys::fchmod(dir, Mode::from_raw_mode(mode))?)
-    }
-
-    /// Makes the folder `name` in `dir`, private (0700) until its own mode
-    /// is set at the end; EEXIST if the name is taken.
-    pub fn make_dir_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
-        Ok(sys::mkdirat(dir, name, Mode::from_raw_mode(0o700))?)
-    }
-
-    /// Opens the folder `name` in `dir`, never through a symlink.
-    pub fn open_child_dir(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
-        Ok(sys::openat(dir, name, DIR_FLAGS, Mode::empty())?)
-    }
-
-    /// Removes the entry `name` (not a folder) from `dir`.
-    pub fn remove_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
-        sys::unlinkat(dir, name, AtFlags::empty())
-    }
-
-    /// Opens the destination folder of `node` wherever it is now: under its own
-    /// name, or under its or an ancestor's temporary name while staged. Fails
-    /// with ELOOP/EXDEV rather than follow a symlink or `..` anywhere on the way.
-    pub fn open_node(&self, node: &DirNode) -> io::Result<OwnedFd> {
-        let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
-        self.dirs
-            .open_dir(&node.current())
-            .map_err(|e| unplaced_ancestor(node).unwrap_or(e))
     }
 
     /// Opens the folder at `rel` beneath the root, never through a symlink.
@@ -280,12 +171,6 @@ impl DestRoot {
     /// be put in place, with that folder's reason.
     pub fn unplaced(&self, node: &DirNode) -> Option<io::Error> {
         unplaced_ancestor(node)
-    }
-
-    /// Opens `node` inside `parent`, the open folder of its parent.
-    pub fn open_child_node(&self, parent: BorrowedFd<'_>, node: &DirNode) -> io::Result<OwnedFd> {
-        let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
-        sys::openat(parent, node.current_name(), DIR_FLAGS, Mode::empty()).map_err(Into::into)
     }
 
     /// Creates a staged folder in `dir`: under a fresh temporary name, private
@@ -387,22 +272,6 @@ impl DestRoot {
             self.left.add(&folder, aside, why);
         }
         Ok(())
-    }
-
-    /// Takes `name` away from the folder `dir`, where a copy known to be bad
-    /// must not stay under it: removed, or where the filesystem refuses that,
-    /// renamed to a temporary of this run (the next run's sweep removes it).
-    /// The error is the removal's, when the rename failed too.
-    pub fn take_away(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<TakenAway> {
-        let why = match sys::unlinkat(dir, name, AtFlags::empty()) {
-            Ok(()) | Err(Errno::NOENT) => return Ok(TakenAway::Removed),
-            Err(e) => io::Error::from(e),
-        };
-        let aside = self.temp_name();
-        match sys::rename_noreplace_or_look(dir, name, dir, aside.as_os_str()) {
-            Ok(()) => Ok(TakenAway::SetAside { name: aside, why }),
-            Err(_) => Err(why),
-        }
     }
 
     /// A job of `node` is finished: the folder is placed when it was the last.
@@ -574,6 +443,128 @@ impl DestRoot {
     }
 }
 
+impl Dest for DestRoot {
+    type OpenDir = OwnedFd;
+    type Dir<'a> = BorrowedFd<'a>;
+
+    /// Opens the destination folder of `node` wherever it is now: under its own
+    /// name, or under its or an ancestor's temporary name while staged. Fails
+    /// with ELOOP/EXDEV rather than follow a symlink or `..` anywhere on the way.
+    fn open_node(&self, node: &DirNode) -> io::Result<Self::OpenDir> {
+        let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
+        self.dirs
+            .open_dir(&node.current())
+            .map_err(|e| unplaced_ancestor(node).unwrap_or(e))
+    }
+
+    /// Opens `node` inside `parent`, the open folder of its parent.
+    fn open_child_node(&self, parent: Self::Dir<'_>, node: &DirNode) -> io::Result<Self::OpenDir> {
+        let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
+        sys::openat(parent, node.current_name(), DIR_FLAGS, Mode::empty()).map_err(Into::into)
+    }
+
+    /// What is at `name` in the open folder `dir` (not through a symlink);
+    /// `None`: nothing.
+    fn stat_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
+        match sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => Ok(Some((&st).into())),
+            Err(Errno::NOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The open folder `dir`'s own metadata.
+    fn dir_meta(&self, dir: Self::Dir<'_>) -> io::Result<SrcMeta> {
+        Ok((&sys::fstat(dir)?).into())
+    }
+
+    /// Gives the entry `name` of `dir` the owner of `meta` (not through a
+    /// symlink). A change of owner clears set-id bits: set the mode after.
+    fn set_owner_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
+        let (uid, gid) = (Uid::from_raw(meta.uid), Gid::from_raw(meta.gid));
+        Ok(sys::chownat(
+            dir,
+            name,
+            uid,
+            gid,
+            AtFlags::SYMLINK_NOFOLLOW,
+        )?)
+    }
+
+    /// Gives the entry `name` of `dir` the permission bits of `meta`.
+    fn set_mode_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
+        Ok(sys::chmodat(
+            dir,
+            name,
+            Mode::from_raw_mode(meta.mode & 0o7777),
+        )?)
+    }
+
+    /// Gives the entry `name` of `dir` the times of `meta` (not through a
+    /// symlink).
+    fn set_times_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
+        let flags = AtFlags::SYMLINK_NOFOLLOW;
+        Ok(sys::utimensat(dir, name, &meta.timestamps(), flags)?)
+    }
+
+    /// The target of the symlink `name` in `dir`, as raw bytes.
+    fn read_link_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<Vec<u8>, Errno> {
+        sys::readlinkat(dir, name).map(|t| t.into_bytes())
+    }
+
+    /// Makes the symlink `name` to `target` in `dir`; EEXIST if it is taken.
+    fn symlink_at(&self, dir: Self::Dir<'_>, target: &Path, name: &OsStr) -> Result<(), Errno> {
+        sys::symlinkat(target, dir, name)
+    }
+
+    /// Gives the file `target` (name in an open folder) the second name
+    /// `link`; EEXIST if that is taken.
+    fn link_at(
+        &self,
+        (tdir, tname): (Self::Dir<'_>, &OsStr),
+        (ldir, lname): (Self::Dir<'_>, &OsStr),
+    ) -> Result<(), Errno> {
+        sys::linkat(tdir, tname, ldir, lname, AtFlags::empty())
+    }
+
+    /// Gives the open folder `dir` the permission bits `mode`.
+    fn set_mode(&self, dir: Self::Dir<'_>, mode: u32) -> io::Result<()> {
+        Ok(sys::fchmod(dir, Mode::from_raw_mode(mode))?)
+    }
+
+    /// Makes the folder `name` in `dir`, private (0700) until its own mode
+    /// is set at the end; EEXIST if the name is taken.
+    fn make_dir_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<()> {
+        Ok(sys::mkdirat(dir, name, Mode::from_raw_mode(0o700))?)
+    }
+
+    /// Opens the folder `name` in `dir`, never through a symlink.
+    fn open_child_dir(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Self::OpenDir> {
+        Ok(sys::openat(dir, name, DIR_FLAGS, Mode::empty())?)
+    }
+
+    /// Removes the entry `name` (not a folder) from `dir`.
+    fn remove_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<(), Errno> {
+        sys::unlinkat(dir, name, AtFlags::empty())
+    }
+
+    /// Takes `name` away from the folder `dir`, where a copy known to be bad
+    /// must not stay under it: removed, or where the filesystem refuses that,
+    /// renamed to a temporary of this run (the next run's sweep removes it).
+    /// The error is the removal's, when the rename failed too.
+    fn take_away(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<TakenAway> {
+        let why = match sys::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) | Err(Errno::NOENT) => return Ok(TakenAway::Removed),
+            Err(e) => io::Error::from(e),
+        };
+        let aside = self.temp_name();
+        match sys::rename_noreplace_or_look(dir, name, dir, aside.as_os_str()) {
+            Ok(()) => Ok(TakenAway::SetAside { name: aside, why }),
+            Err(_) => Err(why),
+        }
+    }
+}
+
 /// Why `node` cannot be reached: a folder above it (or it) could not be put
 /// in place, with that folder's own reason.
 fn unplaced_ancestor(node: &DirNode) -> Option<io::Error> {
@@ -594,16 +585,6 @@ fn unplaced_ancestor(node: &DirNode) -> Option<io::Error> {
         }
     }
     None
-}
-
-/// How [`DestRoot::take_away`] took an entry from its name.
-pub(crate) enum TakenAway {
-    Removed,
-    /// Renamed to the temporary `name`: it could not be removed, for `why`.
-    SetAside {
-        name: OsString,
-        why: io::Error,
-    },
 }
 
 /// The file a copy is written into, until it is complete.

@@ -11,3 +11,78 @@ pub(crate) mod resume;
 pub(crate) mod sweep;
 pub(crate) mod temp_entry;
 pub(crate) mod temp_name;
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::Path;
+
+use rustix::io::Errno;
+
+use crate::engine::meta::attrs::SrcMeta;
+use crate::engine::plan::node::DirNode;
+
+/// Where the copy's entries go, as the rules of the copy (`copy`, `walk`) ask
+/// for them: by name in an open folder, never by a path from the root, so that
+/// a destination reached another way (over SFTP, into a bucket) can answer the
+/// same questions. Refusals come as errno codes, which another kind of
+/// destination maps its own to. `dest::DestRoot` is the local destination,
+/// through folder handles; the calls that write a file's bytes are its own
+/// still (next: files, the dry run and SFTP behind this).
+pub(crate) trait Dest: Send + Sync {
+    /// An open folder.
+    type OpenDir: Send + Sync;
+    /// An open folder as the calls take it.
+    type Dir<'a>: Copy
+    where
+        Self: 'a;
+
+    /// Opens the folder of `node` wherever it is now (under its own name, or
+    /// a temporary one while staged), never through a symlink.
+    fn open_node(&self, node: &DirNode) -> io::Result<Self::OpenDir>;
+    /// Opens `node` inside `parent`, the open folder of its parent.
+    fn open_child_node(&self, parent: Self::Dir<'_>, node: &DirNode) -> io::Result<Self::OpenDir>;
+    /// Opens the folder `name` in `dir`, never through a symlink.
+    fn open_child_dir(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Self::OpenDir>;
+    /// What is at `name` in `dir` (not through a symlink); `None`: nothing.
+    fn stat_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>>;
+    /// The open folder's own metadata.
+    fn dir_meta(&self, dir: Self::Dir<'_>) -> io::Result<SrcMeta>;
+    /// The owner of `meta` on the entry `name` (a change of owner clears
+    /// set-id bits: the mode goes after).
+    fn set_owner_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()>;
+    /// The permission bits of `meta` on the entry `name`.
+    fn set_mode_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()>;
+    /// The times of `meta` on the entry `name` (not through a symlink).
+    fn set_times_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()>;
+    /// The permission bits `mode` on the open folder itself.
+    fn set_mode(&self, dir: Self::Dir<'_>, mode: u32) -> io::Result<()>;
+    /// The target of the symlink `name`, as raw bytes.
+    fn read_link_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<Vec<u8>, Errno>;
+    /// Makes the symlink `name` to `target`; EEXIST if the name is taken.
+    fn symlink_at(&self, dir: Self::Dir<'_>, target: &Path, name: &OsStr) -> Result<(), Errno>;
+    /// Gives a file a second name; EEXIST if that is taken.
+    fn link_at(
+        &self,
+        target: (Self::Dir<'_>, &OsStr),
+        link: (Self::Dir<'_>, &OsStr),
+    ) -> Result<(), Errno>;
+    /// Removes the entry `name` (not a folder).
+    fn remove_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<(), Errno>;
+    /// Makes the folder `name`, private until its own mode is set at the
+    /// end; EEXIST if the name is taken.
+    fn make_dir_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<()>;
+    /// Takes a copy known to be bad away from its name: removed, or set aside
+    /// under a temporary one where it cannot be; the removal's error when
+    /// neither worked.
+    fn take_away(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<TakenAway>;
+}
+
+/// How [`Dest::take_away`] took an entry from its name.
+pub(crate) enum TakenAway {
+    Removed,
+    /// Renamed to the temporary `name`: it could not be removed, for `why`.
+    SetAside {
+        name: OsString,
+        why: io::Error,
+    },
+}
