@@ -17,6 +17,7 @@ use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::os::sys;
 use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
 use crate::engine::write::Dest;
 use crate::engine::write::temp_entry::TempEntry;
 use crate::error::{CopyError, Op};

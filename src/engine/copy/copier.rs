@@ -17,6 +17,7 @@ use crate::engine::meta::attrs::{Attrs, SrcMeta};
 use crate::engine::meta::xattrs::{At, XattrBuf};
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::trust::same_bytes::{Relation, relate_named};
 use crate::engine::trust::verify::{self, Round, Written};

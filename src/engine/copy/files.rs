@@ -23,7 +23,7 @@ use crate::engine::meta::xattrs::At;
 use crate::engine::os::sys;
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
-use crate::engine::read::source::Fresh;
+use crate::engine::read::{Fresh, Source};
 use crate::engine::shared::Shared;
 use crate::engine::trust::verify;
 use crate::engine::write::Dest;

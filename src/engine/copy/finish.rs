@@ -19,6 +19,7 @@ use crate::engine::meta::xattrs::{At, Wanted, XattrBuf};
 use crate::engine::plan::deferred::{DeferredLink, Planned};
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::engine::write::resume;

@@ -33,6 +33,7 @@ use crate::engine::os::beneath::DIR_FLAGS;
 use crate::engine::os::sys;
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::item::ItemKind;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};

@@ -22,6 +22,7 @@ use crate::engine::os::sys;
 use crate::engine::plan::deferred::{DeferredLink, Named};
 use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::trust::same_bytes::{Relation, relate_named};
 use crate::engine::write::Dest;

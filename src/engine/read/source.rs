@@ -11,18 +11,10 @@ use std::path::{Path, PathBuf};
 
 use rustix::fs::{AtFlags, Mode, OFlags};
 
+use super::{Fresh, Source};
 use crate::engine::meta::attrs::{SrcMeta, regular_meta};
 use crate::engine::os::beneath::{Beneath, DIR_FLAGS};
 use crate::engine::os::sys;
-
-/// Where an open source file's metadata comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fresh {
-    /// `fstat` of the open file: type and size are known.
-    Checked,
-    /// The walk's `lstat`: to be checked if the file reads differently.
-    Walked,
-}
 
 pub(crate) struct SourceRoot {
     dirs: Beneath,
@@ -39,9 +31,15 @@ impl SourceRoot {
             path: path.to_path_buf(),
         })
     }
+}
+
+impl Source for SourceRoot {
+    type OpenDir = OwnedFd;
+    type Dir<'a> = BorrowedFd<'a>;
+    type File = OwnedFd;
 
     /// The source path of `rel`, for messages.
-    pub fn display(&self, rel: &Path) -> PathBuf {
+    fn display(&self, rel: &Path) -> PathBuf {
         if rel.as_os_str().is_empty() {
             self.path.clone()
         } else {
@@ -49,17 +47,17 @@ impl SourceRoot {
         }
     }
 
-    pub fn open_dir(&self, rel: &Path) -> io::Result<OwnedFd> {
+    fn open_dir(&self, rel: &Path) -> io::Result<Self::OpenDir> {
         self.dirs.open_dir(rel)
     }
 
     /// Opens the folder `name` inside the open folder `dir`.
-    pub fn open_child_dir(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<OwnedFd> {
+    fn open_child_dir(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Self::OpenDir> {
         self.dirs.open_by_components(dir, Path::new(name))
     }
 
     /// Metadata of `name` in `dir` (of what a symlink points to, with `-L`).
-    pub fn stat_at(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<SrcMeta> {
+    fn stat_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<SrcMeta> {
         let flags = if self.dirs.follow {
             AtFlags::empty()
         } else {
@@ -72,13 +70,13 @@ impl SourceRoot {
     /// metadata: the walk's when the caller `trust_walk`s it (one `fstat` fewer
     /// per small file; the copy re-checks when what it reads disagrees, see
     /// `Fresh`), a fresh `fstat` otherwise.
-    pub fn open_file(
+    fn open_file(
         &self,
-        dir: BorrowedFd<'_>,
+        dir: Self::Dir<'_>,
         name: &OsStr,
         walked: &SrcMeta,
         trust_walk: bool,
-    ) -> io::Result<(OwnedFd, SrcMeta, Fresh)> {
+    ) -> io::Result<(Self::File, SrcMeta, Fresh)> {
         // NONBLOCK: a FIFO swapped in after the walk must not hang the open.
         let mut flags = OFlags::RDONLY | OFlags::CLOEXEC | OFlags::NONBLOCK;
         if !self.dirs.follow {
@@ -92,7 +90,7 @@ impl SourceRoot {
         Ok((fd, meta, Fresh::Checked))
     }
 
-    pub fn read_link(&self, dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<PathBuf> {
+    fn read_link(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<PathBuf> {
         let target = sys::readlinkat(dir, name)?;
         Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
     }

@@ -28,6 +28,7 @@ use crate::engine::os::sys;
 use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::names::CaseFold;
 use crate::error::{CopyError, Op};

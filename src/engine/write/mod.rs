@@ -1,6 +1,7 @@
-//! The write side: the destination reached beneath its root (`dest`), names that
-//! appear only complete (`temp_entry`, `temp_name`), what the destination refuses
-//! or keeps (`caps`, `names`), leftovers of dead runs (`sweep`), partial big
+//! The write side: what the copy asks of a destination (`Dest`, and what it
+//! can do in one record, `caps`), the local destination reached beneath its
+//! root (`dest`), names that appear only complete (`temp_entry`, `temp_name`),
+//! names it refuses (`names`), leftovers of dead runs (`sweep`), partial big
 //! files kept to resume (`resume`) and what is replaced kept aside (`backup`).
 
 pub(crate) mod backup;
