@@ -286,6 +286,39 @@ fn symlink_swapped_into_the_source_during_the_copy_is_not_read_through() {
     }
 }
 
+/// Runs on two machines copying into one shared folder (NFS, SMB, sshfs)
+/// never remove each other's live temporaries: a pid says whether a run is
+/// alive only on its own machine, so another machine's temporary goes only
+/// once it has lain untouched for a day. (The machine in these names is not
+/// this one, except with odds of one in four billion.)
+#[test]
+fn another_machines_live_temporary_in_a_shared_folder_is_left_alone() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("d/a.txt"), b"a");
+    fs::create_dir_all(dst.join("d")).unwrap();
+    let live = dst.join("d/.convoy-000000017fffffff00000001.tmp");
+    let left = dst.join("d/.convoy-000000017fffffff00000002.tmp");
+    write(&live, b"being written elsewhere");
+    write(&left, b"left two days ago");
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    fs::File::options()
+        .write(true)
+        .open(&left)
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let o = batch(&[src.as_os_str(), dst.as_os_str()]);
+    assert_eq!(code(&o), 0, "stderr: {}", stderr(&o));
+    assert_eq!(fs::read(dst.join("d/a.txt")).unwrap(), b"a");
+    assert_eq!(
+        fs::read(&live).unwrap(),
+        b"being written elsewhere",
+        "another machine's live temporary is left alone"
+    );
+    assert!(!left.exists(), "one untouched for two days is swept");
+}
+
 #[test]
 fn same_file_through_a_hard_link_is_left_intact() {
     let t = tempfile::tempdir().unwrap();

@@ -26,10 +26,16 @@ pub(crate) fn sweep_dead_temps(dir: BorrowedFd<'_>, own_pid: u32) -> io::Result<
         let name = OsStr::from_bytes(entry.file_name().to_bytes());
         // Kept for the copy that resumes them (see `resume`).
         partials |= resume::is_partial(name);
-        let Some(pid) = temp_name::owner(name) else {
+        let Some(owner) = temp_name::owner(name) else {
             continue;
         };
-        if pid == own_pid || process_alive(pid) {
+        let alive = match owner.is_here() {
+            true => owner.pid == own_pid || process_alive(owner.pid),
+            // Another machine's run cannot be asked: alive until its
+            // temporary has been left untouched for a lease.
+            false => !untouched_for(dir, name, LEASE),
+        };
+        if alive {
             continue;
         }
         let removed = match sys::unlinkat(dir, name, AtFlags::empty()) {
@@ -104,6 +110,25 @@ pub(crate) fn remove_tree(dir: BorrowedFd<'_>, name: &OsStr) -> io::Result<()> {
     Ok(())
 }
 
+/// How long another machine's temporary must lie untouched before a run
+/// takes its writer for dead: a live run writes into its temporaries, and
+/// adds entries to the folders it stages, far more often than this. (A staged
+/// folder that holds only one file, written for longer than this, is the case
+/// it misjudges: its own time does not move while that file grows.)
+pub(crate) const LEASE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Whether `name` in `dir` was last changed longer than `lease` ago (by its
+/// own clock: a folder's entries, a file's bytes).
+fn untouched_for(dir: BorrowedFd<'_>, name: &OsStr, lease: std::time::Duration) -> bool {
+    let Ok(st) = sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) else {
+        return false;
+    };
+    let changed = std::time::UNIX_EPOCH + std::time::Duration::from_secs(st.st_mtime.max(0) as u64);
+    std::time::SystemTime::now()
+        .duration_since(changed)
+        .is_ok_and(|age| age > lease)
+}
+
 fn process_alive(pid: u32) -> bool {
     let Some(pid) = rustix::process::Pid::from_raw(pid as i32) else {
         return false;
@@ -140,5 +165,45 @@ mod tests {
         assert!(!staged.exists(), "the staged folder is gone");
         assert_eq!(std::fs::read(dst.join("user.txt")).unwrap(), b"mine");
         assert_eq!(std::fs::read(outside.join("keep.txt")).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn another_machines_temporaries_stay_until_untouched_for_a_lease() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = temp_name::this_machine() ^ 0x5a5a;
+        // Its pid is dead here, which says nothing of the other machine.
+        let live = dir
+            .path()
+            .join(format!(".convoy-{other:08x}7fffffff00000001.tmp"));
+        let dead = dir
+            .path()
+            .join(format!(".convoy-{other:08x}7fffffff00000002.tmp"));
+        let dead_dir = dir
+            .path()
+            .join(format!(".convoy-{other:08x}7fffffff00000003.tmp"));
+        std::fs::write(&live, b"being written").unwrap();
+        std::fs::write(&dead, b"left").unwrap();
+        std::fs::create_dir(&dead_dir).unwrap();
+        std::fs::write(dead_dir.join("inside"), b"x").unwrap();
+        let long_ago = std::time::SystemTime::now() - LEASE - std::time::Duration::from_secs(60);
+        for p in [&dead, &dead_dir] {
+            std::fs::File::open(p)
+                .unwrap()
+                .set_modified(long_ago)
+                .unwrap();
+        }
+        let fd = rustix::fs::open(dir.path(), DIR_FLAGS, Mode::empty()).unwrap();
+        let swept = sweep_dead_temps(fd.as_fd(), std::process::id()).unwrap();
+        assert!(swept.failed.is_empty(), "{:?}", swept.failed);
+        assert_eq!(
+            std::fs::read(&live).unwrap(),
+            b"being written",
+            "a live one stays"
+        );
+        assert!(
+            !dead.exists(),
+            "one untouched for longer than the lease goes"
+        );
+        assert!(!dead_dir.exists(), "and so does a folder");
     }
 }
