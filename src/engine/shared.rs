@@ -15,15 +15,19 @@ use crate::engine::data::kernel_copy::KernelCopy;
 use crate::engine::meta::attrs::MetaPolicy;
 use crate::engine::meta::attrs::{SrcMeta, TimeWindow};
 use crate::engine::meta::kept::{NotKept, What, Why};
+use crate::engine::read::Source;
 use crate::engine::read::source::SourceRoot;
+use crate::engine::write::Dest;
 use crate::engine::write::caps::Caps;
 use crate::engine::write::dest::DestRoot;
 use crate::event::{Event, Fatal, Outcome};
 
-pub(crate) struct Shared {
+/// Generic over where entries come from and go to (see `read::Source`,
+/// `write::Dest`); the local ones by default.
+pub(crate) struct Shared<S: Source = SourceRoot, D: Dest = DestRoot> {
     /// `None` only in a dry run into a destination that does not exist.
-    pub root: Option<DestRoot>,
-    pub source: SourceRoot,
+    pub root: Option<D>,
+    pub source: S,
     pub meta: MetaPolicy,
     pub control: Control,
     pub events: Sender<Event>,
@@ -79,7 +83,7 @@ pub(crate) struct Shared {
     pub rename: Option<(std::ffi::OsString, std::ffi::OsString)>,
 }
 
-impl Shared {
+impl<S: Source, D: Dest> Shared<S, D> {
     pub fn send(&self, e: Event) {
         match &e {
             Event::Entry {
@@ -172,7 +176,7 @@ impl Shared {
         self.window().same_content(a, b)
     }
 
-    pub fn root(&self) -> &DestRoot {
+    pub fn root(&self) -> &D {
         self.root
             .as_ref()
             .expect("a destination root exists whenever something is written")

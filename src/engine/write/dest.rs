@@ -447,6 +447,10 @@ impl Dest for DestRoot {
     type OpenDir = OwnedFd;
     type Dir<'a> = BorrowedFd<'a>;
 
+    fn display(&self, rel: &Path) -> PathBuf {
+        DestRoot::display(self, rel)
+    }
+
     /// Opens the destination folder of `node` wherever it is now: under its own
     /// name, or under its or an ancestor's temporary name while staged. Fails
     /// with ELOOP/EXDEV rather than follow a symlink or `..` anywhere on the way.

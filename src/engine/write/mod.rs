@@ -37,6 +37,8 @@ pub(crate) trait Dest: Send + Sync {
     where
         Self: 'a;
 
+    /// The destination's path of `rel`, for messages.
+    fn display(&self, rel: &Path) -> std::path::PathBuf;
     /// Opens the folder of `node` wherever it is now (under its own name, or
     /// a temporary one while staged), never through a symlink.
     fn open_node(&self, node: &DirNode) -> io::Result<Self::OpenDir>;
