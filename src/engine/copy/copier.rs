@@ -5,7 +5,7 @@
 
 use std::ffi::OsStr;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -18,10 +18,12 @@ use crate::engine::meta::xattrs::{At, XattrBuf};
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
+use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
 use crate::engine::trust::same_bytes::{Relation, relate_named};
 use crate::engine::trust::verify::{self, Round, Written};
 use crate::engine::write::Dest;
+use crate::engine::write::dest::DestRoot;
 use crate::error::{CopyError, Op};
 use crate::event::{Digest, EntryKind, Event, Fatal, Outcome, SkipReason, What, Why, WorkerId};
 
@@ -39,14 +41,16 @@ pub(crate) enum Verdict {
     Parked,
 }
 
-pub(crate) struct Copier<'a> {
+/// Generic over the source and destination like [`Shared`]; the local ones
+/// by default.
+pub(crate) struct Copier<'a, S: Source = SourceRoot, D: Dest = DestRoot> {
     /// The lane this copier reports on; `None` for the conflict resolver.
     pub id: Option<WorkerId>,
-    pub sh: &'a Shared,
+    pub sh: &'a Shared<S, D>,
     /// Reused for every small file this copier copies.
     pub buf: Vec<u8>,
     /// The source folder of the last batch, kept open for the next one.
-    src_dir: Option<(Arc<Path>, Arc<OwnedFd>)>,
+    src_dir: Option<(Arc<Path>, Arc<S::OpenDir>)>,
     /// The group new files get in the destination folder of the last batch.
     new_gid: Option<(Arc<Path>, u32)>,
     /// Reused for every entry's extended attributes.
@@ -80,8 +84,8 @@ pub(crate) fn entry_kind(k: ItemKind) -> EntryKind {
     }
 }
 
-impl<'a> Copier<'a> {
-    pub fn new(id: Option<WorkerId>, sh: &'a Shared) -> Self {
+impl<'a, S: Source, D: Dest> Copier<'a, S, D> {
+    pub fn new(id: Option<WorkerId>, sh: &'a Shared<S, D>) -> Self {
         Copier {
             id,
             sh,
@@ -96,26 +100,8 @@ impl<'a> Copier<'a> {
         }
     }
 
-    /// The group a file created in `dir` (open as `dir_fd`) gets: the
-    /// folder's own when it is set-gid, else the process's. Asked once per
-    /// folder, and only where owners are kept.
-    pub fn new_file_gid(&mut self, dir: &DirNode, dir_fd: BorrowedFd<'_>) -> u32 {
-        let egid = self.sh.meta.egid;
-        if !self.sh.meta.owner {
-            return egid;
-        }
-        if let Some((rel, gid)) = &self.new_gid
-            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
-        {
-            return *gid;
-        }
-        let gid = folder_gid(self.sh, dir_fd);
-        self.new_gid = Some((Arc::clone(&dir.rel), gid));
-        gid
-    }
-
     /// The open source folder of `dir`, reopened only when it changes.
-    pub fn source_dir(&mut self, dir: &DirNode) -> io::Result<Arc<OwnedFd>> {
+    pub fn source_dir(&mut self, dir: &DirNode) -> io::Result<Arc<S::OpenDir>> {
         if let Some((rel, fd)) = &self.src_dir
             && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
         {
@@ -170,6 +156,26 @@ impl<'a> Copier<'a> {
             self.sh.send(Event::Fatal(fatal));
             self.sh.control.cancel();
         }
+    }
+}
+
+impl Copier<'_> {
+    /// The group a file created in `dir` (open as `dir_fd`) gets: the
+    /// folder's own when it is set-gid, else the process's. Asked once per
+    /// folder, and only where owners are kept.
+    pub fn new_file_gid(&mut self, dir: &DirNode, dir_fd: BorrowedFd<'_>) -> u32 {
+        let egid = self.sh.meta.egid;
+        if !self.sh.meta.owner {
+            return egid;
+        }
+        if let Some((rel, gid)) = &self.new_gid
+            && (Arc::ptr_eq(rel, &dir.rel) || **rel == *dir.rel)
+        {
+            return *gid;
+        }
+        let gid = folder_gid(self.sh, dir_fd);
+        self.new_gid = Some((Arc::clone(&dir.rel), gid));
+        gid
     }
 
     /// Reports an entry, or (a file copied under `--verify`) holds it for

@@ -451,6 +451,10 @@ impl Dest for DestRoot {
         DestRoot::display(self, rel)
     }
 
+    fn name_error(&self, path: PathBuf, name: &OsStr, op: Op, e: io::Error) -> CopyError {
+        DestRoot::name_error(self, path, name, op, e)
+    }
+
     /// Opens the destination folder of `node` wherever it is now: under its own
     /// name, or under its or an ancestor's temporary name while staged. Fails
     /// with ELOOP/EXDEV rather than follow a symlink or `..` anywhere on the way.

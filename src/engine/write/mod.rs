@@ -39,6 +39,15 @@ pub(crate) trait Dest: Send + Sync {
 
     /// The destination's path of `rel`, for messages.
     fn display(&self, rel: &Path) -> std::path::PathBuf;
+    /// The failure `e` of `op` on the entry `name` (at `path`), said as the
+    /// destination refusing the name when that is what it is.
+    fn name_error(
+        &self,
+        path: std::path::PathBuf,
+        name: &OsStr,
+        op: crate::error::Op,
+        e: io::Error,
+    ) -> crate::error::CopyError;
     /// Opens the folder of `node` wherever it is now (under its own name, or
     /// a temporary one while staged), never through a symlink.
     fn open_node(&self, node: &DirNode) -> io::Result<Self::OpenDir>;
