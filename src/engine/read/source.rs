@@ -38,7 +38,6 @@ impl Source for SourceRoot {
     type Dir<'a> = BorrowedFd<'a>;
     type File = OwnedFd;
 
-    /// The source path of `rel`, for messages.
     fn display(&self, rel: &Path) -> PathBuf {
         if rel.as_os_str().is_empty() {
             self.path.clone()
@@ -51,12 +50,10 @@ impl Source for SourceRoot {
         self.dirs.open_dir(rel)
     }
 
-    /// Opens the folder `name` inside the open folder `dir`.
     fn open_child_dir(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Self::OpenDir> {
         self.dirs.open_by_components(dir, Path::new(name))
     }
 
-    /// Metadata of `name` in `dir` (of what a symlink points to, with `-L`).
     fn stat_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<SrcMeta> {
         let flags = if self.dirs.follow {
             AtFlags::empty()
@@ -66,10 +63,8 @@ impl Source for SourceRoot {
         Ok((&sys::statat(dir, name, flags)?).into())
     }
 
-    /// Opens the regular file `name` in `dir` for reading and returns its
-    /// metadata: the walk's when the caller `trust_walk`s it (one `fstat` fewer
-    /// per small file; the copy re-checks when what it reads disagrees, see
-    /// `Fresh`), a fresh `fstat` otherwise.
+    /// Trusting the walk saves one `fstat` per small file; the copy re-checks
+    /// when what it reads disagrees (see `Fresh`).
     fn open_file(
         &self,
         dir: Self::Dir<'_>,

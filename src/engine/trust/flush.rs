@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::engine::os::sys;
 use crate::engine::shared::Shared;
+use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Notice};
 

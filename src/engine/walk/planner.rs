@@ -21,6 +21,7 @@ use crate::engine::plan::filter::Filter;
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
 use crate::engine::shared::Shared;
+use crate::engine::write::Dest;
 use crate::engine::write::names::CaseFold;
 use crate::engine::write::resume;
 use crate::error::{CopyError, Op};

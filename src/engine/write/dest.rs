@@ -72,28 +72,6 @@ impl DestRoot {
         })
     }
 
-    /// The destination path of `rel`, for messages.
-    pub fn display(&self, rel: &Path) -> PathBuf {
-        if rel.as_os_str().is_empty() {
-            self.path.clone()
-        } else {
-            self.path.join(rel)
-        }
-    }
-
-    /// The failure `e` of `op` on the entry `name` (at `path`), said as the
-    /// destination refusing the name when that is what it is.
-    pub fn name_error(&self, path: PathBuf, name: &OsStr, op: Op, e: io::Error) -> CopyError {
-        let takes_name = matches!(op, Op::Create | Op::Rename | Op::Symlink | Op::HardLink);
-        match takes_name
-            .then(|| self.names.explain(self.root_fd(), &self.temps, name, &e))
-            .flatten()
-        {
-            Some(why) => CopyError::new(path, Op::Name, why),
-            None => CopyError::new(path, op, e),
-        }
-    }
-
     pub fn root_fd(&self) -> BorrowedFd<'_> {
         self.dirs.fd.as_fd()
     }
@@ -176,7 +154,7 @@ impl DestRoot {
     /// Creates a staged folder in `dir`: under a fresh temporary name, private
     /// until its metadata is applied at the end.
     pub fn make_staged_dir(&self, dir: BorrowedFd<'_>) -> io::Result<OsString> {
-        let made = self.under_temp_name(|name| sys::mkdirat(dir, name, Mode::from_raw_mode(0o700)));
+        let made = self.under_temp_name(|name| make_private_dir(dir, name));
         made.map(|(name, ())| name)
     }
 
@@ -448,11 +426,22 @@ impl Dest for DestRoot {
     type Dir<'a> = BorrowedFd<'a>;
 
     fn display(&self, rel: &Path) -> PathBuf {
-        DestRoot::display(self, rel)
+        if rel.as_os_str().is_empty() {
+            self.path.clone()
+        } else {
+            self.path.join(rel)
+        }
     }
 
     fn name_error(&self, path: PathBuf, name: &OsStr, op: Op, e: io::Error) -> CopyError {
-        DestRoot::name_error(self, path, name, op, e)
+        let takes_name = matches!(op, Op::Create | Op::Rename | Op::Symlink | Op::HardLink);
+        match takes_name
+            .then(|| self.names.explain(self.root_fd(), &self.temps, name, &e))
+            .flatten()
+        {
+            Some(why) => CopyError::new(path, Op::Name, why),
+            None => CopyError::new(path, op, e),
+        }
     }
 
     /// Opens the destination folder of `node` wherever it is now: under its own
@@ -465,14 +454,11 @@ impl Dest for DestRoot {
             .map_err(|e| unplaced_ancestor(node).unwrap_or(e))
     }
 
-    /// Opens `node` inside `parent`, the open folder of its parent.
     fn open_child_node(&self, parent: Self::Dir<'_>, node: &DirNode) -> io::Result<Self::OpenDir> {
         let _held = self.places.read().unwrap_or_else(PoisonError::into_inner);
         sys::openat(parent, node.current_name(), DIR_FLAGS, Mode::empty()).map_err(Into::into)
     }
 
-    /// What is at `name` in the open folder `dir` (not through a symlink);
-    /// `None`: nothing.
     fn stat_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
         match sys::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(st) => Ok(Some((&st).into())),
@@ -481,13 +467,10 @@ impl Dest for DestRoot {
         }
     }
 
-    /// The open folder `dir`'s own metadata.
     fn dir_meta(&self, dir: Self::Dir<'_>) -> io::Result<SrcMeta> {
         Ok((&sys::fstat(dir)?).into())
     }
 
-    /// Gives the entry `name` of `dir` the owner of `meta` (not through a
-    /// symlink). A change of owner clears set-id bits: set the mode after.
     fn set_owner_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
         let (uid, gid) = (Uid::from_raw(meta.uid), Gid::from_raw(meta.gid));
         Ok(sys::chownat(
@@ -499,7 +482,6 @@ impl Dest for DestRoot {
         )?)
     }
 
-    /// Gives the entry `name` of `dir` the permission bits of `meta`.
     fn set_mode_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
         Ok(sys::chmodat(
             dir,
@@ -508,25 +490,19 @@ impl Dest for DestRoot {
         )?)
     }
 
-    /// Gives the entry `name` of `dir` the times of `meta` (not through a
-    /// symlink).
     fn set_times_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
         let flags = AtFlags::SYMLINK_NOFOLLOW;
         Ok(sys::utimensat(dir, name, &meta.timestamps(), flags)?)
     }
 
-    /// The target of the symlink `name` in `dir`, as raw bytes.
     fn read_link_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<Vec<u8>, Errno> {
         sys::readlinkat(dir, name).map(|t| t.into_bytes())
     }
 
-    /// Makes the symlink `name` to `target` in `dir`; EEXIST if it is taken.
     fn symlink_at(&self, dir: Self::Dir<'_>, target: &Path, name: &OsStr) -> Result<(), Errno> {
         sys::symlinkat(target, dir, name)
     }
 
-    /// Gives the file `target` (name in an open folder) the second name
-    /// `link`; EEXIST if that is taken.
     fn link_at(
         &self,
         (tdir, tname): (Self::Dir<'_>, &OsStr),
@@ -535,31 +511,24 @@ impl Dest for DestRoot {
         sys::linkat(tdir, tname, ldir, lname, AtFlags::empty())
     }
 
-    /// Gives the open folder `dir` the permission bits `mode`.
     fn set_mode(&self, dir: Self::Dir<'_>, mode: u32) -> io::Result<()> {
         Ok(sys::fchmod(dir, Mode::from_raw_mode(mode))?)
     }
 
-    /// Makes the folder `name` in `dir`, private (0700) until its own mode
-    /// is set at the end; EEXIST if the name is taken.
     fn make_dir_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<()> {
-        Ok(sys::mkdirat(dir, name, Mode::from_raw_mode(0o700))?)
+        Ok(make_private_dir(dir, name)?)
     }
 
-    /// Opens the folder `name` in `dir`, never through a symlink.
     fn open_child_dir(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Self::OpenDir> {
         Ok(sys::openat(dir, name, DIR_FLAGS, Mode::empty())?)
     }
 
-    /// Removes the entry `name` (not a folder) from `dir`.
     fn remove_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<(), Errno> {
         sys::unlinkat(dir, name, AtFlags::empty())
     }
 
-    /// Takes `name` away from the folder `dir`, where a copy known to be bad
-    /// must not stay under it: removed, or where the filesystem refuses that,
-    /// renamed to a temporary of this run (the next run's sweep removes it).
-    /// The error is the removal's, when the rename failed too.
+    /// Set aside under a temporary of this run, which the next run's sweep
+    /// removes.
     fn take_away(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<TakenAway> {
         let why = match sys::unlinkat(dir, name, AtFlags::empty()) {
             Ok(()) | Err(Errno::NOENT) => return Ok(TakenAway::Removed),
@@ -571,6 +540,12 @@ impl Dest for DestRoot {
             Err(_) => Err(why),
         }
     }
+}
+
+/// A folder the copy makes stays private (0700) until its own mode is set at
+/// the end, so nobody reads into it half filled.
+fn make_private_dir(dir: BorrowedFd<'_>, name: &OsStr) -> Result<(), Errno> {
+    sys::mkdirat(dir, name, Mode::from_raw_mode(0o700))
 }
 
 /// Why `node` cannot be reached: a folder above it (or it) could not be put
