@@ -186,6 +186,9 @@ pub struct Config {
     /// `--backup-dir`: what a run replaces or a mirror deletes is moved
     /// there instead, under its path relative to DEST.
     pub backup_dir: Option<PathBuf>,
+    /// DEST is a folder on another machine, reached over SSH (`host:path`):
+    /// `dest` is its path there.
+    pub remote: Option<Remote>,
 }
 
 /// How a mirror deletes what the source does not have.
@@ -221,6 +224,7 @@ impl Config {
             move_sources: false,
             mirror: None,
             backup_dir: None,
+            remote: None,
         }
     }
 }
@@ -242,4 +246,14 @@ impl Config {
 /// with 2 workers, 1.40 s with 4 (8 no better); 50,000 small files within noise.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(4, |n| n.get() * 2)
+}
+
+/// What the user wrote to reach the other machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remote {
+    /// `host` or `user@host` as written (`[addr]` for an IPv6 address): ssh
+    /// resolves it through `~/.ssh/config`.
+    pub host: String,
+    /// `-e, --rsh`: the command that runs ssh (`ssh` when `None`).
+    pub rsh: Option<String>,
 }

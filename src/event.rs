@@ -140,12 +140,20 @@ pub enum DestinationFault {
     Full,
     Quota,
     ReadOnly,
+    /// The connection to it is gone (ssh exited, the server went away).
+    Lost,
 }
 
 impl Fatal {
     /// A fatal stop when `e` means the destination takes nothing more.
     pub fn of_copy_error(e: &CopyError) -> Option<Fatal> {
         use rustix::io::Errno;
+        if e.source.kind() == std::io::ErrorKind::ConnectionAborted {
+            return Some(Fatal::Destination {
+                fault: DestinationFault::Lost,
+                error: e.clone(),
+            });
+        }
         let fault = match Errno::from_io_error(&e.source)? {
             Errno::NOSPC => DestinationFault::Full,
             Errno::DQUOT => DestinationFault::Quota,
@@ -164,6 +172,7 @@ impl Fatal {
             Fatal::Destination { fault, .. } => match fault {
                 DestinationFault::Full => "dest_full",
                 DestinationFault::Quota => "dest_quota",
+                DestinationFault::Lost => "dest_lost",
                 DestinationFault::ReadOnly => "dest_read_only",
             },
             Fatal::Internal { .. } => "internal",
@@ -180,6 +189,7 @@ impl fmt::Display for Fatal {
                 let why = match fault {
                     DestinationFault::Full => "the destination is full",
                     DestinationFault::Quota => "the destination's disk quota is used up",
+                    DestinationFault::Lost => "the connection to the destination was lost",
                     DestinationFault::ReadOnly => "the destination is read-only",
                 };
                 write!(f, "{why} ({error})")

@@ -31,6 +31,7 @@ pub mod exit;
 #[doc(hidden)]
 pub mod format;
 mod json;
+mod location;
 #[doc(hidden)]
 pub mod log;
 #[doc(hidden)]

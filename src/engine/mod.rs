@@ -22,6 +22,7 @@ mod os;
 mod plan;
 mod read;
 mod run;
+mod sftp;
 mod shared;
 mod trust;
 mod walk;
@@ -33,4 +34,5 @@ pub use data::direct::page_cache_is_costly;
 /// Which paths a run takes (`--exclude`), for the comparison to take the same.
 pub(crate) use plan::filter::Filter as PathFilter;
 pub use run::{Running, StartError, THREAD_PREFIX, start};
+pub use sftp::session::{ConnectError, Remote};
 pub use write::resume::discard as discard_partial;

@@ -15,18 +15,20 @@ use crate::engine::write::caps::Caps;
 use crate::engine::control::handle::Control;
 
 use crate::config::{Chunking, Config, ConflictPolicy};
-use crate::engine::copy::finish;
 use crate::engine::copy::job::Job;
-use crate::engine::copy::resolver;
+use crate::engine::copy::pair::Writes;
 use crate::engine::meta::attrs::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
 use crate::engine::meta::kept::NotKept;
 use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
 use crate::engine::read::source::SourceRoot;
+use crate::engine::sftp::dest::SftpDest;
+use crate::engine::sftp::session::{Remote, Session};
 use crate::engine::shared::Shared;
-use crate::engine::trust::flush;
 use crate::engine::walk;
 use crate::engine::worker;
+use crate::engine::write::Dest;
+use crate::engine::write::caps::Learned;
 use crate::engine::write::dest::DestRoot;
 use crate::error::InputError;
 use crate::event::{Event, Fatal, Notice};
@@ -137,10 +139,10 @@ impl StartError {
 /// checked): opens or creates the destination and starts the engine's threads.
 /// An error here means nothing was copied.
 pub fn start(config: Config) -> Result<Running, StartError> {
-    let filter = Filter::new(&config.excludes, config.only.clone())?;
-    let unreadable = |e| InputError::SourceUnreadable(config.source.clone(), e);
-    let src_meta = retry::interrupted(|| std::fs::metadata(&config.source)).map_err(unreadable)?;
-    let source_root = SourceRoot::open(&config.source, config.dereference).map_err(unreadable)?;
+    if let Some(remote) = config.remote.clone() {
+        return start_remote(config, remote);
+    }
+    let (source_root, walk) = open_source(&config)?;
     let own = config.dest_keeps_own_metadata;
     let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
     if let Some(r) = &mut root {
@@ -171,31 +173,134 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     let learned = root
         .as_ref()
         .map_or_else(Arc::default, |r| Arc::clone(&r.learned));
-    let (fd_workers, walker_fds) = fd_budget(fd_limit());
-    let max_workers = config.jobs.max(16).min(fd_workers);
-    let control = Control::new(config.jobs.min(max_workers), max_workers);
-    control.set_bwlimit(config.bwlimit);
-    // The engine's thread is started first and handed its work once it
-    // runs: if it cannot start (a container at its thread limit), the work
-    // is done here instead, its events kept until it ends.
-    let (give, take) = crossbeam_channel::bounded::<Box<dyn FnOnce() + Send>>(1);
-    let thread = std::thread::Builder::new()
-        .name(THREAD_PREFIX.into())
-        .spawn(move || {
-            if let Ok(work) = take.recv() {
-                work();
-            }
-        });
-    let (ev_tx, ev_rx) = match &thread {
-        Ok(_) => crossbeam_channel::bounded(EVENT_QUEUE),
-        Err(_) => crossbeam_channel::unbounded(),
+    let (control, fd_workers) = workers(&config, config.jobs);
+    let (engine, ev_tx, ev_rx) = engine_thread();
+    let ends = (root, source_root, (file_meta, learned));
+    let mut shared = shared_state(&config, ends, &control, ev_tx);
+    shared.backup = backup;
+    shared.backup_rel = backup_rel;
+    shared.dest_dev = dest_dev;
+    if fd_workers < config.jobs {
+        shared.send(Event::Notice(Notice::FdLimit {
+            allowed: fd_workers,
+            asked: config.jobs,
+        }));
+    }
+    launch(
+        engine,
+        shared,
+        walk(dest_fresh),
+        config.mirror,
+        (control, ev_rx),
+    )
+}
+
+/// Workers for a destination over SFTP at least: each waits on one request
+/// at a time, and the connection carries all of theirs at once.
+const REMOTE_WORKERS: usize = 32;
+
+/// A copy into a folder on another machine over SFTP: ssh is started and the
+/// folder opened (made) before anything else; what a remote run cannot do
+/// yet is refused here, before anything is written.
+fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
+    let not_yet = [
+        (config.move_sources, "--move"),
+        (config.mirror.is_some(), "--mirror"),
+        (config.backup_dir.is_some(), "--backup-dir"),
+        (config.verify, "--verify"),
+        (config.policy == ConflictPolicy::Ask, "--on-conflict ask"),
+        (
+            config.reflink == crate::config::Reflink::Always,
+            "--reflink=always",
+        ),
+    ];
+    if let Some((_, what)) = not_yet.iter().find(|(on, _)| *on) {
+        return Err(InputError::Other(format!(
+            "{}:{}: {what} is not available over SFTP yet",
+            remote.host,
+            config.dest.display()
+        ))
+        .into());
+    }
+    let (source_root, walk) = open_source(&config)?;
+    let session = Session::connect(&remote).map_err(|e| InputError::Other(e.to_string()))?;
+    let session = Arc::new(session);
+    let named = || {
+        let mut p = std::ffi::OsString::from(format!("{}:", remote.host));
+        p.push(config.dest.as_os_str());
+        std::path::PathBuf::from(p)
     };
-    let shared = Arc::new(Shared {
+    let (root, dest_fresh) = SftpDest::open(session, &config.dest, config.dry_run)
+        .map_err(|e| InputError::DestCreate(named(), e))?;
+    let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
+    let file_meta = match &root {
+        Some(r) if !config.dry_run => r.keeps(false),
+        _ => FileMeta::EXACT,
+    };
+    let learned = root
+        .as_ref()
+        .map_or_else(Arc::default, |r| Arc::clone(&r.learned));
+    let (control, _) = workers(&config, config.jobs.max(REMOTE_WORKERS));
+    let (engine, ev_tx, ev_rx) = engine_thread();
+    let ends = (root, source_root, (file_meta, learned));
+    let mut shared = shared_state(&config, ends, &control, ev_tx);
+    shared.meta.wants_owner = wants_owner;
+    // A file goes whole, its writes pipelined on the connection; the data
+    // passes through this machine (no clones, no kernel copy).
+    shared.chunking = Chunking {
+        threshold: u64::MAX,
+        size: u64::MAX,
+    };
+    shared.reflink = crate::config::Reflink::Never;
+    // No device to wait for from here: `--flush` flushes each file on the
+    // server as `--fsync` does.
+    shared.fsync = (config.fsync || config.flush) && !config.dry_run;
+    shared.flush = false;
+    launch(engine, shared, walk(dest_fresh), None, (control, ev_rx))
+}
+
+/// The source folder opened, and the walk of it, given whether the
+/// destination is fresh.
+fn open_source(config: &Config) -> Result<(SourceRoot, impl FnOnce(bool) -> WalkFrom), StartError> {
+    let filter = Filter::new(&config.excludes, config.only.clone())?;
+    let unreadable = |e| InputError::SourceUnreadable(config.source.clone(), e);
+    let src_meta = retry::interrupted(|| std::fs::metadata(&config.source)).map_err(unreadable)?;
+    let source_root = SourceRoot::open(&config.source, config.dereference).map_err(unreadable)?;
+    let source = config.source.clone();
+    let walk = move |dest_fresh| WalkFrom {
+        source,
+        src_meta: (&src_meta).into(),
+        dest_fresh,
+        filter,
+        walker_fds: fd_budget(fd_limit()).1,
+    };
+    Ok((source_root, walk))
+}
+
+/// The run's control handle, `jobs` workers within what the descriptor limit
+/// allows (and that limit's count of workers).
+fn workers(config: &Config, jobs: usize) -> (Control, usize) {
+    let (fd_workers, _) = fd_budget(fd_limit());
+    let max_workers = jobs.max(16).min(fd_workers);
+    let control = Control::new(jobs.min(max_workers), max_workers);
+    control.set_bwlimit(config.bwlimit);
+    (control, fd_workers)
+}
+
+/// What every thread of a run shares, from `config`, for a destination
+/// `root` that keeps `file_meta`.
+fn shared_state<D: Dest>(
+    config: &Config,
+    (root, source, (file_meta, learned)): (Option<D>, SourceRoot, (FileMeta, Arc<Learned>)),
+    control: &Control,
+    events: Sender<Event>,
+) -> Shared<SourceRoot, D> {
+    Shared {
         root,
-        source: source_root,
+        source,
         meta: MetaPolicy::current(config.preserve, file_meta),
         control: control.clone(),
-        events: ev_tx,
+        events,
         policy: config.policy,
         dry_run: config.dry_run,
         dereference: config.dereference,
@@ -214,15 +319,15 @@ pub fn start(config: Config) -> Result<Running, StartError> {
         backlog: Default::default(),
         grown: Default::default(),
         caps: Caps::new(file_meta, learned),
-        dest_keeps_own_metadata: own,
+        dest_keeps_own_metadata: config.dest_keeps_own_metadata,
         rename: config.rename.clone(),
         moving: config.move_sources,
         mirror: config.mirror,
         in_the_way: Default::default(),
         trouble: Default::default(),
-        backup,
-        backup_rel,
-        dest_dev,
+        backup: None,
+        backup_rel: None,
+        dest_dev: None,
         whole_folders: config.move_sources
             && config.excludes.is_empty()
             && config
@@ -231,48 +336,75 @@ pub fn start(config: Config) -> Result<Running, StartError> {
                 .is_none_or(|o| o.iter().all(|p| p.components().count() == 1)),
         removing: Default::default(),
         something_failed: Default::default(),
-    });
-    if file_meta.window != TimeWindow::EXACT {
-        shared.send(Event::Notice(Notice::TimeWindow(file_meta.window.0)));
     }
-    if let Err(e) = &thread {
+}
+
+/// The engine's thread, started before its work is known and handed it once
+/// it runs: if it cannot start (a container at its thread limit), the work
+/// is done on the caller's thread instead, its events kept until it ends.
+struct EngineThread {
+    give: Sender<Box<dyn FnOnce() + Send>>,
+    thread: std::io::Result<JoinHandle<()>>,
+}
+
+fn engine_thread() -> (EngineThread, Sender<Event>, Receiver<Event>) {
+    let (give, take) = crossbeam_channel::bounded::<Box<dyn FnOnce() + Send>>(1);
+    let thread = std::thread::Builder::new()
+        .name(THREAD_PREFIX.into())
+        .spawn(move || {
+            if let Ok(work) = take.recv() {
+                work();
+            }
+        });
+    let (ev_tx, ev_rx) = match &thread {
+        Ok(_) => crossbeam_channel::bounded(EVENT_QUEUE),
+        Err(_) => crossbeam_channel::unbounded(),
+    };
+    (EngineThread { give, thread }, ev_tx, ev_rx)
+}
+
+/// Where the walk starts, and what it needs.
+struct WalkFrom {
+    source: std::path::PathBuf,
+    src_meta: SrcMeta,
+    dest_fresh: bool,
+    filter: Filter,
+    walker_fds: usize,
+}
+
+/// Hands the run to the engine's thread (or runs it here).
+fn launch<D: Writes + 'static>(
+    engine: EngineThread,
+    shared: Shared<SourceRoot, D>,
+    walk: WalkFrom,
+    mirror: Option<crate::config::Mirror>,
+    (control, ev_rx): (Control, Receiver<Event>),
+) -> Result<Running, StartError> {
+    let shared = Arc::new(shared);
+    let window = shared.window();
+    if window != TimeWindow::EXACT {
+        shared.send(Event::Notice(Notice::TimeWindow(window.0)));
+    }
+    if let Err(e) = &engine.thread {
         shared.send(Event::Notice(Notice::FewerThreads(format!(
             "cannot start the engine's thread ({e}): the copy runs on the caller's, \
              and its progress is shown when it ends"
         ))));
     }
-    if fd_workers < config.jobs {
-        shared.send(Event::Notice(Notice::FdLimit {
-            allowed: fd_workers,
-            asked: config.jobs,
-        }));
-    }
-
-    let source = config.source.clone();
-    let mirror = config.mirror.map(|m| (filter.clone(), m));
+    let mirror = mirror.map(|m| (walk.filter.clone(), m));
     let (ending, ended) = crossbeam_channel::bounded::<()>(0);
     let work = move || {
         // Dropped as the work ends, after the last event.
         let _ending = ending;
-        let ran = catch_unwind(AssertUnwindSafe(|| {
-            run(
-                &shared,
-                &source,
-                (&src_meta).into(),
-                dest_fresh,
-                filter,
-                mirror.as_ref(),
-                walker_fds,
-            )
-        }));
+        let ran = catch_unwind(AssertUnwindSafe(|| run(&shared, walk, mirror.as_ref())));
         if let Err(panic) = ran {
             shared.thread_died("the engine", &*panic);
             shared.send(Event::Done { cancelled: true });
         }
     };
-    let thread = match thread {
+    let thread = match engine.thread {
         Ok(thread) => {
-            give.send(Box::new(work)).map_err(|_| {
+            engine.give.send(Box::new(work)).map_err(|_| {
                 StartError::Thread(std::io::Error::other("the engine's thread ended"))
             })?;
             Some(thread)
@@ -395,25 +527,22 @@ fn open_destination(
 
 /// What the walk needs, handed to the walker's thread once it runs (or
 /// kept, to walk on the engine's own thread when that one cannot start).
-struct Walk {
-    shared: Arc<Shared>,
-    source: std::path::PathBuf,
-    src_meta: SrcMeta,
-    dest_fresh: bool,
-    filter: Filter,
-    walker_fds: usize,
+struct Walk<D: Writes> {
+    shared: Arc<Shared<SourceRoot, D>>,
+    from: WalkFrom,
     jobs: Sender<Job>,
 }
 
-impl Walk {
+impl<D: Writes> Walk<D> {
     fn run(self) -> Planned {
+        let f = self.from;
         walk::walk(
             &self.shared,
-            &self.source,
-            self.src_meta,
-            self.dest_fresh,
-            self.filter,
-            self.walker_fds,
+            &f.source,
+            f.src_meta,
+            f.dest_fresh,
+            f.filter,
+            f.walker_fds,
             &self.jobs,
         )
     }
@@ -439,19 +568,15 @@ fn worker_pool(asked: usize) -> (Option<rayon::ThreadPool>, Option<String>) {
     (None, refused)
 }
 
-fn run(
-    shared: &Arc<Shared>,
-    source: &Path,
-    src_meta: SrcMeta,
-    dest_fresh: bool,
-    filter: Filter,
+fn run<D: Writes + 'static>(
+    shared: &Arc<Shared<SourceRoot, D>>,
+    from: WalkFrom,
     mirror: Option<&(Filter, crate::config::Mirror)>,
-    walker_fds: usize,
 ) {
     // Threads that cannot start make the run go on with those that did:
     // the engine's own thread walks, or copies, or does both in turn.
     let asked = shared.control.max_workers();
-    let (give, take) = crossbeam_channel::bounded::<Walk>(1);
+    let (give, take) = crossbeam_channel::bounded::<Walk<D>>(1);
     let walker = std::thread::Builder::new()
         .name(format!("{THREAD_PREFIX}-walker"))
         .spawn(move || take.recv().map(Walk::run).unwrap_or_default());
@@ -467,11 +592,7 @@ fn run(
     };
     let walk = Walk {
         shared: Arc::clone(shared),
-        source: source.to_path_buf(),
-        src_meta,
-        dest_fresh,
-        filter,
-        walker_fds,
+        from,
         jobs: job_tx,
     };
     let mut here = match &walker {
@@ -499,7 +620,7 @@ fn run(
                 .name(format!("{THREAD_PREFIX}-resolver"))
                 .spawn_scoped(s, || {
                     let ran = catch_unwind(AssertUnwindSafe(|| {
-                        resolver::resolve_loop(shared, answers, resolver_stops)
+                        D::resolve(shared, answers, resolver_stops)
                     }));
                     if let Err(panic) = ran {
                         shared.thread_died("the conflict resolver", &*panic);
@@ -538,13 +659,7 @@ fn run(
         (None, Ok(walker)) => walker.join().unwrap_or_default(),
         (None, Err(_)) => Planned::default(),
     };
-    finish::finish(shared, planned);
-    if let Some((filter, m)) = mirror {
-        crate::engine::copy::mirror::prune(shared, filter, m.max_delete, m.confirm);
-    }
-    if shared.flush {
-        flush::to_device(shared, format!("{THREAD_PREFIX}-flush"));
-    }
+    D::finish(shared, planned, mirror, format!("{THREAD_PREFIX}-flush"));
     shared.send(Event::Done {
         cancelled: shared.control.is_cancelled(),
     });

@@ -176,6 +176,61 @@ impl<S: Source, D: Dest> Shared<S, D> {
         self.window().same_content(a, b)
     }
 
+    /// Reports the second name of a hard-linked file.
+    pub fn link_done(&self, link: &crate::engine::plan::deferred::DeferredLink, outcome: Outcome) {
+        self.send(Event::Entry {
+            worker: None,
+            path: link.link.0.rel_path(&link.link.1),
+            kind: crate::event::EntryKind::HardLink,
+            bytes: link.meta.size,
+            progressed: 0,
+            outcome,
+            digest: None,
+        });
+    }
+
+    /// Reports a folder finished with its metadata; the root is the
+    /// destination itself, not an entry of the tree: only its failure is said.
+    pub fn folder_done(&self, dir: &crate::engine::plan::node::DirNode, outcome: Outcome) {
+        if dir.is_root() {
+            if let Outcome::Failed(e) = outcome {
+                self.send(Event::Notice(crate::event::Notice::RootMetadata(e)));
+            }
+            return;
+        }
+        self.send(Event::Entry {
+            worker: None,
+            path: dir.as_entry(),
+            kind: crate::event::EntryKind::Dir,
+            bytes: 0,
+            progressed: 0,
+            outcome,
+            digest: None,
+        });
+    }
+
+    /// Says, once at the end, what was counted along the way: what the
+    /// destination did not keep, files repaired or brought up to date after
+    /// their source grew, device nodes not made.
+    pub fn say_counted(&self) {
+        use crate::event::Notice;
+        use std::sync::atomic::Ordering;
+        for lost in self.kept.take() {
+            self.send(Event::Notice(Notice::NotKept(lost)));
+        }
+        let repaired = self.repaired.load(Ordering::Relaxed);
+        if repaired > 0 {
+            self.send(Event::Notice(Notice::Repaired(repaired)));
+        }
+        let grown = self.grown.load(Ordering::Relaxed);
+        if grown > 0 {
+            self.send(Event::Notice(Notice::Grown(grown)));
+        }
+        for (kind, count) in self.not_made.take() {
+            self.send(Event::Notice(Notice::NotMade { kind, count }));
+        }
+    }
+
     pub fn root(&self) -> &D {
         self.root
             .as_ref()

@@ -1,13 +1,11 @@
 //! One worker loop: pass the gate, take a job, copy it, report every entry.
 
-use std::sync::Arc;
-
 use crossbeam_channel::Receiver;
 
-use crate::engine::copy::chunked;
 use crate::engine::copy::copier::Copier;
-use crate::engine::copy::files;
 use crate::engine::copy::job::Job;
+use crate::engine::copy::pair::Writes;
+use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
 use crate::event::WorkerId;
 
@@ -24,14 +22,14 @@ impl Drop for Permit<'_> {
 /// A worker loop. A panic (a bug) stops the run with a message instead of
 /// hanging it: the partial file of the panicking worker is removed as its
 /// guards unwind, the others finish their entry and stop.
-pub(crate) fn run(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
+pub(crate) fn run<D: Writes>(id: WorkerId, shared: &Shared<SourceRoot, D>, jobs: Receiver<Job>) {
     let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(id, shared, jobs)));
     if let Err(panic) = worked {
         shared.thread_died(format!("worker {id}"), &*panic);
     }
 }
 
-fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
+fn work<D: Writes>(id: WorkerId, shared: &Shared<SourceRoot, D>, jobs: Receiver<Job>) {
     let mut c = Copier::new(Some(id), shared);
     let _taker = shared.backlog.taker();
     while shared.control.enter().is_ok() {
@@ -41,8 +39,7 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
             let job = match jobs.try_recv() {
                 Ok(job) => Ok(job),
                 Err(_) => {
-                    c.verify_round();
-                    crate::engine::copy::moving::remove_verified(&mut c);
+                    D::catch_up(&mut c);
                     jobs.recv()
                 }
             };
@@ -50,26 +47,14 @@ fn work(id: WorkerId, shared: &Shared, jobs: Receiver<Job>) {
                 return;
             };
             shared.backlog.release(job.weight());
-            let (dir, in_place) = {
-                let (d, p) = job.dir();
-                (Arc::clone(d), p)
-            };
-            match job {
-                Job::Batch(b) => files::batch(&mut c, b),
-                Job::Chunk(chunk) => chunked::copy_chunk(&mut c, &chunk),
-            }
-            if let Some(root) = shared.root.as_ref().filter(|_| in_place) {
-                root.job_done(&dir);
-            }
+            D::job(&mut c, job);
             if shared.control.must_yield() {
-                c.verify_round();
-                crate::engine::copy::moving::remove_verified(&mut c);
+                D::catch_up(&mut c);
                 break;
             }
         }
     }
-    c.verify_round();
-    crate::engine::copy::moving::remove_verified(&mut c);
+    D::catch_up(&mut c);
 }
 
 #[cfg(test)]

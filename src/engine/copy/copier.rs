@@ -13,6 +13,7 @@ use rustix::io::Errno;
 
 use crate::engine::control::decide::Decision;
 use crate::engine::data::bytes::Cache;
+use crate::engine::data::same_bytes::Relation;
 use crate::engine::meta::attrs::{Attrs, SrcMeta};
 use crate::engine::meta::xattrs::{At, XattrBuf};
 use crate::engine::plan::item::{Item, ItemKind};
@@ -20,7 +21,6 @@ use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
 use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
-use crate::engine::trust::same_bytes::{Relation, relate_named};
 use crate::engine::trust::verify::{self, Round, Written};
 use crate::engine::write::Dest;
 use crate::engine::write::dest::DestRoot;
@@ -157,6 +157,159 @@ impl<'a, S: Source, D: Dest> Copier<'a, S, D> {
             self.sh.control.cancel();
         }
     }
+    pub fn send_entry(&self, dir: &DirNode, item: &Item, done: Done, digest: Option<Digest>) {
+        let (outcome, progressed) = done;
+        let kind = entry_kind(item.kind);
+        if kind == EntryKind::File && matches!(outcome, Outcome::Copied) && !self.sh.dry_run {
+            self.sh.count_unkept();
+        }
+        self.sh.send(Event::Entry {
+            worker: self.id,
+            path: dir.rel_path(&item.name),
+            kind,
+            bytes: if kind == EntryKind::File {
+                item.meta.size
+            } else {
+                0
+            },
+            progressed,
+            outcome,
+            digest,
+        });
+    }
+
+    /// The outcome of putting a finished copy in place.
+    pub fn placed(&self, result: io::Result<()>, dir: &DirNode, item: &Item) -> Outcome {
+        match result {
+            Ok(()) => Outcome::Copied,
+            // Something appeared under the name since the check: keep it.
+            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {
+                Outcome::Skipped(SkipReason::Conflict)
+            }
+            Err(e) => self.fail(dir, item, Op::Rename, e, true).0,
+        }
+    }
+}
+
+/// The conflict check, for any destination of a local source.
+impl<D: Dest> Copier<'_, SourceRoot, D> {
+    /// The conflict check every kind of entry goes through.
+    pub fn check_dest(
+        &mut self,
+        dir_fd: Option<D::Dir<'_>>,
+        dir: &Arc<DirNode>,
+        item: &Item,
+        same_content: impl FnOnce(D::Dir<'_>, &SrcMeta) -> bool,
+    ) -> Verdict {
+        let existing = match (dir.fresh, dir_fd) {
+            (false, Some(fd)) => match self.sh.root().stat_at(fd, &item.name) {
+                Ok(Some(d)) if same_content(fd, &d) => {
+                    return Verdict::Done((Outcome::UpToDate, 0));
+                }
+                Ok(d) => d,
+                Err(e) => return Verdict::Done(self.fail(dir, item, Op::Stat, e, true)),
+            },
+            _ => None,
+        };
+        let decision = match self
+            .sh
+            .decide(&item.meta, existing.as_ref(), self.sh.policy)
+        {
+            Decision::Skip(SkipReason::Conflict | SkipReason::NotNewer) | Decision::Ask
+                if self.grown(dir_fd, dir, item, existing.as_ref()) =>
+            {
+                Decision::Copy { replace: true }
+            }
+            d => d,
+        };
+        match decision {
+            Decision::Copy { replace } => Verdict::Write { replace },
+            Decision::UpToDate => match (dir_fd, &existing) {
+                (Some(fd), Some(dest)) => match self.repair(fd, item, dest) {
+                    Ok(()) => Verdict::Done((Outcome::UpToDate, 0)),
+                    Err(e) => Verdict::Done(self.fail(dir, item, Op::SetMetadata, e, true)),
+                },
+                _ => Verdict::Done((Outcome::UpToDate, 0)),
+            },
+            // A mirror takes the folder away once the copy is complete.
+            Decision::Skip(SkipReason::DestIsDir) if self.sh.mirror.is_some() => {
+                let dest = existing.expect("a folder was found in the way");
+                self.sh.in_the_way.add(dir, item, &dest);
+                Verdict::Parked
+            }
+            Decision::Skip(r) => Verdict::Done((Outcome::Skipped(r), 0)),
+            Decision::Ask => match existing {
+                Some(dest) if !self.sh.dry_run => {
+                    self.sh.ask.park(&self.sh.events, dir, item, &dest);
+                    Verdict::Parked
+                }
+                _ => Verdict::Done((Outcome::Skipped(SkipReason::Conflict), 0)),
+            },
+        }
+    }
+
+    /// A destination file shorter than its source and no later, holding
+    /// exactly the source's first bytes, is a copy from before the source
+    /// grew (an earlier run's, of a file still being written): bringing it up
+    /// to date loses none of its bytes, so it is replaced whatever the policy
+    /// for other files. An empty file is no evidence of anything.
+    fn grown(
+        &mut self,
+        dir_fd: Option<D::Dir<'_>>,
+        dir: &DirNode,
+        item: &Item,
+        dest: Option<&SrcMeta>,
+    ) -> bool {
+        let (Some(fd), Some(dest)) = (dir_fd, dest) else {
+            return false;
+        };
+        let m = &item.meta;
+        if item.kind != ItemKind::File
+            || !(m.is_file() && dest.is_file())
+            || dest.size == 0
+            || dest.size >= m.size
+            || self.sh.window().later(dest.mtime, m.mtime)
+        {
+            return false;
+        }
+        let related = self.source_dir(dir).and_then(|src| {
+            self.sh
+                .root()
+                .relate_named((src.as_fd(), item.source_name()), (fd, &item.name))
+        });
+        let grown = matches!(related, Ok(Relation::Prefix));
+        if grown {
+            self.sh
+                .grown
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        grown
+    }
+
+    /// A file up to date in its bytes whose owner or permission bits are not
+    /// the source's (the destination could not keep them then, or someone
+    /// changed them) gets them in place, without copying a byte; counted and
+    /// said at the end.
+    fn repair(&self, dir_fd: D::Dir<'_>, item: &Item, dest: &SrcMeta) -> io::Result<()> {
+        let (sh, m) = (self.sh, &item.meta);
+        if sh.dry_run || item.kind != ItemKind::File {
+            return Ok(());
+        }
+        let owner = sh.meta.owner && (dest.uid, dest.gid) != (m.uid, m.gid);
+        // A change of owner clears set-id bits: the mode is set again after.
+        let mode = sh.meta.modes && (owner || dest.mode & 0o7777 != m.mode & 0o7777);
+        if owner {
+            sh.root().set_owner_at(dir_fd, &item.name, m)?;
+        }
+        if mode {
+            sh.root().set_mode_at(dir_fd, &item.name, m)?;
+        }
+        if owner || mode {
+            sh.repaired
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 impl Copier<'_> {
@@ -270,143 +423,6 @@ impl Copier<'_> {
         }
     }
 
-    pub fn send_entry(&self, dir: &DirNode, item: &Item, done: Done, digest: Option<Digest>) {
-        let (outcome, progressed) = done;
-        let kind = entry_kind(item.kind);
-        if kind == EntryKind::File && matches!(outcome, Outcome::Copied) && !self.sh.dry_run {
-            self.sh.count_unkept();
-        }
-        self.sh.send(Event::Entry {
-            worker: self.id,
-            path: dir.rel_path(&item.name),
-            kind,
-            bytes: if kind == EntryKind::File {
-                item.meta.size
-            } else {
-                0
-            },
-            progressed,
-            outcome,
-            digest,
-        });
-    }
-
-    /// The conflict check every kind of entry goes through.
-    pub fn check_dest(
-        &mut self,
-        dir_fd: Option<BorrowedFd<'_>>,
-        dir: &Arc<DirNode>,
-        item: &Item,
-        same_content: impl FnOnce(BorrowedFd<'_>, &SrcMeta) -> bool,
-    ) -> Verdict {
-        let existing = match (dir.fresh, dir_fd) {
-            (false, Some(fd)) => match self.sh.root().stat_at(fd, &item.name) {
-                Ok(Some(d)) if same_content(fd, &d) => {
-                    return Verdict::Done((Outcome::UpToDate, 0));
-                }
-                Ok(d) => d,
-                Err(e) => return Verdict::Done(self.fail(dir, item, Op::Stat, e, true)),
-            },
-            _ => None,
-        };
-        let decision = match self
-            .sh
-            .decide(&item.meta, existing.as_ref(), self.sh.policy)
-        {
-            Decision::Skip(SkipReason::Conflict | SkipReason::NotNewer) | Decision::Ask
-                if self.grown(dir_fd, dir, item, existing.as_ref()) =>
-            {
-                Decision::Copy { replace: true }
-            }
-            d => d,
-        };
-        match decision {
-            Decision::Copy { replace } => Verdict::Write { replace },
-            Decision::UpToDate => match (dir_fd, &existing) {
-                (Some(fd), Some(dest)) => match self.repair(fd, item, dest) {
-                    Ok(()) => Verdict::Done((Outcome::UpToDate, 0)),
-                    Err(e) => Verdict::Done(self.fail(dir, item, Op::SetMetadata, e, true)),
-                },
-                _ => Verdict::Done((Outcome::UpToDate, 0)),
-            },
-            // A mirror takes the folder away once the copy is complete.
-            Decision::Skip(SkipReason::DestIsDir) if self.sh.mirror.is_some() => {
-                let dest = existing.expect("a folder was found in the way");
-                self.sh.in_the_way.add(dir, item, &dest);
-                Verdict::Parked
-            }
-            Decision::Skip(r) => Verdict::Done((Outcome::Skipped(r), 0)),
-            Decision::Ask => match existing {
-                Some(dest) if !self.sh.dry_run => {
-                    self.sh.ask.park(&self.sh.events, dir, item, &dest);
-                    Verdict::Parked
-                }
-                _ => Verdict::Done((Outcome::Skipped(SkipReason::Conflict), 0)),
-            },
-        }
-    }
-
-    /// A destination file shorter than its source and no later, holding
-    /// exactly the source's first bytes, is a copy from before the source
-    /// grew (an earlier run's, of a file still being written): bringing it up
-    /// to date loses none of its bytes, so it is replaced whatever the policy
-    /// for other files. An empty file is no evidence of anything.
-    fn grown(
-        &mut self,
-        dir_fd: Option<BorrowedFd<'_>>,
-        dir: &DirNode,
-        item: &Item,
-        dest: Option<&SrcMeta>,
-    ) -> bool {
-        let (Some(fd), Some(dest)) = (dir_fd, dest) else {
-            return false;
-        };
-        let m = &item.meta;
-        if item.kind != ItemKind::File
-            || !(m.is_file() && dest.is_file())
-            || dest.size == 0
-            || dest.size >= m.size
-            || self.sh.window().later(dest.mtime, m.mtime)
-        {
-            return false;
-        }
-        let related = self
-            .source_dir(dir)
-            .and_then(|src| relate_named((src.as_fd(), item.source_name()), (fd, &item.name)));
-        let grown = matches!(related, Ok(Relation::Prefix));
-        if grown {
-            self.sh
-                .grown
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        grown
-    }
-
-    /// A file up to date in its bytes whose owner or permission bits are not
-    /// the source's (the destination could not keep them then, or someone
-    /// changed them) gets them in place, without copying a byte; counted and
-    /// said at the end.
-    fn repair(&self, dir_fd: BorrowedFd<'_>, item: &Item, dest: &SrcMeta) -> io::Result<()> {
-        let (sh, m) = (self.sh, &item.meta);
-        if sh.dry_run || item.kind != ItemKind::File {
-            return Ok(());
-        }
-        let owner = sh.meta.owner && (dest.uid, dest.gid) != (m.uid, m.gid);
-        // A change of owner clears set-id bits: the mode is set again after.
-        let mode = sh.meta.modes && (owner || dest.mode & 0o7777 != m.mode & 0o7777);
-        if owner {
-            sh.root().set_owner_at(dir_fd, &item.name, m)?;
-        }
-        if mode {
-            sh.root().set_mode_at(dir_fd, &item.name, m)?;
-        }
-        if owner || mode {
-            sh.repaired
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        Ok(())
-    }
-
     /// A file up to date in its bytes whose extended attributes or ACLs are
     /// not the source's gets them in place (counted with the repaired);
     /// `dir_fd` is the destination folder.
@@ -505,18 +521,6 @@ impl Copier<'_> {
         match self.sh.root().set_times_at(dir_fd, &item.name, meta) {
             Ok(()) => outcome,
             Err(e) => self.fail(dir, item, Op::SetMetadata, e, true).0,
-        }
-    }
-
-    /// The outcome of putting a finished copy in place.
-    pub fn placed(&self, result: io::Result<()>, dir: &DirNode, item: &Item) -> Outcome {
-        match result {
-            Ok(()) => Outcome::Copied,
-            // Something appeared under the name since the check: keep it.
-            Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {
-                Outcome::Skipped(SkipReason::Conflict)
-            }
-            Err(e) => self.fail(dir, item, Op::Rename, e, true).0,
         }
     }
 }

@@ -24,7 +24,7 @@ use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::engine::write::resume;
 use crate::error::{CopyError, Op};
-use crate::event::{EntryKind, Event, Notice, Outcome, SkipReason, Unplaced};
+use crate::event::{Event, Notice, Outcome, SkipReason, Unplaced};
 
 pub(crate) fn finish(sh: &Shared, planned: Planned) {
     // Folders still under a temporary name: cancelled (or stopped by a fatal
@@ -48,15 +48,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             if sh.moving {
                 moved.push((link, matches!(outcome, Outcome::Copied | Outcome::UpToDate)));
             }
-            sh.send(Event::Entry {
-                worker: None,
-                path: link.link.0.rel_path(&link.link.1),
-                kind: EntryKind::HardLink,
-                bytes: link.meta.size,
-                progressed: 0,
-                outcome,
-                digest: None,
-            });
+            sh.link_done(link, outcome);
         }
         super::moving::remove_linked(sh, &planned.first_names, &moved);
     }
@@ -135,22 +127,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
         if matches!(outcome, Outcome::Copied) {
             finished.push(dir);
         }
-        // The root is the destination itself, not an entry of the tree.
-        if dir.is_root() {
-            if let Outcome::Failed(e) = outcome {
-                sh.send(Event::Notice(Notice::RootMetadata(e)));
-            }
-            continue;
-        }
-        sh.send(Event::Entry {
-            worker: None,
-            path: dir.as_entry(),
-            kind: EntryKind::Dir,
-            bytes: 0,
-            progressed: 0,
-            outcome,
-            digest: None,
-        });
+        sh.folder_done(dir, outcome);
     }
     if sh.moving {
         // Deepest first; the source folder itself only when its contents
@@ -164,20 +141,7 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
             sh.send(Event::Notice(Notice::LeftBehind(e)));
         }
     }
-    for lost in sh.kept.take() {
-        sh.send(Event::Notice(Notice::NotKept(lost)));
-    }
-    let repaired = sh.repaired.load(Ordering::Relaxed);
-    if repaired > 0 {
-        sh.send(Event::Notice(Notice::Repaired(repaired)));
-    }
-    let grown = sh.grown.load(Ordering::Relaxed);
-    if grown > 0 {
-        sh.send(Event::Notice(Notice::Grown(grown)));
-    }
-    for (kind, count) in sh.not_made.take() {
-        sh.send(Event::Notice(Notice::NotMade { kind, count }));
-    }
+    sh.say_counted();
 }
 
 /// A folder's owner, mode, attributes (from its source) and times; with

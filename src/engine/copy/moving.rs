@@ -17,14 +17,15 @@ use rustix::fs::AtFlags;
 use rustix::io::Errno;
 
 use super::copier::Copier;
+use crate::engine::data::same_bytes::{Relation, relate_named};
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::os::sys;
 use crate::engine::plan::deferred::{DeferredLink, Named};
 use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
+use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
-use crate::engine::trust::same_bytes::{Relation, relate_named};
 use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Notice};
@@ -157,8 +158,8 @@ pub(crate) fn rename_within(
 /// `--move` within one filesystem: renames the source folder `name` of
 /// `parent` whole to its place in the open destination folder `dest`, when
 /// nothing is there; `false`: it is to be made and filled as a copy's.
-pub(crate) fn rename_folder(
-    sh: &Shared,
+pub(crate) fn rename_folder<D: Dest>(
+    sh: &Shared<SourceRoot, D>,
     parent: &DirNode,
     name: &OsStr,
     meta: &SrcMeta,
@@ -320,7 +321,12 @@ pub(crate) fn remove_folders<'a>(
 /// Runs a removal in the source folder `dir` (`rel`) and puts the folder's
 /// times back; one that cannot be put back is said (the next run would copy
 /// the folder with the time the removal gave it).
-fn keeping_times<T>(sh: &Shared, dir: BorrowedFd<'_>, rel: &Path, remove: impl FnOnce() -> T) -> T {
+fn keeping_times<T, D: Dest>(
+    sh: &Shared<SourceRoot, D>,
+    dir: BorrowedFd<'_>,
+    rel: &Path,
+    remove: impl FnOnce() -> T,
+) -> T {
     let (done, put_back) = crate::engine::meta::attrs::keeping_times(dir, remove);
     if let Err(e) = put_back {
         let why = io::Error::other(format!(
@@ -350,6 +356,6 @@ fn on_device(sh: &Shared, path: PathBuf, what: &str) -> bool {
     }
 }
 
-fn not_moved(sh: &Shared, e: CopyError) {
+fn not_moved<D: Dest>(sh: &Shared<SourceRoot, D>, e: CopyError) {
     sh.send(Event::Notice(Notice::NotMoved(e)));
 }

@@ -1,6 +1,5 @@
-//! Whether a copy can be trusted: read back and compared (`verify`, `same_bytes`)
+//! Whether a copy can be trusted: read back and compared (`verify`)
 //! and on the device (`flush`).
 
 pub(crate) mod flush;
-pub(crate) mod same_bytes;
 pub(crate) mod verify;

@@ -5,7 +5,6 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -13,8 +12,10 @@ use crate::engine::control::decide::{DirDecision, decide_dir};
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::plan::node::DirNode;
 use crate::engine::plan::stage::Stage;
+use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
+use crate::engine::write::dest::DestRoot;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Notice, SkipReason};
 
@@ -33,7 +34,11 @@ pub(super) enum Made {
 /// a copy of a read-only source folder left read-only (not run as root, the
 /// permission would refuse the update). Its mode is the source's again when
 /// the copy is done (see `finish`), as rsync does.
-pub(super) fn make_writable(sh: &Shared, fd: BorrowedFd<'_>, existing: &SrcMeta) {
+pub(super) fn make_writable<D: Dest>(
+    sh: &Shared<SourceRoot, D>,
+    fd: D::Dir<'_>,
+    existing: &SrcMeta,
+) {
     let m = &sh.meta;
     if !m.owner && existing.uid == m.euid && existing.mode & 0o300 != 0o300 {
         let _ = sh.root().set_mode(fd, existing.mode & 0o7777 | 0o700);
@@ -41,9 +46,14 @@ pub(super) fn make_writable(sh: &Shared, fd: BorrowedFd<'_>, existing: &SrcMeta)
 }
 
 /// Keeps the one destination folder the walker has open, to create folders in.
-#[derive(Default)]
-pub(super) struct DirMaker {
-    open: Option<(Arc<DirNode>, OwnedFd)>,
+pub(super) struct DirMaker<D: Dest = DestRoot> {
+    open: Option<(Arc<DirNode>, D::OpenDir)>,
+}
+
+impl<D: Dest> Default for DirMaker<D> {
+    fn default() -> Self {
+        DirMaker { open: None }
+    }
 }
 
 /// What the decision about an existing entry came to, before it is a node.
@@ -60,11 +70,11 @@ enum Found {
     DryRun,
 }
 
-impl DirMaker {
+impl<D: Dest> DirMaker<D> {
     /// Creates (or finds) the destination of the source folder `name` in `parent`.
     pub fn make(
         &mut self,
-        sh: &Shared,
+        sh: &Shared<SourceRoot, D>,
         parent: &Arc<DirNode>,
         name: &OsStr,
         meta: &SrcMeta,
@@ -98,20 +108,19 @@ impl DirMaker {
 
     fn decide(
         &mut self,
-        sh: &Shared,
+        sh: &Shared<SourceRoot, D>,
         parent: &Arc<DirNode>,
         name: &OsStr,
         meta: &SrcMeta,
     ) -> Result<Result<Found, SkipReason>, (Op, io::Error)> {
         let root = sh.root();
-        let fd = self
-            .dir_fd(sh, parent)
-            .map_err(|e| (Op::OpenDir, e))?
-            .as_fd();
+        let fd = D::dir(self.dir_fd(sh, parent).map_err(|e| (Op::OpenDir, e))?);
         let create = || {
             // Nothing is in the way: a move within one filesystem renames
             // the folder whole (else it is made, and filled, as a copy's).
-            if crate::engine::copy::moving::rename_folder(sh, parent, name, meta, fd) {
+            if let Some(dest) = D::local_dir(fd)
+                && crate::engine::copy::moving::rename_folder(sh, parent, name, meta, dest)
+            {
                 return Ok(Ok(Found::Moved));
             }
             // Where renaming a folder breaks what is open beneath it, folders
@@ -142,19 +151,19 @@ impl DirMaker {
                     .open_child_dir(fd, name)
                     .map_err(|e| (Op::OpenDir, e))?;
                 if let Some(existing) = &existing {
-                    make_writable(sh, sub.as_fd(), existing);
+                    make_writable(sh, D::dir(&sub), existing);
                 }
                 // Leftovers of a killed run: what cannot be removed is reported.
                 let rel = parent.rel.join(name);
-                let (failed, partials) = root.sweep_temps(sub.as_fd(), &rel);
+                let (failed, partials) = root.sweep_temps(D::dir(&sub), &rel);
                 for e in failed {
                     sh.send(Event::Notice(Notice::Sweep(e)));
                 }
                 Ok(Ok(Found::Merged { partials }))
             }
             DirDecision::Replace => {
-                match &root.backup {
-                    Some(b) => b
+                match root.backup().zip(D::local_dir(fd)) {
+                    Some((b, fd)) => b
                         .take(fd, name, &parent.rel.join(name))
                         .map(drop)
                         .map_err(|e| (Op::Backup, e))?,
@@ -170,7 +179,11 @@ impl DirMaker {
     }
 
     /// The open folder of `node`, reopened from the root when it moved elsewhere.
-    fn dir_fd(&mut self, sh: &Shared, node: &Arc<DirNode>) -> io::Result<&OwnedFd> {
+    fn dir_fd(
+        &mut self,
+        sh: &Shared<SourceRoot, D>,
+        node: &Arc<DirNode>,
+    ) -> io::Result<&D::OpenDir> {
         let cached = self
             .open
             .as_ref()
@@ -180,7 +193,7 @@ impl DirMaker {
             // Mostly the folder just made in the open one: one step, not a path.
             let fd = match (&self.open, &node.parent) {
                 (Some((open, fd)), Some(parent)) if Arc::ptr_eq(open, parent) => {
-                    root.open_child_node(fd.as_fd(), node)?
+                    root.open_child_node(D::dir(fd), node)?
                 }
                 _ => root.open_node(node)?,
             };

@@ -20,8 +20,10 @@ use crate::engine::plan::deferred::{DeferredLink, Named, Planned};
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
+use crate::engine::write::dest::DestRoot;
 use crate::engine::write::names::CaseFold;
 use crate::engine::write::resume;
 use crate::error::{CopyError, Op};
@@ -45,13 +47,13 @@ pub(super) enum Visit {
     Stop,
 }
 
-pub(super) struct Planner<'a> {
-    pub sh: &'a Shared,
+pub(super) struct Planner<'a, D: Dest = DestRoot> {
+    pub sh: &'a Shared<SourceRoot, D>,
     /// The source root as the user named it, for messages.
     pub source: PathBuf,
     jobs: &'a Sender<Job>,
     filter: Filter,
-    maker: DirMaker,
+    maker: DirMaker<D>,
     batcher: Batcher,
     planned: Planned,
     first_names: HashMap<(u64, u64), (Named, SrcMeta)>,
@@ -61,9 +63,9 @@ pub(super) struct Planner<'a> {
     seen: u64,
 }
 
-impl<'a> Planner<'a> {
+impl<'a, D: Dest> Planner<'a, D> {
     pub fn new(
-        sh: &'a Shared,
+        sh: &'a Shared<SourceRoot, D>,
         source: &Path,
         jobs: &'a Sender<Job>,
         filter: Filter,

@@ -29,7 +29,9 @@ use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
+use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
+use crate::engine::write::Dest;
 use crate::engine::write::names::CaseFold;
 use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Notice, Outcome};
@@ -46,8 +48,8 @@ struct Level {
 
 /// Walks the whole source and plans it onto `jobs`; returns early only when
 /// the run is cancelled or the workers are gone.
-pub(crate) fn walk(
-    sh: &Shared,
+pub(crate) fn walk<D: Dest>(
+    sh: &Shared<SourceRoot, D>,
     source: &Path,
     src_meta: SrcMeta,
     dest_fresh: bool,
@@ -56,11 +58,14 @@ pub(crate) fn walk(
     jobs: &Sender<Job>,
 ) -> Planned {
     let root = DirNode::root(dest_fresh);
-    if let Some(dest) = sh.root.as_ref().filter(|_| !dest_fresh) {
-        if let Ok(st) = sys::fstat(dest.root_fd()) {
-            make_writable(sh, dest.root_fd(), &SrcMeta::from(&st));
+    if let Some(dest) = sh.root.as_ref().filter(|_| !dest_fresh)
+        && let Ok(open) = dest.open_node(&root)
+    {
+        let fd = D::dir(&open);
+        if let Ok(st) = dest.dir_meta(fd) {
+            make_writable(sh, fd, &st);
         }
-        let (failed, partials) = dest.sweep_temps(dest.root_fd(), &root.rel);
+        let (failed, partials) = dest.sweep_temps(fd, &root.rel);
         for e in failed {
             sh.send(Event::Notice(Notice::Sweep(e)));
         }
@@ -82,8 +87,8 @@ pub(crate) fn walk(
     p.finish()
 }
 
-fn walk_tree(
-    p: &mut Planner<'_>,
+fn walk_tree<D: Dest>(
+    p: &mut Planner<'_, D>,
     levels: &mut Vec<Level>,
     root: Arc<DirNode>,
     root_meta: SrcMeta,
@@ -146,8 +151,8 @@ fn walk_tree(
 /// Reads the folder of `node` through `fd`: every entry but its subfolders is
 /// planned as it is read, then the folder is done with files (see `stage`) and
 /// its subfolders wait on the stack. `false`: stop the walk.
-fn read_level(
-    p: &mut Planner<'_>,
+fn read_level<D: Dest>(
+    p: &mut Planner<'_, D>,
     levels: &mut Vec<Level>,
     node: Arc<DirNode>,
     fd: OwnedFd,
@@ -218,7 +223,11 @@ fn loop_error(ancestor: &Path) -> io::Error {
 
 /// The open handle of the deepest level, reopened if it was closed to stay
 /// within the descriptor budget.
-fn level_fd(p: &Planner<'_>, levels: &mut [Level], max_open: usize) -> io::Result<Arc<OwnedFd>> {
+fn level_fd<D: Dest>(
+    p: &Planner<'_, D>,
+    levels: &mut [Level],
+    max_open: usize,
+) -> io::Result<Arc<OwnedFd>> {
     let last = levels.len() - 1;
     if let Some(fd) = &levels[last].fd {
         return Ok(Arc::clone(fd));

@@ -390,22 +390,6 @@ impl DestRoot {
     /// `kill -9`, a power cut) from `dir`, the folder at `rel`: files, and
     /// staged folders with all they hold. A live run's temporaries are left
     /// alone. Returns what could not be removed.
-    /// Removes the temporaries dead runs left in the folder `rel` (open as
-    /// `dir`): what could not be removed, and whether it holds partials of
-    /// big files to resume.
-    pub fn sweep_temps(&self, dir: BorrowedFd<'_>, rel: &Path) -> (Vec<CopyError>, bool) {
-        let at = self.display(rel);
-        match sweep_dead_temps(dir, self.temps.pid()) {
-            Ok(swept) => {
-                let failed = swept.failed.into_iter();
-                let failed =
-                    failed.map(|(name, e)| CopyError::new(at.join(name), Op::RemoveTemp, e));
-                (failed.collect(), swept.partials)
-            }
-            Err(e) => (vec![CopyError::new(at, Op::ReadDir, e)], false),
-        }
-    }
-
     /// The new file of a resumable copy: the partial `name`, open as `fd`.
     pub fn partial_file<D: AsFd>(
         &self,
@@ -424,6 +408,33 @@ impl DestRoot {
 impl Dest for DestRoot {
     type OpenDir = OwnedFd;
     type Dir<'a> = BorrowedFd<'a>;
+
+    fn dir(open: &OwnedFd) -> BorrowedFd<'_> {
+        open.as_fd()
+    }
+
+    fn make_staged_dir(&self, dir: BorrowedFd<'_>) -> io::Result<OsString> {
+        DestRoot::make_staged_dir(self, dir)
+    }
+
+    fn unplaced(&self, node: &DirNode) -> Option<io::Error> {
+        DestRoot::unplaced(self, node)
+    }
+
+    fn walker_done(&self, node: &DirNode) {
+        DestRoot::walker_done(self, node);
+    }
+
+    fn backup(&self) -> Option<&super::backup::Backup> {
+        self.backup.as_deref()
+    }
+
+    fn local_dir<'a>(dir: BorrowedFd<'a>) -> Option<BorrowedFd<'a>>
+    where
+        Self: 'a,
+    {
+        Some(dir)
+    }
 
     fn display(&self, rel: &Path) -> PathBuf {
         if rel.as_os_str().is_empty() {
@@ -525,6 +536,27 @@ impl Dest for DestRoot {
 
     fn remove_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<(), Errno> {
         sys::unlinkat(dir, name, AtFlags::empty())
+    }
+
+    fn sweep_temps(&self, dir: BorrowedFd<'_>, rel: &Path) -> (Vec<CopyError>, bool) {
+        let at = self.display(rel);
+        match sweep_dead_temps(dir, self.temps.pid()) {
+            Ok(swept) => {
+                let failed = swept.failed.into_iter();
+                let failed =
+                    failed.map(|(name, e)| CopyError::new(at.join(name), Op::RemoveTemp, e));
+                (failed.collect(), swept.partials)
+            }
+            Err(e) => (vec![CopyError::new(at, Op::ReadDir, e)], false),
+        }
+    }
+
+    fn relate_named(
+        &self,
+        src: (BorrowedFd<'_>, &OsStr),
+        dest: (Self::Dir<'_>, &OsStr),
+    ) -> io::Result<crate::engine::data::same_bytes::Relation> {
+        crate::engine::data::same_bytes::relate_named(src, dest)
     }
 
     /// Set aside under a temporary of this run, which the next run's sweep

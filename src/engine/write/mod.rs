@@ -37,6 +37,35 @@ pub(crate) trait Dest: Send + Sync {
     where
         Self: 'a;
 
+    /// The open folder `open` as the calls take it.
+    fn dir<'a>(open: &'a Self::OpenDir) -> Self::Dir<'a>;
+    /// Makes a folder under a temporary name in `dir`, to be filled and
+    /// placed (only where folder handles outlive a rename).
+    fn make_staged_dir(&self, dir: Self::Dir<'_>) -> io::Result<OsString> {
+        let _ = dir;
+        Err(io::ErrorKind::Unsupported.into())
+    }
+    /// Why `node` cannot be reached, when a folder above it was not placed.
+    fn unplaced(&self, node: &DirNode) -> Option<io::Error> {
+        let _ = node;
+        None
+    }
+    /// The walker queued the last in-place batch of a staged `node`.
+    fn walker_done(&self, node: &DirNode) {
+        let _ = node;
+    }
+    /// `--backup-dir`: where what is replaced goes instead of being removed.
+    fn backup(&self) -> Option<&backup::Backup> {
+        None
+    }
+    /// `dir` as a local folder handle, where the destination is local.
+    fn local_dir<'a>(dir: Self::Dir<'a>) -> Option<std::os::fd::BorrowedFd<'a>>
+    where
+        Self: 'a,
+    {
+        let _ = dir;
+        None
+    }
     /// The destination's path of `rel`, for messages.
     fn display(&self, rel: &Path) -> std::path::PathBuf;
     /// The failure `e` of `op` on the entry `name` (at `path`), said as the
@@ -83,6 +112,17 @@ pub(crate) trait Dest: Send + Sync {
     /// Makes the folder `name`, private until its own mode is set at the
     /// end; EEXIST if the name is taken.
     fn make_dir_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<()>;
+    /// Removes the temporaries dead runs left in the folder `rel` (open as
+    /// `dir`): what could not be removed, and whether it holds partials of
+    /// big files to resume.
+    fn sweep_temps(&self, dir: Self::Dir<'_>, rel: &Path) -> (Vec<crate::error::CopyError>, bool);
+    /// How the file `name` in `dir` stands to the source file `name` in the
+    /// local folder `src` (all its bytes, their beginning, or neither).
+    fn relate_named(
+        &self,
+        src: (std::os::fd::BorrowedFd<'_>, &OsStr),
+        dest: (Self::Dir<'_>, &OsStr),
+    ) -> io::Result<crate::engine::data::same_bytes::Relation>;
     /// Takes a copy known to be bad away from its name: removed, or set aside
     /// under a temporary one where it cannot be; the removal's error when
     /// neither worked.

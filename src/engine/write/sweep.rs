@@ -29,13 +29,7 @@ pub(crate) fn sweep_dead_temps(dir: BorrowedFd<'_>, own_pid: u32) -> io::Result<
         let Some(owner) = temp_name::owner(name) else {
             continue;
         };
-        let alive = match owner.is_here() {
-            true => owner.pid == own_pid || process_alive(owner.pid),
-            // Another machine's run cannot be asked: alive until its
-            // temporary has been left untouched for a lease.
-            false => !untouched_for(dir, name, LEASE),
-        };
-        if alive {
+        if !is_dead(owner, own_pid, || untouched_for(dir, name, LEASE)) {
             continue;
         }
         let removed = match sys::unlinkat(dir, name, AtFlags::empty()) {
@@ -49,6 +43,20 @@ pub(crate) fn sweep_dead_temps(dir: BorrowedFd<'_>, own_pid: u32) -> io::Result<
         }
     }
     Ok(Swept { failed, partials })
+}
+
+/// Whether the run that made a temporary of `owner` is gone: asked of the
+/// process on this machine; another machine's run cannot be asked, so it is
+/// alive until its temporary has been left untouched for a lease.
+pub(crate) fn is_dead(
+    owner: temp_name::Owner,
+    own_pid: u32,
+    untouched: impl FnOnce() -> bool,
+) -> bool {
+    match owner.is_here() {
+        true => owner.pid != own_pid && !process_alive(owner.pid),
+        false => untouched(),
+    }
 }
 
 /// What a sweep of one folder found.

@@ -21,10 +21,19 @@ pub(crate) enum Relation {
 
 /// Reads both from their current offsets to the end.
 pub(crate) fn relate(src: BorrowedFd<'_>, dest: BorrowedFd<'_>) -> io::Result<Relation> {
+    relate_to(src, |buf| read_full(dest, buf))
+}
+
+/// Reads `src` from its offset to the end beside a destination read by
+/// `dest_full` (which fills its buffer, or stops short only at the end).
+pub(crate) fn relate_to(
+    src: BorrowedFd<'_>,
+    mut dest_full: impl FnMut(&mut [u8]) -> io::Result<usize>,
+) -> io::Result<Relation> {
     let (mut a, mut b) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
         let n = read_full(src, &mut a)?;
-        let m = read_full(dest, &mut b)?;
+        let m = dest_full(&mut b)?;
         if a[..n.min(m)] != b[..n.min(m)] || m > n {
             return Ok(Relation::Differ);
         }

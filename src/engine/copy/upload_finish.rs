@@ -1,0 +1,128 @@
+//! The end of a copy to another machine over SFTP, after the workers: second
+//! names of hard-linked files (`hardlink@openssh.com`), then each folder's
+//! mode and times, deepest first, then what was not kept, said once per kind.
+
+use std::io;
+
+use crate::config::ConflictPolicy;
+use crate::engine::control::decide::Decision;
+use crate::engine::meta::attrs::SrcMeta;
+use crate::engine::meta::kept::{What, Why};
+use crate::engine::plan::deferred::{DeferredLink, Planned};
+use crate::engine::plan::node::DirNode;
+use crate::engine::read::source::SourceRoot;
+use crate::engine::sftp::dest::SftpDest;
+use crate::engine::shared::Shared;
+use crate::engine::write::Dest;
+use crate::error::{CopyError, Op};
+use crate::event::{Outcome, SkipReason};
+use rustix::io::Errno;
+
+type Remote = Shared<SourceRoot, SftpDest>;
+
+/// Writing into a folder changes its time: folders go last, deepest first.
+pub(crate) fn finish(sh: &Remote, planned: Planned) {
+    if !sh.control.is_cancelled() {
+        for link in &planned.links {
+            let outcome = if sh.dry_run {
+                Outcome::Copied
+            } else {
+                hard_link(sh, link)
+            };
+            sh.link_done(link, outcome);
+        }
+    }
+    // Even after a cancel: folders must not stay private (0700) and misdated.
+    for (dir, meta) in planned.dirs.iter().rev() {
+        if dir.is_root() && sh.dest_keeps_own_metadata {
+            continue;
+        }
+        let outcome = match sh.dry_run {
+            true => Outcome::Copied,
+            false => match finish_dir(sh, dir, meta) {
+                Ok(()) => Outcome::Copied,
+                Err(e) => Outcome::Failed(CopyError::new(
+                    sh.root().display(&dir.rel),
+                    Op::SetMetadata,
+                    e,
+                )),
+            },
+        };
+        sh.folder_done(dir, outcome);
+    }
+    sh.say_counted();
+}
+
+/// A folder's mode (and owner, where kept) and times, set by its path.
+fn finish_dir(sh: &Remote, dir: &DirNode, meta: &SrcMeta) -> io::Result<()> {
+    let root = sh.root();
+    let path = root.open_node(dir)?;
+    let empty = std::ffi::OsStr::new("");
+    if sh.meta.owner {
+        root.set_owner_at(&path, empty, meta)?;
+    }
+    root.set_mode_at(&path, empty, meta)?;
+    root.set_times_at(&path, empty, meta)
+}
+
+/// The second name of a hard-linked file: a link to its first name, which
+/// must hold this file as the source has it. SFTP tells no inode, so a name
+/// that is taken is replaced by the link only where the policy lets it.
+fn hard_link(sh: &Remote, link: &DeferredLink) -> Outcome {
+    let root = sh.root();
+    let (tdir, tname) = (&link.target.0, &link.target.1);
+    let (ldir, lname) = (&link.link.0, &link.link.1);
+    let fail = |op, e: io::Error| {
+        Outcome::Failed(CopyError::new(root.display(&ldir.rel).join(lname), op, e))
+    };
+    let (Ok(tpath), Ok(lpath)) = (root.open_node(tdir), root.open_node(ldir)) else {
+        return fail(Op::OpenDir, Errno::NOENT.into());
+    };
+    match root.stat_at(&tpath, tname) {
+        Ok(Some(st)) if sh.same_content(&st, &link.meta) => {}
+        Ok(_) => {
+            let why = "its first name was not copied";
+            return fail(Op::HardLink, io::Error::other(why));
+        }
+        Err(e) => return fail(Op::Stat, e),
+    }
+    if !root.session.sftp().support_hardlink() {
+        sh.kept.add(What::HardLinks, Why::Unsupported);
+        let why = "the server makes no hard links (no hardlink@openssh.com)";
+        return fail(Op::HardLink, io::Error::other(why));
+    }
+    match root.link_at((&tpath, tname), (&lpath, lname)) {
+        Ok(()) => return Outcome::Copied,
+        Err(Errno::EXIST) => {}
+        Err(e) => return fail(Op::HardLink, e.into()),
+    }
+    let existing = match root.stat_at(&lpath, lname) {
+        Ok(Some(st)) => st,
+        Ok(None) => return fail(Op::Stat, Errno::NOENT.into()),
+        Err(e) => return fail(Op::Stat, e),
+    };
+    let policy = match sh.policy {
+        ConflictPolicy::Ask => ConflictPolicy::Skip,
+        p => p,
+    };
+    match sh.decide(&link.meta, Some(&existing), policy) {
+        // The same content under the name: up to date (whether it is the
+        // same file SFTP cannot tell).
+        Decision::UpToDate => Outcome::UpToDate,
+        Decision::Copy { .. } => {
+            let temp = root.temps.next();
+            if let Err(e) = root.link_at((&tpath, tname), (&lpath, &temp)) {
+                return fail(Op::HardLink, e.into());
+            }
+            match root.commit(&lpath, &temp, lname, true) {
+                Ok(()) => Outcome::Copied,
+                Err(e) => {
+                    root.discard(&lpath, &temp);
+                    fail(Op::Rename, e)
+                }
+            }
+        }
+        Decision::Skip(r) => Outcome::Skipped(r),
+        Decision::Ask => Outcome::Skipped(SkipReason::Conflict),
+    }
+}

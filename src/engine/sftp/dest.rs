@@ -1,0 +1,554 @@
+//! A destination folder on another machine, over SFTP. It answers the copy's
+//! questions (`write::Dest`) with one request each, by path: SFTP has no folder
+//! handles, so a folder is its path from the root, and each one the copy
+//! enters is looked at with `lstat` first (never through a symlink as far as
+//! that look can tell; what it cannot promise the README says). A file is
+//! written under a temporary name and given its own only complete: a second
+//! name made with `hardlink@openssh.com` and the temporary removed, which
+//! never replaces what is there; `posix-rename@openssh.com` where replacing
+//! is meant.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use openssh_sftp_client::UnixTimeStamp;
+use openssh_sftp_client::file::{File, TokioCompatFile};
+use openssh_sftp_client::metadata::{MetaData, MetaDataBuilder, Permissions};
+use rustix::io::Errno;
+
+use super::errors::{self, errno};
+use super::session::Session;
+use crate::engine::data::bytes::CopyFail;
+use crate::engine::data::same_bytes::{Relation, relate_to};
+use crate::engine::meta::attrs::{FileMeta, SrcMeta, TimeWindow};
+use crate::engine::meta::xattrs::Held;
+use crate::engine::plan::node::DirNode;
+use crate::engine::write::caps::Learned;
+use crate::engine::write::temp_name::TempNames;
+use crate::engine::write::{Dest, TakenAway};
+use crate::error::{CopyError, Op};
+
+/// SFTP version 3 carries times in whole seconds.
+pub(crate) const WINDOW: TimeWindow = TimeWindow(1_000_000_000);
+
+pub(crate) struct SftpDest {
+    pub session: Arc<Session>,
+    /// The destination folder's path on the server, as the server resolved it.
+    root: PathBuf,
+    pub temps: TempNames,
+    pub learned: Arc<Learned>,
+}
+
+/// The metadata of a server's answer, in the engine's terms. SFTP tells no
+/// device, inode or link count (0, 0, 1): sameness of files is never asked
+/// of them here.
+pub(crate) fn meta_of(m: &MetaData) -> SrcMeta {
+    let kind = m.file_type().map_or(0, |t| t.as_raw() as u32);
+    let perm = m.permissions().map_or(0, |p| p.as_raw().bits());
+    let secs = |t: Option<UnixTimeStamp>| t.map_or((0, 0), |t| (i64::from(t.into_raw()), 0));
+    SrcMeta {
+        mode: kind | (perm & 0o7777),
+        uid: m.uid().unwrap_or(0),
+        gid: m.gid().unwrap_or(0),
+        size: m.len().unwrap_or(0),
+        atime: secs(m.accessed()),
+        mtime: secs(m.modified()),
+        ctime: secs(m.modified()),
+        dev: 0,
+        ino: 0,
+        nlink: 1,
+        blocks: m.len().unwrap_or(0).div_ceil(512),
+        rdev: 0,
+    }
+}
+
+/// A time as SFTP carries it: whole seconds, within what 32 bits hold.
+fn stamp((s, _): (i64, i64)) -> UnixTimeStamp {
+    let s = s.clamp(0, i64::from(u32::MAX)) as u64;
+    UnixTimeStamp::new(UNIX_EPOCH + Duration::from_secs(s)).expect("within 32 bits")
+}
+
+/// The attributes that give an entry `meta`'s mode and times (and owner,
+/// with `owner`).
+pub(crate) fn attrs_of(meta: &SrcMeta, mode: bool, owner: bool) -> MetaData {
+    let mut b = MetaDataBuilder::new();
+    if mode {
+        b.permissions(Permissions::from((meta.mode & 0o7777) as u16));
+    }
+    if owner {
+        b.id((meta.uid, meta.gid));
+    }
+    b.time(stamp(meta.atime), stamp(meta.mtime));
+    b.create()
+}
+
+impl SftpDest {
+    /// The destination `path` on the connected server, made (with its
+    /// parents) when missing unless `dry_run`; whether this run made it.
+    /// `None` in a dry run into a folder that does not exist.
+    pub fn open(
+        session: Arc<Session>,
+        path: &Path,
+        dry_run: bool,
+    ) -> io::Result<(Option<SftpDest>, bool)> {
+        let path = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        let sftp = session.sftp();
+        let made = match session.run(sftp.fs().symlink_metadata(path)) {
+            Ok(m) if m.file_type().is_some_and(|t| t.is_dir()) => false,
+            Ok(_) => return Err(io::Error::from(Errno::NOTDIR)),
+            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+                if dry_run {
+                    return Ok((None, true));
+                }
+                make_all(&session, path)?;
+                true
+            }
+            Err(e) => return Err(e),
+        };
+        let root = session.run(sftp.fs().canonicalize(path))?;
+        let dest = SftpDest {
+            session,
+            root,
+            temps: TempNames::new(std::process::id()),
+            learned: Arc::new(Learned::default()),
+        };
+        Ok((Some(dest), made))
+    }
+
+    /// What the server keeps: modes, times to the second, symlinks and (with
+    /// `hardlink@openssh.com`) hard links; no special files, no attributes;
+    /// owners only as the server lets its user set them (root's server).
+    pub fn keeps(&self, owner: bool) -> FileMeta {
+        FileMeta {
+            window: WINDOW,
+            modes: true,
+            owners: owner,
+            hard_links: self.session.sftp().support_hardlink(),
+            symlinks: true,
+            nodes: false,
+            ignores_case: false,
+            attrs: Held {
+                user: false,
+                acls: false,
+            },
+            holes: false,
+            rename_keeps_times: true,
+            // Folders are paths: one renamed under a worker would move its
+            // files away from it. They are made under their own names.
+            renames_keep_handles: false,
+        }
+    }
+
+    /// Whether something is at `path` now (to tell "taken" from other
+    /// refusals, which SFTP version 3 does not).
+    fn taken(&self, path: &Path) -> bool {
+        let fs = self.session.sftp().fs();
+        self.session
+            .run(async move {
+                let mut fs = fs;
+                fs.symlink_metadata(path).await
+            })
+            .is_ok()
+    }
+
+    /// A refusal to make `path`, as EEXIST when the name is taken.
+    fn refused(&self, e: io::Error, path: &Path) -> io::Error {
+        if e.raw_os_error().is_none() && !errors::is_lost(&e) && self.taken(path) {
+            return Errno::EXIST.into();
+        }
+        e
+    }
+
+    /// A new empty file under a fresh temporary name in `dir`, private
+    /// until it is complete.
+    pub fn create_temp(&self, dir: &Path) -> io::Result<(OsString, File)> {
+        loop {
+            let name = self.temps.next();
+            let path = dir.join(&name);
+            let sftp = self.session.sftp();
+            let opened = self.session.run(async {
+                let mut b = MetaDataBuilder::new();
+                b.permissions(Permissions::from(0o600));
+                sftp.options()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                    .await
+            });
+            match opened.map_err(|e| self.refused(e, &path)) {
+                Ok(f) => return Ok((name, f)),
+                // Another run's name: another one.
+                Err(e) if e.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Gives the complete temporary `temp` in `dir` its `name`: replacing
+    /// what is there only when `replace`; EEXIST when the name is taken.
+    pub fn commit(&self, dir: &Path, temp: &OsStr, name: &OsStr, replace: bool) -> io::Result<()> {
+        let (from, to) = (dir.join(temp), dir.join(name));
+        let sftp = self.session.sftp();
+        if replace {
+            if !sftp.support_posix_rename() {
+                // A plain RENAME never replaces on OpenSSH: what is there goes
+                // first (the copy is complete under its temporary name).
+                match self.remove_at(dir, name) {
+                    Ok(()) | Err(Errno::NOENT) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let mut fs = sftp.fs();
+            return self.session.run(fs.rename(&from, &to));
+        }
+        if !sftp.support_hardlink() {
+            // OpenSSH's plain RENAME is a link and an unlink: it never
+            // replaces. The client sends it only without posix-rename.
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the server offers no way to name a file without replacing another \
+                 (no hardlink@openssh.com)",
+            ));
+        }
+        let linked = {
+            let mut fs = sftp.fs();
+            self.session.run(fs.hard_link(&from, &to))
+        };
+        linked.map_err(|e| self.refused(e, &to))?;
+        let mut fs = sftp.fs();
+        // The copy has its name; a temporary left beside it is swept later.
+        let _ = self.session.run(fs.remove_file(&from));
+        Ok(())
+    }
+
+    /// Writes `size` bytes of the local file `src` into the new file `out`,
+    /// many write requests in flight (up to [`IN_FLIGHT`] bytes), `step`
+    /// told of each piece sent (it stops the copy when it fails). What was
+    /// read passes through `hash`. The bytes written.
+    pub fn send(
+        &self,
+        out: &File,
+        src: std::os::fd::BorrowedFd<'_>,
+        size: u64,
+        buf: &mut Vec<u8>,
+        mut hash: Option<&mut blake3::Hasher>,
+        mut step: impl FnMut(u64) -> Result<(), CopyFail>,
+    ) -> Result<u64, CopyFail> {
+        use tokio::io::AsyncWriteExt;
+        const PIECE: usize = 1024 * 1024;
+        if buf.len() < PIECE {
+            buf.resize(PIECE, 0);
+        }
+        let mut w = Box::pin(TokioCompatFile::new(out.clone()));
+        let write = |e: io::Error| CopyFail::Write(self.session.lost_why(e));
+        let mut done = 0u64;
+        while done < size {
+            let want = (size - done).min(PIECE as u64) as usize;
+            let n = rustix::io::pread(src, &mut buf[..want], done)
+                .map_err(|e| CopyFail::Read(e.into()))?;
+            if n == 0 {
+                // It shrank: the check after the copy finds it changed.
+                break;
+            }
+            if let Some(h) = hash.as_deref_mut() {
+                h.update(&buf[..n]);
+            }
+            self.session
+                .block_on(w.as_mut().write_all(&buf[..n]))
+                .map_err(write)?;
+            done += n as u64;
+            step(n as u64)?;
+        }
+        self.session.block_on(w.as_mut().flush()).map_err(write)?;
+        Ok(done)
+    }
+
+    /// The last steps of a new file before it takes its name: `meta`'s
+    /// mode, times (and owner, with `owner`), then with `fsync` its data on
+    /// the server's device (`fsync@openssh.com`; a server without it is an
+    /// error, never a copy said flushed that is not), then closed.
+    pub fn seal(&self, mut out: File, meta: &SrcMeta, owner: bool, fsync: bool) -> io::Result<()> {
+        let sftp = self.session.sftp();
+        if fsync && !sftp.support_fsync() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the server cannot flush a file (no fsync@openssh.com): --fsync cannot be kept",
+            ));
+        }
+        self.session.run(async {
+            out.set_metadata(attrs_of(meta, true, owner)).await?;
+            if fsync {
+                out.sync_all().await?;
+            }
+            out.close().await
+        })
+    }
+
+    /// Removes the temporary `name` in `dir`, quietly: its copy failed.
+    pub fn discard(&self, dir: &Path, name: &OsStr) {
+        let _ = self.remove_at(dir, name);
+    }
+}
+
+/// Makes `path` and the folders above it that are missing.
+fn make_all(session: &Session, path: &Path) -> io::Result<()> {
+    let sftp = session.sftp();
+    let mut at = PathBuf::new();
+    for c in path.components() {
+        at.push(c);
+        let mut fs = sftp.fs();
+        match session.run(fs.symlink_metadata(&at)) {
+            Ok(_) => continue,
+            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
+            Err(e) => return Err(e),
+        }
+        let mut fs = sftp.fs();
+        session.run(fs.create_dir(&at))?;
+    }
+    Ok(())
+}
+
+impl Dest for SftpDest {
+    type OpenDir = PathBuf;
+    type Dir<'a> = &'a Path;
+
+    fn dir(open: &PathBuf) -> &Path {
+        open
+    }
+
+    fn display(&self, rel: &Path) -> PathBuf {
+        let at = if rel.as_os_str().is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        };
+        let mut s = OsString::from(format!("{}:", self.session.host));
+        s.push(at.as_os_str());
+        PathBuf::from(s)
+    }
+
+    fn name_error(&self, path: PathBuf, _name: &OsStr, op: Op, e: io::Error) -> CopyError {
+        CopyError::new(path, op, e)
+    }
+
+    /// The folder was looked at when it was made or entered (by the walk),
+    /// so its path is trusted from there.
+    fn open_node(&self, node: &DirNode) -> io::Result<Self::OpenDir> {
+        Ok(self.root.join(&*node.rel))
+    }
+
+    fn open_child_node(&self, parent: Self::Dir<'_>, node: &DirNode) -> io::Result<Self::OpenDir> {
+        Ok(parent.join(node.rel.file_name().unwrap_or_default()))
+    }
+
+    fn open_child_dir(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Self::OpenDir> {
+        let path = dir.join(name);
+        match self.stat_at(dir, name)? {
+            Some(m) if m.is_dir() => Ok(path),
+            Some(_) => Err(Errno::NOTDIR.into()),
+            None => Err(Errno::NOENT.into()),
+        }
+    }
+
+    fn stat_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
+        let mut fs = self.session.sftp().fs();
+        match self.session.run(fs.symlink_metadata(dir.join(name))) {
+            Ok(m) => Ok(Some(meta_of(&m))),
+            Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn dir_meta(&self, dir: Self::Dir<'_>) -> io::Result<SrcMeta> {
+        let mut fs = self.session.sftp().fs();
+        self.session
+            .run(fs.symlink_metadata(dir))
+            .map(|m| meta_of(&m))
+    }
+
+    fn set_owner_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
+        let mut b = MetaDataBuilder::new();
+        b.id((meta.uid, meta.gid));
+        let mut fs = self.session.sftp().fs();
+        self.session
+            .run(fs.set_metadata(dir.join(name), b.create()))
+    }
+
+    fn set_mode_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
+        let mut b = MetaDataBuilder::new();
+        b.permissions(Permissions::from((meta.mode & 0o7777) as u16));
+        let mut fs = self.session.sftp().fs();
+        self.session
+            .run(fs.set_metadata(dir.join(name), b.create()))
+    }
+
+    /// SETSTAT follows a symlink: the copy never asks it of one here (a
+    /// symlink's own times are said not kept over SFTP).
+    fn set_times_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
+        let mut b = MetaDataBuilder::new();
+        b.time(stamp(meta.atime), stamp(meta.mtime));
+        let mut fs = self.session.sftp().fs();
+        self.session
+            .run(fs.set_metadata(dir.join(name), b.create()))
+    }
+
+    fn set_mode(&self, dir: Self::Dir<'_>, mode: u32) -> io::Result<()> {
+        let mut b = MetaDataBuilder::new();
+        b.permissions(Permissions::from((mode & 0o7777) as u16));
+        let mut fs = self.session.sftp().fs();
+        self.session.run(fs.set_metadata(dir, b.create()))
+    }
+
+    fn read_link_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<Vec<u8>, Errno> {
+        use std::os::unix::ffi::OsStringExt;
+        let mut fs = self.session.sftp().fs();
+        self.session
+            .run(fs.read_link(dir.join(name)))
+            .map(|t| t.into_os_string().into_vec())
+            .map_err(|e| errno(&e))
+    }
+
+    fn symlink_at(&self, dir: Self::Dir<'_>, target: &Path, name: &OsStr) -> Result<(), Errno> {
+        let path = dir.join(name);
+        let mut fs = self.session.sftp().fs();
+        self.session
+            .run(fs.symlink(target, &path))
+            .map_err(|e| errno(&self.refused(e, &path)))
+    }
+
+    fn link_at(
+        &self,
+        (tdir, tname): (Self::Dir<'_>, &OsStr),
+        (ldir, lname): (Self::Dir<'_>, &OsStr),
+    ) -> Result<(), Errno> {
+        let link = ldir.join(lname);
+        let mut fs = self.session.sftp().fs();
+        self.session
+            .run(fs.hard_link(tdir.join(tname), &link))
+            .map_err(|e| errno(&self.refused(e, &link)))
+    }
+
+    fn remove_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> Result<(), Errno> {
+        let mut fs = self.session.sftp().fs();
+        self.session
+            .run(fs.remove_file(dir.join(name)))
+            .map_err(|e| errno(&e))
+    }
+
+    fn make_dir_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<()> {
+        let path = dir.join(name);
+        let mut fs = self.session.sftp().fs();
+        let mut b = fs.dir_builder();
+        b.permissions(Permissions::from(0o700));
+        self.session
+            .run(b.create(&path))
+            .map_err(|e| self.refused(e, &path))
+    }
+
+    /// Files only: this run makes no staged folders over SFTP, and a
+    /// folder another kind of run left is reported, not walked into.
+    fn sweep_temps(&self, dir: &Path, rel: &Path) -> (Vec<CopyError>, bool) {
+        use crate::engine::write::{resume, sweep, temp_name};
+        let at = self.display(rel);
+        let sftp = self.session.sftp();
+        let listed = self.session.block_on(async {
+            let mut fs = sftp.fs();
+            let d = fs.open_dir(dir).await?;
+            let mut names = Vec::new();
+            let entries = d.read_dir();
+            let mut entries = std::pin::pin!(entries);
+            while let Some(e) =
+                std::future::poll_fn(|cx| futures_core::Stream::poll_next(entries.as_mut(), cx))
+                    .await
+            {
+                let e = e?;
+                names.push((e.filename().as_os_str().to_os_string(), e.metadata()));
+            }
+            Ok::<_, openssh_sftp_client::Error>(names)
+        });
+        let names = match listed {
+            Ok(n) => n,
+            Err(e) => {
+                let e = self.session.lost_why(errors::to_io(e));
+                return (vec![CopyError::new(at, Op::ReadDir, e)], false);
+            }
+        };
+        let (mut failed, mut partials) = (Vec::new(), false);
+        let now = std::time::SystemTime::now();
+        for (name, meta) in names {
+            partials |= resume::is_partial(&name);
+            let Some(owner) = temp_name::owner(&name) else {
+                continue;
+            };
+            let untouched = || {
+                meta.modified()
+                    .and_then(|t| now.duration_since(t.as_system_time()).ok())
+                    .is_some_and(|age| age > sweep::LEASE)
+            };
+            if !sweep::is_dead(owner, self.temps.pid(), untouched) {
+                continue;
+            }
+            if let Err(e) = self.remove_at(dir, &name) {
+                failed.push(CopyError::new(at.join(&name), Op::RemoveTemp, e.into()));
+            }
+        }
+        (failed, partials)
+    }
+
+    fn relate_named(
+        &self,
+        (src_dir, src_name): (std::os::fd::BorrowedFd<'_>, &OsStr),
+        (dir, name): (Self::Dir<'_>, &OsStr),
+    ) -> io::Result<Relation> {
+        use rustix::fs::{Mode, OFlags};
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let src = rustix::fs::openat(src_dir, src_name, flags, Mode::empty())?;
+        let sftp = self.session.sftp();
+        let mut file = self.session.run(sftp.open(dir.join(name)))?;
+        let related = relate_to(std::os::fd::AsFd::as_fd(&src), |buf| {
+            let mut n = 0;
+            while n < buf.len() {
+                let want = (buf.len() - n) as u32;
+                let got = self
+                    .session
+                    .run(file.read(want, bytes::BytesMut::with_capacity(want as usize)))?;
+                match got {
+                    Some(b) if !b.is_empty() => {
+                        buf[n..n + b.len()].copy_from_slice(&b);
+                        n += b.len();
+                    }
+                    _ => break,
+                }
+            }
+            Ok(n)
+        });
+        let _ = self.session.run(file.close());
+        related
+    }
+
+    fn take_away(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<TakenAway> {
+        let why = match self.remove_at(dir, name) {
+            Ok(()) | Err(Errno::NOENT) => return Ok(TakenAway::Removed),
+            Err(e) => io::Error::from(e),
+        };
+        let aside = self.temps.next();
+        let mut fs = self.session.sftp().fs();
+        match self
+            .session
+            .run(fs.hard_link(dir.join(name), dir.join(&aside)))
+        {
+            Ok(()) => {
+                let _ = self.remove_at(dir, name);
+                Ok(TakenAway::SetAside { name: aside, why })
+            }
+            Err(_) => Err(why),
+        }
+    }
+}

@@ -1,0 +1,9 @@
+//! Another machine's folder over SFTP, through the system's OpenSSH (the
+//! user's `~/.ssh/config`, agent, keys and known hosts all apply): the
+//! connection (`session`: the ssh process, the client and the runtime that
+//! drives it), what the server's answers mean as errno codes (`errors`), and
+//! the destination there (`dest`).
+
+pub(crate) mod dest;
+pub(crate) mod errors;
+pub(crate) mod session;

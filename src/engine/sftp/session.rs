@@ -1,0 +1,263 @@
+//! One SFTP connection: the ssh process (`ssh HOST -s sftp`, or the command
+//! `-e` gives), the client speaking SFTP over its pipes, and the small runtime
+//! that drives the client. The copy's workers are plain threads that block on
+//! one request each (`run`); the client sends every worker's requests down the
+//! one connection as they come, so many workers keep many requests in flight.
+
+use std::future::Future;
+use std::io;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openssh_sftp_client::{Sftp, SftpOptions};
+use tokio::io::AsyncReadExt;
+
+use super::errors;
+pub use crate::config::Remote;
+
+/// Why the other machine could not be reached. Nothing was written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot reach {host} over ssh: {why}")]
+pub struct ConnectError {
+    pub host: String,
+    pub why: String,
+}
+
+pub(crate) struct Session {
+    sftp: Sftp,
+    /// What ssh said on its error output, for the message when it fails.
+    said: Arc<Mutex<Vec<u8>>>,
+    /// Killed when the session ends (it ends with the run).
+    _child: tokio::process::Child,
+    pub host: String,
+    /// Last, so it outlives the client's tasks.
+    rt: tokio::runtime::Runtime,
+}
+
+/// Bytes of one file's writes in flight at once: what a link's round trip
+/// times its speed needs (20 ms at 400 MB/s), bounded per file.
+pub(crate) const IN_FLIGHT: usize = 8 * 1024 * 1024;
+
+/// How long the connection may take to answer SFTP's first message (ssh's own
+/// connect timeout covers the network; this, a server that never starts).
+const HELLO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The words of `rsh` as a shell would split them, quotes kept together.
+fn words(rsh: &str) -> Vec<String> {
+    let (mut out, mut word, mut quote, mut any) = (Vec::new(), String::new(), None, false);
+    for ch in rsh.chars() {
+        match (quote, ch) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, '\'' | '"') => {
+                quote = Some(ch);
+                any = true;
+            }
+            (None, c) if c.is_whitespace() => {
+                if any || !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+                any = false;
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    if any || !word.is_empty() {
+        out.push(word);
+    }
+    out
+}
+
+/// The command line that starts the SFTP subsystem on `remote`.
+pub(crate) fn command_line(remote: &Remote) -> Vec<String> {
+    let mut cmd = words(remote.rsh.as_deref().unwrap_or("ssh"));
+    if cmd.is_empty() {
+        cmd.push("ssh".into());
+    }
+    let is_ssh = std::path::Path::new(&cmd[0])
+        .file_name()
+        .is_some_and(|n| n == "ssh");
+    if is_ssh {
+        // Never a prompt nobody can answer (the screen is the TUI's, or
+        // nobody is there): a key or an agent, or a clear failure. A
+        // connection that stops answering ends, instead of hanging the copy.
+        for o in [
+            "BatchMode=yes",
+            "ConnectTimeout=30",
+            "ServerAliveInterval=15",
+            "ServerAliveCountMax=4",
+        ] {
+            cmd.extend(["-o".to_string(), o.to_string()]);
+        }
+    }
+    // ssh takes an IPv6 address without the brackets.
+    let host = remote.host.replace(['[', ']'], "");
+    cmd.extend([host, "-s".into(), "sftp".into()]);
+    cmd
+}
+
+impl Session {
+    /// Starts ssh and speaks SFTP with the server it reaches.
+    pub fn connect(remote: &Remote) -> Result<Session, ConnectError> {
+        let fail = |why: String| ConnectError {
+            host: remote.host.clone(),
+            why,
+        };
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("convoy-engine-sftp")
+            .enable_all()
+            .build()
+            .map_err(|e| fail(format!("cannot start its runtime ({e})")))?;
+        let cmd = command_line(remote);
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let started = rt.block_on(async {
+            let mut child = tokio::process::Command::new(&cmd[0])
+                .args(&cmd[1..])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("cannot run {} ({e})", cmd[0]))?;
+            let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+            if let Some(mut err) = child.stderr.take() {
+                let said = Arc::clone(&said);
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n @ 1..) = err.read(&mut buf).await {
+                        let mut s = said.lock().unwrap_or_else(|p| p.into_inner());
+                        // Its last words are what matter; a chatty ssh is cut.
+                        if s.len() < 64 * 1024 {
+                            s.extend_from_slice(&buf[..n]);
+                        }
+                    }
+                });
+            }
+            let (stdin, stdout) = stdin.zip(stdout).ok_or("no pipes to ssh")?;
+            let options = SftpOptions::new()
+                .flush_interval(Duration::ZERO)
+                .tokio_compat_file_write_limit(
+                    std::num::NonZeroUsize::new(IN_FLIGHT).expect("not zero"),
+                );
+            let hello = tokio::time::timeout(HELLO_TIMEOUT, Sftp::new(stdin, stdout, options));
+            match hello.await {
+                Ok(Ok(sftp)) => Ok((sftp, child)),
+                Ok(Err(e)) => {
+                    // Its own words say why (a refused key, an unknown host).
+                    let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(e.to_string())
+                }
+                Err(_) => Err(format!("no answer in {} s", HELLO_TIMEOUT.as_secs())),
+            }
+            .map_err(|e: String| e)
+        });
+        match started {
+            Ok((sftp, child)) => Ok(Session {
+                sftp,
+                said,
+                _child: child,
+                host: remote.host.clone(),
+                rt,
+            }),
+            Err(e) => {
+                let why = last_words(&said).unwrap_or(e);
+                Err(fail(explain(why)))
+            }
+        }
+    }
+
+    /// Runs one request to its answer on the calling thread.
+    pub fn run<T>(
+        &self,
+        f: impl Future<Output = Result<T, openssh_sftp_client::Error>>,
+    ) -> io::Result<T> {
+        self.rt
+            .block_on(f)
+            .map_err(|e| self.lost_why(errors::to_io(e)))
+    }
+
+    /// Runs `f` to its end on the calling thread.
+    pub fn block_on<T>(&self, f: impl Future<Output = T>) -> T {
+        self.rt.block_on(f)
+    }
+
+    pub fn sftp(&self) -> &Sftp {
+        &self.sftp
+    }
+
+    /// A lost connection says what ssh said as it went.
+    pub fn lost_why(&self, e: io::Error) -> io::Error {
+        if !errors::is_lost(&e) {
+            return e;
+        }
+        match last_words(&self.said) {
+            Some(w) => errors::lost(&format!("ssh: {w}")),
+            None => e,
+        }
+    }
+}
+
+/// The last line ssh wrote on its error output.
+fn last_words(said: &Mutex<Vec<u8>>) -> Option<String> {
+    let said = said.lock().unwrap_or_else(|p| p.into_inner());
+    String::from_utf8_lossy(&said)
+        .lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty())
+        .map(str::to_string)
+}
+
+/// ssh's words, with what to do where they mean it would have asked.
+fn explain(why: String) -> String {
+    let asks = ["Permission denied", "Host key verification failed"];
+    if asks.iter().any(|a| why.contains(a)) {
+        format!(
+            "{why} (convoy lets ssh ask nothing: load the key into ssh-agent, or \
+             add the host to known_hosts with one plain `ssh` first)"
+        )
+    } else {
+        why
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rsh_command_splits_as_a_shell_would() {
+        assert_eq!(words("ssh -p 2222"), ["ssh", "-p", "2222"]);
+        assert_eq!(
+            words(r#"ssh -i "/my keys/id" -o 'X=a b'"#),
+            ["ssh", "-i", "/my keys/id", "-o", "X=a b"]
+        );
+        assert_eq!(words("  "), Vec::<String>::new());
+    }
+
+    #[test]
+    fn ssh_is_told_never_to_ask_and_the_address_loses_its_brackets() {
+        let r = Remote {
+            host: "me@[::1]".into(),
+            rsh: Some("/usr/bin/ssh -p 22".into()),
+        };
+        let cmd = command_line(&r);
+        assert_eq!(cmd[..3], ["/usr/bin/ssh", "-p", "22"]);
+        assert!(cmd.contains(&"BatchMode=yes".to_string()));
+        assert_eq!(cmd[cmd.len() - 3..], ["me@::1", "-s", "sftp"]);
+        // Another program gets only the host and the subsystem.
+        let r = Remote {
+            host: "h".into(),
+            rsh: Some("fake-ssh".into()),
+        };
+        assert_eq!(command_line(&r), ["fake-ssh", "h", "-s", "sftp"]);
+    }
+
+    #[test]
+    fn a_failed_login_says_what_to_do() {
+        let why = explain("me@h: Permission denied (publickey).".into());
+        assert!(why.contains("ssh-agent"), "{why}");
+    }
+}

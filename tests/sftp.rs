@@ -1,0 +1,195 @@
+//! Copies to a folder on another machine over SFTP, checked against OpenSSH's
+//! own server (`/usr/lib/openssh/sftp-server`, Debian's openssh-sftp-server)
+//! on pipes: `-e` names a script that runs it, as ssh would run it on the
+//! other machine. What the copy promises over SFTP is checked on the bytes the
+//! server wrote: contents, modes, times to the second, symlinks, hard links,
+//! no temporary left, nothing replaced that the policy keeps; and a copy
+//! whose connection dies leaves nothing partial under a final name.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+const SERVER: &str = "/usr/lib/openssh/sftp-server";
+
+/// A stand-in for ssh: runs the SFTP server here, whatever the host.
+fn fake_ssh(dir: &Path) -> PathBuf {
+    need(SERVER, "openssh-sftp-server");
+    let script = dir.join("fake-ssh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > {}/ssh.pid\nexec {SERVER}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+fn upload(rsh: &Path, src: &Path, dst: &Path, extra: &[&str]) -> std::process::Output {
+    let mut c = convoy();
+    c.arg("--batch").arg("-e").arg(rsh).args(extra).arg(src);
+    c.arg(format!("otherhost:{}", dst.display()));
+    c.output().unwrap()
+}
+
+fn tree(src: &Path) {
+    fs::create_dir_all(src.join("a/empty")).unwrap();
+    write(src.join("a/f.txt"), b"hello");
+    chmod(src.join("a/f.txt"), 0o640);
+    set_mtime(src.join("a/f.txt"), 1_600_000_000, 0);
+    write(src.join("big"), &data(7, 3_000_000));
+    std::os::unix::fs::symlink("f.txt", src.join("a/link")).unwrap();
+    fs::hard_link(src.join("a/f.txt"), src.join("a/hard")).unwrap();
+    chmod(src.join("a"), 0o750);
+    set_mtime(src.join("a"), 1_500_000_000, 0);
+}
+
+#[test]
+fn a_tree_goes_to_another_machine_whole_and_a_rerun_finds_it_up_to_date() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("remote/dst"));
+    tree(&src);
+    let rsh = fake_ssh(t.path());
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(7, 3_000_000));
+    let f = fs::metadata(dst.join("a/f.txt")).unwrap();
+    assert_eq!(fs::read(dst.join("a/f.txt")).unwrap(), b"hello");
+    assert_eq!(f.mode() & 0o7777, 0o640);
+    assert_eq!(f.mtime(), 1_600_000_000);
+    assert_eq!(
+        fs::read_link(dst.join("a/link")).unwrap(),
+        Path::new("f.txt")
+    );
+    let hard = fs::metadata(dst.join("a/hard")).unwrap();
+    assert_eq!(
+        (hard.ino(), hard.nlink()),
+        (f.ino(), 2),
+        "a hard link, not a copy"
+    );
+    let a = fs::metadata(dst.join("a")).unwrap();
+    assert_eq!((a.mode() & 0o7777, a.mtime()), (0o750, 1_500_000_000));
+    assert!(dst.join("a/empty").is_dir());
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+    assert!(
+        stderr(&o).contains("1 s"),
+        "the time window is said: {}",
+        stderr(&o)
+    );
+
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("Copied 0 files"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_file_already_there_is_kept_unless_the_policy_replaces_it() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("f"), b"new");
+    set_mtime(src.join("f"), 1_700_000_000, 0);
+    write(dst.join("f"), b"theirs");
+    set_mtime(dst.join("f"), 1_600_000_000, 0);
+    let rsh = fake_ssh(t.path());
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_ne!(code(&o), 0, "a conflict skipped is not a complete copy");
+    assert_eq!(fs::read(dst.join("f")).unwrap(), b"theirs");
+    let o = upload(&rsh, &src, &dst, &["--on-conflict", "newer"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("f")).unwrap(), b"new");
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn a_host_that_cannot_be_reached_is_one_clear_error_and_nothing_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("f"), b"x");
+    let fails = t.path().join("no-ssh");
+    fs::write(
+        &fails,
+        "#!/bin/sh\necho 'me@h: Permission denied (publickey).' >&2\nexit 255\n",
+    )
+    .unwrap();
+    fs::set_permissions(&fails, fs::Permissions::from_mode(0o755)).unwrap();
+    let o = upload(&fails, &src, &t.path().join("dst"), &[]);
+    assert_eq!(code(&o), 2);
+    let err = stderr(&o);
+    assert!(
+        err.contains("otherhost") && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!t.path().join("dst").exists());
+}
+
+#[test]
+fn a_connection_killed_mid_copy_leaves_nothing_partial_and_a_rerun_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("big"), &data(3, 64 << 20));
+    let rsh = fake_ssh(t.path());
+    // Slowed so the kill lands while the file is being written.
+    let mut c = convoy();
+    c.args(["--batch", "--bwlimit", "8M", "-e"])
+        .arg(&rsh)
+        .arg(&src);
+    c.arg(format!("otherhost:{}", dst.display()));
+    let run = c
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = t.path().join("ssh.pid");
+    let mut waited = 0;
+    while !(dst.exists() && leftover_temps(&dst).len() == 1) && waited < 300 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    let pid = fs::read_to_string(&pid_file).unwrap();
+    Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "a copy cut short never exits 0");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("connection"), "{err}");
+    assert!(
+        !dst.join("big").exists(),
+        "nothing partial under its final name"
+    );
+
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(3, 64 << 20));
+    assert_eq!(
+        leftover_temps(&dst),
+        Vec::<PathBuf>::new(),
+        "the dead run's temporary is swept"
+    );
+}
+
+#[test]
+fn what_a_remote_copy_cannot_do_yet_is_refused_before_anything_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("f"), b"x");
+    let rsh = fake_ssh(t.path());
+    let o = upload(&rsh, &src, &t.path().join("dst"), &["--mirror"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not available over SFTP yet"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!t.path().join("dst").exists());
+}
