@@ -10,8 +10,6 @@ use crate::config::{
     Preserve, Reflink, default_jobs,
 };
 use crate::error::InputError;
-use crate::format::DisplayPath;
-use crate::location::Location;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnConflict {
@@ -401,6 +399,7 @@ impl Args {
             }),
             backup_dir: self.backup_dir.clone(),
             remote: None,
+            rsh: self.rsh.clone(),
         })
     }
 
@@ -432,60 +431,8 @@ impl Args {
                 Err(InputError::Other("SOURCE is required with --batch".into()))
             }
             None => Ok(vec![base.resolved()?]),
-            Some(dest) => {
-                let place = |p: &PathBuf| {
-                    crate::location::parse(p.as_os_str())
-                        .map_err(|e| InputError::Other(format!("{}: {e}", DisplayPath(p))))
-                };
-                for s in self.sources() {
-                    if let Location::Remote(r) = place(s)? {
-                        return Err(InputError::Other(format!(
-                            "{r}: copying from another machine is not available yet \
-                             (write ./{} for a local name with a colon)",
-                            DisplayPath(s)
-                        )));
-                    }
-                }
-                match place(dest)? {
-                    Location::Remote(r) => Ok(vec![self.remote_config(base, r)?]),
-                    Location::Local(_) => crate::sources::plan(&base, self.sources(), dest),
-                }
-            }
+            Some(dest) => crate::sources::plan(&base, self.sources(), dest),
         }
-    }
-
-    /// The run of one local folder into a folder on another machine.
-    fn remote_config(
-        &self,
-        base: Config,
-        r: crate::location::Remote,
-    ) -> Result<Config, InputError> {
-        let [source] = self.sources() else {
-            return Err(InputError::Other(format!(
-                "{}: several sources to another machine are not available yet: give one folder",
-                r
-            )));
-        };
-        match std::fs::metadata(source) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(InputError::Other(format!(
-                    "{}: copying a single file to another machine is not available yet: \
-                     give a folder",
-                    DisplayPath(source)
-                )));
-            }
-            Err(e) => return Err(InputError::SourceUnreadable(source.clone(), e)),
-        }
-        Ok(Config {
-            source: source.clone(),
-            dest: r.path,
-            remote: Some(crate::engine::Remote {
-                host: r.host,
-                rsh: self.rsh.clone(),
-            }),
-            ..base
-        })
     }
 
     /// Every copy of a batch run in order: SOURCE... to DEST, then each

@@ -221,6 +221,13 @@ impl Compare {
     /// Reads both trees and reports how they differ. An error (a side that
     /// is missing or not a folder, a bad glob) means nothing was compared.
     pub fn run(self) -> Result<Comparison, InputError> {
+        for path in [&self.source, &self.dest] {
+            if let crate::location::Location::Remote(r) = crate::config::place(path)? {
+                return Err(InputError::Other(format!(
+                    "{r}: comparing with another machine is not available yet"
+                )));
+            }
+        }
         for (side, path) in [("source", &self.source), ("destination", &self.dest)] {
             match retry(|| fs::metadata(path)) {
                 Ok(m) if m.is_dir() => {}

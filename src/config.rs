@@ -187,8 +187,10 @@ pub struct Config {
     /// there instead, under its path relative to DEST.
     pub backup_dir: Option<PathBuf>,
     /// DEST is a folder on another machine, reached over SSH (`host:path`):
-    /// `dest` is its path there.
+    /// `dest` is its path there. Set by [`Config::resolved`].
     pub remote: Option<Remote>,
+    /// `-e, --rsh`: the command that runs ssh for a `host:path` DEST.
+    pub rsh: Option<String>,
 }
 
 /// How a mirror deletes what the source does not have.
@@ -225,6 +227,7 @@ impl Config {
             mirror: None,
             backup_dir: None,
             remote: None,
+            rsh: None,
         }
     }
 }
@@ -232,12 +235,42 @@ impl Config {
 impl Config {
     /// The same configuration with SOURCE checked and DEST filled in and
     /// checked (see [`paths::resolve`]): what the engine may be started with.
+    /// A DEST written `[user@]host:path` is a folder on another machine: SOURCE
+    /// is checked here, DEST once connected.
     pub fn resolved(mut self) -> Result<Config, InputError> {
+        refuse_remote_source(&self.source)?;
+        if let crate::location::Location::Remote(r) = place(&self.dest)? {
+            paths::resolve_source(&self.source)?;
+            self.dest = r.path;
+            self.remote = Some(Remote {
+                host: r.host,
+                rsh: self.rsh.clone(),
+            });
+            return Ok(self);
+        }
         let dest = (!self.dest.as_os_str().is_empty()).then_some(self.dest.as_path());
         let (source, dest) = paths::resolve(&self.source, dest)?;
         self.source = source;
         self.dest = dest;
         Ok(self)
+    }
+}
+
+/// Where `p` is: here, or on another machine (`host:path`).
+pub(crate) fn place(p: &std::path::Path) -> Result<crate::location::Location, InputError> {
+    crate::location::parse(p.as_os_str())
+        .map_err(|e| InputError::Other(format!("{}: {e}", crate::format::DisplayPath(p))))
+}
+
+/// A SOURCE on another machine is not available yet.
+pub(crate) fn refuse_remote_source(p: &std::path::Path) -> Result<(), InputError> {
+    match place(p)? {
+        crate::location::Location::Remote(r) => Err(InputError::Other(format!(
+            "{r}: copying from another machine is not available yet \
+             (write ./{} for a local name with a colon)",
+            crate::format::DisplayPath(p)
+        ))),
+        crate::location::Location::Local(_) => Ok(()),
     }
 }
 

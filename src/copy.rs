@@ -523,6 +523,25 @@ impl CopyTree {
         self
     }
 
+    /// The command that runs ssh for a destination on another machine
+    /// (`host:path`, or `user@host:path`, as `CopyTree::new` takes it), as
+    /// `-e` gives it: `ssh` with options of your own, or another program that
+    /// speaks SFTP on its standard input and output.
+    ///
+    /// ```no_run
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let summary = convoy::CopyTree::new("fixtures", "me@build-host:work/fixtures")
+    ///     .rsh("ssh -p 2222")
+    ///     .run()?;
+    /// assert!(summary.is_success(), "{summary:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rsh(mut self, command: impl Into<String>) -> CopyTree {
+        self.config.rsh = Some(command.into());
+        self
+    }
+
     /// Copies everything and returns what happened. An error means nothing
     /// was copied: a source that is missing or not a folder, a destination
     /// inside the source, a bad glob. Failed entries are not errors: they are

@@ -63,19 +63,8 @@ fn exists(p: &Path) -> io::Result<bool> {
 /// source or inside it (through symlinks and `..` too: device and inode of each of
 /// the destination's existing ancestors are compared with the source's).
 pub fn resolve(source: &Path, dest: Option<&Path>) -> Result<(PathBuf, PathBuf), InputError> {
-    let src_meta = match retry(|| fs::metadata(source)) {
-        Ok(m) => m,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(InputError::SourceMissing(source.into()));
-        }
-        Err(e) => return Err(InputError::SourceUnreadable(source.into(), e)),
-    };
-    if !src_meta.is_dir() {
-        return Err(InputError::SourceNotDir(source.into()));
-    }
+    let (src_meta, src_canon) = resolve_source(source)?;
     let unreadable = |e| InputError::SourceUnreadable(source.into(), e);
-    let src_canon = retry(|| fs::canonicalize(source)).map_err(unreadable)?;
-    listable(&src_canon).map_err(unreadable)?;
 
     let dest = match dest {
         Some(d) => d.to_path_buf(),
@@ -145,6 +134,25 @@ pub fn resolve(source: &Path, dest: Option<&Path>) -> Result<(PathBuf, PathBuf),
         return Err(InputError::DestNotWritable(existing.into(), e));
     }
     Ok((source.to_path_buf(), dest))
+}
+
+/// SOURCE checked: a folder that exists and can be listed; its metadata and
+/// its canonical path.
+pub fn resolve_source(source: &Path) -> Result<(fs::Metadata, PathBuf), InputError> {
+    let src_meta = match retry(|| fs::metadata(source)) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(InputError::SourceMissing(source.into()));
+        }
+        Err(e) => return Err(InputError::SourceUnreadable(source.into(), e)),
+    };
+    if !src_meta.is_dir() {
+        return Err(InputError::SourceNotDir(source.into()));
+    }
+    let unreadable = |e| InputError::SourceUnreadable(source.into(), e);
+    let src_canon = retry(|| fs::canonicalize(source)).map_err(unreadable)?;
+    listable(&src_canon).map_err(unreadable)?;
+    Ok((src_meta, src_canon))
 }
 
 #[cfg(test)]

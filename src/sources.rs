@@ -49,6 +49,36 @@ pub fn shape(
 /// checked, with nothing written. One folder source keeps today's meaning;
 /// otherwise one run per parent folder of the sources, in the order given.
 pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Config>, InputError> {
+    for s in sources {
+        crate::config::refuse_remote_source(s)?;
+    }
+    if let crate::location::Location::Remote(r) = crate::config::place(dest)? {
+        return match sources {
+            [one] if fs::metadata(one).is_ok_and(|m| m.is_dir()) => {
+                let cfg = Config {
+                    source: one.clone(),
+                    dest: dest.to_path_buf(),
+                    ..base.clone()
+                };
+                Ok(vec![cfg.resolved()?])
+            }
+            [one] if fs::symlink_metadata(one).is_ok() => Err(InputError::Other(format!(
+                "{}: copying a single file to another machine is not available yet: \
+                 give a folder",
+                crate::format::DisplayPath(one)
+            ))),
+            [one] => Config {
+                source: one.clone(),
+                dest: dest.to_path_buf(),
+                ..base.clone()
+            }
+            .resolved()
+            .map(|c| vec![c]),
+            _ => Err(InputError::Other(format!(
+                "{r}: several sources to another machine are not available yet: give one folder"
+            ))),
+        };
+    }
     let metas = sources
         .iter()
         .map(|s| lstat_source(s))

@@ -193,3 +193,63 @@ fn what_a_remote_copy_cannot_do_yet_is_refused_before_anything_is_written() {
     );
     assert!(!t.path().join("dst").exists());
 }
+
+#[test]
+fn the_library_copies_to_another_machine_as_the_command_does() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    let rsh = fake_ssh(t.path());
+    let remote = format!("otherhost:{}", dst.display());
+    let summary = convoy::CopyTree::new(&src, &remote)
+        .rsh(rsh.display().to_string())
+        .run()
+        .unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(summary.files_copied, 2);
+    assert_eq!(fs::read(dst.join("a/f.txt")).unwrap(), b"hello");
+    // A source on another machine is refused, naming it, before anything.
+    let from = convoy::CopyTree::new(&remote, t.path().join("back")).run();
+    let e = from.unwrap_err().to_string();
+    assert!(
+        e.contains("otherhost") && e.contains("not available yet"),
+        "{e}"
+    );
+    assert!(!t.path().join("back").exists());
+}
+
+#[test]
+fn a_file_several_sources_or_a_comparison_with_another_machine_are_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("f"), b"x");
+    let rsh = fake_ssh(t.path());
+    let dst = format!("otherhost:{}", t.path().join("dst").display());
+    for args in [
+        vec![src.join("f").into_os_string(), dst.clone().into()],
+        vec![
+            src.clone().into_os_string(),
+            src.join("f").into(),
+            dst.clone().into(),
+        ],
+    ] {
+        let o = convoy()
+            .arg("--batch")
+            .arg("-e")
+            .arg(&rsh)
+            .args(&args)
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
+    }
+    let o = convoy()
+        .arg("--compare")
+        .arg(&src)
+        .arg(&dst)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("another machine"), "{}", stderr(&o));
+    assert!(!t.path().join("dst").exists());
+}

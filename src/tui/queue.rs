@@ -37,6 +37,13 @@ pub struct Finished {
 /// yet, the device of the folder it will be made in).
 pub fn devices(cfg: &Config) -> Option<[u64; 2]> {
     let source = std::fs::metadata(&cfg.source).ok()?.dev();
+    // Copies to one host share its link and its disks: one device.
+    if let Some(r) = &cfg.remote {
+        let host = r.host.rsplit('@').next().unwrap_or(&r.host);
+        let h = blake3::hash(host.as_bytes());
+        let id = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
+        return Some([source, id]);
+    }
     let mut at = cfg.dest.as_path();
     let dest = loop {
         match std::fs::metadata(at) {
