@@ -9,64 +9,26 @@ use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use common::*;
 
 /// A private sshd on 127.0.0.1 and an sshfs mount of a folder through it;
-/// both go away when dropped.
+/// both go away when dropped (the mount first).
 struct Sshfs {
-    sshd: Child,
     mnt: PathBuf,
+    _sshd: common::sshd::Sshd,
 }
 
 impl Sshfs {
     /// `options` are sshfs's own, added to the connection's.
     fn mount(dir: &Path, remote: &Path, mnt: &Path, options: &str) -> Sshfs {
-        need_root("start sshd");
-        need("/usr/sbin/sshd", "openssh-server");
         need("sshfs", "sshfs");
-        need("ssh-keygen", "openssh-client");
         assert!(Path::new("/dev/fuse").exists(), "this test needs /dev/fuse");
-        for key in ["host_key", "user_key"] {
-            let ok = Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(dir.join(key))
-                .status()
-                .unwrap();
-            assert!(ok.success());
-        }
-        fs::copy(dir.join("user_key.pub"), dir.join("authorized_keys")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let config = dir.join("sshd_config");
-        let d = dir.display();
-        fs::write(
-            &config,
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
-                 PidFile {d}/sshd.pid\nAuthorizedKeysFile {d}/authorized_keys\n\
-                 PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
-                 StrictModes no\nUsePAM no\nSubsystem sftp internal-sftp\n"
-            ),
-        )
-        .unwrap();
-        fs::create_dir_all("/run/sshd").unwrap();
-        let sshd = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        let sshd = common::sshd::Sshd::start(dir);
         fs::create_dir_all(mnt).unwrap();
-        let options = format!(
-            "IdentityFile={d}/user_key,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null,port={port}{options}"
-        );
+        let options = format!("{}{options}", sshd.options().join(","));
         let mut mounted = false;
         for _ in 0..50 {
             let o = Command::new("sshfs")
@@ -83,8 +45,8 @@ impl Sshfs {
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let guard = Sshfs {
-            sshd,
             mnt: mnt.to_path_buf(),
+            _sshd: sshd,
         };
         assert!(mounted, "sshfs could not mount through the private sshd");
         guard
@@ -94,8 +56,6 @@ impl Sshfs {
 impl Drop for Sshfs {
     fn drop(&mut self) {
         let _ = Command::new("fusermount").arg("-u").arg(&self.mnt).status();
-        let _ = self.sshd.kill();
-        let _ = self.sshd.wait();
     }
 }
 

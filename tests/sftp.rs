@@ -33,10 +33,42 @@ fn fake_ssh(dir: &Path) -> PathBuf {
     script
 }
 
+/// A private sshd with its keys in `dir/keys`.
+fn sshd_in(dir: &Path) -> common::sshd::Sshd {
+    let keys = dir.join("keys");
+    fs::create_dir_all(&keys).unwrap();
+    common::sshd::Sshd::start(&keys)
+}
+
+/// Waits until a file is being written in `dst` (a temporary there).
+fn wait_for_a_temporary(dst: &Path) {
+    for _ in 0..300 {
+        if dst.exists() && leftover_temps(dst).len() == 1 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no file was being written in {}", dst.display());
+}
+
 fn upload(rsh: &Path, src: &Path, dst: &Path, extra: &[&str]) -> std::process::Output {
+    copy_to(rsh, src, &format!("otherhost:{}", dst.display()), extra)
+}
+
+/// `convoy --batch -e RSH EXTRA... SRC TO`.
+fn copy_to(
+    rsh: impl AsRef<std::ffi::OsStr>,
+    src: &Path,
+    to: &str,
+    extra: &[&str],
+) -> std::process::Output {
     let mut c = convoy();
-    c.arg("--batch").arg("-e").arg(rsh).args(extra).arg(src);
-    c.arg(format!("otherhost:{}", dst.display()));
+    c.arg("--batch")
+        .arg("-e")
+        .arg(rsh)
+        .args(extra)
+        .arg(src)
+        .arg(to);
     c.output().unwrap()
 }
 
@@ -149,11 +181,7 @@ fn a_connection_killed_mid_copy_leaves_nothing_partial_and_a_rerun_completes() {
         .spawn()
         .unwrap();
     let pid_file = t.path().join("ssh.pid");
-    let mut waited = 0;
-    while !(dst.exists() && leftover_temps(&dst).len() == 1) && waited < 300 {
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        waited += 1;
-    }
+    wait_for_a_temporary(&dst);
     let pid = fs::read_to_string(&pid_file).unwrap();
     Command::new("kill")
         .args(["-9", pid.trim()])
@@ -162,7 +190,10 @@ fn a_connection_killed_mid_copy_leaves_nothing_partial_and_a_rerun_completes() {
     let out = run.wait_with_output().unwrap();
     assert_ne!(out.status.code(), Some(0), "a copy cut short never exits 0");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("connection"), "{err}");
+    assert!(
+        err.contains("stopped: the connection to the destination was lost"),
+        "the run stops at once, saying why: {err}"
+    );
     assert!(
         !dst.join("big").exists(),
         "nothing partial under its final name"
@@ -252,4 +283,107 @@ fn a_file_several_sources_or_a_comparison_with_another_machine_are_refused() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("another machine"), "{}", stderr(&o));
     assert!(!t.path().join("dst").exists());
+}
+
+#[test]
+fn through_a_real_sshd_a_tree_arrives_exact_and_a_login_that_would_ask_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let sshd = sshd_in(t.path());
+    let (src, dst) = (t.path().join("src"), t.path().join("remote/dst"));
+    tree(&src);
+    let to = format!("root@127.0.0.1:{}", dst.display());
+    let o = copy_to(sshd.ssh(), &src, &to, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(7, 3_000_000));
+    let f = fs::metadata(dst.join("a/f.txt")).unwrap();
+    assert_eq!((f.mode() & 0o7777, f.mtime()), (0o640, 1_600_000_000));
+    assert_eq!(fs::metadata(dst.join("a/hard")).unwrap().ino(), f.ino());
+    assert_eq!(
+        fs::read_link(dst.join("a/link")).unwrap(),
+        Path::new("f.txt")
+    );
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+
+    // The host's key is not known and nobody may be asked: one error that
+    // says so and what to do, nothing written.
+    let asks = format!(
+        "ssh -o IdentityFile={}/user_key -o UserKnownHostsFile=/dev/null -o Port={}",
+        sshd.dir.display(),
+        sshd.port
+    );
+    let elsewhere = t.path().join("elsewhere");
+    let to = format!("root@127.0.0.1:{}", elsewhere.display());
+    let o = convoy()
+        .args(["--batch", "-e", &asks])
+        .arg(&src)
+        .arg(&to)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("127.0.0.1") && err.contains("Host key verification failed"),
+        "{err}"
+    );
+    assert!(err.contains("known_hosts"), "what to do is said: {err}");
+    assert!(!elsewhere.exists());
+}
+
+#[test]
+fn a_stalled_connection_ends_with_a_clear_message_and_a_rerun_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let sshd = sshd_in(t.path());
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("big"), &data(5, 64 << 20));
+    let stall = t.path().join("stall");
+    let relay = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/bench/relay.py");
+    // ssh gives up on a server that stops answering (the user's options
+    // come first and win over convoy's, which wait a minute).
+    let ssh = format!(
+        "{} -o ServerAliveInterval=1 -o ServerAliveCountMax=2 \
+         -o 'ProxyCommand=python3 {} --stall-file {} %h %p'",
+        sshd.ssh(),
+        relay.display(),
+        stall.display()
+    );
+    let to = format!("root@127.0.0.1:{}", dst.display());
+    let mut run = convoy()
+        .args(["--batch", "--bwlimit", "8M", "-e", &ssh])
+        .arg(&src)
+        .arg(&to)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_a_temporary(&dst);
+    fs::write(&stall, b"").unwrap();
+    // A hang is the failure looked for; how soon it ends is ssh's to say.
+    let mut ended = None;
+    for _ in 0..1200 {
+        if let Some(status) = run.try_wait().unwrap() {
+            ended = Some(status);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let Some(status) = ended else {
+        let _ = run.kill();
+        panic!("the copy hung on a stalled connection");
+    };
+    let err = String::from_utf8_lossy(&run.wait_with_output().unwrap().stderr).to_string();
+    assert_ne!(status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("connection") && err.contains("127.0.0.1"),
+        "{err}"
+    );
+    assert!(
+        !dst.join("big").exists(),
+        "nothing partial under its final name"
+    );
+
+    fs::remove_file(&stall).unwrap();
+    let o = copy_to(sshd.ssh(), &src, &to, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(5, 64 << 20));
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
 }

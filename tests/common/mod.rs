@@ -2,6 +2,8 @@
 //! a copy with its source the way a user would (bytes, modes, times, links).
 #![allow(dead_code)]
 
+pub mod sshd;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;

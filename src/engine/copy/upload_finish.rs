@@ -21,7 +21,13 @@ use rustix::io::Errno;
 type Remote = Shared<SourceRoot, SftpDest>;
 
 /// Writing into a folder changes its time: folders go last, deepest first.
+/// After a lost connection nothing can be set: the run has said why it
+/// stopped, and its rerun gives the folders their metadata.
 pub(crate) fn finish(sh: &Remote, planned: Planned) {
+    if sh.root.as_ref().is_some_and(|r| r.session.is_lost()) {
+        sh.say_counted();
+        return;
+    }
     if !sh.control.is_cancelled() {
         for link in &planned.links {
             let outcome = if sh.dry_run {

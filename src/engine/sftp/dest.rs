@@ -247,7 +247,7 @@ impl SftpDest {
             buf.resize(PIECE, 0);
         }
         let mut w = Box::pin(TokioCompatFile::new(out.clone()));
-        let write = |e: io::Error| CopyFail::Write(self.session.lost_why(e));
+        let write = |e: io::Error| CopyFail::Write(self.session.lost_why(errors::from_writer(e)));
         let mut done = 0u64;
         while done < size {
             let want = (size - done).min(PIECE as u64) as usize;

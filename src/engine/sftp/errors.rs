@@ -23,8 +23,24 @@ pub(crate) fn to_io(e: Error) -> io::Error {
             io::ErrorKind::Unsupported,
             format!("the server has no {name}"),
         ),
-        Error::IOError(e) if e.kind() != io::ErrorKind::Other => lost(&e.to_string()),
+        // Anything else is the connection itself failing: every request
+        // after it fails the same way.
         other => lost(&other.to_string()),
+    }
+}
+
+/// An error of the client's file writer (which wraps the client's own in an
+/// `io::Error`) read as the client's error.
+pub(crate) fn from_writer(e: io::Error) -> io::Error {
+    if e.get_ref().is_some_and(|inner| inner.is::<Error>()) {
+        let inner = e.into_inner().expect("checked");
+        return to_io(*inner.downcast::<Error>().expect("checked"));
+    }
+    match e.kind() {
+        io::ErrorKind::BrokenPipe
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::ConnectionReset => lost(&e.to_string()),
+        _ => e,
     }
 }
 

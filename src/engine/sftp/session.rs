@@ -31,6 +31,8 @@ pub(crate) struct Session {
     /// Killed when the session ends (it ends with the run).
     _child: tokio::process::Child,
     pub host: String,
+    /// The connection was found gone: nothing more can be asked of it.
+    lost: std::sync::atomic::AtomicBool,
     /// Last, so it outlives the client's tasks.
     rt: tokio::runtime::Runtime,
 }
@@ -160,6 +162,7 @@ impl Session {
                 said,
                 _child: child,
                 host: remote.host.clone(),
+                lost: Default::default(),
                 rt,
             }),
             Err(e) => {
@@ -188,11 +191,17 @@ impl Session {
         &self.sftp
     }
 
-    /// A lost connection says what ssh said as it went.
+    /// Whether the connection was found gone.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A lost connection says what ssh said as it went (and is remembered).
     pub fn lost_why(&self, e: io::Error) -> io::Error {
         if !errors::is_lost(&e) {
             return e;
         }
+        self.lost.store(true, std::sync::atomic::Ordering::Relaxed);
         match last_words(&self.said) {
             Some(w) => errors::lost(&format!("ssh: {w}")),
             None => e,
