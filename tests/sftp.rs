@@ -387,3 +387,32 @@ fn a_stalled_connection_ends_with_a_clear_message_and_a_rerun_completes() {
     assert_eq!(fs::read(dst.join("big")).unwrap(), data(5, 64 << 20));
     assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn many_small_files_in_many_folders_arrive_whole_with_their_times() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for d in 0..20 {
+        for f in 0..60 {
+            let p = src.join(format!("d{d}/sub/f{f}"));
+            write(&p, &data((d * 100 + f) as u64, (f * 97) % 5000));
+            set_mtime(&p, 1_600_000_000 + f as i64, 0);
+        }
+    }
+    let rsh = fake_ssh(t.path());
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    for d in 0..20 {
+        for f in 0..60 {
+            let rel = format!("d{d}/sub/f{f}");
+            assert_eq!(
+                fs::read(dst.join(&rel)).unwrap(),
+                fs::read(src.join(&rel)).unwrap()
+            );
+            let m = fs::metadata(dst.join(&rel)).unwrap();
+            assert_eq!(m.mtime(), 1_600_000_000 + f as i64, "{rel}");
+        }
+    }
+    assert_eq!(entries(&dst).len(), entries(&src).len());
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+}

@@ -197,7 +197,7 @@ pub fn start(config: Config) -> Result<Running, StartError> {
 
 /// Workers for a destination over SFTP at least: each waits on one request
 /// at a time, and the connection carries all of theirs at once.
-const REMOTE_WORKERS: usize = 32;
+const REMOTE_WORKERS: usize = 16;
 
 /// A copy into a folder on another machine over SFTP: ssh is started and the
 /// folder opened (made) before anything else; what a remote run cannot do

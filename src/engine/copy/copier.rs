@@ -201,15 +201,29 @@ impl<D: Dest> Copier<'_, SourceRoot, D> {
         item: &Item,
         same_content: impl FnOnce(D::Dir<'_>, &SrcMeta) -> bool,
     ) -> Verdict {
-        let existing = match (dir.fresh, dir_fd) {
-            (false, Some(fd)) => match self.sh.root().stat_at(fd, &item.name) {
-                Ok(Some(d)) if same_content(fd, &d) => {
-                    return Verdict::Done((Outcome::UpToDate, 0));
-                }
-                Ok(d) => d,
-                Err(e) => return Verdict::Done(self.fail(dir, item, Op::Stat, e, true)),
-            },
-            _ => None,
+        let found = match (dir.fresh, dir_fd) {
+            (false, Some(fd)) => self.sh.root().stat_at(fd, &item.name),
+            _ => Ok(None),
+        };
+        self.check_found(dir_fd, dir, item, found, same_content)
+    }
+
+    /// The conflict check of an entry whose destination was looked at
+    /// already (`found`: what is there, from one listing of its folder).
+    pub fn check_found(
+        &mut self,
+        dir_fd: Option<D::Dir<'_>>,
+        dir: &Arc<DirNode>,
+        item: &Item,
+        found: io::Result<Option<SrcMeta>>,
+        same_content: impl FnOnce(D::Dir<'_>, &SrcMeta) -> bool,
+    ) -> Verdict {
+        let existing = match (found, dir_fd) {
+            (Ok(Some(d)), Some(fd)) if same_content(fd, &d) => {
+                return Verdict::Done((Outcome::UpToDate, 0));
+            }
+            (Ok(d), _) => d,
+            (Err(e), _) => return Verdict::Done(self.fail(dir, item, Op::Stat, e, true)),
         };
         let decision = match self
             .sh

@@ -5,12 +5,15 @@
 //! it was read is read again. What SFTP cannot hold (special files) is
 //! skipped and said once.
 
+use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 
 use super::copier::{Copier, Done, Verdict};
 use super::job::Batch;
+use crate::engine::data::bytes::SMALL_FILE;
 use crate::engine::data::bytes::{self, CopyFail};
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::meta::kept::{What, Why};
@@ -19,7 +22,7 @@ use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
 use crate::engine::read::source::SourceRoot;
-use crate::engine::sftp::dest::SftpDest;
+use crate::engine::sftp::dest::{Put, SftpDest, Small};
 use crate::engine::write::Dest;
 use crate::error::Op;
 use crate::event::{Event, Outcome, SkipReason};
@@ -47,47 +50,141 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
             }
         }
     };
+    let dir_path = dir.as_deref();
+    // What the folder holds, from one listing: a request per name would
+    // cost a round trip per file. A folder this run made holds nothing.
+    let listing = match dir_path.filter(|_| !b.dir.fresh) {
+        Some(d) => Some(
+            c.sh.root()
+                .list(d)
+                .map(|l| l.into_iter().collect::<HashMap<_, _>>()),
+        ),
+        None => None,
+    };
+    let found = |name: &OsStr| match &listing {
+        None => Ok(None),
+        Some(Ok(l)) => Ok(l.get(name).copied()),
+        Some(Err(e)) => Err(crate::error::clone_io(e)),
+    };
+    // Small files to write all at once, once the batch has been looked at.
+    let mut small: Vec<(&Item, Small)> = Vec::new();
     for item in &b.items {
         if c.sh.control.checkpoint().is_err() {
             return;
         }
-        let dir_path = dir.as_deref();
         let done = match item.kind {
-            ItemKind::File => file(c, dir_path, &b.dir, item),
-            ItemKind::Symlink => symlink(c, dir_path, &b.dir, item),
+            ItemKind::File => {
+                match c.check_found(dir_path, &b.dir, item, found(&item.name), |_, _| false) {
+                    Verdict::Write { replace } => match dir_path.filter(|_| !c.sh.dry_run) {
+                        Some(d) if item.meta.size <= SMALL_FILE => {
+                            match read_small(c, d, &b.dir, item, replace) {
+                                Ok(s) => {
+                                    small.push((item, s));
+                                    None
+                                }
+                                Err(done) => Some(done),
+                            }
+                        }
+                        _ => Some(file(c, dir_path, &b.dir, item, replace)),
+                    },
+                    Verdict::Done(done) => Some(done),
+                    Verdict::Parked => None,
+                }
+            }
+            ItemKind::Symlink => symlink(c, dir_path, &b.dir, item, found(&item.name)),
             ItemKind::Special => {
                 c.sh.kept.add(What::SpecialFiles, Why::Unsupported);
                 Some((Outcome::Skipped(SkipReason::NotHeld("special file")), 0))
             }
         };
-        // None: parked for a person to decide; reported once decided.
+        // None: written below, or parked for a person to decide.
         if let Some(done) = done {
-            if let (Outcome::Failed(e), _) = &done {
-                c.stop_if_fatal(e);
-            }
-            c.send_entry(&b.dir, item, done, None);
+            report(c, &b.dir, item, done);
         }
+    }
+    if small.is_empty() || c.sh.control.is_cancelled() {
+        return;
+    }
+    let (items, files): (Vec<&Item>, Vec<Small>) = small.into_iter().unzip();
+    let replaces: Vec<bool> = files.iter().map(|f| f.replace).collect();
+    let sh = c.sh;
+    let puts = sh.root().put_many(files, sh.meta.owner, sh.fsync);
+    for ((item, put), replace) in items.into_iter().zip(puts).zip(replaces) {
+        let done = match put {
+            Put::Done => (Outcome::Copied, 0),
+            Put::Taken => (Outcome::Skipped(SkipReason::Conflict), 0),
+            // Another run's name: the one-at-a-time way picks another.
+            Put::TempTaken => file(c, dir_path, &b.dir, item, replace),
+            Put::Failed(op, e) => c.fail(&b.dir, item, op, e, true),
+        };
+        report(c, &b.dir, item, done);
     }
 }
 
+/// Reports an entry; a failure that means the destination takes nothing
+/// more (the connection lost, the disk full) stops the run.
+fn report(c: &Uploader<'_>, dir: &DirNode, item: &Item, done: Done) {
+    if let (Outcome::Failed(e), _) = &done {
+        c.stop_if_fatal(e);
+    }
+    c.send_entry(dir, item, done, None);
+}
+
+/// The bytes of a small file, read whole, with the metadata they were read
+/// under (a file that changed while read is left to the one-at-a-time way,
+/// which reads it again).
+fn read_small(
+    c: &mut Uploader<'_>,
+    dir: &Path,
+    node: &Arc<DirNode>,
+    item: &Item,
+    replace: bool,
+) -> Result<Small, Done> {
+    let opened = c.source_dir(node).and_then(|d| {
+        c.sh.source
+            .open_file(d.as_fd(), item.source_name(), &item.meta, false)
+    });
+    let (src, meta, _) = opened.map_err(|e| c.fail(node, item, Op::Open, e, false))?;
+    let mut data = vec![0u8; meta.size as usize];
+    let mut n = 0;
+    while n < data.len() {
+        match rustix::io::pread(&src, &mut data[n..], n as u64) {
+            Ok(0) => break,
+            Ok(got) => n += got,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(c.fail(node, item, Op::Read, e.into(), false)),
+        }
+    }
+    let unchanged =
+        sys::fstat(src.as_fd()).is_ok_and(|now| !meta.changed_since(&SrcMeta::from(&now)));
+    if n != data.len() || !unchanged {
+        return Err(file(c, Some(dir), node, item, replace));
+    }
+    Ok(Small {
+        dir: dir.to_path_buf(),
+        name: item.name.clone(),
+        data,
+        meta,
+        replace,
+    })
+}
+
+/// A file written on its own: a big one, with its progress on the lane,
+/// or one that could not go with the batch. Read again while it changes.
 fn file(
     c: &mut Uploader<'_>,
     dir: Option<&Path>,
     node: &Arc<DirNode>,
     item: &Item,
-) -> Option<Done> {
-    let replace = match c.check_dest(dir, node, item, |_, _| false) {
-        Verdict::Write { replace } => replace,
-        Verdict::Done(done) => return Some(done),
-        Verdict::Parked => return None,
-    };
+    replace: bool,
+) -> Done {
     let (mut progressed, mut tried) = (0, 1);
     loop {
         let (outcome, p) = send_file(c, dir, node, item, replace);
         progressed += p;
         match &outcome {
             Outcome::Failed(e) if e.op == Op::Changed && tried < TRIES_WHEN_CHANGED => tried += 1,
-            _ => return Some((outcome, progressed)),
+            _ => return (outcome, progressed),
         }
     }
 }
@@ -193,6 +290,7 @@ fn symlink(
     dir: Option<&Path>,
     node: &Arc<DirNode>,
     item: &Item,
+    found: std::io::Result<Option<SrcMeta>>,
 ) -> Option<Done> {
     let target = match c
         .source_dir(node)
@@ -209,7 +307,7 @@ fn symlink(
         m.file_type() == rustix::fs::FileType::Symlink
             && root.read_link_at(d, &item.name).is_ok_and(|t| t == want)
     };
-    let replace = match c.check_dest(dir, node, item, same_link) {
+    let replace = match c.check_found(dir, node, item, found, same_link) {
         Verdict::Write { replace } => replace,
         Verdict::Done(done) => return Some(done),
         Verdict::Parked => return None,

@@ -6,10 +6,8 @@ use std::io;
 
 use crate::config::ConflictPolicy;
 use crate::engine::control::decide::Decision;
-use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::meta::kept::{What, Why};
 use crate::engine::plan::deferred::{DeferredLink, Planned};
-use crate::engine::plan::node::DirNode;
 use crate::engine::read::source::SourceRoot;
 use crate::engine::sftp::dest::SftpDest;
 use crate::engine::shared::Shared;
@@ -39,36 +37,34 @@ pub(crate) fn finish(sh: &Remote, planned: Planned) {
         }
     }
     // Even after a cancel: folders must not stay private (0700) and misdated.
-    for (dir, meta) in planned.dirs.iter().rev() {
-        if dir.is_root() && sh.dest_keeps_own_metadata {
-            continue;
+    // Setting one folder's metadata changes no other's, so all are sent at
+    // once, after every entry is in place.
+    let dirs: Vec<_> = planned
+        .dirs
+        .iter()
+        .rev()
+        .filter(|(dir, _)| !(dir.is_root() && sh.dest_keeps_own_metadata))
+        .collect();
+    let set = match sh.dry_run {
+        true => dirs.iter().map(|_| Ok(())).collect(),
+        false => {
+            let root = sh.root();
+            let paths = dirs.iter().map(|(dir, meta)| (root.path_of(dir), *meta));
+            root.set_all(paths.collect(), sh.meta.owner)
         }
-        let outcome = match sh.dry_run {
-            true => Outcome::Copied,
-            false => match finish_dir(sh, dir, meta) {
-                Ok(()) => Outcome::Copied,
-                Err(e) => Outcome::Failed(CopyError::new(
-                    sh.root().display(&dir.rel),
-                    Op::SetMetadata,
-                    e,
-                )),
-            },
+    };
+    for ((dir, _), set) in dirs.into_iter().zip(set) {
+        let outcome = match set {
+            Ok(()) => Outcome::Copied,
+            Err(e) => Outcome::Failed(CopyError::new(
+                sh.root().display(&dir.rel),
+                Op::SetMetadata,
+                e,
+            )),
         };
         sh.folder_done(dir, outcome);
     }
     sh.say_counted();
-}
-
-/// A folder's mode (and owner, where kept) and times, set by its path.
-fn finish_dir(sh: &Remote, dir: &DirNode, meta: &SrcMeta) -> io::Result<()> {
-    let root = sh.root();
-    let path = root.open_node(dir)?;
-    let empty = std::ffi::OsStr::new("");
-    if sh.meta.owner {
-        root.set_owner_at(&path, empty, meta)?;
-    }
-    root.set_mode_at(&path, empty, meta)?;
-    root.set_times_at(&path, empty, meta)
 }
 
 /// The second name of a hard-linked file: a link to its first name, which

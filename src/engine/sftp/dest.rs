@@ -9,6 +9,7 @@
 //! is meant.
 
 use std::ffi::{OsStr, OsString};
+use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use openssh_sftp_client::metadata::{MetaData, MetaDataBuilder, Permissions};
 use rustix::io::Errno;
 
 use super::errors::{self, errno};
+use super::pending::Made;
 use super::session::Session;
 use crate::engine::data::bytes::CopyFail;
 use crate::engine::data::same_bytes::{Relation, relate_to};
@@ -40,6 +42,8 @@ pub(crate) struct SftpDest {
     root: PathBuf,
     pub temps: TempNames,
     pub learned: Arc<Learned>,
+    /// Folders sent to be made, whose answer a worker waits for.
+    made: Made,
 }
 
 /// The metadata of a server's answer, in the engine's terms. SFTP tells no
@@ -118,6 +122,7 @@ impl SftpDest {
             root,
             temps: TempNames::new(std::process::id()),
             learned: Arc::new(Learned::default()),
+            made: Made::default(),
         };
         Ok((Some(dest), made))
     }
@@ -291,9 +296,212 @@ impl SftpDest {
         })
     }
 
+    /// What the folder `dir` holds, each entry's metadata as `lstat` gives
+    /// it (one listing for a whole folder, not a request per name).
+    pub fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, SrcMeta)>> {
+        let sftp = self.session.sftp();
+        let listed = self.session.block_on(async {
+            let mut fs = sftp.fs();
+            let d = fs.open_dir(dir).await?;
+            let mut names = Vec::new();
+            let entries = d.read_dir();
+            let mut entries = std::pin::pin!(entries);
+            while let Some(e) =
+                std::future::poll_fn(|cx| futures_core::Stream::poll_next(entries.as_mut(), cx))
+                    .await
+            {
+                let e = e?;
+                let name = e.filename().as_os_str();
+                if name != "." && name != ".." {
+                    names.push((name.to_os_string(), meta_of(&e.metadata())));
+                }
+            }
+            Ok::<_, openssh_sftp_client::Error>(names)
+        });
+        listed.map_err(|e| self.session.lost_why(errors::to_io(e)))
+    }
+
+    /// Writes many small files at once, each complete under a temporary
+    /// name before it takes its own (see [`Small`]): every file's requests
+    /// are in flight together on the connection, so a folder of small files
+    /// costs a few round trips, not a few per file. Their outcomes, in order.
+    pub fn put_many(&self, files: Vec<Small>, owner: bool, fsync: bool) -> Vec<Put> {
+        let n = files.len();
+        let named: Vec<_> = files.into_iter().map(|f| (f, self.temps.next())).collect();
+        let mut out: Vec<Option<Put>> = (0..n).map(|_| None).collect();
+        self.session.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, (f, temp)) in named.into_iter().enumerate() {
+                let session = Arc::clone(&self.session);
+                set.spawn(async move { (i, put_one(&session, f, temp, owner, fsync).await) });
+            }
+            while let Some(done) = set.join_next().await {
+                if let Ok((i, put)) = done {
+                    out[i] = Some(put);
+                }
+            }
+        });
+        out.into_iter()
+            .map(|p| match p {
+                Some(Put::Failed(op, e)) => Put::Failed(op, self.session.lost_why(e)),
+                Some(p) => p,
+                None => Put::Failed(Op::Write, io::Error::other("the upload task failed")),
+            })
+            .collect()
+    }
+
+    /// Where the folder of `node` is on the server.
+    pub fn path_of(&self, node: &DirNode) -> PathBuf {
+        self.root.join(&*node.rel)
+    }
+
+    /// Gives each path its metadata (mode, times, and owner with `owner`),
+    /// every request in flight at once; each one's outcome, in order.
+    pub fn set_all(&self, paths: Vec<(PathBuf, SrcMeta)>, owner: bool) -> Vec<io::Result<()>> {
+        let n = paths.len();
+        let mut out: Vec<Option<io::Result<()>>> = (0..n).map(|_| None).collect();
+        self.session.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            for (i, (path, meta)) in paths.into_iter().enumerate() {
+                let session = Arc::clone(&self.session);
+                set.spawn(async move {
+                    let mut fs = session.sftp().fs();
+                    let r = fs.set_metadata(&path, attrs_of(&meta, true, owner)).await;
+                    (i, r.map_err(errors::to_io))
+                });
+            }
+            while let Some(done) = set.join_next().await {
+                if let Ok((i, r)) = done {
+                    out[i] = Some(r);
+                }
+            }
+        });
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(io::Error::other("the request's task failed")))
+                    .map_err(|e| self.session.lost_why(e))
+            })
+            .collect()
+    }
+
     /// Removes the temporary `name` in `dir`, quietly: its copy failed.
     pub fn discard(&self, dir: &Path, name: &OsStr) {
         let _ = self.remove_at(dir, name);
+    }
+}
+
+/// A small file to write whole: its bytes, read already, and its metadata.
+pub(crate) struct Small {
+    pub dir: PathBuf,
+    pub name: OsString,
+    pub data: Vec<u8>,
+    pub meta: SrcMeta,
+    /// Replace what is at `name` (the conflict policy said so).
+    pub replace: bool,
+}
+
+/// How writing one [`Small`] ended.
+pub(crate) enum Put {
+    Done,
+    /// Something took the name since it was looked at: kept.
+    Taken,
+    /// Its temporary name was taken (another run's): to be written the
+    /// slow way, which picks another.
+    TempTaken,
+    Failed(Op, io::Error),
+}
+
+/// One small file: created under `temp`, written, given its mode and
+/// times, flushed with `fsync`, closed, then named; the temporary removed
+/// on any failure.
+async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync: bool) -> Put {
+    let Ok(_turn) = session.files.acquire().await else {
+        return Put::Failed(Op::Write, errors::lost("the connection closed"));
+    };
+    let sftp = session.sftp();
+    let (tpath, path) = (f.dir.join(&temp), f.dir.join(&f.name));
+    let opened = sftp
+        .options()
+        .write(true)
+        .create_new(true)
+        .open(&tpath)
+        .await;
+    let mut file = match opened {
+        Ok(file) => file,
+        Err(e) => {
+            let e = errors::to_io(e);
+            let taken = e.raw_os_error().is_none()
+                && !errors::is_lost(&e)
+                && sftp.fs().symlink_metadata(&tpath).await.is_ok();
+            return if taken {
+                Put::TempTaken
+            } else {
+                Put::Failed(Op::Create, e)
+            };
+        }
+    };
+    let written: Result<(), (Op, openssh_sftp_client::Error)> = async {
+        file.write_all(&f.data).await.map_err(|e| (Op::Write, e))?;
+        let attrs = attrs_of(&f.meta, true, owner);
+        file.set_metadata(attrs)
+            .await
+            .map_err(|e| (Op::SetMetadata, e))?;
+        if fsync {
+            file.sync_all().await.map_err(|e| (Op::Flush, e))?;
+        }
+        file.close().await.map_err(|e| (Op::Write, e))
+    }
+    .await;
+    let mut fs = sftp.fs();
+    if let Err((op, e)) = written {
+        let _ = fs.remove_file(&tpath).await;
+        return Put::Failed(op, errors::to_io(e));
+    }
+    let named = match f.replace {
+        true => fs.rename(&tpath, &path).await,
+        false => fs.hard_link(&tpath, &path).await,
+    };
+    match named {
+        Ok(()) if f.replace => Put::Done,
+        Ok(()) => {
+            // The copy has its name; a temporary left beside it is swept later.
+            let _ = fs.remove_file(&tpath).await;
+            Put::Done
+        }
+        Err(e) => {
+            let e = errors::to_io(e);
+            let taken = !f.replace
+                && e.raw_os_error().is_none()
+                && !errors::is_lost(&e)
+                && fs.symlink_metadata(&path).await.is_ok();
+            let _ = fs.remove_file(&tpath).await;
+            if taken {
+                Put::Taken
+            } else {
+                Put::Failed(Op::Rename, e)
+            }
+        }
+    }
+}
+
+/// A future that says when it was first polled.
+struct FirstPoll<F> {
+    inner: std::pin::Pin<Box<F>>,
+    sent: Option<std::sync::mpsc::SyncSender<()>>,
+}
+
+impl<F: Future<Output = ()>> Future for FirstPoll<F> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        let r = self.inner.as_mut().poll(cx);
+        if let Some(sent) = self.sent.take() {
+            let _ = sent.send(());
+        }
+        r
     }
 }
 
@@ -341,7 +549,9 @@ impl Dest for SftpDest {
     /// The folder was looked at when it was made or entered (by the walk),
     /// so its path is trusted from there.
     fn open_node(&self, node: &DirNode) -> io::Result<Self::OpenDir> {
-        Ok(self.root.join(&*node.rel))
+        let path = self.root.join(&*node.rel);
+        self.made.ready(&path)?;
+        Ok(path)
     }
 
     fn open_child_node(&self, parent: Self::Dir<'_>, node: &DirNode) -> io::Result<Self::OpenDir> {
@@ -442,14 +652,38 @@ impl Dest for SftpDest {
             .map_err(|e| errno(&e))
     }
 
+    /// Sent, not waited for (see `pending`): its answer comes to the first
+    /// worker that writes into it.
     fn make_dir_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<()> {
         let path = dir.join(name);
-        let mut fs = self.session.sftp().fs();
-        let mut b = fs.dir_builder();
-        b.permissions(Permissions::from(0o700));
-        self.session
-            .run(b.create(&path))
-            .map_err(|e| self.refused(e, &path))
+        let waiting = self.made.sent(path.clone());
+        let session = Arc::clone(&self.session);
+        let made = async move {
+            let mut fs = session.sftp().fs();
+            let mut b = fs.dir_builder();
+            b.permissions(Permissions::from(0o700));
+            let r = b.create(&path).await.map_err(errors::to_io);
+            let r = match r {
+                Err(e) if e.raw_os_error().is_none() && !errors::is_lost(&e) => {
+                    match fs.symlink_metadata(&path).await {
+                        Ok(_) => Err(Errno::EXIST.into()),
+                        Err(_) => Err(e),
+                    }
+                }
+                r => r,
+            };
+            waiting.answer(r.map_err(|e| session.lost_why(e)));
+        };
+        // Once first polled, the request is in the connection's queue:
+        // only then does the walk go on, so it goes before any file sent
+        // into the folder.
+        let (sent, queued) = std::sync::mpsc::sync_channel(1);
+        self.session.spawn(FirstPoll {
+            inner: Box::pin(made),
+            sent: Some(sent),
+        });
+        let _ = queued.recv();
+        Ok(())
     }
 
     /// Files only: this run makes no staged folders over SFTP, and a
@@ -457,28 +691,9 @@ impl Dest for SftpDest {
     fn sweep_temps(&self, dir: &Path, rel: &Path) -> (Vec<CopyError>, bool) {
         use crate::engine::write::{resume, sweep, temp_name};
         let at = self.display(rel);
-        let sftp = self.session.sftp();
-        let listed = self.session.block_on(async {
-            let mut fs = sftp.fs();
-            let d = fs.open_dir(dir).await?;
-            let mut names = Vec::new();
-            let entries = d.read_dir();
-            let mut entries = std::pin::pin!(entries);
-            while let Some(e) =
-                std::future::poll_fn(|cx| futures_core::Stream::poll_next(entries.as_mut(), cx))
-                    .await
-            {
-                let e = e?;
-                names.push((e.filename().as_os_str().to_os_string(), e.metadata()));
-            }
-            Ok::<_, openssh_sftp_client::Error>(names)
-        });
-        let names = match listed {
+        let names = match self.list(dir) {
             Ok(n) => n,
-            Err(e) => {
-                let e = self.session.lost_why(errors::to_io(e));
-                return (vec![CopyError::new(at, Op::ReadDir, e)], false);
-            }
+            Err(e) => return (vec![CopyError::new(at, Op::ReadDir, e)], false),
         };
         let (mut failed, mut partials) = (Vec::new(), false);
         let now = std::time::SystemTime::now();
@@ -488,9 +703,9 @@ impl Dest for SftpDest {
                 continue;
             };
             let untouched = || {
-                meta.modified()
-                    .and_then(|t| now.duration_since(t.as_system_time()).ok())
-                    .is_some_and(|age| age > sweep::LEASE)
+                let changed = UNIX_EPOCH + Duration::from_secs(meta.mtime.0.max(0) as u64);
+                now.duration_since(changed)
+                    .is_ok_and(|age| age > sweep::LEASE)
             };
             if !sweep::is_dead(owner, self.temps.pid(), untouched) {
                 continue;

@@ -2,8 +2,10 @@
 //! user's `~/.ssh/config`, agent, keys and known hosts all apply): the
 //! connection (`session`: the ssh process, the client and the runtime that
 //! drives it), what the server's answers mean as errno codes (`errors`), and
-//! the destination there (`dest`).
+//! the destination there (`dest`), with the folders it made ahead of their
+//! answer (`pending`).
 
 pub(crate) mod dest;
 pub(crate) mod errors;
+pub(crate) mod pending;
 pub(crate) mod session;
