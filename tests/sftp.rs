@@ -416,3 +416,89 @@ fn many_small_files_in_many_folders_arrive_whole_with_their_times() {
     assert_eq!(entries(&dst).len(), entries(&src).len());
     assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn a_full_remote_disk_stops_the_run_saying_so_and_a_rerun_with_room_completes() {
+    need_root("mount a small tmpfs as the server's disk");
+    let t = tempfile::tempdir().unwrap();
+    let (src, disk) = (t.path().join("src"), t.path().join("disk"));
+    for f in 0..40 {
+        write(src.join(format!("f{f}")), &data(f, 100_000));
+    }
+    write(src.join("big"), &data(99, 3_000_000));
+    fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "tmpfs mounts");
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&disk);
+    let dst = disk.join("dst");
+    let rsh = fake_ssh(t.path());
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("stopped") && err.contains("full"), "{err}");
+    for f in 0..40 {
+        let p = dst.join(format!("f{f}"));
+        if let Ok(got) = fs::read(&p) {
+            assert_eq!(got, data(f, 100_000), "nothing partial under a final name");
+        }
+    }
+    assert!(fs::read(dst.join("big")).map_or(true, |b| b == data(99, 3_000_000)));
+
+    let grown = Command::new("mount")
+        .args(["-o", "remount,size=64m"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(grown.success());
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(99, 3_000_000));
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn owners_are_kept_where_the_server_lets_its_login_give_files_away() {
+    need_root("give files away");
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("d/tool"), b"#!/bin/sh\n");
+    write(src.join("d/big"), &data(4, 2_000_000));
+    for p in [src.join("d/tool"), src.join("d/big"), src.join("d")] {
+        std::os::unix::fs::chown(&p, Some(1234), Some(5678)).unwrap();
+    }
+    // Set after the owner, as a change of owner clears set-id bits.
+    chmod(src.join("d/tool"), 0o4755);
+    let rsh = fake_ssh(t.path());
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(!stderr(&o).contains("owners not kept"), "{}", stderr(&o));
+    for rel in ["d/tool", "d/big", "d"] {
+        let m = fs::metadata(dst.join(rel)).unwrap();
+        assert_eq!((m.uid(), m.gid()), (1234, 5678), "{rel}");
+    }
+    let tool = fs::metadata(dst.join("d/tool")).unwrap();
+    assert_eq!(
+        tool.mode() & 0o7777,
+        0o4755,
+        "the set-id bit survives the owner"
+    );
+    // Without them asked for, the login's own.
+    let o = upload(
+        &rsh,
+        &src,
+        &t.path().join("mine"),
+        &["--no-preserve", "owner"],
+    );
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::metadata(t.path().join("mine/d/tool")).unwrap().uid(), 0);
+}

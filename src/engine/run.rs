@@ -234,7 +234,7 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
         .map_err(|e| InputError::DestCreate(named(), e))?;
     let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
     let file_meta = match &root {
-        Some(r) if !config.dry_run => r.keeps(false),
+        Some(r) if !config.dry_run => r.keeps(wants_owner && r.probe_owners()),
         _ => FileMeta::EXACT,
     };
     let learned = root
@@ -244,7 +244,6 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
     let (engine, ev_tx, ev_rx) = engine_thread();
     let ends = (root, source_root, (file_meta, learned));
     let mut shared = shared_state(&config, ends, &control, ev_tx);
-    shared.meta.wants_owner = wants_owner;
     // A file goes whole, its writes pipelined on the connection; the data
     // passes through this machine (no clones, no kernel copy).
     shared.chunking = Chunking {

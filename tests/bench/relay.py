@@ -6,6 +6,12 @@ stdout and connects to HOST PORT:
 
     ssh -o ProxyCommand='python3 tests/bench/relay.py --delay-ms 10 %h %p' host
 
+With --listen PORT it is a relay of its own instead, on 127.0.0.1:PORT: every
+connection to it is forwarded to HOST PORT the same way (for a tool that
+cannot take a ProxyCommand, such as rclone's own ssh):
+
+    python3 tests/bench/relay.py --delay-ms 10 --listen 2300 127.0.0.1 22
+
 With --stall-file PATH it stops forwarding (in both directions, holding what
 it has) while PATH exists: a connection that stalls without closing, for the
 tests of a stalled server. Order and bytes are kept; bandwidth is not limited.
@@ -55,13 +61,32 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--delay-ms", type=float, default=0.0, help="one way")
     p.add_argument("--stall-file")
+    p.add_argument("--listen", type=int, help="serve on 127.0.0.1:LISTEN")
     p.add_argument("host")
     p.add_argument("port", type=int)
     a = p.parse_args()
+    if a.listen:
+        return serve(a)
+    # The descriptors themselves: ssh may hand a socket or pipes.
+    relay(a, sys.stdin.fileno(), sys.stdout.fileno())
+
+
+def serve(a):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("127.0.0.1", a.listen))
+    s.listen(64)
+    while True:
+        client, _ = s.accept()
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        fd = client.fileno()
+        threading.Thread(target=relay, args=(a, fd, fd, client), daemon=True).start()
+
+
+def relay(a, stdin, stdout, keep=None):
+    """Forwards between `stdin`/`stdout` (descriptors) and HOST PORT."""
     conn = socket.create_connection((a.host, a.port))
     conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    # The descriptors themselves: ssh may hand a socket or pipes.
-    stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     delay = a.delay_ms / 1000.0
     done = threading.Event()
 
@@ -85,6 +110,9 @@ def main():
     ).start()
     # Either side closing ends the relay (ssh then sees its proxy gone).
     done.wait()
+    conn.close()
+    if keep is not None:
+        keep.close()
 
 
 if __name__ == "__main__":

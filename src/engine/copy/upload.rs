@@ -115,7 +115,13 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
             Put::Taken => (Outcome::Skipped(SkipReason::Conflict), 0),
             // Another run's name: the one-at-a-time way picks another.
             Put::TempTaken => file(c, dir_path, &b.dir, item, replace),
-            Put::Failed(op, e) => c.fail(&b.dir, item, op, e, true),
+            Put::Failed(op, e) => {
+                let e = match dir_path {
+                    Some(d) => sh.root().explain(e, d),
+                    None => e,
+                };
+                c.fail(&b.dir, item, op, e, true)
+            }
         };
         report(c, &b.dir, item, done);
     }
@@ -227,7 +233,7 @@ fn send_file(
     let root = sh.root();
     let (name, out) = match root.create_temp(dir) {
         Ok(x) => x,
-        Err(e) => return c.fail(node, item, Op::Create, e, true),
+        Err(e) => return c.fail(node, item, Op::Create, root.explain(e, dir), true),
     };
     let mut temp = Temp {
         root,
@@ -262,6 +268,7 @@ fn send_file(
         Err(CopyFail::Skipped) => return (Outcome::Skipped(SkipReason::ByUser), progressed),
         Err(CopyFail::Read(e)) => return (c.fail(node, item, Op::Read, e, false).0, progressed),
         Err(CopyFail::Write(e) | CopyFail::Clone(e)) => {
+            let e = root.explain(e, dir);
             return (c.fail(node, item, Op::Write, e, true).0, progressed);
         }
     }
@@ -278,6 +285,7 @@ fn send_file(
     }
     if let Err(e) = root.seal(out, &meta, sh.meta.owner, sh.fsync) {
         let op = if sh.fsync { Op::Flush } else { Op::SetMetadata };
+        let e = root.explain(e, dir);
         return (c.fail(node, item, op, e, true).0, progressed);
     }
     let put = root.commit(dir, &temp.name, &item.name, replace);

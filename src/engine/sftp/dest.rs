@@ -75,18 +75,29 @@ fn stamp((s, _): (i64, i64)) -> UnixTimeStamp {
     UnixTimeStamp::new(UNIX_EPOCH + Duration::from_secs(s)).expect("within 32 bits")
 }
 
-/// The attributes that give an entry `meta`'s mode and times (and owner,
-/// with `owner`).
-pub(crate) fn attrs_of(meta: &SrcMeta, mode: bool, owner: bool) -> MetaData {
+/// The attributes that give an entry `meta`'s mode and times.
+fn mode_and_times(meta: &SrcMeta) -> MetaData {
     let mut b = MetaDataBuilder::new();
-    if mode {
-        b.permissions(Permissions::from((meta.mode & 0o7777) as u16));
-    }
-    if owner {
-        b.id((meta.uid, meta.gid));
-    }
+    b.permissions(Permissions::from((meta.mode & 0o7777) as u16));
     b.time(stamp(meta.atime), stamp(meta.mtime));
     b.create()
+}
+
+/// The attributes that give an entry `meta`'s owner.
+fn owner_of(meta: &SrcMeta) -> MetaData {
+    let mut b = MetaDataBuilder::new();
+    b.id((meta.uid, meta.gid));
+    b.create()
+}
+
+/// `meta`'s owner (with `owner`), then its mode and times: OpenSSH's server
+/// sets an owner after the mode within one request, and a change of owner
+/// clears set-id bits, so the mode goes in a request of its own, after.
+pub(crate) fn attrs_of(meta: &SrcMeta, owner: bool) -> impl Iterator<Item = MetaData> {
+    owner
+        .then(|| owner_of(meta))
+        .into_iter()
+        .chain([mode_and_times(meta)])
 }
 
 impl SftpDest {
@@ -127,9 +138,26 @@ impl SftpDest {
         Ok((Some(dest), made))
     }
 
+    /// Whether the server lets this login give files away (it logs in as
+    /// root): a file of its own is given to another owner and removed.
+    pub fn probe_owners(&self) -> bool {
+        let Ok((name, file)) = self.create_temp(&self.root) else {
+            return false;
+        };
+        drop(file);
+        let mut b = MetaDataBuilder::new();
+        b.id((1, 1));
+        let mut fs = self.session.sftp().fs();
+        let path = self.root.join(&name);
+        let given = self.session.run(fs.set_metadata(&path, b.create()));
+        let taken = self.session.run(fs.symlink_metadata(&path));
+        self.discard(&self.root, &name);
+        given.is_ok() && taken.is_ok_and(|m| m.uid() == Some(1) && m.gid() == Some(1))
+    }
+
     /// What the server keeps: modes, times to the second, symlinks and (with
     /// `hardlink@openssh.com`) hard links; no special files, no attributes;
-    /// owners only as the server lets its user set them (root's server).
+    /// owners only where `owner` (see [`SftpDest::probe_owners`]).
     pub fn keeps(&self, owner: bool) -> FileMeta {
         FileMeta {
             window: WINDOW,
@@ -288,7 +316,9 @@ impl SftpDest {
             ));
         }
         self.session.run(async {
-            out.set_metadata(attrs_of(meta, true, owner)).await?;
+            for attrs in attrs_of(meta, owner) {
+                out.set_metadata(attrs).await?;
+            }
             if fsync {
                 out.sync_all().await?;
             }
@@ -366,7 +396,10 @@ impl SftpDest {
                 let session = Arc::clone(&self.session);
                 set.spawn(async move {
                     let mut fs = session.sftp().fs();
-                    let r = fs.set_metadata(&path, attrs_of(&meta, true, owner)).await;
+                    let mut r = Ok(());
+                    for attrs in attrs_of(&meta, owner) {
+                        r = r.and(fs.set_metadata(&path, attrs).await);
+                    }
                     (i, r.map_err(errors::to_io))
                 });
             }
@@ -382,6 +415,22 @@ impl SftpDest {
                     .map_err(|e| self.session.lost_why(e))
             })
             .collect()
+    }
+
+    /// A refusal to write in `dir` said as what it is: SFTP version 3 has no
+    /// "no space" code (OpenSSH's server answers "failure"), so the server's
+    /// free space is asked (`statvfs@openssh.com`, where offered) and a full
+    /// disk is said as one, which stops the run as it does locally.
+    pub fn explain(&self, e: io::Error, dir: &Path) -> io::Error {
+        let sftp = self.session.sftp();
+        if e.raw_os_error().is_some() || errors::is_lost(&e) || !sftp.support_statvfs() {
+            return e;
+        }
+        let mut fs = sftp.fs();
+        match self.session.run(fs.statvfs(dir)) {
+            Ok(v) if v.bavail == 0 || v.favail == 0 => Errno::NOSPC.into(),
+            _ => e,
+        }
     }
 
     /// Removes the temporary `name` in `dir`, quietly: its copy failed.
@@ -426,7 +475,7 @@ async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync
         .create_new(true)
         .open(&tpath)
         .await;
-    let mut file = match opened {
+    let file = match opened {
         Ok(file) => file,
         Err(e) => {
             let e = errors::to_io(e);
@@ -440,41 +489,64 @@ async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync
             };
         }
     };
-    let written: Result<(), (Op, openssh_sftp_client::Error)> = async {
-        file.write_all(&f.data).await.map_err(|e| (Op::Write, e))?;
-        let attrs = attrs_of(&f.meta, true, owner);
-        file.set_metadata(attrs)
-            .await
-            .map_err(|e| (Op::SetMetadata, e))?;
-        if fsync {
-            file.sync_all().await.map_err(|e| (Op::Flush, e))?;
+    // Three round trips a file: the open; the bytes (sent without waiting
+    // for their answer) with the attributes, both answered before anything
+    // else (the server answers in order); then the name, the close and the
+    // temporary's removal together.
+    let handle = file.clone();
+    let mut w = Box::pin(TokioCompatFile::new(file));
+    let written: Result<(), (Op, io::Error)> = async {
+        use tokio::io::AsyncWriteExt;
+        let wrote = |e| (Op::Write, errors::from_writer(e));
+        w.as_mut().write_all(&f.data).await.map_err(wrote)?;
+        for attrs in attrs_of(&f.meta, owner) {
+            let set = w.as_mut().as_mut_file().set_metadata(attrs).await;
+            set.map_err(|e| (Op::SetMetadata, errors::to_io(e)))?;
         }
-        file.close().await.map_err(|e| (Op::Write, e))
+        if fsync {
+            let synced = w.as_mut().as_mut_file().sync_all().await;
+            synced.map_err(|e| (Op::Flush, errors::to_io(e)))?;
+        }
+        w.as_mut().flush().await.map_err(wrote)
     }
     .await;
+    drop(w);
     let mut fs = sftp.fs();
     if let Err((op, e)) = written {
-        let _ = fs.remove_file(&tpath).await;
-        return Put::Failed(op, errors::to_io(e));
+        let (_, _) = both(handle.close(), fs.remove_file(&tpath)).await;
+        return Put::Failed(op, e);
     }
-    let named = match f.replace {
-        true => fs.rename(&tpath, &path).await,
-        false => fs.hard_link(&tpath, &path).await,
-    };
-    match named {
-        Ok(()) if f.replace => Put::Done,
-        Ok(()) => {
-            // The copy has its name; a temporary left beside it is swept later.
-            let _ = fs.remove_file(&tpath).await;
-            Put::Done
+    let (named, closed) = match f.replace {
+        true => both(fs.rename(&tpath, &path), handle.close()).await,
+        false => {
+            // Removing the temporary goes with them: after the link it is
+            // the copy's second name; after a refusal, left over.
+            let mut rm = sftp.fs();
+            let (named, (closed, _)) = both(
+                fs.hard_link(&tpath, &path),
+                both(handle.close(), rm.remove_file(&tpath)),
+            )
+            .await;
+            (named, closed)
         }
-        Err(e) => {
+    };
+    match (named, closed) {
+        (Ok(()), Ok(())) => Put::Done,
+        // Named, but the server could not close it: what it holds is not
+        // known good, so it goes.
+        (Ok(()), Err(e)) => {
+            let _ = fs.remove_file(&path).await;
+            Put::Failed(Op::Write, errors::to_io(e))
+        }
+        (Err(e), _) => {
             let e = errors::to_io(e);
             let taken = !f.replace
                 && e.raw_os_error().is_none()
                 && !errors::is_lost(&e)
                 && fs.symlink_metadata(&path).await.is_ok();
-            let _ = fs.remove_file(&tpath).await;
+            if f.replace {
+                let _ = fs.remove_file(&tpath).await;
+            }
             if taken {
                 Put::Taken
             } else {
@@ -482,6 +554,34 @@ async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync
             }
         }
     }
+}
+
+/// Both futures to their ends, polled together (their requests go out
+/// together).
+async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (std::pin::pin!(a), std::pin::pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none()
+            && let std::task::Poll::Ready(x) = a.as_mut().poll(cx)
+        {
+            ra = Some(x);
+        }
+        if rb.is_none()
+            && let std::task::Poll::Ready(x) = b.as_mut().poll(cx)
+        {
+            rb = Some(x);
+        }
+        match (ra.take(), rb.take()) {
+            (Some(x), Some(y)) => std::task::Poll::Ready((x, y)),
+            (x, y) => {
+                ra = x;
+                rb = y;
+                std::task::Poll::Pending
+            }
+        }
+    })
+    .await
 }
 
 /// A future that says when it was first polled.
@@ -584,11 +684,9 @@ impl Dest for SftpDest {
     }
 
     fn set_owner_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {
-        let mut b = MetaDataBuilder::new();
-        b.id((meta.uid, meta.gid));
         let mut fs = self.session.sftp().fs();
         self.session
-            .run(fs.set_metadata(dir.join(name), b.create()))
+            .run(fs.set_metadata(dir.join(name), owner_of(meta)))
     }
 
     fn set_mode_at(&self, dir: Self::Dir<'_>, name: &OsStr, meta: &SrcMeta) -> io::Result<()> {

@@ -17,7 +17,13 @@ pub(crate) fn to_io(e: Error) -> io::Error {
             SftpErrorKind::NoSuchFile => Errno::NOENT.into(),
             SftpErrorKind::PermDenied => Errno::ACCESS.into(),
             SftpErrorKind::OpUnsupported => Errno::NOTSUP.into(),
-            _ => io::Error::other(format!("the server refused it ({msg})")),
+            _ => {
+                let said = msg.get().0.trim();
+                io::Error::other(match said {
+                    "" | "Failure" => "the server refused it".to_string(),
+                    said => format!("the server refused it: {said}"),
+                })
+            }
         },
         Error::UnsupportedExtension(name) => io::Error::new(
             io::ErrorKind::Unsupported,
