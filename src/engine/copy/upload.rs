@@ -78,10 +78,15 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
                     Verdict::Write { replace } => match dir_path.filter(|_| !c.sh.dry_run) {
                         Some(d) if item.meta.size <= SMALL_FILE => {
                             match read_small(c, d, &b.dir, item, replace) {
-                                Ok(s) => {
-                                    small.push((item, s));
-                                    None
-                                }
+                                // `--bwlimit` paces the reading: the bytes
+                                // leave with the batch.
+                                Ok(s) => match c.sh.control.throttle(s.data.len() as u64) {
+                                    Ok(()) => {
+                                        small.push((item, s));
+                                        None
+                                    }
+                                    Err(_) => return,
+                                },
                                 Err(done) => Some(done),
                             }
                         }
