@@ -233,6 +233,19 @@ impl Config {
 }
 
 impl Config {
+    /// DEST as the user named it: `host:path` for a folder on another
+    /// machine (what faces show and remember).
+    pub fn dest_named(&self) -> PathBuf {
+        match &self.remote {
+            Some(r) => {
+                let mut named = std::ffi::OsString::from(format!("{}:", r.host));
+                named.push(self.dest.as_os_str());
+                PathBuf::from(named)
+            }
+            None => self.dest.clone(),
+        }
+    }
+
     /// The same configuration with SOURCE checked and DEST filled in and
     /// checked (see [`paths::resolve`]): what the engine may be started with.
     /// A DEST written `[user@]host:path` is a folder on another machine: SOURCE

@@ -334,3 +334,42 @@ fn a_queued_copy_follows_and_a_lowered_limit_slows_the_first() {
     tmux.keys(&["q"]);
     assert_eq!(tmux.exit_code(), 0);
 }
+
+#[test]
+fn a_copy_to_another_machine_typed_in_the_form_asks_about_a_conflict_and_names_the_host() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("remote"));
+    write(src.join("notes.txt"), b"new notes");
+    set_mtime(src.join("notes.txt"), 1_700_000_000, 0);
+    write(src.join("more/a.txt"), b"a");
+    write(dst.join("notes.txt"), b"old");
+    set_mtime(dst.join("notes.txt"), 1_600_000_000, 0);
+    // A stand-in for ssh: OpenSSH's SFTP server, here.
+    need("/usr/lib/openssh/sftp-server", "openssh-sftp-server");
+    let ssh = t.path().join("fake-ssh");
+    fs::write(&ssh, "#!/bin/sh\nexec /usr/lib/openssh/sftp-server\n").unwrap();
+    chmod(&ssh, 0o755);
+    let args = format!("-e '{}'", ssh.display());
+    let Some(tmux) = Tmux::start(t.path(), &args, "remote") else {
+        return;
+    };
+    tmux.wait_for("New copy");
+    tmux.type_text(&src.display().to_string());
+    tmux.keys(&["Tab"]);
+    tmux.wait_for("(copy)");
+    tmux.keys(&["C-u"]);
+    tmux.type_text(&format!("nas:{}", dst.display()));
+    tmux.keys(&["F5"]);
+    let s = tmux.wait_for_still("Conflict 1 of 1");
+    assert!(
+        s.contains(&format!("nas:{}", dst.display())),
+        "the host is named:\n{s}"
+    );
+    tmux.keys(&["o"]);
+    let s = tmux.wait_for_still("Done —");
+    assert!(s.contains("Done — 2 files copied"), "{s}");
+    assert_eq!(fs::read(dst.join("notes.txt")).unwrap(), b"new notes");
+    assert_eq!(fs::read(dst.join("more/a.txt")).unwrap(), b"a");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.exit_code(), 0);
+}

@@ -208,7 +208,6 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
         (config.mirror.is_some(), "--mirror"),
         (config.backup_dir.is_some(), "--backup-dir"),
         (config.verify, "--verify"),
-        (config.policy == ConflictPolicy::Ask, "--on-conflict ask"),
         (
             config.reflink == crate::config::Reflink::Always,
             "--reflink=always",
@@ -619,7 +618,7 @@ fn run<D: Writes + 'static>(
                 .name(format!("{THREAD_PREFIX}-resolver"))
                 .spawn_scoped(s, || {
                     let ran = catch_unwind(AssertUnwindSafe(|| {
-                        D::resolve(shared, answers, resolver_stops)
+                        crate::engine::copy::resolver::resolve_loop(shared, answers, resolver_stops)
                     }));
                     if let Err(panic) = ran {
                         shared.thread_died("the conflict resolver", &*panic);

@@ -247,7 +247,7 @@ impl App {
             return self.show_setup();
         }
         self.source = cfg.source.clone();
-        self.dest = cfg.dest.clone();
+        self.dest = cfg.dest_named();
         self.config = Some(cfg.clone());
         self.comparing = Some(rx);
         self.comparison = None;
@@ -289,7 +289,7 @@ impl App {
                 // A convenience: a state folder that cannot be written costs
                 // nothing but the list.
                 if let Some(f) = &self.recent_file
-                    && let Ok(recent) = super::recent::remember(f, &cfg.source, &cfg.dest)
+                    && let Ok(recent) = super::recent::remember(f, &cfg.source, &cfg.dest_named())
                 {
                     self.setup.recent = recent;
                 }
@@ -297,7 +297,7 @@ impl App {
                 self.workers = r.control.workers();
                 let bwlimit = r.control.bwlimit();
                 self.source = cfg.source.clone();
-                self.dest = cfg.dest.clone();
+                self.dest = cfg.dest_named();
                 self.config = Some(cfg);
                 self.running = Some(r);
                 self.progress = Progress::new(now);
@@ -488,7 +488,7 @@ impl App {
         let now = Instant::now();
         self.runs += 1;
         self.source = b.config.source.clone();
-        self.dest = b.config.dest.clone();
+        self.dest = b.config.dest_named();
         self.workers = b.running.control.workers();
         self.config = Some(b.config);
         self.running = Some(b.running);

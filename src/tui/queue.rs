@@ -98,7 +98,7 @@ impl Queue {
     pub fn finish(&mut self, config: &Config, p: &Progress) {
         self.finished.push(Finished {
             source: config.source.clone(),
-            dest: config.dest.clone(),
+            dest: config.dest_named(),
             code: p.exit_code(),
             headline: summary::headline(p, config.dry_run),
             failures: p.failures.clone(),

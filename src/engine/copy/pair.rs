@@ -3,10 +3,16 @@
 //! one on another machine over SFTP (`upload`). Chosen at compile time: the
 //! local copy is what it was before there was any other.
 
-use super::copier::Copier;
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::copier::{Copier, Done};
 use super::job::Job;
 use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
+use crate::engine::plan::item::{Item, ItemKind};
+use crate::engine::plan::node::DirNode;
 use crate::engine::read::source::SourceRoot;
 use crate::engine::sftp::dest::SftpDest;
 use crate::engine::shared::Shared;
@@ -27,13 +33,17 @@ pub(crate) trait Writes: Dest + Sized {
         mirror: Option<&(Filter, crate::config::Mirror)>,
         flush_thread: String,
     );
-    /// Copies the entries a person decided about (`--on-conflict ask`)
-    /// until `stop` closes.
-    fn resolve(
-        sh: &Shared<SourceRoot, Self>,
-        answers: crossbeam_channel::Receiver<crate::engine::control::handle::Answer>,
-        stop: crossbeam_channel::Receiver<()>,
-    );
+    /// Writes an entry whose fate a person decided (`--on-conflict ask`),
+    /// over what is there if `replace`.
+    fn copy_decided(
+        c: &mut Copier<'_, SourceRoot, Self>,
+        dir: Self::Dir<'_>,
+        node: &Arc<DirNode>,
+        item: &Item,
+        replace: bool,
+    ) -> Done;
+    /// Reports an entry (or holds it to be read back first).
+    fn report(c: &mut Copier<'_, SourceRoot, Self>, node: &Arc<DirNode>, item: &Item, done: Done);
 }
 
 impl Writes for DestRoot {
@@ -71,12 +81,27 @@ impl Writes for DestRoot {
         }
     }
 
-    fn resolve(
-        sh: &Shared,
-        answers: crossbeam_channel::Receiver<crate::engine::control::handle::Answer>,
-        stop: crossbeam_channel::Receiver<()>,
-    ) {
-        super::resolver::resolve_loop(sh, answers, stop);
+    fn copy_decided(
+        c: &mut Copier<'_>,
+        dir: BorrowedFd<'_>,
+        node: &Arc<DirNode>,
+        item: &Item,
+        replace: bool,
+    ) -> Done {
+        let fd = Some(dir);
+        match item.kind {
+            ItemKind::File => {
+                super::files::copy_file_as_it_stands(c, fd, node, item, replace, false)
+            }
+            ItemKind::Symlink => {
+                super::files::copy_symlink(c, fd, node, item, (replace, false), None)
+            }
+            ItemKind::Special => super::special::copy_special(c, fd, node, item, replace),
+        }
+    }
+
+    fn report(c: &mut Copier<'_>, node: &Arc<DirNode>, item: &Item, done: Done) {
+        c.finish_entry(node, item, done);
     }
 }
 
@@ -101,12 +126,17 @@ impl Writes for SftpDest {
         super::upload_finish::finish(sh, planned);
     }
 
-    /// A remote run never asks (refused at its start): nothing is parked.
-    fn resolve(
-        _: &Shared<SourceRoot, Self>,
-        _: crossbeam_channel::Receiver<crate::engine::control::handle::Answer>,
-        stop: crossbeam_channel::Receiver<()>,
-    ) {
-        let _ = stop.recv();
+    fn copy_decided(
+        c: &mut Copier<'_, SourceRoot, Self>,
+        dir: &Path,
+        node: &Arc<DirNode>,
+        item: &Item,
+        replace: bool,
+    ) -> Done {
+        super::upload::copy_decided(c, dir, node, item, replace)
+    }
+
+    fn report(c: &mut Copier<'_, SourceRoot, Self>, node: &Arc<DirNode>, item: &Item, done: Done) {
+        super::upload::report(c, node, item, done);
     }
 }

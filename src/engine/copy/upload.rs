@@ -134,7 +134,7 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
 
 /// Reports an entry; a failure that means the destination takes nothing
 /// more (the connection lost, the disk full) stops the run.
-fn report(c: &Uploader<'_>, dir: &DirNode, item: &Item, done: Done) {
+pub(crate) fn report(c: &Uploader<'_>, dir: &DirNode, item: &Item, done: Done) {
     if let (Outcome::Failed(e), _) = &done {
         c.stop_if_fatal(e);
     }
@@ -330,6 +330,30 @@ fn symlink(
     };
     c.sh.kept.add(What::SymlinkTimes, Why::Unsupported);
     Some(place_symlink(c, dir, node, item, &target, replace))
+}
+
+/// An entry whose fate a person decided (`--on-conflict ask`): written,
+/// over what is there if `replace`.
+pub(crate) fn copy_decided(
+    c: &mut Uploader<'_>,
+    dir: &Path,
+    node: &Arc<DirNode>,
+    item: &Item,
+    replace: bool,
+) -> Done {
+    match item.kind {
+        ItemKind::File => file(c, Some(dir), node, item, replace),
+        ItemKind::Symlink => {
+            let target = c
+                .source_dir(node)
+                .and_then(|d| c.sh.source.read_link(d.as_fd(), item.source_name()));
+            match target {
+                Ok(t) => place_symlink(c, dir, node, item, &t, replace),
+                Err(e) => c.fail(node, item, Op::ReadLink, e, false),
+            }
+        }
+        ItemKind::Special => (Outcome::Skipped(SkipReason::NotHeld("special file")), 0),
+    }
 }
 
 /// Makes the symlink under a temporary name, then gives it its own: a name

@@ -314,7 +314,7 @@ fn jobs(app: &App, area: Rect, c: &mut Canvas<'_>) {
         let text = format!(
             "▶ {} → {} {:>3}%",
             name(&b.config.source),
-            name(&b.config.dest),
+            name(&b.config.dest_named()),
             pct.min(100)
         );
         rows.push((text, c.theme.accent()));
@@ -325,7 +325,7 @@ fn jobs(app: &App, area: Rect, c: &mut Canvas<'_>) {
             "{} {held}{} → {}",
             i + 1,
             name(&w.config.source),
-            name(&w.config.dest)
+            name(&w.config.dest_named())
         );
         let style = match i == q.selected {
             true => Style::new().add_modifier(Modifier::REVERSED),

@@ -188,7 +188,7 @@ fn copies(app: &App, area: Rect, c: &mut Canvas<'_>) {
         let text = format!(
             "–  not started: {} → {}",
             w.config.source.display(),
-            w.config.dest.display()
+            w.config.dest_named().display()
         );
         rows.push((text, c.theme.dim()));
     }
