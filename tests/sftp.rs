@@ -502,3 +502,33 @@ fn owners_are_kept_where_the_server_lets_its_login_give_files_away() {
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert_eq!(fs::metadata(t.path().join("mine/d/tool")).unwrap().uid(), 0);
 }
+
+#[test]
+fn a_rerun_into_folders_already_there_copies_only_what_changed_and_sweeps_dead_temporaries() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for d in 0..6 {
+        for f in 0..20 {
+            write(
+                src.join(format!("d{d}/in/f{f}")),
+                &data((d * 20 + f) as u64, 700),
+            );
+        }
+    }
+    let rsh = fake_ssh(t.path());
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    // A dead run's temporary deep inside, a changed file, a new folder.
+    let dead = dst.join("d3/in/.convoy-7ffffff000000001.tmp");
+    write(&dead, b"half");
+    write(src.join("d4/in/f7"), b"changed");
+    set_mtime(src.join("d4/in/f7"), 2_000_000_000, 0);
+    write(src.join("d5/new/f"), b"new");
+    let o = upload(&rsh, &src, &dst, &["--on-conflict", "newer"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("Copied 2 files"), "{}", stdout(&o));
+    assert_eq!(fs::read(dst.join("d4/in/f7")).unwrap(), b"changed");
+    assert_eq!(fs::read(dst.join("d5/new/f")).unwrap(), b"new");
+    assert!(!dead.exists(), "the dead run's temporary is swept");
+    assert_eq!(entries(&dst).len(), entries(&src).len());
+}

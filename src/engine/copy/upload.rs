@@ -5,7 +5,6 @@
 //! it was read is read again. What SFTP cannot hold (special files) is
 //! skipped and said once.
 
-use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -54,11 +53,7 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
     // What the folder holds, from one listing: a request per name would
     // cost a round trip per file. A folder this run made holds nothing.
     let listing = match dir_path.filter(|_| !b.dir.fresh) {
-        Some(d) => Some(
-            c.sh.root()
-                .list(d)
-                .map(|l| l.into_iter().collect::<HashMap<_, _>>()),
-        ),
+        Some(d) => Some(c.sh.root().list(d)),
         None => None,
     };
     let found = |name: &OsStr| match &listing {

@@ -21,6 +21,7 @@ use openssh_sftp_client::metadata::{MetaData, MetaDataBuilder, Permissions};
 use rustix::io::Errno;
 
 use super::errors::{self, errno};
+use super::listings::{Listing, Listings};
 use super::pending::Made;
 use super::session::Session;
 use crate::engine::data::bytes::CopyFail;
@@ -44,6 +45,8 @@ pub(crate) struct SftpDest {
     pub learned: Arc<Learned>,
     /// Folders sent to be made, whose answer a worker waits for.
     made: Made,
+    /// Folders' listings, kept for the walk and asked for ahead.
+    listings: Listings,
 }
 
 /// The metadata of a server's answer, in the engine's terms. SFTP tells no
@@ -134,6 +137,7 @@ impl SftpDest {
             temps: TempNames::new(std::process::id()),
             learned: Arc::new(Learned::default()),
             made: Made::default(),
+            listings: Listings::default(),
         };
         Ok((Some(dest), made))
     }
@@ -327,28 +331,37 @@ impl SftpDest {
     }
 
     /// What the folder `dir` holds, each entry's metadata as `lstat` gives
-    /// it (one listing for a whole folder, not a request per name).
-    pub fn list(&self, dir: &Path) -> io::Result<Vec<(OsString, SrcMeta)>> {
-        let sftp = self.session.sftp();
-        let listed = self.session.block_on(async {
-            let mut fs = sftp.fs();
-            let d = fs.open_dir(dir).await?;
-            let mut names = Vec::new();
-            let entries = d.read_dir();
-            let mut entries = std::pin::pin!(entries);
-            while let Some(e) =
-                std::future::poll_fn(|cx| futures_core::Stream::poll_next(entries.as_mut(), cx))
-                    .await
-            {
-                let e = e?;
-                let name = e.filename().as_os_str();
-                if name != "." && name != ".." {
-                    names.push((name.to_os_string(), meta_of(&e.metadata())));
-                }
+    /// it (one listing for a whole folder, not a request per name): the one
+    /// asked for ahead or kept for the walk (see `listings`), else listed now.
+    pub fn list(&self, dir: &Path) -> io::Result<Arc<Listing>> {
+        if let Some(coming) = self.listings.take_coming(dir) {
+            return coming;
+        }
+        if let Some(known) = self.listings.known(dir) {
+            return Ok(known);
+        }
+        let listed = self.session.block_on(list_at(&self.session, dir));
+        listed.map(Arc::new).map_err(|e| self.session.lost_why(e))
+    }
+
+    /// Asks for the listings of `dir`'s subfolders in `listing`, all at once,
+    /// for the walk that is about to enter them.
+    fn list_ahead(&self, dir: &Path, listing: &Listing) {
+        use crate::engine::write::temp_name;
+        for (name, meta) in listing {
+            if !meta.is_dir() || temp_name::owner(name).is_some() {
+                continue;
             }
-            Ok::<_, openssh_sftp_client::Error>(names)
-        });
-        listed.map_err(|e| self.session.lost_why(errors::to_io(e)))
+            let path = dir.join(name);
+            let Some(slot) = self.listings.expect(path.clone()) else {
+                continue;
+            };
+            let session = Arc::clone(&self.session);
+            self.session.spawn(async move {
+                let listed = list_at(&session, &path).await;
+                slot.answer(listed.map_err(|e| session.lost_why(e)));
+            });
+        }
     }
 
     /// Writes many small files at once, each complete under a temporary
@@ -437,6 +450,28 @@ impl SftpDest {
     pub fn discard(&self, dir: &Path, name: &OsStr) {
         let _ = self.remove_at(dir, name);
     }
+}
+
+/// Lists the folder `dir` on the server (without `.` and `..`).
+async fn list_at(session: &Session, dir: &Path) -> io::Result<Listing> {
+    let listed = async {
+        let mut fs = session.sftp().fs();
+        let d = fs.open_dir(dir).await?;
+        let mut names = Listing::new();
+        let entries = d.read_dir();
+        let mut entries = std::pin::pin!(entries);
+        while let Some(e) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(entries.as_mut(), cx)).await
+        {
+            let e = e?;
+            let name = e.filename().as_os_str();
+            if name != "." && name != ".." {
+                names.insert(name.to_os_string(), meta_of(&e.metadata()));
+            }
+        }
+        Ok::<_, openssh_sftp_client::Error>(names)
+    };
+    listed.await.map_err(errors::to_io)
 }
 
 /// A small file to write whole: its bytes, read already, and its metadata.
@@ -660,7 +695,7 @@ impl Dest for SftpDest {
 
     fn open_child_dir(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Self::OpenDir> {
         let path = dir.join(name);
-        match self.stat_at(dir, name)? {
+        match self.stat_child(dir, name)? {
             Some(m) if m.is_dir() => Ok(path),
             Some(_) => Err(Errno::NOTDIR.into()),
             None => Err(Errno::NOENT.into()),
@@ -789,15 +824,16 @@ impl Dest for SftpDest {
     fn sweep_temps(&self, dir: &Path, rel: &Path) -> (Vec<CopyError>, bool) {
         use crate::engine::write::{resume, sweep, temp_name};
         let at = self.display(rel);
-        let names = match self.list(dir) {
-            Ok(n) => n,
+        let listing = match self.list(dir) {
+            Ok(l) => l,
             Err(e) => return (vec![CopyError::new(at, Op::ReadDir, e)], false),
         };
         let (mut failed, mut partials) = (Vec::new(), false);
+        let mut gone = Vec::new();
         let now = std::time::SystemTime::now();
-        for (name, meta) in names {
-            partials |= resume::is_partial(&name);
-            let Some(owner) = temp_name::owner(&name) else {
+        for (name, meta) in listing.iter() {
+            partials |= resume::is_partial(name);
+            let Some(owner) = temp_name::owner(name) else {
                 continue;
             };
             let untouched = || {
@@ -808,11 +844,31 @@ impl Dest for SftpDest {
             if !sweep::is_dead(owner, self.temps.pid(), untouched) {
                 continue;
             }
-            if let Err(e) = self.remove_at(dir, &name) {
-                failed.push(CopyError::new(at.join(&name), Op::RemoveTemp, e.into()));
+            match self.remove_at(dir, name) {
+                Ok(()) => gone.push(name.clone()),
+                Err(e) => failed.push(CopyError::new(at.join(name), Op::RemoveTemp, e.into())),
             }
         }
+        let listing = match gone.is_empty() {
+            true => listing,
+            false => {
+                let mut l = (*listing).clone();
+                for name in &gone {
+                    l.remove(name);
+                }
+                Arc::new(l)
+            }
+        };
+        self.list_ahead(dir, &listing);
+        self.listings.remember(dir, listing);
         (failed, partials)
+    }
+
+    fn stat_child(&self, dir: &Path, name: &OsStr) -> io::Result<Option<SrcMeta>> {
+        match self.listings.known(dir) {
+            Some(l) => Ok(l.get(name).copied()),
+            None => self.stat_at(dir, name),
+        }
     }
 
     fn relate_named(

@@ -3,9 +3,11 @@
 //! connection (`session`: the ssh process, the client and the runtime that
 //! drives it), what the server's answers mean as errno codes (`errors`), and
 //! the destination there (`dest`), with the folders it made ahead of their
-//! answer (`pending`).
+//! answer (`pending`) and the folders' listings it keeps for the walk
+//! (`listings`).
 
 pub(crate) mod dest;
 pub(crate) mod errors;
+pub(crate) mod listings;
 pub(crate) mod pending;
 pub(crate) mod session;

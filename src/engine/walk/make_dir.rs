@@ -142,7 +142,7 @@ impl<D: Dest> DirMaker<D> {
         if parent.fresh {
             return create();
         }
-        let existing = root.stat_at(fd, name).map_err(|e| (Op::Stat, e))?;
+        let existing = root.stat_child(fd, name).map_err(|e| (Op::Stat, e))?;
         match decide_dir(meta, existing.as_ref(), sh.policy) {
             DirDecision::Merge if sh.dry_run => Ok(Ok(Found::Merged { partials: false })),
             DirDecision::Create | DirDecision::Replace if sh.dry_run => Ok(Ok(Found::DryRun)),

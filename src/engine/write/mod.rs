@@ -86,6 +86,11 @@ pub(crate) trait Dest: Send + Sync {
     fn open_child_dir(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Self::OpenDir>;
     /// What is at `name` in `dir` (not through a symlink); `None`: nothing.
     fn stat_at(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>>;
+    /// What is at `name` in `dir` as the walk asks it, answered from what
+    /// the destination already knows of the folder where it can.
+    fn stat_child(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<Option<SrcMeta>> {
+        self.stat_at(dir, name)
+    }
     /// The open folder's own metadata.
     fn dir_meta(&self, dir: Self::Dir<'_>) -> io::Result<SrcMeta>;
     /// The owner of `meta` on the entry `name` (a change of owner clears

@@ -1,0 +1,103 @@
+//! What the walk learns of the server's folders, kept a little while: a
+//! folder is listed once (by the sweep of dead runs' temporaries), and that
+//! listing answers the walk's questions about its entries (what is at a name,
+//! whether it is a folder) and the conflict check of its first batch; the
+//! listings of its subfolders are asked for all at once, ahead of the walk.
+//! A rerun's walk would otherwise pay several round trips a folder, one
+//! folder after the other. A listing a moment old is safe: what appeared
+//! since is found when a file is named (never over what is there, unless the
+//! policy replaces it).
+
+use std::collections::{HashMap, VecDeque};
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+
+use crate::engine::meta::attrs::SrcMeta;
+
+pub(crate) type Listing = HashMap<OsString, SrcMeta>;
+
+/// Listings kept for the walk at most (the walk goes deep first: the
+/// folders it is in, and their latest children).
+const KEPT: usize = 256;
+/// Listings asked for ahead and not yet taken, at most.
+const AHEAD: usize = 1024;
+
+type Answer = Option<Result<Arc<Listing>, (io::ErrorKind, Option<i32>, String)>>;
+
+/// A listing asked for ahead.
+#[derive(Default)]
+pub(crate) struct Coming {
+    answer: Mutex<Answer>,
+    came: Condvar,
+}
+
+impl Coming {
+    pub fn answer(&self, r: io::Result<Listing>) {
+        let r = r
+            .map(Arc::new)
+            .map_err(|e| (e.kind(), e.raw_os_error(), e.to_string()));
+        *self.answer.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+        self.came.notify_all();
+    }
+
+    fn wait(&self) -> io::Result<Arc<Listing>> {
+        let mut a = self.answer.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            match &*a {
+                Some(Ok(l)) => return Ok(Arc::clone(l)),
+                Some(Err((_, Some(errno), _))) => return Err(io::Error::from_raw_os_error(*errno)),
+                Some(Err((kind, None, why))) => return Err(io::Error::new(*kind, why.clone())),
+                None => a = self.came.wait(a).unwrap_or_else(PoisonError::into_inner),
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Listings {
+    known: Mutex<VecDeque<(PathBuf, Arc<Listing>)>>,
+    coming: Mutex<HashMap<PathBuf, Arc<Coming>>>,
+}
+
+impl Listings {
+    /// The listing of `dir` kept for the walk.
+    pub fn known(&self, dir: &Path) -> Option<Arc<Listing>> {
+        let k = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        k.iter()
+            .rev()
+            .find(|(p, _)| p == dir)
+            .map(|(_, l)| Arc::clone(l))
+    }
+
+    pub fn remember(&self, dir: &Path, listing: Arc<Listing>) {
+        let mut k = self.known.lock().unwrap_or_else(PoisonError::into_inner);
+        k.retain(|(p, _)| p != dir);
+        if k.len() >= KEPT {
+            k.pop_front();
+        }
+        k.push_back((dir.to_path_buf(), listing));
+    }
+
+    /// A listing of `dir` to ask for ahead: its slot, or `None` when
+    /// enough are on their way (or this one is).
+    pub fn expect(&self, dir: PathBuf) -> Option<Arc<Coming>> {
+        let mut c = self.coming.lock().unwrap_or_else(PoisonError::into_inner);
+        if c.len() >= AHEAD || c.contains_key(&dir) {
+            return None;
+        }
+        let slot = Arc::new(Coming::default());
+        c.insert(dir, Arc::clone(&slot));
+        Some(slot)
+    }
+
+    /// The listing of `dir` asked for ahead, waited for; `None` if it was not.
+    pub fn take_coming(&self, dir: &Path) -> Option<io::Result<Arc<Listing>>> {
+        let slot = {
+            let mut c = self.coming.lock().unwrap_or_else(PoisonError::into_inner);
+            c.remove(dir)
+        };
+        slot.map(|s| s.wait())
+    }
+}
