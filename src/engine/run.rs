@@ -195,8 +195,9 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     )
 }
 
-/// Workers for a destination over SFTP at least: each waits on one request
-/// at a time, and the connection carries all of theirs at once.
+/// Workers for a destination over SFTP at least: a worker waits on its
+/// batch's answers (its small files all in flight at once, a big file's
+/// writes pipelined), and the connection carries every worker's together.
 const REMOTE_WORKERS: usize = 16;
 
 /// A copy into a folder on another machine over SFTP: ssh is started and the
