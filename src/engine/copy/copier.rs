@@ -31,6 +31,28 @@ use crate::event::{Digest, EntryKind, Event, Fatal, Outcome, SkipReason, What, W
 /// through `Progress` events.
 pub(crate) type Done = (Outcome, u64);
 
+/// Files at least this large get a `Started` event and live byte progress.
+pub(crate) const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
+
+/// A file that changed while it was read is copied again, up to this many
+/// times in all, before it is reported as changing.
+pub(crate) const TRIES_WHEN_CHANGED: usize = 3;
+
+/// `copy` again while the source changes under it (a log being written, a
+/// download finishing): what gets the final name is the file as it stood
+/// through one whole read. The outcome, and the bytes reported in all.
+pub(crate) fn as_it_stands(mut copy: impl FnMut() -> Done) -> Done {
+    let (mut progressed, mut tried) = (0, 1);
+    loop {
+        let (outcome, p) = copy();
+        progressed += p;
+        match &outcome {
+            Outcome::Failed(e) if e.op == Op::Changed && tried < TRIES_WHEN_CHANGED => tried += 1,
+            _ => return (outcome, progressed),
+        }
+    }
+}
+
 /// What the conflict check says of an entry.
 pub(crate) enum Verdict {
     /// Write it, over what is there if `replace`.

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use rustix::fs::{FileType, Mode};
 use rustix::io::Errno;
 
-use super::copier::{Copier, Done, Verdict};
+use super::copier::{Copier, Done, SHOW_PROGRESS_FROM, TRIES_WHEN_CHANGED, Verdict, as_it_stands};
 use super::job::Batch;
 use crate::config::Reflink;
 use crate::engine::data::bytes::{self, Cache, Cloned, CopyFail, Mover, SMALL_FILE};
@@ -32,9 +32,6 @@ use crate::engine::write::dest::NewFile;
 use crate::engine::write::resume;
 use crate::error::Op;
 use crate::event::{Event, KeptPartial, Notice, Outcome, SkipReason, WorkerId};
-
-/// Files at least this large get a `Started` event and live byte progress.
-const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
 
 /// A file by this name makes the copier copying it panic (unit tests only).
 #[cfg(test)]
@@ -152,10 +149,6 @@ fn file(
     ))
 }
 
-/// A file that changed while it was read is copied again, up to this many
-/// times in all, before it is reported as changing.
-const TRIES_WHEN_CHANGED: usize = 3;
-
 /// [`copy_file`], again while the source changes under the copy (a log
 /// being written, a download finishing): what gets the final name is the
 /// file as it stood through one whole read.
@@ -167,15 +160,7 @@ pub(crate) fn copy_file_as_it_stands(
     replace: bool,
     in_place: bool,
 ) -> Done {
-    let (mut progressed, mut tried) = (0, 1);
-    loop {
-        let (outcome, p) = copy_file(c, dir_fd, dir, item, replace, in_place);
-        progressed += p;
-        match &outcome {
-            Outcome::Failed(e) if e.op == Op::Changed && tried < TRIES_WHEN_CHANGED => tried += 1,
-            _ => return (outcome, progressed),
-        }
-    }
+    as_it_stands(|| copy_file(c, dir_fd, dir, item, replace, in_place))
 }
 
 /// Copies a regular file whose fate is decided: `replace` an existing entry or

@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::copier::{Copier, Done, Verdict};
+use super::copier::{Copier, Done, SHOW_PROGRESS_FROM, TRIES_WHEN_CHANGED, Verdict, as_it_stands};
 use super::job::Batch;
 use crate::engine::data::bytes::SMALL_FILE;
 use crate::engine::data::bytes::{self, CopyFail};
@@ -27,12 +27,6 @@ use crate::error::Op;
 use crate::event::{Event, Outcome, SkipReason};
 
 type Uploader<'a> = Copier<'a, SourceRoot, SftpDest>;
-
-/// Files at least this large get a `Started` event and live byte progress.
-const SHOW_PROGRESS_FROM: u64 = 1024 * 1024;
-/// A file that changed while it was read is sent again, up to this many
-/// times in all, before it is reported as changing.
-const TRIES_WHEN_CHANGED: usize = 3;
 
 pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
     let dir = if c.sh.dry_run && b.dir.fresh {
@@ -184,15 +178,7 @@ fn file(
     item: &Item,
     replace: bool,
 ) -> Done {
-    let (mut progressed, mut tried) = (0, 1);
-    loop {
-        let (outcome, p) = send_file(c, dir, node, item, replace);
-        progressed += p;
-        match &outcome {
-            Outcome::Failed(e) if e.op == Op::Changed && tried < TRIES_WHEN_CHANGED => tried += 1,
-            _ => return (outcome, progressed),
-        }
-    }
+    as_it_stands(|| send_file(c, dir, node, item, replace))
 }
 
 /// The temporary a file is written into: removed unless it took its name.
