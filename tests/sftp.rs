@@ -532,3 +532,44 @@ fn a_rerun_into_folders_already_there_copies_only_what_changed_and_sweeps_dead_t
     assert!(!dead.exists(), "the dead run's temporary is swept");
     assert_eq!(entries(&dst).len(), entries(&src).len());
 }
+
+#[test]
+fn a_server_that_refuses_permission_fails_each_file_with_its_path_and_a_rerun_completes() {
+    need_root("run the server as nobody");
+    need("setpriv", "util-linux");
+    let t = tempfile::tempdir().unwrap();
+    chmod(t.path(), 0o755);
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for f in 0..5 {
+        write(src.join(format!("sub/f{f}")), &data(f, 3000));
+    }
+    write(src.join("big"), &data(9, 2_000_000));
+    // The folder is there, the server's login may not write in it.
+    fs::create_dir_all(&dst).unwrap();
+    chmod(&dst, 0o755);
+    need(SERVER, "openssh-sftp-server");
+    let nobody = t.path().join("as-nobody");
+    fs::write(
+        &nobody,
+        format!("#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups {SERVER}\n"),
+    )
+    .unwrap();
+    chmod(&nobody, 0o755);
+    let o = upload(&nobody, &src, &dst, &[]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains(&format!("otherhost:{}", dst.display())) && err.contains("ermission denied"),
+        "each refusal names the host, the path and why: {err}"
+    );
+    assert!(
+        err.contains("sub: cannot create folder: Permission denied"),
+        "a folder that could not be made says why, once: {err}"
+    );
+    assert_eq!(entries(&dst).len(), 0, "nothing written, nothing partial");
+
+    let o = upload(&fake_ssh(t.path()), &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(9, 2_000_000));
+    assert_eq!(fs::read(dst.join("sub/f4")).unwrap(), data(4, 3000));
+}

@@ -45,22 +45,35 @@ pub(crate) fn finish(sh: &Remote, planned: Planned) {
         .rev()
         .filter(|(dir, _)| !(dir.is_root() && sh.dest_keeps_own_metadata))
         .collect();
-    let set = match sh.dry_run {
-        true => dirs.iter().map(|_| Ok(())).collect(),
+    // A folder that could not be made says so with its own reason; the
+    // others get their metadata.
+    let made: Vec<_> = dirs
+        .iter()
+        .map(|(dir, _)| match sh.dry_run {
+            true => Ok(()),
+            false => sh.root().open_node(dir).map(drop),
+        })
+        .collect();
+    let wanted = dirs.iter().zip(&made).filter(|(_, m)| m.is_ok());
+    let mut set = match sh.dry_run {
+        true => Vec::new(),
         false => {
             let root = sh.root();
-            let paths = dirs.iter().map(|(dir, meta)| (root.path_of(dir), *meta));
+            let paths = wanted.map(|((dir, meta), _)| (root.path_of(dir), *meta));
             root.set_all(paths.collect(), sh.meta.owner)
         }
-    };
-    for ((dir, _), set) in dirs.into_iter().zip(set) {
-        let outcome = match set {
-            Ok(()) => Outcome::Copied,
-            Err(e) => Outcome::Failed(CopyError::new(
-                sh.root().display(&dir.rel),
-                Op::SetMetadata,
-                e,
-            )),
+    }
+    .into_iter();
+    for ((dir, _), made) in dirs.into_iter().zip(made) {
+        let failed = |op, e| Outcome::Failed(CopyError::new(sh.root().display(&dir.rel), op, e));
+        let outcome = match made {
+            Err(e) => failed(Op::CreateDir, e),
+            Ok(()) if sh.dry_run => Outcome::Copied,
+            Ok(()) => match set.next() {
+                Some(Ok(())) => Outcome::Copied,
+                Some(Err(e)) => failed(Op::SetMetadata, e),
+                None => failed(Op::SetMetadata, io::Error::other("not set")),
+            },
         };
         sh.folder_done(dir, outcome);
     }
