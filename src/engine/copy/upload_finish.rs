@@ -47,29 +47,29 @@ pub(crate) fn finish(sh: &Remote, planned: Planned) {
         .collect();
     // A folder that could not be made says so with its own reason; the
     // others get their metadata.
-    let made: Vec<_> = dirs
+    let made: Vec<io::Result<Option<_>>> = dirs
         .iter()
         .map(|(dir, _)| match sh.dry_run {
-            true => Ok(()),
-            false => sh.root().open_node(dir).map(drop),
+            true => Ok(None),
+            false => sh.root().open_node(dir).map(Some),
         })
         .collect();
-    let wanted = dirs.iter().zip(&made).filter(|(_, m)| m.is_ok());
-    let mut set = match sh.dry_run {
+    let paths = dirs.iter().zip(&made).filter_map(|((_, meta), m)| match m {
+        Ok(Some(path)) => Some((path.clone(), *meta)),
+        _ => None,
+    });
+    let paths: Vec<_> = paths.collect();
+    let mut set = match paths.is_empty() {
         true => Vec::new(),
-        false => {
-            let root = sh.root();
-            let paths = wanted.map(|((dir, meta), _)| (root.path_of(dir), *meta));
-            root.set_all(paths.collect(), sh.meta.owner)
-        }
+        false => sh.root().set_all(paths, sh.meta.owner),
     }
     .into_iter();
     for ((dir, _), made) in dirs.into_iter().zip(made) {
         let failed = |op, e| Outcome::Failed(CopyError::new(sh.root().display(&dir.rel), op, e));
         let outcome = match made {
             Err(e) => failed(Op::CreateDir, e),
-            Ok(()) if sh.dry_run => Outcome::Copied,
-            Ok(()) => match set.next() {
+            Ok(None) => Outcome::Copied,
+            Ok(Some(_)) => match set.next() {
                 Some(Ok(())) => Outcome::Copied,
                 Some(Err(e)) => failed(Op::SetMetadata, e),
                 None => failed(Op::SetMetadata, io::Error::other("not set")),

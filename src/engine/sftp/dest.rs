@@ -393,11 +393,6 @@ impl SftpDest {
             .collect()
     }
 
-    /// Where the folder of `node` is on the server.
-    pub fn path_of(&self, node: &DirNode) -> PathBuf {
-        self.root.join(&*node.rel)
-    }
-
     /// Gives each path its metadata (mode, times, and owner with `owner`),
     /// every request in flight at once; each one's outcome, in order.
     pub fn set_all(&self, paths: Vec<(PathBuf, SrcMeta)>, owner: bool) -> Vec<io::Result<()>> {
