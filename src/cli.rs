@@ -399,6 +399,7 @@ impl Args {
             }),
             backup_dir: self.backup_dir.clone(),
             remote: None,
+            remote_source: None,
             rsh: self.rsh.clone(),
         })
     }

@@ -189,6 +189,9 @@ pub struct Config {
     /// DEST is a folder on another machine, reached over SSH (`host:path`):
     /// `dest` is its path there. Set by [`Config::resolved`].
     pub remote: Option<Remote>,
+    /// SOURCE is a folder on another machine, reached over SSH
+    /// (`host:path`): `source` is its path there. Set by [`Config::resolved`].
+    pub remote_source: Option<Remote>,
     /// `-e, --rsh`: the command that runs ssh for a `host:path` DEST.
     pub rsh: Option<String>,
 }
@@ -227,6 +230,7 @@ impl Config {
             mirror: None,
             backup_dir: None,
             remote: None,
+            remote_source: None,
             rsh: None,
         }
     }
@@ -236,14 +240,13 @@ impl Config {
     /// DEST as the user named it: `host:path` for a folder on another
     /// machine (what faces show and remember).
     pub fn dest_named(&self) -> PathBuf {
-        match &self.remote {
-            Some(r) => {
-                let mut named = std::ffi::OsString::from(format!("{}:", r.host));
-                named.push(self.dest.as_os_str());
-                PathBuf::from(named)
-            }
-            None => self.dest.clone(),
-        }
+        named(self.remote.as_ref(), &self.dest)
+    }
+
+    /// SOURCE as the user named it: `host:path` for a folder on another
+    /// machine.
+    pub fn source_named(&self) -> PathBuf {
+        named(self.remote_source.as_ref(), &self.source)
     }
 
     /// The same configuration with SOURCE checked and DEST filled in and
@@ -251,7 +254,12 @@ impl Config {
     /// A DEST written `[user@]host:path` is a folder on another machine: SOURCE
     /// is checked here, DEST once connected.
     pub fn resolved(mut self) -> Result<Config, InputError> {
-        refuse_remote_source(&self.source)?;
+        if self.remote.is_some() || self.remote_source.is_some() {
+            return Ok(self);
+        }
+        if let crate::location::Location::Remote(r) = place(&self.source)? {
+            return self.resolved_from_remote(r);
+        }
         if let crate::location::Location::Remote(r) = place(&self.dest)? {
             paths::resolve_source(&self.source)?;
             self.dest = r.path;
@@ -269,22 +277,54 @@ impl Config {
     }
 }
 
+/// `place` on another machine, or `path` here.
+fn named(place: Option<&Remote>, path: &std::path::Path) -> PathBuf {
+    match place {
+        Some(r) => {
+            let mut named = std::ffi::OsString::from(format!("{}:", r.host));
+            named.push(path.as_os_str());
+            PathBuf::from(named)
+        }
+        None => path.to_path_buf(),
+    }
+}
+
+impl Config {
+    /// A SOURCE on another machine: DEST must be given, here (a copy from
+    /// one machine to another goes through this one in two runs); SOURCE is
+    /// checked once connected.
+    fn resolved_from_remote(mut self, r: crate::location::Remote) -> Result<Config, InputError> {
+        let dest = match place(&self.dest)? {
+            _ if self.dest.as_os_str().is_empty() => {
+                return Err(InputError::Other(format!(
+                    "{r}: a copy from another machine needs a DEST here"
+                )));
+            }
+            crate::location::Location::Remote(d) => {
+                return Err(InputError::Other(format!(
+                    "{d}: SOURCE and DEST are both on other machines: copy to this one first"
+                )));
+            }
+            crate::location::Location::Local(d) => d,
+        };
+        match crate::retry::interrupted(|| std::fs::metadata(&dest)) {
+            Ok(m) if !m.is_dir() => return Err(InputError::DestNotDir(dest)),
+            _ => {}
+        }
+        self.source = r.path;
+        self.dest = dest;
+        self.remote_source = Some(Remote {
+            host: r.host,
+            rsh: self.rsh.clone(),
+        });
+        Ok(self)
+    }
+}
+
 /// Where `p` is: here, or on another machine (`host:path`).
 pub(crate) fn place(p: &std::path::Path) -> Result<crate::location::Location, InputError> {
     crate::location::parse(p.as_os_str())
         .map_err(|e| InputError::Other(format!("{}: {e}", crate::format::DisplayPath(p))))
-}
-
-/// A SOURCE on another machine is not available yet.
-pub(crate) fn refuse_remote_source(p: &std::path::Path) -> Result<(), InputError> {
-    match place(p)? {
-        crate::location::Location::Remote(r) => Err(InputError::Other(format!(
-            "{r}: copying from another machine is not available yet \
-             (write ./{} for a local name with a colon)",
-            crate::format::DisplayPath(p)
-        ))),
-        crate::location::Location::Local(_) => Ok(()),
-    }
 }
 
 /// Two workers per core: copying blocks in the kernel (page cache, inode locks), so

@@ -133,6 +133,9 @@ pub enum Fatal {
     },
     /// The engine's thread ended without saying the run was over.
     EngineLost,
+    /// The connection to a source on another machine is gone; `error` is
+    /// the first failure that said so.
+    SourceLost { error: CopyError },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,6 +181,7 @@ impl Fatal {
             Fatal::Internal { .. } => "internal",
             Fatal::Start { .. } => "thread_start",
             Fatal::EngineLost => "engine_lost",
+            Fatal::SourceLost { .. } => "source_lost",
         }
     }
 }
@@ -202,6 +206,9 @@ impl fmt::Display for Fatal {
             }
             Fatal::Start { what, error } => write!(f, "cannot start {what}: {error}"),
             Fatal::EngineLost => f.write_str("the copy stopped without finishing"),
+            Fatal::SourceLost { error } => {
+                write!(f, "the connection to the source was lost ({error})")
+            }
         }
     }
 }

@@ -49,31 +49,39 @@ pub fn shape(
 /// checked, with nothing written. One folder source keeps today's meaning;
 /// otherwise one run per parent folder of the sources, in the order given.
 pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Config>, InputError> {
+    // One run of `base`, as `resolved` checks it.
+    let one_run = |one: &PathBuf| {
+        let cfg = Config {
+            source: one.clone(),
+            dest: dest.to_path_buf(),
+            ..base.clone()
+        };
+        cfg.resolved().map(|c| vec![c])
+    };
+    let mut remote = None;
     for s in sources {
-        crate::config::refuse_remote_source(s)?;
+        if let crate::location::Location::Remote(r) = crate::config::place(s)? {
+            remote = Some(r);
+        }
+    }
+    if let Some(r) = remote {
+        return match sources {
+            [one] => one_run(one),
+            _ => Err(InputError::Other(format!(
+                "{r}: several sources with one on another machine are not available yet: \
+                 give one folder"
+            ))),
+        };
     }
     if let crate::location::Location::Remote(r) = crate::config::place(dest)? {
         return match sources {
-            [one] if fs::metadata(one).is_ok_and(|m| m.is_dir()) => {
-                let cfg = Config {
-                    source: one.clone(),
-                    dest: dest.to_path_buf(),
-                    ..base.clone()
-                };
-                Ok(vec![cfg.resolved()?])
-            }
+            [one] if fs::metadata(one).is_ok_and(|m| m.is_dir()) => one_run(one),
             [one] if fs::symlink_metadata(one).is_ok() => Err(InputError::Other(format!(
                 "{}: copying a single file to another machine is not available yet: \
                  give a folder",
                 crate::format::DisplayPath(one)
             ))),
-            [one] => Config {
-                source: one.clone(),
-                dest: dest.to_path_buf(),
-                ..base.clone()
-            }
-            .resolved()
-            .map(|c| vec![c]),
+            [one] => one_run(one),
             _ => Err(InputError::Other(format!(
                 "{r}: several sources to another machine are not available yet: give one folder"
             ))),
@@ -92,14 +100,7 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
     };
     let slash = dest.as_os_str().as_encoded_bytes().ends_with(b"/");
     match shape(sources.len(), first_is_dir, dest_is_dir, slash) {
-        Shape::Contents => {
-            let cfg = Config {
-                source: sources[0].clone(),
-                dest: dest.to_path_buf(),
-                ..base.clone()
-            };
-            Ok(vec![cfg.resolved()?])
-        }
+        Shape::Contents => one_run(&sources[0]),
         Shape::ToName => {
             let name = dest
                 .file_name()

@@ -1,5 +1,5 @@
-//! Copies to a folder on another machine over SFTP, checked against OpenSSH's
-//! own server (`/usr/lib/openssh/sftp-server`, Debian's openssh-sftp-server)
+//! Copies to and from a folder on another machine over SFTP, checked against
+//! OpenSSH's own server (`/usr/lib/openssh/sftp-server`, Debian's openssh-sftp-server)
 //! on pipes: `-e` names a script that runs it, as ssh would run it on the
 //! other machine. What the copy promises over SFTP is checked on the bytes the
 //! server wrote: contents, modes, times to the second, symlinks, hard links,
@@ -9,7 +9,7 @@
 mod common;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -239,14 +239,15 @@ fn the_library_copies_to_another_machine_as_the_command_does() {
     assert!(summary.is_success(), "{summary:?}");
     assert_eq!(summary.files_copied, 2);
     assert_eq!(fs::read(dst.join("a/f.txt")).unwrap(), b"hello");
-    // A source on another machine is refused, naming it, before anything.
-    let from = convoy::CopyTree::new(&remote, t.path().join("back")).run();
-    let e = from.unwrap_err().to_string();
-    assert!(
-        e.contains("otherhost") && e.contains("not available yet"),
-        "{e}"
-    );
-    assert!(!t.path().join("back").exists());
+    // And back again, from the other machine.
+    let back = t.path().join("back");
+    let summary = convoy::CopyTree::new(&remote, &back)
+        .rsh(rsh.display().to_string())
+        .run()
+        .unwrap();
+    assert!(summary.is_success(), "{summary:?}");
+    assert_eq!(fs::read(back.join("a/f.txt")).unwrap(), b"hello");
+    assert_eq!(fs::read(back.join("big")).unwrap(), data(7, 3_000_000));
 }
 
 #[test]
@@ -303,6 +304,19 @@ fn through_a_real_sshd_a_tree_arrives_exact_and_a_login_that_would_ask_is_refuse
         Path::new("f.txt")
     );
     assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+    // And back, from the other machine.
+    let back = t.path().join("back");
+    let from = format!("root@127.0.0.1:{}", dst.display());
+    let o = convoy()
+        .args(["--batch", "-e", &sshd.ssh(), &from])
+        .arg(&back)
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(back.join("big")).unwrap(), data(7, 3_000_000));
+    let f = fs::metadata(back.join("a/f.txt")).unwrap();
+    assert_eq!((f.mode() & 0o7777, f.mtime()), (0o640, 1_600_000_000));
+    assert_eq!(leftover_temps(&back), Vec::<PathBuf>::new());
 
     // The host's key is not known and nobody may be asked: one error that
     // says so and what to do, nothing written.
@@ -572,4 +586,180 @@ fn a_server_that_refuses_permission_fails_each_file_with_its_path_and_a_rerun_co
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert_eq!(fs::read(dst.join("big")).unwrap(), data(9, 2_000_000));
     assert_eq!(fs::read(dst.join("sub/f4")).unwrap(), data(4, 3000));
+}
+
+// From another machine.
+
+/// `convoy --batch -e RSH EXTRA... otherhost:SRC DST`.
+fn download(rsh: &Path, src: &Path, dst: &Path, extra: &[&str]) -> std::process::Output {
+    let mut c = convoy();
+    c.arg("--batch").arg("-e").arg(rsh).args(extra);
+    c.arg(format!("otherhost:{}", src.display())).arg(dst);
+    c.output().unwrap()
+}
+
+#[test]
+fn a_tree_comes_from_another_machine_whole_and_a_rerun_finds_it_up_to_date() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("remote/src"), t.path().join("dst"));
+    tree(&src);
+    for f in 0..300 {
+        write(src.join(format!("many/f{f}")), &data(f, 100 + f as usize));
+    }
+    let fifo = src.join("a/fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    set_mtime(src.join("a"), 1_500_000_000, 0);
+    let rsh = fake_ssh(t.path());
+    let o = download(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(7, 3_000_000));
+    for f in [0, 150, 299] {
+        let got = fs::read(dst.join(format!("many/f{f}"))).unwrap();
+        assert_eq!(got, data(f, 100 + f as usize), "many/f{f}");
+    }
+    let f = fs::metadata(dst.join("a/f.txt")).unwrap();
+    assert_eq!(fs::read(dst.join("a/f.txt")).unwrap(), b"hello");
+    assert_eq!((f.mode() & 0o7777, f.mtime()), (0o640, 1_600_000_000));
+    assert_eq!(
+        fs::read_link(dst.join("a/link")).unwrap(),
+        Path::new("f.txt")
+    );
+    // SFTP does not show hard links: the second name is a copy of its own.
+    assert_eq!(fs::read(dst.join("a/hard")).unwrap(), b"hello");
+    assert!(
+        fs::symlink_metadata(dst.join("a/fifo"))
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    let a = fs::metadata(dst.join("a")).unwrap();
+    assert_eq!((a.mode() & 0o7777, a.mtime()), (0o750, 1_500_000_000));
+    assert!(dst.join("a/empty").is_dir());
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+
+    let o = download(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stdout(&o).contains("Copied 0 files"), "{}", stdout(&o));
+
+    // A file changed there is kept here unless the policy replaces it.
+    write(src.join("a/f.txt"), b"changed");
+    let o = download(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("a/f.txt: destination exists and differs"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(fs::read(dst.join("a/f.txt")).unwrap(), b"hello");
+    let o = download(&rsh, &src, &dst, &["--on-conflict", "overwrite"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("a/f.txt")).unwrap(), b"changed");
+}
+
+#[test]
+fn a_download_cut_short_leaves_nothing_partial_and_a_rerun_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    write(src.join("big"), &data(3, 32 << 20));
+    let rsh = fake_ssh(t.path());
+    let mut c = convoy();
+    c.args(["--batch", "--bwlimit", "4M", "-e"]).arg(&rsh);
+    c.arg(format!("otherhost:{}", src.display())).arg(&dst);
+    let run = c
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once bytes are coming (the run is slowed to 4 MiB/s).
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let pid = fs::read_to_string(t.path().join("ssh.pid")).unwrap();
+    Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "a copy cut short never exits 0");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("the connection to the source was lost"),
+        "the run stops at once, saying why: {err}"
+    );
+    assert!(!dst.join("big").exists(), "nothing partial under its name");
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+
+    let o = download(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(3, 32 << 20));
+}
+
+#[test]
+fn a_file_the_server_may_not_read_fails_with_its_path_and_the_rest_arrives() {
+    need_root("run the server as nobody");
+    need("setpriv", "util-linux");
+    let t = tempfile::tempdir().unwrap();
+    chmod(t.path(), 0o755);
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    for f in 0..5 {
+        write(src.join(format!("sub/f{f}")), &data(f, 3000));
+        chmod(src.join(format!("sub/f{f}")), 0o644);
+    }
+    write(src.join("sub/secret"), b"not for nobody");
+    chmod(src.join("sub/secret"), 0o600);
+    chmod(&src, 0o755);
+    chmod(src.join("sub"), 0o755);
+    need(SERVER, "openssh-sftp-server");
+    let nobody = t.path().join("as-nobody");
+    fs::write(
+        &nobody,
+        format!("#!/bin/sh\nexec setpriv --reuid=nobody --regid=nogroup --clear-groups {SERVER}\n"),
+    )
+    .unwrap();
+    chmod(&nobody, 0o755);
+    let o = download(&nobody, &src, &dst, &[]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let err = format!("{}{}", stdout(&o), stderr(&o));
+    let named = format!("otherhost:{}", src.join("sub/secret").display());
+    assert!(
+        err.contains(&named) && err.contains("ermission denied"),
+        "the refusal names the host, the path and why: {err}"
+    );
+    assert!(!dst.join("sub/secret").exists());
+    assert_eq!(fs::read(dst.join("sub/f4")).unwrap(), data(4, 3000));
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn what_a_copy_from_another_machine_cannot_do_yet_is_refused_before_anything_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(src.join("f"), b"x");
+    let rsh = fake_ssh(t.path());
+    let dst = t.path().join("dst");
+    for extra in [&["--move"][..], &["--mirror"], &["-L"], &["--verify"]] {
+        let o = download(&rsh, &src, &dst, extra);
+        assert_eq!(code(&o), 2, "{extra:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("not available from another machine yet"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // One file, and a copy between two other machines.
+    let o = download(&rsh, &src.join("f"), &dst, &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("not a folder"), "{}", stderr(&o));
+    let o = copy_to(&rsh, Path::new("one:/x"), "two:/y", &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("both on other machines"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dst.exists());
 }

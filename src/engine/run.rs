@@ -21,9 +21,11 @@ use crate::engine::meta::attrs::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
 use crate::engine::meta::kept::NotKept;
 use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
+use crate::engine::read::Source;
 use crate::engine::read::source::SourceRoot;
 use crate::engine::sftp::dest::SftpDest;
 use crate::engine::sftp::session::{Remote, Session};
+use crate::engine::sftp::source::SftpSource;
 use crate::engine::shared::Shared;
 use crate::engine::walk;
 use crate::engine::worker;
@@ -142,6 +144,9 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     if let Some(remote) = config.remote.clone() {
         return start_remote(config, remote);
     }
+    if let Some(remote) = config.remote_source.clone() {
+        return start_from_remote(config, remote);
+    }
     let (source_root, walk) = open_source(&config)?;
     let own = config.dest_keeps_own_metadata;
     let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
@@ -258,6 +263,77 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
     launch(engine, shared, walk(dest_fresh), None, (control, ev_rx))
 }
 
+/// A copy from a folder on another machine over SFTP into one here: ssh is
+/// started and the source looked at before the destination is made; what
+/// such a run cannot do yet is refused here, before anything is written.
+fn start_from_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
+    let named = config.source_named();
+    let not_yet = [
+        (config.move_sources, "--move"),
+        (config.mirror.is_some(), "--mirror"),
+        (config.backup_dir.is_some(), "--backup-dir"),
+        (config.verify, "--verify"),
+        (config.dereference, "--dereference"),
+        (
+            config.reflink == crate::config::Reflink::Always,
+            "--reflink=always",
+        ),
+    ];
+    if let Some((_, what)) = not_yet.iter().find(|(on, _)| *on) {
+        return Err(InputError::Other(format!(
+            "{}: {what} is not available from another machine yet",
+            named.display()
+        ))
+        .into());
+    }
+    let filter = Filter::new(&config.excludes, config.only.clone())?;
+    let session = Session::connect(&remote).map_err(|e| InputError::Other(e.to_string()))?;
+    let (source, src_meta) = SftpSource::open(Arc::new(session), &config.source, named.clone())
+        .map_err(|e| InputError::SourceUnreadable(named.clone(), e))?;
+    let own = config.dest_keeps_own_metadata;
+    let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
+    if let Some(r) = &mut root {
+        r.durable = config.fsync;
+    }
+    let dest_dev = root
+        .as_ref()
+        .and_then(|r| rustix::fs::fstat(r.root_fd()).ok())
+        .map(|st| st.st_dev);
+    let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
+    let mut file_meta = match &root {
+        Some(r) if !config.dry_run => r.probe_file_meta(wants_owner),
+        _ => FileMeta::EXACT,
+    };
+    // SFTP tells times in whole seconds: a copy made another way (to the
+    // nanosecond) is up to date within one.
+    file_meta.window = TimeWindow(file_meta.window.0.max(crate::engine::sftp::attrs::WINDOW.0));
+    let learned = root
+        .as_ref()
+        .map_or_else(Arc::default, |r| Arc::clone(&r.learned));
+    let (control, _) = workers(&config, config.jobs.max(REMOTE_WORKERS));
+    let (engine, ev_tx, ev_rx) = engine_thread();
+    let ends = (root, source, (file_meta, learned));
+    let mut shared = shared_state(&config, ends, &control, ev_tx);
+    shared.dest_dev = dest_dev;
+    // A file comes whole, its reads pipelined on the connection.
+    shared.chunking = Chunking {
+        threshold: u64::MAX,
+        size: u64::MAX,
+    };
+    shared.reflink = crate::config::Reflink::Never;
+    // SFTP shows no extended attributes or ACLs: none are asked for.
+    shared.meta.attrs.xattrs = false;
+    shared.meta.attrs.acls = false;
+    let walk = WalkFrom {
+        source: named,
+        src_meta,
+        dest_fresh,
+        filter,
+        walker_fds: fd_budget(fd_limit()).1,
+    };
+    launch(engine, shared, walk, None, (control, ev_rx))
+}
+
 /// The source folder opened, and the walk of it, given whether the
 /// destination is fresh.
 fn open_source(config: &Config) -> Result<(SourceRoot, impl FnOnce(bool) -> WalkFrom), StartError> {
@@ -288,12 +364,12 @@ fn workers(config: &Config, jobs: usize) -> (Control, usize) {
 
 /// What every thread of a run shares, from `config`, for a destination
 /// `root` that keeps `file_meta`.
-fn shared_state<D: Dest>(
+fn shared_state<S: Source, D: Dest>(
     config: &Config,
-    (root, source, (file_meta, learned)): (Option<D>, SourceRoot, (FileMeta, Arc<Learned>)),
+    (root, source, (file_meta, learned)): (Option<D>, S, (FileMeta, Arc<Learned>)),
     control: &Control,
     events: Sender<Event>,
-) -> Shared<SourceRoot, D> {
+) -> Shared<S, D> {
     Shared {
         root,
         source,
@@ -372,9 +448,9 @@ struct WalkFrom {
 }
 
 /// Hands the run to the engine's thread (or runs it here).
-fn launch<D: Writes + 'static>(
+fn launch<S: Source + 'static, D: Writes<S> + 'static>(
     engine: EngineThread,
-    shared: Shared<SourceRoot, D>,
+    shared: Shared<S, D>,
     walk: WalkFrom,
     mirror: Option<crate::config::Mirror>,
     (control, ev_rx): (Control, Receiver<Event>),
@@ -526,13 +602,13 @@ fn open_destination(
 
 /// What the walk needs, handed to the walker's thread once it runs (or
 /// kept, to walk on the engine's own thread when that one cannot start).
-struct Walk<D: Writes> {
-    shared: Arc<Shared<SourceRoot, D>>,
+struct Walk<S: Source, D: Writes<S>> {
+    shared: Arc<Shared<S, D>>,
     from: WalkFrom,
     jobs: Sender<Job>,
 }
 
-impl<D: Writes> Walk<D> {
+impl<S: Source, D: Writes<S>> Walk<S, D> {
     fn run(self) -> Planned {
         let f = self.from;
         walk::walk(
@@ -567,15 +643,15 @@ fn worker_pool(asked: usize) -> (Option<rayon::ThreadPool>, Option<String>) {
     (None, refused)
 }
 
-fn run<D: Writes + 'static>(
-    shared: &Arc<Shared<SourceRoot, D>>,
+fn run<S: Source + 'static, D: Writes<S> + 'static>(
+    shared: &Arc<Shared<S, D>>,
     from: WalkFrom,
     mirror: Option<&(Filter, crate::config::Mirror)>,
 ) {
     // Threads that cannot start make the run go on with those that did:
     // the engine's own thread walks, or copies, or does both in turn.
     let asked = shared.control.max_workers();
-    let (give, take) = crossbeam_channel::bounded::<Walk<D>>(1);
+    let (give, take) = crossbeam_channel::bounded::<Walk<S, D>>(1);
     let walker = std::thread::Builder::new()
         .name(format!("{THREAD_PREFIX}-walker"))
         .spawn(move || take.recv().map(Walk::run).unwrap_or_default());

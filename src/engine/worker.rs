@@ -5,7 +5,7 @@ use crossbeam_channel::Receiver;
 use crate::engine::copy::copier::Copier;
 use crate::engine::copy::job::Job;
 use crate::engine::copy::pair::Writes;
-use crate::engine::read::source::SourceRoot;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::event::WorkerId;
 
@@ -22,14 +22,18 @@ impl Drop for Permit<'_> {
 /// A worker loop. A panic (a bug) stops the run with a message instead of
 /// hanging it: the partial file of the panicking worker is removed as its
 /// guards unwind, the others finish their entry and stop.
-pub(crate) fn run<D: Writes>(id: WorkerId, shared: &Shared<SourceRoot, D>, jobs: Receiver<Job>) {
+pub(crate) fn run<S: Source, D: Writes<S>>(
+    id: WorkerId,
+    shared: &Shared<S, D>,
+    jobs: Receiver<Job>,
+) {
     let worked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(id, shared, jobs)));
     if let Err(panic) = worked {
         shared.thread_died(format!("worker {id}"), &*panic);
     }
 }
 
-fn work<D: Writes>(id: WorkerId, shared: &Shared<SourceRoot, D>, jobs: Receiver<Job>) {
+fn work<S: Source, D: Writes<S>>(id: WorkerId, shared: &Shared<S, D>, jobs: Receiver<Job>) {
     let mut c = Copier::new(Some(id), shared);
     let _taker = shared.backlog.taker();
     while shared.control.enter().is_ok() {

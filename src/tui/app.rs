@@ -246,7 +246,7 @@ impl App {
             self.setup.error = Some(format!("cannot start the comparison: {e}"));
             return self.show_setup();
         }
-        self.source = cfg.source.clone();
+        self.source = cfg.source_named();
         self.dest = cfg.dest_named();
         self.config = Some(cfg.clone());
         self.comparing = Some(rx);
@@ -289,14 +289,15 @@ impl App {
                 // A convenience: a state folder that cannot be written costs
                 // nothing but the list.
                 if let Some(f) = &self.recent_file
-                    && let Ok(recent) = super::recent::remember(f, &cfg.source, &cfg.dest_named())
+                    && let Ok(recent) =
+                        super::recent::remember(f, &cfg.source_named(), &cfg.dest_named())
                 {
                     self.setup.recent = recent;
                 }
                 let now = Instant::now();
                 self.workers = r.control.workers();
                 let bwlimit = r.control.bwlimit();
-                self.source = cfg.source.clone();
+                self.source = cfg.source_named();
                 self.dest = cfg.dest_named();
                 self.config = Some(cfg);
                 self.running = Some(r);
@@ -487,7 +488,7 @@ impl App {
         let b = self.beside.remove(0);
         let now = Instant::now();
         self.runs += 1;
-        self.source = b.config.source.clone();
+        self.source = b.config.source_named();
         self.dest = b.config.dest_named();
         self.workers = b.running.control.workers();
         self.config = Some(b.config);

@@ -36,13 +36,18 @@ pub struct Finished {
 /// The devices a copy reads from and writes to (for a destination not made
 /// yet, the device of the folder it will be made in).
 pub fn devices(cfg: &Config) -> Option<[u64; 2]> {
-    let source = std::fs::metadata(&cfg.source).ok()?.dev();
-    // Copies to one host share its link and its disks: one device.
-    if let Some(r) = &cfg.remote {
+    // Copies to or from one host share its link and its disks: one device.
+    let host = |r: &crate::config::Remote| {
         let host = r.host.rsplit('@').next().unwrap_or(&r.host);
         let h = blake3::hash(host.as_bytes());
-        let id = u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"));
-        return Some([source, id]);
+        u64::from_le_bytes(h.as_bytes()[..8].try_into().expect("8 bytes"))
+    };
+    let source = match &cfg.remote_source {
+        Some(r) => host(r),
+        None => std::fs::metadata(&cfg.source).ok()?.dev(),
+    };
+    if let Some(r) = &cfg.remote {
+        return Some([source, host(r)]);
     }
     let mut at = cfg.dest.as_path();
     let dest = loop {
@@ -97,7 +102,7 @@ impl Queue {
     /// Records how a copy ended.
     pub fn finish(&mut self, config: &Config, p: &Progress) {
         self.finished.push(Finished {
-            source: config.source.clone(),
+            source: config.source_named(),
             dest: config.dest_named(),
             code: p.exit_code(),
             headline: summary::headline(p, config.dry_run),
@@ -155,7 +160,7 @@ mod tests {
     use super::*;
 
     fn names(q: &Queue) -> Vec<String> {
-        let name = |w: &Waiting| w.config.source.display().to_string();
+        let name = |w: &Waiting| w.config.source_named().display().to_string();
         q.waiting.iter().map(name).collect()
     }
 

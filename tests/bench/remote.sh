@@ -2,9 +2,11 @@
 # convoy to another machine over SFTP, against rsync -a -e ssh, scp -r -p,
 # sftp -R 64 and rclone copy (its sftp backend), to a private sshd on 127.0.0.1.
 #
-#   tests/bench/remote.sh [small|big|rerun ...]    (default: small big)
-#                        (rerun: the small tree copied once by the same tool,
-#                         untimed, then the timed copy again into it)
+#   tests/bench/remote.sh [small|big|rerun|down-small|down-big ...]
+#                        (default: small big; rerun: the small tree copied
+#                         once by the same tool, untimed, then the timed copy
+#                         again into it; down-*: the same trees copied from
+#                         the server to this machine)
 #   DELAYS="0 10" tests/bench/remote.sh small      (one-way delays in ms: 0 is
 #                                                   loopback, 10 is a 20 ms round trip)
 #
@@ -21,7 +23,8 @@
 # Tools run interleaved, each into a fresh destination, and every tool's
 # first copy is checked against the source (sizes and bytes).
 # The floor of the big file is what one ssh channel moves here: the file
-# piped into `ssh host 'cat > /dev/null'` (the cipher on this machine).
+# piped into `ssh host 'cat > /dev/null'`, or out of `ssh host cat` for a
+# download (the cipher on this machine).
 # scp and sftp copy small files one after the other, several round trips
 # each: at 20 ms the small tree took scp 528 s and sftp -R 64 422 s, so they
 # are left out there (say PEERS to have them). rclone runs with 32 transfers
@@ -120,6 +123,7 @@ for d in range(50):
 EOF
       echo "$BENCH_DIR/trees/remote-small" ;;
     rerun) source_of small ;;
+    down-*) source_of "${1#down-}" ;;
     big)
       local t="$BENCH_DIR/trees/remote-big-$BIG_MIB"
       if [ ! -f "$t/big" ]; then
@@ -132,9 +136,20 @@ EOF
 }
 
 # name|command: {S} the source folder, {D} the destination path on the server,
-# {W} the ssh wrapper, {H} the server as user@host.
+# {W} the ssh wrapper, {H} the server as user@host; downloads (`down`) copy
+# {S} on the server to {D} here.
 peers=${PEERS:-"rsync scp sftp rclone"}
 tool_cmd() {
+  if [ "$2" = down ]; then
+    case "$1" in
+      convoy) echo "$convoy --batch -q -e {W} {H}:{S} {D}" ;;
+      rsync) echo "rsync -a -e {W} {H}:{S}/ {D}/" ;;
+      scp) echo "scp -q -r -p -S {W} {H}:{S} {D}" ;;
+      sftp) echo "printf 'get -r -p {S} {D}\n' | sftp -q -R 64 -S {W} -b - {H} >/dev/null" ;;
+      rclone) echo "rclone copy -q --transfers 32 --checkers 32 --sftp-disable-hashcheck --sftp-host 127.0.0.1 --sftp-port {P} --sftp-user root --sftp-key-file $keys/user_key :sftp:{S} {D}" ;;
+    esac
+    return
+  fi
   case "$1" in
     convoy) echo "$convoy --batch -q -e {W} {S} {H}:{D}" ;;
     rsync) echo "rsync -a -e {W} {S}/ {H}:{D}/" ;;
@@ -150,8 +165,9 @@ run_one() { # source delay tool round tree
   local w p
   p=$(port_for "$delay")
   w=$(ssh_for "$delay" "$p")
-  local cmd
-  cmd=$(tool_cmd "$tool")
+  local cmd way=up
+  case "$5" in down-*) way=down ;; esac
+  cmd=$(tool_cmd "$tool" "$way")
   cmd=${cmd//\{S\}/$src}
   cmd=${cmd//\{D\}/$d}
   cmd=${cmd//\{W\}/$w}
@@ -184,7 +200,7 @@ for tree in "${trees[@]}"; do
   for delay in $DELAYS; do
     tools=(convoy)
     for p in $peers; do
-      case "$tree/$delay/$p/${PEERS:-}" in small/10/scp/ | small/10/sftp/ | rerun/10/scp/ | rerun/10/sftp/) continue ;; esac
+      case "${tree#down-}/$delay/$p/${PEERS:-}" in small/10/scp/ | small/10/sftp/ | rerun/10/scp/ | rerun/10/sftp/) continue ;; esac
       tools+=("$p")
     done
     file="$results/$tree-rtt$((delay * 2))ms.tsv"
@@ -199,10 +215,13 @@ for tree in "${trees[@]}"; do
       done
       rm -rf "$out"/*
     done
-    if [ "$tree" = big ]; then
+    if [ "${tree#down-}" = big ]; then
       w=$(ssh_for "$delay" "$(port_for "$delay")")
       s=$(date +%s.%N)
-      "$w" root@127.0.0.1 'cat > /dev/null' < "$src/big"
+      case "$tree" in
+        down-*) "$w" root@127.0.0.1 "cat $src/big" > /dev/null ;;
+        *) "$w" root@127.0.0.1 'cat > /dev/null' < "$src/big" ;;
+      esac
       e=$(date +%s.%N)
       printf 'floor\t1\t%s\n' "$(python3 -c "print(f'{$e - $s:.3f}')")" | tee -a "$file"
     fi

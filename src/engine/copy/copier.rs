@@ -12,7 +12,7 @@ use std::sync::Arc;
 use rustix::io::Errno;
 
 use crate::engine::control::decide::Decision;
-use crate::engine::data::bytes::Cache;
+use crate::engine::data::bytes::{Cache, CopyFail};
 use crate::engine::data::same_bytes::Relation;
 use crate::engine::meta::attrs::{Attrs, SrcMeta};
 use crate::engine::meta::xattrs::{At, XattrBuf};
@@ -90,8 +90,26 @@ pub(crate) struct Copier<'a, S: Source = SourceRoot, D: Dest = DestRoot> {
     pub verified: Vec<(Arc<DirNode>, Item)>,
 }
 
+/// What is done after each piece of a file copied through this machine: its
+/// progress on `lane` (counted in `progressed`), the pace `--bwlimit` sets,
+/// and a pause, skip or cancel honoured between pieces.
+pub(crate) fn each_piece<'s, S: Source, D: Dest>(
+    sh: &'s Shared<S, D>,
+    lane: Option<(WorkerId, u64)>,
+    progressed: &'s mut u64,
+) -> impl FnMut(u64) -> Result<(), CopyFail> + 's {
+    move |n| {
+        if let Some((worker, _)) = lane {
+            *progressed += n;
+            sh.send(Event::Progress { worker, bytes: n });
+        }
+        sh.control.throttle(n)?;
+        crate::engine::data::bytes::between_steps(&sh.control, lane)
+    }
+}
+
 /// The group a file created in the folder `dir_fd` gets (see `new_file_gid`).
-pub(crate) fn folder_gid(sh: &Shared, dir_fd: BorrowedFd<'_>) -> u32 {
+pub(crate) fn folder_gid<S: Source>(sh: &Shared<S, DestRoot>, dir_fd: BorrowedFd<'_>) -> u32 {
     match sh.root().dir_meta(dir_fd) {
         Ok(d) if sh.meta.owner && d.mode & 0o2000 != 0 => d.gid,
         _ => sh.meta.egid,
@@ -166,6 +184,20 @@ impl<'a, S: Source, D: Dest> Copier<'a, S, D> {
         }
     }
 
+    /// The lane a file `size` bytes long shows its progress on, said
+    /// started; `None` for a small one (or a copier without a lane).
+    pub fn lane_for(&self, dir: &DirNode, item: &Item, size: u64) -> Option<(WorkerId, u64)> {
+        let worker = self.id.filter(|_| size >= SHOW_PROGRESS_FROM)?;
+        let number = self.sh.control.lane_started(worker);
+        self.sh.send(Event::Started {
+            worker,
+            path: dir.rel_path(&item.name),
+            size,
+            number,
+        });
+        Some((worker, number))
+    }
+
     pub fn fail(&self, dir: &DirNode, item: &Item, op: Op, e: io::Error, dest_side: bool) -> Done {
         (Outcome::Failed(self.error(dir, item, op, e, dest_side)), 0)
     }
@@ -214,7 +246,7 @@ impl<'a, S: Source, D: Dest> Copier<'a, S, D> {
 }
 
 /// The conflict check, for any destination of a local source.
-impl<D: Dest> Copier<'_, SourceRoot, D> {
+impl<S: Source, D: Dest> Copier<'_, S, D> {
     /// The conflict check every kind of entry goes through.
     pub fn check_dest(
         &mut self,
@@ -308,10 +340,12 @@ impl<D: Dest> Copier<'_, SourceRoot, D> {
         {
             return false;
         }
+        // Bytes are compared through the kernel, from a local source only.
         let related = self.source_dir(dir).and_then(|src| {
+            let src = S::local_fd(&src).ok_or(Errno::NOTSUP)?;
             self.sh
                 .root()
-                .relate_named((src.as_fd(), item.source_name()), (fd, &item.name))
+                .relate_named((src, item.source_name()), (fd, &item.name))
         });
         let grown = matches!(related, Ok(Relation::Prefix));
         if grown {
@@ -348,7 +382,8 @@ impl<D: Dest> Copier<'_, SourceRoot, D> {
     }
 }
 
-impl Copier<'_> {
+/// The write side of a local destination, whatever the source.
+impl<S: Source> Copier<'_, S, DestRoot> {
     /// The group a file created in `dir` (open as `dir_fd`) gets: the
     /// folder's own when it is set-gid, else the process's. Asked once per
     /// folder, and only where owners are kept.
@@ -367,6 +402,85 @@ impl Copier<'_> {
         gid
     }
 
+    /// The last steps of a file's copy before it takes its name: the source's
+    /// metadata set on the open copy (`new_gid`: the group it was made with),
+    /// then, with `--fsync`, data and metadata on the device. `Err`: the
+    /// entry's failure, reported.
+    pub fn seal(
+        &mut self,
+        (src, out): (BorrowedFd<'_>, BorrowedFd<'_>),
+        (dir, item, meta): (&DirNode, &Item, &SrcMeta),
+        new_gid: u32,
+    ) -> Result<(), Outcome> {
+        let sh = self.sh;
+        let attrs = Attrs {
+            from: At::Fd(src),
+            buf: &mut self.xbuf,
+            lost: &sh.kept,
+        };
+        let sealed = sh
+            .meta
+            .apply_fd(out, meta, new_gid, attrs)
+            .map_err(|e| (Op::SetMetadata, e))
+            .and_then(|()| match sh.fsync {
+                true => sh.root().sync(out).map_err(|e| (Op::Flush, e)),
+                false => Ok(()),
+            });
+        sealed.map_err(|(op, e)| self.fail(dir, item, op, e, true).0)
+    }
+
+    /// A sealed copy given its name (`put`: how that went), and what the
+    /// destination lost of it on the way (see `settle`).
+    pub fn put_in_place(
+        &self,
+        put: io::Result<()>,
+        (renamed, dir_fd): (bool, Option<BorrowedFd<'_>>),
+        (dir, item, meta): (&Arc<DirNode>, &Item, &SrcMeta),
+    ) -> Outcome {
+        let placed = self.placed(put, dir, item);
+        self.settle(renamed, dir_fd, (dir, item, meta), placed)
+    }
+
+    /// What the destination did not keep of a file just copied: its holes are
+    /// counted; if it was `renamed` into place, the time a rename changed
+    /// (fusefat stamps a renamed file with the time of the rename) is set again
+    /// under its final name, in `dir_fd` (opened here when `None`).
+    pub fn settle(
+        &self,
+        renamed: bool,
+        dir_fd: Option<BorrowedFd<'_>>,
+        (dir, item, meta): (&Arc<DirNode>, &Item, &SrcMeta),
+        outcome: Outcome,
+    ) -> Outcome {
+        if !matches!(outcome, Outcome::Copied) {
+            return outcome;
+        }
+        let kept = self.sh.caps.keeps;
+        if meta.is_sparse() && !kept.holes {
+            self.sh.kept.add(What::Holes, Why::Unsupported);
+        }
+        if !renamed || kept.rename_keeps_times {
+            return outcome;
+        }
+        let opened;
+        let dir_fd = match dir_fd {
+            Some(fd) => fd,
+            None => match self.sh.root().open_node(dir) {
+                Ok(fd) => {
+                    opened = fd;
+                    opened.as_fd()
+                }
+                Err(e) => return self.fail(dir, item, Op::SetMetadata, e, true).0,
+            },
+        };
+        match self.sh.root().set_times_at(dir_fd, &item.name, meta) {
+            Ok(()) => outcome,
+            Err(e) => self.fail(dir, item, Op::SetMetadata, e, true).0,
+        }
+    }
+}
+
+impl Copier<'_> {
     /// Reports an entry, or (a file copied under `--verify`) holds it for
     /// this worker's next round of reading back; a copier without a lane
     /// (the resolver) reads it back at once.
@@ -481,82 +595,5 @@ impl Copier<'_> {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
         Ok(())
-    }
-
-    /// The last steps of a file's copy before it takes its name: the source's
-    /// metadata set on the open copy (`new_gid`: the group it was made with),
-    /// then, with `--fsync`, data and metadata on the device. `Err`: the
-    /// entry's failure, reported.
-    pub fn seal(
-        &mut self,
-        (src, out): (BorrowedFd<'_>, BorrowedFd<'_>),
-        (dir, item, meta): (&DirNode, &Item, &SrcMeta),
-        new_gid: u32,
-    ) -> Result<(), Outcome> {
-        let sh = self.sh;
-        let attrs = Attrs {
-            from: At::Fd(src),
-            buf: &mut self.xbuf,
-            lost: &sh.kept,
-        };
-        let sealed = sh
-            .meta
-            .apply_fd(out, meta, new_gid, attrs)
-            .map_err(|e| (Op::SetMetadata, e))
-            .and_then(|()| match sh.fsync {
-                true => sh.root().sync(out).map_err(|e| (Op::Flush, e)),
-                false => Ok(()),
-            });
-        sealed.map_err(|(op, e)| self.fail(dir, item, op, e, true).0)
-    }
-
-    /// A sealed copy given its name (`put`: how that went), and what the
-    /// destination lost of it on the way (see `settle`).
-    pub fn put_in_place(
-        &self,
-        put: io::Result<()>,
-        (renamed, dir_fd): (bool, Option<BorrowedFd<'_>>),
-        (dir, item, meta): (&Arc<DirNode>, &Item, &SrcMeta),
-    ) -> Outcome {
-        let placed = self.placed(put, dir, item);
-        self.settle(renamed, dir_fd, (dir, item, meta), placed)
-    }
-
-    /// What the destination did not keep of a file just copied: its holes are
-    /// counted; if it was `renamed` into place, the time a rename changed
-    /// (fusefat stamps a renamed file with the time of the rename) is set again
-    /// under its final name, in `dir_fd` (opened here when `None`).
-    pub fn settle(
-        &self,
-        renamed: bool,
-        dir_fd: Option<BorrowedFd<'_>>,
-        (dir, item, meta): (&Arc<DirNode>, &Item, &SrcMeta),
-        outcome: Outcome,
-    ) -> Outcome {
-        if !matches!(outcome, Outcome::Copied) {
-            return outcome;
-        }
-        let kept = self.sh.caps.keeps;
-        if meta.is_sparse() && !kept.holes {
-            self.sh.kept.add(What::Holes, Why::Unsupported);
-        }
-        if !renamed || kept.rename_keeps_times {
-            return outcome;
-        }
-        let opened;
-        let dir_fd = match dir_fd {
-            Some(fd) => fd,
-            None => match self.sh.root().open_node(dir) {
-                Ok(fd) => {
-                    opened = fd;
-                    opened.as_fd()
-                }
-                Err(e) => return self.fail(dir, item, Op::SetMetadata, e, true).0,
-            },
-        };
-        match self.sh.root().set_times_at(dir_fd, &item.name, meta) {
-            Ok(()) => outcome,
-            Err(e) => self.fail(dir, item, Op::SetMetadata, e, true).0,
-        }
     }
 }

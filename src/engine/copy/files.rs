@@ -28,7 +28,7 @@ use crate::engine::shared::Shared;
 use crate::engine::trust::verify;
 use crate::engine::write::Dest;
 use crate::engine::write::caps;
-use crate::engine::write::dest::NewFile;
+use crate::engine::write::dest::{DestRoot, NewFile};
 use crate::engine::write::resume;
 use crate::error::Op;
 use crate::event::{Event, KeptPartial, Notice, Outcome, SkipReason, WorkerId};
@@ -465,8 +465,8 @@ fn clone_data(
     }
 }
 
-fn symlink(
-    c: &mut Copier<'_>,
+pub(crate) fn symlink<S: Source>(
+    c: &mut Copier<'_, S, DestRoot>,
     dir_fd: Option<BorrowedFd<'_>>,
     dir: &Arc<DirNode>,
     item: &Item,
@@ -512,7 +512,11 @@ fn symlink(
 
 /// What the destination lets a symlink keep of its own metadata (the first
 /// symlink of a run finds out).
-fn symlink_caps(c: &Copier<'_>, dir_fd: Option<BorrowedFd<'_>>, dir: &Arc<DirNode>) -> SymlinkMeta {
+fn symlink_caps<S: Source>(
+    c: &Copier<'_, S, DestRoot>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+) -> SymlinkMeta {
     match dir_fd.filter(|_| !c.sh.dry_run) {
         Some(dir_fd) => {
             c.sh.caps
@@ -525,9 +529,13 @@ fn symlink_caps(c: &Copier<'_>, dir_fd: Option<BorrowedFd<'_>>, dir: &Arc<DirNod
     }
 }
 
-fn read_link(c: &mut Copier<'_>, dir: &DirNode, item: &Item) -> io::Result<PathBuf> {
+fn read_link<S: Source>(
+    c: &mut Copier<'_, S, DestRoot>,
+    dir: &DirNode,
+    item: &Item,
+) -> io::Result<PathBuf> {
     let d = c.source_dir(dir)?;
-    c.sh.source.read_link(d.as_fd(), item.source_name())
+    c.sh.source.read_link(S::dir(&d), item.source_name())
 }
 
 /// Makes the symlink of `item` (its `target` read already, or read now):
@@ -535,8 +543,8 @@ fn read_link(c: &mut Copier<'_>, dir: &DirNode, item: &Item) -> io::Result<PathB
 /// folder) or not. Outside a staged folder it gets its owner and times under
 /// a temporary name and only then its own, so its name never shows a link
 /// with the wrong metadata.
-pub(crate) fn copy_symlink(
-    c: &mut Copier<'_>,
+pub(crate) fn copy_symlink<S: Source>(
+    c: &mut Copier<'_, S, DestRoot>,
     dir_fd: Option<BorrowedFd<'_>>,
     dir: &Arc<DirNode>,
     item: &Item,
@@ -563,7 +571,11 @@ pub(crate) fn copy_symlink(
         sh.kept.add(What::Symlinks, Why::Unsupported);
         return (Outcome::Skipped(SkipReason::NotHeld("symlink")), 0);
     }
-    let from = At::Link(src_dir.as_fd(), item.source_name());
+    // A source elsewhere has no attributes to give (the run asks for none).
+    let from = match S::local_fd(&src_dir) {
+        Some(fd) => At::Link(fd, item.source_name()),
+        None => At::Link(dir_fd, &item.name),
+    };
     if in_place && !replace {
         match sh.root().symlink_at(dir_fd, &target, &item.name) {
             Ok(()) => {}
@@ -613,7 +625,12 @@ pub(crate) fn copy_symlink(
 
 /// Counts a link made whose target the mount will not show again (said once
 /// at the end of the run).
-fn count_hidden(sh: &Shared, dir_fd: BorrowedFd<'_>, name: &OsStr, target: &std::path::Path) {
+fn count_hidden<S: Source>(
+    sh: &Shared<S, DestRoot>,
+    dir_fd: BorrowedFd<'_>,
+    name: &OsStr,
+    target: &std::path::Path,
+) {
     if sh.caps.learned.link_hidden(dir_fd, name, target) {
         sh.kept.add(What::LinkTargets, Why::Hidden);
     }

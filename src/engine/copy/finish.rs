@@ -22,21 +22,13 @@ use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
+use crate::engine::write::dest::DestRoot;
 use crate::engine::write::resume;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Notice, Outcome, SkipReason, Unplaced};
 
 pub(crate) fn finish(sh: &Shared, planned: Planned) {
-    // Folders still under a temporary name: cancelled (or stopped by a fatal
-    // error) before their last file. What they hold is complete, so it goes in
-    // place like everything else that was copied.
-    if let Some(root) = &sh.root {
-        for (dir, _) in &planned.dirs {
-            if dir.stage.as_ref().is_some_and(|s| !s.is_placed()) {
-                root.place(dir);
-            }
-        }
-    }
+    place_staged(sh, &planned);
     if !sh.control.is_cancelled() {
         let mut moved = Vec::new();
         for link in &planned.links {
@@ -52,6 +44,42 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
         }
         super::moving::remove_linked(sh, &planned.first_names, &moved);
     }
+    let finished = folders(sh, &planned);
+    if sh.moving {
+        // Deepest first; the source folder itself only when its contents
+        // were what was moved (never the parent of several sources, which
+        // is not in `finished`).
+        let root = sh.source.display(std::path::Path::new(""));
+        super::moving::remove_folders(sh, &root, finished.into_iter());
+    }
+    end(sh);
+}
+
+/// The finish of a copy from a source that shows no hard links and moves
+/// nothing (another machine's): staged folders placed, folders given their
+/// metadata, what is left said.
+pub(crate) fn finish_from<S: Source>(sh: &Shared<S, DestRoot>, planned: Planned) {
+    place_staged(sh, &planned);
+    folders(sh, &planned);
+    end(sh);
+}
+
+fn place_staged<S: Source>(sh: &Shared<S, DestRoot>, planned: &Planned) {
+    // Folders still under a temporary name: cancelled (or stopped by a fatal
+    // error) before their last file. What they hold is complete, so it goes in
+    // place like everything else that was copied.
+    if let Some(root) = &sh.root {
+        for (dir, _) in &planned.dirs {
+            if dir.stage.as_ref().is_some_and(|s| !s.is_placed()) {
+                root.place(dir);
+            }
+        }
+    }
+}
+
+/// Partials swept, then every folder's metadata, deepest first: the folders
+/// that got theirs.
+fn folders<'p, S: Source>(sh: &Shared<S, DestRoot>, planned: &'p Planned) -> Vec<&'p DirNode> {
     // Partials no copy of this run took up belong to sources that changed or
     // went: a run that finished its folders removes them (a cancelled one
     // may not have reached their files).
@@ -129,13 +157,10 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
         }
         sh.folder_done(dir, outcome);
     }
-    if sh.moving {
-        // Deepest first; the source folder itself only when its contents
-        // were what was moved (never the parent of several sources, which
-        // is not in `finished`).
-        let root = sh.source.display(std::path::Path::new(""));
-        super::moving::remove_folders(sh, &root, finished.into_iter());
-    }
+    finished
+}
+
+fn end<S: Source>(sh: &Shared<S, DestRoot>) {
     if let Some(root) = &sh.root {
         for e in root.take_left_behind() {
             sh.send(Event::Notice(Notice::LeftBehind(e)));
@@ -146,8 +171,8 @@ pub(crate) fn finish(sh: &Shared, planned: Planned) {
 
 /// A folder's owner, mode, attributes (from its source) and times; with
 /// `--fsync`, its entries flushed to the device.
-fn finish_dir(
-    sh: &Shared,
+fn finish_dir<S: Source>(
+    sh: &Shared<S, DestRoot>,
     dir: &DirNode,
     meta: &SrcMeta,
     buf: &mut XattrBuf,
@@ -156,14 +181,18 @@ fn finish_dir(
     // A source folder gone since the walk still gives its mode and times.
     let src = sh.source.open_dir(&dir.rel);
     let mut policy = sh.meta;
-    if src.is_err() {
+    if src.as_ref().map_or(true, |s| S::local_fd(s).is_none()) {
         policy.attrs = Wanted {
             xattrs: false,
             acls: false,
             ..policy.attrs
         };
     }
-    let from = src.as_ref().map_or(fd.as_fd(), |s| s.as_fd());
+    let from = src
+        .as_ref()
+        .ok()
+        .and_then(S::local_fd)
+        .unwrap_or(fd.as_fd());
     let attrs = Attrs {
         from: At::Fd(from),
         buf,

@@ -3,10 +3,11 @@
 //! (`special`), a move's removal of sources (`moving`), the finish (`finish`),
 //! answered conflicts (`resolver`) and a mirror's deletions (`mirror`); to
 //! another machine over SFTP, files (`upload`) and the finish
-//! (`upload_finish`). `pair` chooses between them for each kind of destination.
+//! (`upload_finish`); from another machine, files (`download`). `pair` chooses between them for each kind of destination.
 
 pub(crate) mod chunked;
 pub(crate) mod copier;
+pub(crate) mod download;
 pub(crate) mod files;
 pub(crate) mod finish;
 pub(crate) mod job;

@@ -24,7 +24,6 @@ use crate::engine::plan::deferred::{DeferredLink, Named};
 use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
-use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
@@ -158,8 +157,8 @@ pub(crate) fn rename_within(
 /// `--move` within one filesystem: renames the source folder `name` of
 /// `parent` whole to its place in the open destination folder `dest`, when
 /// nothing is there; `false`: it is to be made and filled as a copy's.
-pub(crate) fn rename_folder<D: Dest>(
-    sh: &Shared<SourceRoot, D>,
+pub(crate) fn rename_folder<S: Source, D: Dest>(
+    sh: &Shared<S, D>,
     parent: &DirNode,
     name: &OsStr,
     meta: &SrcMeta,
@@ -171,13 +170,16 @@ pub(crate) fn rename_folder<D: Dest>(
     let Ok(src) = sh.source.open_dir(&parent.rel) else {
         return false;
     };
+    let Some(src) = S::local_fd(&src) else {
+        return false;
+    };
     let _one = sh
         .removing
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let flags = rustix::fs::RenameFlags::NOREPLACE;
-    keeping_times(sh, src.as_fd(), &parent.rel, || {
-        sys::renameat_with(src.as_fd(), name, dest, name, flags)
+    keeping_times(sh, src, &parent.rel, || {
+        sys::renameat_with(src, name, dest, name, flags)
     })
     .is_ok()
 }
@@ -321,8 +323,8 @@ pub(crate) fn remove_folders<'a>(
 /// Runs a removal in the source folder `dir` (`rel`) and puts the folder's
 /// times back; one that cannot be put back is said (the next run would copy
 /// the folder with the time the removal gave it).
-fn keeping_times<T, D: Dest>(
-    sh: &Shared<SourceRoot, D>,
+fn keeping_times<T, S: Source, D: Dest>(
+    sh: &Shared<S, D>,
     dir: BorrowedFd<'_>,
     rel: &Path,
     remove: impl FnOnce() -> T,
@@ -356,6 +358,6 @@ fn on_device(sh: &Shared, path: PathBuf, what: &str) -> bool {
     }
 }
 
-fn not_moved<D: Dest>(sh: &Shared<SourceRoot, D>, e: CopyError) {
+fn not_moved<S: Source, D: Dest>(sh: &Shared<S, D>, e: CopyError) {
     sh.send(Event::Notice(Notice::NotMoved(e)));
 }

@@ -1,6 +1,7 @@
 //! What a worker does with its jobs, for each kind of destination: the local
 //! one through folder handles and the kernel's data path (`files`, `chunked`),
-//! one on another machine over SFTP (`upload`). Chosen at compile time: the
+//! one on another machine over SFTP (`upload`), and from another machine
+//! (`download`). Chosen at compile time: the
 //! local copy is what it was before there was any other.
 
 use std::os::fd::BorrowedFd;
@@ -13,22 +14,24 @@ use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
 use crate::engine::read::source::SourceRoot;
 use crate::engine::sftp::dest::SftpDest;
+use crate::engine::sftp::source::SftpSource;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::engine::write::dest::DestRoot;
 
-pub(crate) trait Writes: Dest + Sized {
+pub(crate) trait Writes<S: Source>: Dest + Sized {
     /// Copies one job's entries and reports each.
-    fn job(c: &mut Copier<'_, SourceRoot, Self>, job: Job);
+    fn job(c: &mut Copier<'_, S, Self>, job: Job);
     /// Work held for later (files to read back, sources to remove), done
     /// when the worker would otherwise wait, or stops.
-    fn catch_up(c: &mut Copier<'_, SourceRoot, Self>);
+    fn catch_up(c: &mut Copier<'_, S, Self>);
     /// After the workers: what was deferred (second names of hard links,
     /// folders' own metadata), a mirror's deletions, the flush.
     fn finish(
-        sh: &Shared<SourceRoot, Self>,
+        sh: &Shared<S, Self>,
         planned: Planned,
         mirror: Option<&(Filter, crate::config::Mirror)>,
         flush_thread: String,
@@ -36,17 +39,17 @@ pub(crate) trait Writes: Dest + Sized {
     /// Writes an entry whose fate a person decided (`--on-conflict ask`),
     /// over what is there if `replace`.
     fn copy_decided(
-        c: &mut Copier<'_, SourceRoot, Self>,
+        c: &mut Copier<'_, S, Self>,
         dir: Self::Dir<'_>,
         node: &Arc<DirNode>,
         item: &Item,
         replace: bool,
     ) -> Done;
     /// Reports an entry (or holds it to be read back first).
-    fn report(c: &mut Copier<'_, SourceRoot, Self>, node: &Arc<DirNode>, item: &Item, done: Done);
+    fn report(c: &mut Copier<'_, S, Self>, node: &Arc<DirNode>, item: &Item, done: Done);
 }
 
-impl Writes for DestRoot {
+impl Writes<SourceRoot> for DestRoot {
     fn job(c: &mut Copier<'_>, job: Job) {
         let (dir, in_place) = {
             let (d, p) = job.dir();
@@ -105,7 +108,7 @@ impl Writes for DestRoot {
     }
 }
 
-impl Writes for SftpDest {
+impl Writes<SourceRoot> for SftpDest {
     fn job(c: &mut Copier<'_, SourceRoot, Self>, job: Job) {
         match job {
             Job::Batch(b) => super::upload::batch(c, b),
@@ -138,5 +141,50 @@ impl Writes for SftpDest {
 
     fn report(c: &mut Copier<'_, SourceRoot, Self>, node: &Arc<DirNode>, item: &Item, done: Done) {
         super::upload::report(c, node, item, done);
+    }
+}
+
+impl Writes<SftpSource> for DestRoot {
+    fn job(c: &mut Copier<'_, SftpSource, Self>, job: Job) {
+        let (dir, in_place) = {
+            let (d, p) = job.dir();
+            (Arc::clone(d), p)
+        };
+        match job {
+            Job::Batch(b) => super::download::batch(c, b),
+            // A run from another machine splits no file into pieces.
+            Job::Chunk(_) => panic!("a piece of a file was queued from a remote source"),
+        }
+        if let Some(root) = c.sh.root.as_ref().filter(|_| in_place) {
+            root.job_done(&dir);
+        }
+    }
+
+    fn catch_up(_: &mut Copier<'_, SftpSource, Self>) {}
+
+    fn finish(
+        sh: &Shared<SftpSource, Self>,
+        planned: Planned,
+        _: Option<&(Filter, crate::config::Mirror)>,
+        flush_thread: String,
+    ) {
+        super::finish::finish_from(sh, planned);
+        if sh.flush {
+            crate::engine::trust::flush::to_device(sh, flush_thread);
+        }
+    }
+
+    fn copy_decided(
+        c: &mut Copier<'_, SftpSource, Self>,
+        dir: BorrowedFd<'_>,
+        node: &Arc<DirNode>,
+        item: &Item,
+        replace: bool,
+    ) -> Done {
+        super::download::copy_decided(c, dir, node, item, replace)
+    }
+
+    fn report(c: &mut Copier<'_, SftpSource, Self>, node: &Arc<DirNode>, item: &Item, done: Done) {
+        super::download::report(c, node, item, done);
     }
 }

@@ -10,7 +10,7 @@ use super::pair::Writes;
 use crate::engine::control::ask::Parked;
 use crate::engine::control::decide::keep_both_name;
 use crate::engine::control::handle::{Answer, Choice};
-use crate::engine::read::source::SourceRoot;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::error::Op;
@@ -19,8 +19,8 @@ use crate::event::{Outcome, SkipReason};
 /// Runs until `stop` disconnects: the run drops it once nothing is parked any
 /// more or the run is cancelled. A disconnect wakes it at once: the run ends
 /// with it, so a poll would add up to its period to every run that could ask.
-pub(crate) fn resolve_loop<D: Writes>(
-    sh: &Shared<SourceRoot, D>,
+pub(crate) fn resolve_loop<S: Source, D: Writes<S>>(
+    sh: &Shared<S, D>,
     answers: Receiver<Answer>,
     stop: Receiver<()>,
 ) {
@@ -42,7 +42,7 @@ pub(crate) fn resolve_loop<D: Writes>(
     }
 }
 
-fn resolve<D: Writes>(c: &mut Copier<'_, SourceRoot, D>, p: Parked, choice: Choice) {
+fn resolve<S: Source, D: Writes<S>>(c: &mut Copier<'_, S, D>, p: Parked, choice: Choice) {
     let Parked {
         dir,
         mut item,

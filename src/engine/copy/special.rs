@@ -14,14 +14,16 @@ use crate::engine::meta::attrs::special_kind;
 use crate::engine::meta::kept::{What, Why};
 use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
 use crate::engine::write::Dest;
+use crate::engine::write::dest::DestRoot;
 use crate::error::Op;
 use crate::event::{Outcome, SkipReason};
 
 /// Copies the special entry `item` of `dir`, or finds it up to date (the
 /// same kind of node, for the same device, with the same time).
-pub(crate) fn special(
-    c: &mut Copier<'_>,
+pub(crate) fn special<S: Source>(
+    c: &mut Copier<'_, S, DestRoot>,
     dir_fd: Option<BorrowedFd<'_>>,
     dir: &Arc<DirNode>,
     item: &Item,
@@ -39,8 +41,8 @@ pub(crate) fn special(
 }
 
 /// Makes the node of `item` in `dir`, replacing what is there if `replace`.
-pub(crate) fn copy_special(
-    c: &mut Copier<'_>,
+pub(crate) fn copy_special<S: Source>(
+    c: &mut Copier<'_, S, DestRoot>,
     dir_fd: Option<BorrowedFd<'_>>,
     dir: &Arc<DirNode>,
     item: &Item,
@@ -83,6 +85,6 @@ pub(crate) fn copy_special(
     (c.placed(entry.commit(&item.name, replace), dir, item), 0)
 }
 
-fn is_device(kind: &str) -> bool {
+pub(crate) fn is_device(kind: &str) -> bool {
     kind.ends_with("device")
 }

@@ -10,10 +10,10 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::copier::{Copier, Done, SHOW_PROGRESS_FROM, TRIES_WHEN_CHANGED, Verdict, as_it_stands};
+use super::copier::{Copier, Done, TRIES_WHEN_CHANGED, Verdict, as_it_stands, each_piece};
 use super::job::Batch;
+use crate::engine::data::bytes::CopyFail;
 use crate::engine::data::bytes::SMALL_FILE;
-use crate::engine::data::bytes::{self, CopyFail};
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::meta::kept::{What, Why};
 use crate::engine::os::sys;
@@ -24,7 +24,7 @@ use crate::engine::read::source::SourceRoot;
 use crate::engine::sftp::dest::{Put, SftpDest, Small};
 use crate::engine::write::Dest;
 use crate::error::Op;
-use crate::event::{Event, Outcome, SkipReason};
+use crate::event::{Outcome, SkipReason};
 
 type Uploader<'a> = Copier<'a, SourceRoot, SftpDest>;
 
@@ -227,26 +227,9 @@ fn send_file(
         name,
         placed: false,
     };
-    let lane = c.id.filter(|_| meta.size >= SHOW_PROGRESS_FROM);
-    let lane = lane.map(|worker| {
-        let number = sh.control.lane_started(worker);
-        sh.send(Event::Started {
-            worker,
-            path: node.rel_path(&item.name),
-            size: meta.size,
-            number,
-        });
-        (worker, number)
-    });
+    let lane = c.lane_for(node, item, meta.size);
     let mut progressed = 0;
-    let step = |n: u64| -> Result<(), CopyFail> {
-        if let Some((worker, _)) = lane {
-            progressed += n;
-            sh.send(Event::Progress { worker, bytes: n });
-        }
-        sh.control.throttle(n)?;
-        bytes::between_steps(&sh.control, lane)
-    };
+    let step = each_piece(sh, lane, &mut progressed);
     let sent = root.send(&out, src.as_fd(), meta.size, &mut c.buf, None, step);
     match sent {
         Ok(_) => {}

@@ -3,9 +3,12 @@
 
 pub(crate) mod source;
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::io;
+use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
+
+use rustix::fs::FileType;
 
 use crate::engine::meta::attrs::SrcMeta;
 
@@ -33,6 +36,12 @@ pub(crate) trait Source: Send + Sync {
     /// A file open for reading.
     type File;
 
+    /// The open folder as the calls take it.
+    fn dir(open: &Self::OpenDir) -> Self::Dir<'_>;
+    /// Its local handle, where the source is on this machine: what only a
+    /// local folder can give (extended attributes, a comparison of bytes
+    /// through the kernel) is asked through it.
+    fn local_fd(open: &Self::OpenDir) -> Option<BorrowedFd<'_>>;
     /// The source's path of `rel`, for messages.
     fn display(&self, rel: &Path) -> PathBuf;
     /// Opens the folder at `rel` in the tree.
@@ -52,4 +61,14 @@ pub(crate) trait Source: Send + Sync {
     ) -> io::Result<(Self::File, SrcMeta, Fresh)>;
     /// The target of the symlink `name`.
     fn read_link(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<PathBuf>;
+    /// Each entry of `dir` but `.` and `..`, as it is read: its name, its
+    /// metadata as [`Source::stat_at`] gives it, and the listing's own idea
+    /// of its type (for an entry that cannot be looked at). `each` says
+    /// whether to go on. An error reading the listing ends it, after what
+    /// was read.
+    fn list(
+        &self,
+        dir: Self::Dir<'_>,
+        each: impl FnMut(OsString, io::Result<SrcMeta>, FileType) -> bool,
+    ) -> io::Result<()>;
 }

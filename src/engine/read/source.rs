@@ -9,7 +9,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
-use rustix::fs::{AtFlags, Mode, OFlags};
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 
 use super::{Fresh, Source};
 use crate::engine::meta::attrs::{SrcMeta, regular_meta};
@@ -37,6 +37,14 @@ impl Source for SourceRoot {
     type OpenDir = OwnedFd;
     type Dir<'a> = BorrowedFd<'a>;
     type File = OwnedFd;
+
+    fn dir(open: &OwnedFd) -> BorrowedFd<'_> {
+        open.as_fd()
+    }
+
+    fn local_fd(open: &OwnedFd) -> Option<BorrowedFd<'_>> {
+        Some(open.as_fd())
+    }
 
     fn display(&self, rel: &Path) -> PathBuf {
         if rel.as_os_str().is_empty() {
@@ -88,5 +96,27 @@ impl Source for SourceRoot {
     fn read_link(&self, dir: Self::Dir<'_>, name: &OsStr) -> io::Result<PathBuf> {
         let target = sys::readlinkat(dir, name)?;
         Ok(PathBuf::from(OsString::from_vec(target.into_bytes())))
+    }
+
+    fn list(
+        &self,
+        dir: BorrowedFd<'_>,
+        mut each: impl FnMut(OsString, io::Result<SrcMeta>, FileType) -> bool,
+    ) -> io::Result<()> {
+        for entry in sys::read_dir(dir)? {
+            // What could not be listed is the caller's to report; what was
+            // listed is copied.
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let name = OsString::from_vec(name.to_vec());
+            let meta = self.stat_at(dir, &name);
+            if !each(name, meta, entry.file_type()) {
+                break;
+            }
+        }
+        Ok(())
     }
 }

@@ -20,22 +20,20 @@ use openssh_sftp_client::file::{File, TokioCompatFile};
 use openssh_sftp_client::metadata::{MetaData, MetaDataBuilder, Permissions};
 use rustix::io::Errno;
 
+use super::attrs::{WINDOW, meta_of};
 use super::errors::{self, errno};
-use super::listings::{Listing, Listings};
+use super::listings::{Listing, Listings, list_at};
 use super::pending::Made;
 use super::session::Session;
 use crate::engine::data::bytes::CopyFail;
 use crate::engine::data::same_bytes::{Relation, relate_to};
-use crate::engine::meta::attrs::{FileMeta, SrcMeta, TimeWindow};
+use crate::engine::meta::attrs::{FileMeta, SrcMeta};
 use crate::engine::meta::xattrs::Held;
 use crate::engine::plan::node::DirNode;
 use crate::engine::write::caps::Learned;
 use crate::engine::write::temp_name::TempNames;
 use crate::engine::write::{Dest, TakenAway};
 use crate::error::{CopyError, Op};
-
-/// SFTP version 3 carries times in whole seconds.
-pub(crate) const WINDOW: TimeWindow = TimeWindow(1_000_000_000);
 
 pub(crate) struct SftpDest {
     pub session: Arc<Session>,
@@ -47,29 +45,6 @@ pub(crate) struct SftpDest {
     made: Made,
     /// Folders' listings, kept for the walk and asked for ahead.
     listings: Listings,
-}
-
-/// The metadata of a server's answer, in the engine's terms. SFTP tells no
-/// device, inode or link count (0, 0, 1): sameness of files is never asked
-/// of them here.
-pub(crate) fn meta_of(m: &MetaData) -> SrcMeta {
-    let kind = m.file_type().map_or(0, |t| t.as_raw() as u32);
-    let perm = m.permissions().map_or(0, |p| p.as_raw().bits());
-    let secs = |t: Option<UnixTimeStamp>| t.map_or((0, 0), |t| (i64::from(t.into_raw()), 0));
-    SrcMeta {
-        mode: kind | (perm & 0o7777),
-        uid: m.uid().unwrap_or(0),
-        gid: m.gid().unwrap_or(0),
-        size: m.len().unwrap_or(0),
-        atime: secs(m.accessed()),
-        mtime: secs(m.modified()),
-        ctime: secs(m.modified()),
-        dev: 0,
-        ino: 0,
-        nlink: 1,
-        blocks: m.len().unwrap_or(0).div_ceil(512),
-        rdev: 0,
-    }
 }
 
 /// A time as SFTP carries it: whole seconds, within what 32 bits hold.
@@ -348,20 +323,9 @@ impl SftpDest {
     /// for the walk that is about to enter them.
     fn list_ahead(&self, dir: &Path, listing: &Listing) {
         use crate::engine::write::temp_name;
-        for (name, meta) in listing {
-            if !meta.is_dir() || temp_name::owner(name).is_some() {
-                continue;
-            }
-            let path = dir.join(name);
-            let Some(slot) = self.listings.expect(path.clone()) else {
-                continue;
-            };
-            let session = Arc::clone(&self.session);
-            self.session.spawn(async move {
-                let listed = list_at(&session, &path).await;
-                slot.answer(listed.map_err(|e| session.lost_why(e)));
-            });
-        }
+        let theirs = |name: &std::ffi::OsStr| temp_name::owner(name).is_some();
+        self.listings
+            .ask_ahead(&self.session, dir, listing, |name| !theirs(name));
     }
 
     /// Writes many small files at once, each complete under a temporary
@@ -369,21 +333,11 @@ impl SftpDest {
     /// are in flight together on the connection, so a folder of small files
     /// costs a few round trips, not a few per file. Their outcomes, in order.
     pub fn put_many(&self, files: Vec<Small>, owner: bool, fsync: bool) -> Vec<Put> {
-        let n = files.len();
-        let named: Vec<_> = files.into_iter().map(|f| (f, self.temps.next())).collect();
-        let mut out: Vec<Option<Put>> = (0..n).map(|_| None).collect();
-        self.session.block_on(async {
-            let mut set = tokio::task::JoinSet::new();
-            for (i, (f, temp)) in named.into_iter().enumerate() {
-                let session = Arc::clone(&self.session);
-                set.spawn(async move { (i, put_one(&session, f, temp, owner, fsync).await) });
-            }
-            while let Some(done) = set.join_next().await {
-                if let Ok((i, put)) = done {
-                    out[i] = Some(put);
-                }
-            }
+        let tasks = files.into_iter().map(|f| {
+            let (session, temp) = (Arc::clone(&self.session), self.temps.next());
+            async move { put_one(&session, f, temp, owner, fsync).await }
         });
+        let out = self.session.all(tasks);
         out.into_iter()
             .map(|p| match p {
                 Some(Put::Failed(op, e)) => Put::Failed(op, self.session.lost_why(e)),
@@ -396,27 +350,18 @@ impl SftpDest {
     /// Gives each path its metadata (mode, times, and owner with `owner`),
     /// every request in flight at once; each one's outcome, in order.
     pub fn set_all(&self, paths: Vec<(PathBuf, SrcMeta)>, owner: bool) -> Vec<io::Result<()>> {
-        let n = paths.len();
-        let mut out: Vec<Option<io::Result<()>>> = (0..n).map(|_| None).collect();
-        self.session.block_on(async {
-            let mut set = tokio::task::JoinSet::new();
-            for (i, (path, meta)) in paths.into_iter().enumerate() {
-                let session = Arc::clone(&self.session);
-                set.spawn(async move {
-                    let mut fs = session.sftp().fs();
-                    let mut r = Ok(());
-                    for attrs in attrs_of(&meta, owner) {
-                        r = r.and(fs.set_metadata(&path, attrs).await);
-                    }
-                    (i, r.map_err(errors::to_io))
-                });
-            }
-            while let Some(done) = set.join_next().await {
-                if let Ok((i, r)) = done {
-                    out[i] = Some(r);
+        let tasks = paths.into_iter().map(|(path, meta)| {
+            let session = Arc::clone(&self.session);
+            async move {
+                let mut fs = session.sftp().fs();
+                let mut r = Ok(());
+                for attrs in attrs_of(&meta, owner) {
+                    r = r.and(fs.set_metadata(&path, attrs).await);
                 }
+                r.map_err(errors::to_io)
             }
         });
+        let out = self.session.all(tasks);
         out.into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| Err(io::Error::other("the request's task failed")))
@@ -445,28 +390,6 @@ impl SftpDest {
     pub fn discard(&self, dir: &Path, name: &OsStr) {
         let _ = self.remove_at(dir, name);
     }
-}
-
-/// Lists the folder `dir` on the server (without `.` and `..`).
-async fn list_at(session: &Session, dir: &Path) -> io::Result<Listing> {
-    let listed = async {
-        let mut fs = session.sftp().fs();
-        let d = fs.open_dir(dir).await?;
-        let mut names = Listing::new();
-        let entries = d.read_dir();
-        let mut entries = std::pin::pin!(entries);
-        while let Some(e) =
-            std::future::poll_fn(|cx| futures_core::Stream::poll_next(entries.as_mut(), cx)).await
-        {
-            let e = e?;
-            let name = e.filename().as_os_str();
-            if name != "." && name != ".." {
-                names.insert(name.to_os_string(), meta_of(&e.metadata()));
-            }
-        }
-        Ok::<_, openssh_sftp_client::Error>(names)
-    };
-    listed.await.map_err(errors::to_io)
 }
 
 /// A small file to write whole: its bytes, read already, and its metadata.

@@ -14,6 +14,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
+use super::attrs::meta_of;
+use super::errors;
+use super::session::Session;
 use crate::engine::meta::attrs::SrcMeta;
 
 pub(crate) type Listing = HashMap<OsString, SrcMeta>;
@@ -92,6 +95,31 @@ impl Listings {
         Some(slot)
     }
 
+    /// Asks for the listings of the subfolders of `dir` in `listing` that
+    /// `wanted` names, all at once, for a walk about to enter them.
+    pub fn ask_ahead(
+        &self,
+        session: &Arc<Session>,
+        dir: &Path,
+        listing: &Listing,
+        wanted: impl Fn(&std::ffi::OsStr) -> bool,
+    ) {
+        for (name, meta) in listing {
+            if !meta.is_dir() || !wanted(name) {
+                continue;
+            }
+            let path = dir.join(name);
+            let Some(slot) = self.expect(path.clone()) else {
+                continue;
+            };
+            let session = Arc::clone(session);
+            session.clone().spawn(async move {
+                let listed = list_at(&session, &path).await;
+                slot.answer(listed.map_err(|e| session.lost_why(e)));
+            });
+        }
+    }
+
     /// The listing of `dir` asked for ahead, waited for; `None` if it was not.
     pub fn take_coming(&self, dir: &Path) -> Option<io::Result<Arc<Listing>>> {
         let slot = {
@@ -100,4 +128,26 @@ impl Listings {
         };
         slot.map(|s| s.wait())
     }
+}
+
+/// Lists the folder `dir` on the server (without `.` and `..`).
+pub(crate) async fn list_at(session: &Session, dir: &Path) -> io::Result<Listing> {
+    let listed = async {
+        let mut fs = session.sftp().fs();
+        let d = fs.open_dir(dir).await?;
+        let mut names = Listing::new();
+        let entries = d.read_dir();
+        let mut entries = std::pin::pin!(entries);
+        while let Some(e) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(entries.as_mut(), cx)).await
+        {
+            let e = e?;
+            let name = e.filename().as_os_str();
+            if name != "." && name != ".." {
+                names.insert(name.to_os_string(), meta_of(&e.metadata()));
+            }
+        }
+        Ok::<_, openssh_sftp_client::Error>(names)
+    };
+    listed.await.map_err(errors::to_io)
 }

@@ -202,6 +202,45 @@ impl Session {
         self.rt.spawn(f);
     }
 
+    /// Starts `f` on the runtime now; its answer, to wait for later (so
+    /// many requests are in flight while the caller waits for the first).
+    pub fn spawn_answer<T: Send + 'static, F>(
+        &self,
+        f: F,
+    ) -> impl Future<Output = io::Result<T>> + use<T, F>
+    where
+        F: Future<Output = io::Result<T>> + Send + 'static,
+    {
+        let task = self.rt.spawn(f);
+        async move {
+            task.await
+                .unwrap_or_else(|e| Err(io::Error::other(format!("a request's task failed: {e}"))))
+        }
+    }
+
+    /// Runs every task at once on the runtime and waits for them all: each
+    /// one's answer, in order (`None` for a task that died).
+    pub fn all<T: Send + 'static, F>(&self, tasks: impl IntoIterator<Item = F>) -> Vec<Option<T>>
+    where
+        F: Future<Output = T> + Send + 'static,
+    {
+        self.rt.block_on(async {
+            let mut set = tokio::task::JoinSet::new();
+            let mut n = 0;
+            for (i, task) in tasks.into_iter().enumerate() {
+                set.spawn(async move { (i, task.await) });
+                n += 1;
+            }
+            let mut out: Vec<Option<T>> = (0..n).map(|_| None).collect();
+            while let Some(done) = set.join_next().await {
+                if let Ok((i, r)) = done {
+                    out[i] = Some(r);
+                }
+            }
+            out
+        })
+    }
+
     pub fn sftp(&self) -> &Sftp {
         &self.sftp
     }

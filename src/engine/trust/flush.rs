@@ -5,8 +5,10 @@
 use std::time::Duration;
 
 use crate::engine::os::sys;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
+use crate::engine::write::dest::DestRoot;
 use crate::error::{CopyError, Op};
 use crate::event::{Event, Notice};
 
@@ -15,7 +17,7 @@ const EVERY: Duration = Duration::from_millis(250);
 
 /// Writes everything of the destination's filesystem to its device (waiting
 /// on a thread called `thread`), and says so if the device refused some of it.
-pub(crate) fn to_device(sh: &Shared, thread: String) {
+pub(crate) fn to_device<S: Source>(sh: &Shared<S, DestRoot>, thread: String) {
     let root = sh.root();
     let (tx, rx) = crossbeam_channel::bounded(1);
     let synced = std::thread::scope(|s| {

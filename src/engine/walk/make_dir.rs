@@ -12,7 +12,7 @@ use crate::engine::control::decide::{DirDecision, decide_dir};
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::plan::node::DirNode;
 use crate::engine::plan::stage::Stage;
-use crate::engine::read::source::SourceRoot;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::engine::write::dest::DestRoot;
@@ -34,8 +34,8 @@ pub(super) enum Made {
 /// a copy of a read-only source folder left read-only (not run as root, the
 /// permission would refuse the update). Its mode is the source's again when
 /// the copy is done (see `finish`), as rsync does.
-pub(super) fn make_writable<D: Dest>(
-    sh: &Shared<SourceRoot, D>,
+pub(super) fn make_writable<S: Source, D: Dest>(
+    sh: &Shared<S, D>,
     fd: D::Dir<'_>,
     existing: &SrcMeta,
 ) {
@@ -72,9 +72,9 @@ enum Found {
 
 impl<D: Dest> DirMaker<D> {
     /// Creates (or finds) the destination of the source folder `name` in `parent`.
-    pub fn make(
+    pub fn make<S: Source>(
         &mut self,
-        sh: &Shared<SourceRoot, D>,
+        sh: &Shared<S, D>,
         parent: &Arc<DirNode>,
         name: &OsStr,
         meta: &SrcMeta,
@@ -106,9 +106,9 @@ impl<D: Dest> DirMaker<D> {
         }
     }
 
-    fn decide(
+    fn decide<S: Source>(
         &mut self,
-        sh: &Shared<SourceRoot, D>,
+        sh: &Shared<S, D>,
         parent: &Arc<DirNode>,
         name: &OsStr,
         meta: &SrcMeta,
@@ -179,9 +179,9 @@ impl<D: Dest> DirMaker<D> {
     }
 
     /// The open folder of `node`, reopened from the root when it moved elsewhere.
-    fn dir_fd(
+    fn dir_fd<S: Source>(
         &mut self,
-        sh: &Shared<SourceRoot, D>,
+        sh: &Shared<S, D>,
         node: &Arc<DirNode>,
     ) -> io::Result<&D::OpenDir> {
         let cached = self

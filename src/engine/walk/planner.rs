@@ -20,7 +20,7 @@ use crate::engine::plan::deferred::{DeferredLink, Named, Planned};
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
-use crate::engine::read::source::SourceRoot;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::engine::write::dest::DestRoot;
@@ -47,8 +47,8 @@ pub(super) enum Visit {
     Stop,
 }
 
-pub(super) struct Planner<'a, D: Dest = DestRoot> {
-    pub sh: &'a Shared<SourceRoot, D>,
+pub(super) struct Planner<'a, S: Source, D: Dest = DestRoot> {
+    pub sh: &'a Shared<S, D>,
     /// The source root as the user named it, for messages.
     pub source: PathBuf,
     jobs: &'a Sender<Job>,
@@ -63,9 +63,9 @@ pub(super) struct Planner<'a, D: Dest = DestRoot> {
     seen: u64,
 }
 
-impl<'a, D: Dest> Planner<'a, D> {
+impl<'a, S: Source, D: Dest> Planner<'a, S, D> {
     pub fn new(
-        sh: &'a Shared<SourceRoot, D>,
+        sh: &'a Shared<S, D>,
         source: &Path,
         jobs: &'a Sender<Job>,
         filter: Filter,

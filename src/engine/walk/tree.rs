@@ -10,8 +10,6 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::sync::Arc;
@@ -24,12 +22,10 @@ use super::make_dir::make_writable;
 use super::planner::{Planner, Visit};
 use crate::engine::copy::job::Job;
 use crate::engine::meta::attrs::SrcMeta;
-use crate::engine::os::sys;
 use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
-use crate::engine::read::source::SourceRoot;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::engine::write::names::CaseFold;
@@ -37,10 +33,10 @@ use crate::error::{CopyError, Op};
 use crate::event::{EntryKind, Event, Notice, Outcome};
 
 /// One folder on the way down: the subfolders it still has to walk.
-struct Level {
+struct Level<S: Source> {
     node: Arc<DirNode>,
     /// `None` while closed to stay within the walk's share of descriptors.
-    fd: Option<Arc<OwnedFd>>,
+    fd: Option<Arc<S::OpenDir>>,
     subdirs: std::vec::IntoIter<(OsString, io::Result<SrcMeta>)>,
     /// Device and inode, for `-L` loop checks.
     id: (u64, u64),
@@ -48,8 +44,8 @@ struct Level {
 
 /// Walks the whole source and plans it onto `jobs`; returns early only when
 /// the run is cancelled or the workers are gone.
-pub(crate) fn walk<D: Dest>(
-    sh: &Shared<SourceRoot, D>,
+pub(crate) fn walk<S: Source, D: Dest>(
+    sh: &Shared<S, D>,
     source: &Path,
     src_meta: SrcMeta,
     dest_fresh: bool,
@@ -87,9 +83,9 @@ pub(crate) fn walk<D: Dest>(
     p.finish()
 }
 
-fn walk_tree<D: Dest>(
-    p: &mut Planner<'_, D>,
-    levels: &mut Vec<Level>,
+fn walk_tree<S: Source, D: Dest>(
+    p: &mut Planner<'_, S, D>,
+    levels: &mut Vec<Level<S>>,
     root: Arc<DirNode>,
     root_meta: SrcMeta,
     max_open: usize,
@@ -118,7 +114,7 @@ fn walk_tree<D: Dest>(
             let ancestor = levels.iter().find(|l| l.id == id);
             match ancestor {
                 Some(a) if p.sh.dereference => Err(loop_error(&p.source.join(&*a.node.rel))),
-                _ => p.sh.source.open_child_dir(dir.as_fd(), &name),
+                _ => p.sh.source.open_child_dir(S::dir(&dir), &name),
             }
         });
         let fd = match (opened, &meta) {
@@ -151,57 +147,41 @@ fn walk_tree<D: Dest>(
 /// Reads the folder of `node` through `fd`: every entry but its subfolders is
 /// planned as it is read, then the folder is done with files (see `stage`) and
 /// its subfolders wait on the stack. `false`: stop the walk.
-fn read_level<D: Dest>(
-    p: &mut Planner<'_, D>,
-    levels: &mut Vec<Level>,
+fn read_level<S: Source, D: Dest>(
+    p: &mut Planner<'_, S, D>,
+    levels: &mut Vec<Level<S>>,
     node: Arc<DirNode>,
-    fd: OwnedFd,
+    fd: S::OpenDir,
     id: (u64, u64),
 ) -> bool {
     let mut subdirs = Vec::new();
     let mut go_on = true;
     let mut fold = p.sh.caps.keeps.ignores_case.then(CaseFold::default);
-    match sys::read_dir(&fd) {
-        Err(e) => p.folder_failed(&node, e.into()),
-        Ok(dir) => {
-            for entry in dir {
-                let entry = match entry {
-                    Ok(e) => e,
-                    // What could not be listed is reported with the folder;
-                    // what was listed is copied.
-                    Err(e) => {
-                        p.folder_failed(&node, e.into());
-                        break;
-                    }
-                };
-                let name = entry.file_name().to_bytes();
-                if name == b"." || name == b".." {
-                    continue;
-                }
-                let name = OsString::from_vec(name.to_vec());
-                p.met_one();
-                let meta = p.sh.source.stat_at(fd.as_fd(), &name);
-                // The listing's own idea of the type, when the entry cannot be
-                // looked at: a folder that cannot be read is reported as one.
-                let ft = meta
-                    .as_ref()
-                    .map_or_else(|_| entry.file_type(), SrcMeta::file_type);
-                if let Some(fold) = &mut fold
-                    && p.collides(fold, &node, &name, ft)
-                {
-                    continue;
-                }
-                if ft == FileType::Directory {
-                    subdirs.push((name, meta));
-                    continue;
-                }
-                let rel = node.rel.join(&name);
-                if let Visit::Stop = p.visit(&node, name, &rel, ft, meta) {
-                    go_on = false;
-                    break;
-                }
-            }
+    let listed = p.sh.source.list(S::dir(&fd), |name, meta, listed| {
+        p.met_one();
+        // The listing's own idea of the type, when the entry cannot be
+        // looked at: a folder that cannot be read is reported as one.
+        let ft = meta.as_ref().map_or(listed, SrcMeta::file_type);
+        if let Some(fold) = &mut fold
+            && p.collides(fold, &node, &name, ft)
+        {
+            return true;
         }
+        if ft == FileType::Directory {
+            subdirs.push((name, meta));
+            return true;
+        }
+        let rel = node.rel.join(&name);
+        if let Visit::Stop = p.visit(&node, name, &rel, ft, meta) {
+            go_on = false;
+            return false;
+        }
+        true
+    });
+    // What could not be listed is reported with the folder; what was listed
+    // is copied.
+    if let Err(e) = listed {
+        p.folder_failed(&node, e);
     }
     p.end_in_place(&node);
     levels.push(Level {
@@ -223,11 +203,11 @@ fn loop_error(ancestor: &Path) -> io::Error {
 
 /// The open handle of the deepest level, reopened if it was closed to stay
 /// within the descriptor budget.
-fn level_fd<D: Dest>(
-    p: &Planner<'_, D>,
-    levels: &mut [Level],
+fn level_fd<S: Source, D: Dest>(
+    p: &Planner<'_, S, D>,
+    levels: &mut [Level<S>],
     max_open: usize,
-) -> io::Result<Arc<OwnedFd>> {
+) -> io::Result<Arc<S::OpenDir>> {
     let last = levels.len() - 1;
     if let Some(fd) = &levels[last].fd {
         return Ok(Arc::clone(fd));
@@ -244,7 +224,7 @@ fn level_fd<D: Dest>(
                 .map_err(|_| io::Error::other("not beneath"))?
                 .to_path_buf();
             p.sh.source
-                .open_child_dir(base.as_fd(), suffix.as_os_str())?
+                .open_child_dir(S::dir(&base), suffix.as_os_str())?
         }
         None => p.sh.source.open_dir(&levels[last].node.rel)?,
     };
@@ -255,7 +235,7 @@ fn level_fd<D: Dest>(
 }
 
 /// Closes the shallowest handles beyond the walk's share of descriptors.
-fn limit_open(levels: &mut [Level], max_open: usize) {
+fn limit_open<S: Source>(levels: &mut [Level<S>], max_open: usize) {
     let mut open = levels.iter().filter(|l| l.fd.is_some()).count();
     for l in levels.iter_mut() {
         if open <= max_open {

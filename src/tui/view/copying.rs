@@ -313,7 +313,7 @@ fn jobs(app: &App, area: Rect, c: &mut Canvas<'_>) {
             .unwrap_or(0);
         let text = format!(
             "▶ {} → {} {:>3}%",
-            name(&b.config.source),
+            name(&b.config.source_named()),
             name(&b.config.dest_named()),
             pct.min(100)
         );
@@ -324,7 +324,7 @@ fn jobs(app: &App, area: Rect, c: &mut Canvas<'_>) {
         let text = format!(
             "{} {held}{} → {}",
             i + 1,
-            name(&w.config.source),
+            name(&w.config.source_named()),
             name(&w.config.dest_named())
         );
         let style = match i == q.selected {

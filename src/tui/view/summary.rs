@@ -187,7 +187,7 @@ fn copies(app: &App, area: Rect, c: &mut Canvas<'_>) {
     for w in &q.waiting {
         let text = format!(
             "–  not started: {} → {}",
-            w.config.source.display(),
+            w.config.source_named().display(),
             w.config.dest_named().display()
         );
         rows.push((text, c.theme.dim()));

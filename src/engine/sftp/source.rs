@@ -1,0 +1,297 @@
+//! A source folder on another machine, over SFTP. It answers the walk's and
+//! the copy's questions (`read::Source`) by path: a folder is its path from
+//! the root the user named. Each folder is listed once, its entries' metadata
+//! coming with the listing (OpenSSH's server gives `lstat`'s), and the
+//! listings of its subfolders are asked for all at once, ahead of the walk:
+//! a walk that waited for each folder in turn would pay several round trips
+//! a folder. Small files are read many at once (`read_many`), a big one with
+//! many reads in flight (`receive`).
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use bytes::BytesMut;
+use openssh_sftp_client::file::File;
+use rustix::fs::FileType;
+
+use super::attrs::meta_of;
+use super::errors;
+use super::listings::Listings;
+use super::session::{IN_FLIGHT, Session};
+use crate::engine::data::bytes::CopyFail;
+use crate::engine::meta::attrs::SrcMeta;
+use crate::engine::read::{Fresh, Source};
+
+pub(crate) struct SftpSource {
+    pub session: Arc<Session>,
+    /// The source folder's path on the server, as the server resolved it.
+    root: PathBuf,
+    /// `host:path` as the user wrote it, for messages.
+    named: PathBuf,
+    listings: Listings,
+}
+
+/// Bytes one read request asks for: OpenSSH's server answers up to 255 KiB.
+const READ: u32 = 255 * 1024;
+
+/// A small file read whole: its bytes, and its metadata once they were read.
+pub(crate) type Read = io::Result<(Vec<u8>, SrcMeta)>;
+
+impl SftpSource {
+    /// The folder `path` on the connected server (a symlink the user names
+    /// is followed, as locally), with its metadata; `named` is how the user
+    /// wrote it.
+    pub fn open(
+        session: Arc<Session>,
+        path: &Path,
+        named: PathBuf,
+    ) -> io::Result<(SftpSource, SrcMeta)> {
+        let path = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        let mut fs = session.sftp().fs();
+        let meta = meta_of(&session.run(fs.metadata(path))?);
+        if !meta.is_dir() {
+            return Err(io::Error::other(
+                "it is not a folder (copying one file from another machine is not available yet)",
+            ));
+        }
+        let root = session.run(fs.canonicalize(path))?;
+        let source = SftpSource {
+            session,
+            root,
+            named,
+            listings: Listings::default(),
+        };
+        Ok((source, meta))
+    }
+
+    /// The folder at `rel` in the tree, as a path on the server.
+    pub fn folder(&self, rel: &Path) -> PathBuf {
+        if rel.as_os_str().is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        }
+    }
+
+    /// Reads the small files `names` of the folder `dir` whole, all at once
+    /// (each opened, read, looked at and closed; every file's requests in
+    /// flight together, up to the connection's count of files). `sizes` are
+    /// what the walk saw: a file found longer is read to its end. Each
+    /// one's bytes and its metadata as they were read, in order.
+    pub fn read_many(&self, dir: &Path, files: Vec<(OsString, u64)>) -> Vec<Read> {
+        let tasks = files.into_iter().map(|(name, size)| {
+            let (session, path) = (Arc::clone(&self.session), dir.join(name));
+            async move {
+                let _slot = session.files.acquire().await;
+                read_one(&session, &path, size).await
+            }
+        });
+        let out = self.session.all(tasks);
+        out.into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(io::Error::other("the read's task failed")))
+                    .map_err(|e| self.session.lost_why(e))
+            })
+            .collect()
+    }
+
+    /// Reads `size` bytes of the open remote file `src` into the local file
+    /// `out`, many reads in flight (up to [`IN_FLIGHT`] bytes), `step` told of
+    /// each piece written (it stops the copy when it fails). What was read
+    /// passes through `hash`. The bytes written: fewer than `size` when the
+    /// file shrank (the check after the copy finds it changed).
+    pub fn receive(
+        &self,
+        src: &File,
+        out: BorrowedFd<'_>,
+        size: u64,
+        mut hash: Option<&mut blake3::Hasher>,
+        mut step: impl FnMut(u64) -> Result<(), CopyFail>,
+    ) -> Result<u64, CopyFail> {
+        let read = |e: io::Error| CopyFail::Read(self.session.lost_why(e));
+        let mut asked = VecDeque::new();
+        let (mut next, mut done) = (0u64, 0u64);
+        let depth = (IN_FLIGHT as u64 / u64::from(READ)).max(1) as usize;
+        loop {
+            while asked.len() < depth && next < size {
+                let want = (size - next).min(u64::from(READ)) as u32;
+                let (mut f, at) = (src.clone(), next);
+                let answer = self
+                    .session
+                    .spawn_answer(async move { read_at(&mut f, at, want).await });
+                asked.push_back((want, answer));
+                next += u64::from(want);
+            }
+            let Some((want, first)) = asked.pop_front() else {
+                break;
+            };
+            let data = self.session.block_on(first).map_err(read)?;
+            if let Some(h) = hash.as_deref_mut() {
+                h.update(&data);
+            }
+            write_all_at(out, &data, done).map_err(CopyFail::Write)?;
+            done += data.len() as u64;
+            step(data.len() as u64)?;
+            // Short: the file ends here now (it shrank).
+            if data.len() < want as usize {
+                break;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// Reads up to `want` bytes at `at`, more requests where the server answers
+/// with less: what came back, short only at the end of the file.
+async fn read_at(f: &mut File, at: u64, want: u32) -> io::Result<Vec<u8>> {
+    use tokio::io::AsyncSeekExt;
+    f.seek(io::SeekFrom::Start(at))
+        .await
+        .map_err(errors::from_writer)?;
+    let mut got = Vec::with_capacity(want as usize);
+    while got.len() < want as usize {
+        let left = want - got.len() as u32;
+        match f.read(left, BytesMut::with_capacity(left as usize)).await {
+            Ok(Some(b)) if !b.is_empty() => got.extend_from_slice(&b),
+            Ok(_) => break,
+            Err(e) => return Err(errors::to_io(e)),
+        }
+    }
+    Ok(got)
+}
+
+/// Opens, reads whole, looks at and closes the file at `path`: its bytes and
+/// its metadata after the read (a file that changed meanwhile is read again
+/// by the caller).
+async fn read_one(session: &Session, path: &Path, size: u64) -> Read {
+    let mut f = session.sftp().open(path).await.map_err(errors::to_io)?;
+    let mut data = Vec::with_capacity(size as usize);
+    loop {
+        let left = (size.saturating_sub(data.len() as u64)).max(1);
+        let want = left.min(u64::from(READ)) as u32;
+        match f.read(want, BytesMut::with_capacity(want as usize)).await {
+            Ok(Some(b)) if !b.is_empty() => data.extend_from_slice(&b),
+            Ok(_) => break,
+            Err(e) => {
+                let _ = f.close().await;
+                return Err(errors::to_io(e));
+            }
+        }
+    }
+    let meta = f.metadata().await.map_err(errors::to_io);
+    let closed = f.close().await.map_err(errors::to_io);
+    let meta = meta_of(&meta?);
+    closed?;
+    Ok((data, meta))
+}
+
+/// Writes all of `data` at `at` in the local file `out`.
+fn write_all_at(out: BorrowedFd<'_>, mut data: &[u8], mut at: u64) -> io::Result<()> {
+    while !data.is_empty() {
+        match rustix::io::pwrite(out, data, at) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                data = &data[n..];
+                at += n as u64;
+            }
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+impl Source for SftpSource {
+    type OpenDir = PathBuf;
+    type Dir<'a> = &'a Path;
+    type File = File;
+
+    fn dir(open: &PathBuf) -> &Path {
+        open
+    }
+
+    fn local_fd(_: &PathBuf) -> Option<BorrowedFd<'_>> {
+        None
+    }
+
+    fn display(&self, rel: &Path) -> PathBuf {
+        if rel.as_os_str().is_empty() {
+            self.named.clone()
+        } else {
+            self.named.join(rel)
+        }
+    }
+
+    /// A folder is its path: the walk's listing said it is one (SFTP holds
+    /// no folder open; what that cannot promise the README says).
+    fn open_dir(&self, rel: &Path) -> io::Result<PathBuf> {
+        Ok(self.folder(rel))
+    }
+
+    fn open_child_dir(&self, dir: &Path, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
+        Ok(dir.join(name))
+    }
+
+    fn stat_at(&self, dir: &Path, name: &std::ffi::OsStr) -> io::Result<SrcMeta> {
+        let mut fs = self.session.sftp().fs();
+        let m = self.session.run(fs.symlink_metadata(dir.join(name)))?;
+        Ok(meta_of(&m))
+    }
+
+    fn open_file(
+        &self,
+        dir: &Path,
+        name: &std::ffi::OsStr,
+        walked: &SrcMeta,
+        trust_walk: bool,
+    ) -> io::Result<(File, SrcMeta, Fresh)> {
+        let path = dir.join(name);
+        let session = &self.session;
+        let mut f = session.run(session.sftp().open(&path))?;
+        if trust_walk {
+            return Ok((f, *walked, Fresh::Walked));
+        }
+        let m = meta_of(&session.run(f.metadata())?);
+        if !m.is_file() {
+            return Err(io::Error::other("it is no longer a regular file"));
+        }
+        Ok((f, m, Fresh::Checked))
+    }
+
+    fn read_link(&self, dir: &Path, name: &std::ffi::OsStr) -> io::Result<PathBuf> {
+        let mut fs = self.session.sftp().fs();
+        self.session.run(fs.read_link(dir.join(name)))
+    }
+
+    fn list(
+        &self,
+        dir: &Path,
+        mut each: impl FnMut(OsString, io::Result<SrcMeta>, FileType) -> bool,
+    ) -> io::Result<()> {
+        let listing = match self.listings.take_coming(dir) {
+            Some(coming) => coming?,
+            None => {
+                let listed = self
+                    .session
+                    .block_on(super::listings::list_at(&self.session, dir));
+                Arc::new(listed.map_err(|e| self.session.lost_why(e))?)
+            }
+        };
+        self.listings
+            .ask_ahead(&self.session, dir, &listing, |_| true);
+        for (name, meta) in listing.iter() {
+            if !each(name.clone(), Ok(*meta), meta.file_type()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
