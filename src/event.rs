@@ -374,8 +374,9 @@ pub enum Notice {
     RootMetadata(CopyError),
     /// Something the destination could not keep, on so many entries.
     NotKept(Lost),
-    /// The destination keeps modification times only to this many
-    /// nanoseconds; times are compared within it.
+    /// Modification times are copied only to this many nanoseconds (the
+    /// destination keeps no finer, or the source tells no finer); times are
+    /// compared within it.
     TimeWindow(u64),
     /// Writing the copy to the device failed at the end (`--flush`): some
     /// of it may not be there.
@@ -569,7 +570,7 @@ impl fmt::Display for Notice {
             ),
             Notice::TimeWindow(ns) => write!(
                 f,
-                "the destination keeps modification times to {}; times are compared within that",
+                "modification times are copied to {}; times are compared within that",
                 window_words(*ns)
             ),
             Notice::MirrorHeld(why) => write!(f, "mirror: nothing deleted, because {why}"),

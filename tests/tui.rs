@@ -492,7 +492,7 @@ fn the_summary_names_what_the_destination_could_not_keep() {
         "Not kept (the copy is otherwise complete):",
         "permission bits not kept on 1204 entries: the destination does not support them",
         "symlinks not kept on 3 symlinks: the destination does not support them",
-        "the destination keeps modification times to 1 s; times are compared within that",
+        "modification times are copied to 1 s; times are compared within that",
     ] {
         assert!(s.contains(line), "'{line}' on the summary:\n{s}");
     }

@@ -373,3 +373,34 @@ fn a_copy_to_another_machine_typed_in_the_form_asks_about_a_conflict_and_names_t
     tmux.keys(&["q"]);
     assert_eq!(tmux.exit_code(), 0);
 }
+
+#[test]
+fn a_copy_from_another_machine_typed_in_the_form_arrives_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("remote"), t.path().join("here"));
+    write(src.join("notes.txt"), b"notes");
+    set_mtime(src.join("notes.txt"), 1_700_000_000, 0);
+    write(src.join("more/a.txt"), b"a");
+    need("/usr/lib/openssh/sftp-server", "openssh-sftp-server");
+    let ssh = t.path().join("fake-ssh");
+    fs::write(&ssh, "#!/bin/sh\nexec /usr/lib/openssh/sftp-server\n").unwrap();
+    chmod(&ssh, 0o755);
+    let args = format!("-e '{}'", ssh.display());
+    let Some(tmux) = Tmux::start(t.path(), &args, "remote-source") else {
+        return;
+    };
+    tmux.wait_for("New copy");
+    tmux.type_text(&format!("nas:{}", src.display()));
+    tmux.keys(&["Tab"]);
+    tmux.type_text(&dst.display().to_string());
+    tmux.keys(&["F5"]);
+    let s = tmux.wait_for_still("Done —");
+    assert!(s.contains("Done — 2 files copied"), "{s}");
+    assert!(s.contains("copied to 1 s"), "the window is said:\n{s}");
+    assert_eq!(fs::read(dst.join("notes.txt")).unwrap(), b"notes");
+    let m = fs::metadata(dst.join("notes.txt")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::mtime(&m), 1_700_000_000);
+    assert_eq!(fs::read(dst.join("more/a.txt")).unwrap(), b"a");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.exit_code(), 0);
+}

@@ -80,12 +80,18 @@ pub(crate) fn batch(c: &mut Downloader<'_>, b: Batch) {
     let reads = sh.source.read_many(&src_dir, wanted);
     for ((item, replace), read) in small.into_iter().zip(reads) {
         let done = match read {
-            // What changed since the walk is read again, on its own.
-            Ok((data, meta)) if meta.is_file() && data.len() as u64 == meta.size => {
-                match sh.control.throttle(meta.size) {
-                    Ok(()) => {
-                        write_small(c, (fd, &b.dir), item, (&data, &meta), (replace, b.in_place))
-                    }
+            // The walk's metadata stamps what reads as long as the walk saw
+            // it (as a local copy trusts the walk for small files); another
+            // length is a file that changed: read again, on its own.
+            Ok(data) if data.len() as u64 == item.meta.size => {
+                match sh.control.throttle(item.meta.size) {
+                    Ok(()) => write_small(
+                        c,
+                        (fd, &b.dir),
+                        item,
+                        (&data, &item.meta),
+                        (replace, b.in_place),
+                    ),
                     Err(_) => return,
                 }
             }
@@ -125,7 +131,7 @@ fn report_in(c: &Downloader<'_>, b: &Batch, item: &Item, done: Done) {
 pub(crate) fn report(c: &Downloader<'_>, dir: &DirNode, item: &Item, done: Done) {
     if let (Outcome::Failed(e), _) = &done {
         // Every further read would fail the same way.
-        if c.sh.source.session.is_lost() && !c.sh.control.is_cancelled() {
+        if c.sh.source.is_lost() && !c.sh.control.is_cancelled() {
             c.sh.send(Event::Fatal(Fatal::SourceLost { error: e.clone() }));
             c.sh.control.cancel();
         } else {

@@ -38,8 +38,8 @@ pub(crate) struct SftpSource {
 /// Bytes one read request asks for: OpenSSH's server answers up to 255 KiB.
 const READ: u32 = 255 * 1024;
 
-/// A small file read whole: its bytes, and its metadata once they were read.
-pub(crate) type Read = io::Result<(Vec<u8>, SrcMeta)>;
+/// A small file read whole: its bytes.
+pub(crate) type Read = io::Result<Vec<u8>>;
 
 impl SftpSource {
     /// The folder `path` on the connected server (a symlink the user names
@@ -72,6 +72,11 @@ impl SftpSource {
         Ok((source, meta))
     }
 
+    /// Whether the connection was found gone.
+    pub fn is_lost(&self) -> bool {
+        self.session.is_lost()
+    }
+
     /// The folder at `rel` in the tree, as a path on the server.
     pub fn folder(&self, rel: &Path) -> PathBuf {
         if rel.as_os_str().is_empty() {
@@ -81,24 +86,24 @@ impl SftpSource {
         }
     }
 
-    /// Reads the small files `names` of the folder `dir` whole, all at once
-    /// (each opened, read, looked at and closed; every file's requests in
-    /// flight together, up to the connection's count of files). `sizes` are
-    /// what the walk saw: a file found longer is read to its end. Each
-    /// one's bytes and its metadata as they were read, in order.
+    /// Reads the small files `files` of the folder `dir` whole, all at once
+    /// (each opened, read and closed; every file's requests in flight
+    /// together, up to the connection's count of files), each with the size
+    /// the walk saw (see [`read_one`]). Their bytes, in order.
     pub fn read_many(&self, dir: &Path, files: Vec<(OsString, u64)>) -> Vec<Read> {
+        let on = &self.session;
         let tasks = files.into_iter().map(|(name, size)| {
-            let (session, path) = (Arc::clone(&self.session), dir.join(name));
+            let (session, path) = (Arc::clone(on), dir.join(name));
             async move {
                 let _slot = session.files.acquire().await;
                 read_one(&session, &path, size).await
             }
         });
-        let out = self.session.all(tasks);
+        let out = on.all(tasks);
         out.into_iter()
             .map(|r| {
                 r.unwrap_or_else(|| Err(io::Error::other("the read's task failed")))
-                    .map_err(|e| self.session.lost_why(e))
+                    .map_err(|e| on.lost_why(e))
             })
             .collect()
     }
@@ -168,29 +173,32 @@ async fn read_at(f: &mut File, at: u64, want: u32) -> io::Result<Vec<u8>> {
     Ok(got)
 }
 
-/// Opens, reads whole, looks at and closes the file at `path`: its bytes and
-/// its metadata after the read (a file that changed meanwhile is read again
-/// by the caller).
-async fn read_one(session: &Session, path: &Path, size: u64) -> Read {
+/// Opens and reads the file at `path`, which the walk saw `size` bytes long:
+/// its bytes, up to one more than that (one read request for most small
+/// files, its answer short at the end of the file). Closed without waiting
+/// for the answer. Bytes of another length mean the file changed since the
+/// walk: the caller reads it again the careful way.
+async fn read_one(session: &Session, path: &Path, size: u64) -> io::Result<Vec<u8>> {
     let mut f = session.sftp().open(path).await.map_err(errors::to_io)?;
-    let mut data = Vec::with_capacity(size as usize);
-    loop {
-        let left = (size.saturating_sub(data.len() as u64)).max(1);
+    let mut data = Vec::with_capacity(size as usize + 1);
+    let read = loop {
+        let left = size + 1 - data.len() as u64;
         let want = left.min(u64::from(READ)) as u32;
         match f.read(want, BytesMut::with_capacity(want as usize)).await {
-            Ok(Some(b)) if !b.is_empty() => data.extend_from_slice(&b),
-            Ok(_) => break,
-            Err(e) => {
-                let _ = f.close().await;
-                return Err(errors::to_io(e));
+            Ok(Some(b)) => {
+                data.extend_from_slice(&b);
+                if b.len() < want as usize || data.len() as u64 > size {
+                    break Ok(());
+                }
             }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(errors::to_io(e)),
         }
-    }
-    let meta = f.metadata().await.map_err(errors::to_io);
-    let closed = f.close().await.map_err(errors::to_io);
-    let meta = meta_of(&meta?);
-    closed?;
-    Ok((data, meta))
+    };
+    tokio::spawn(async move {
+        let _ = f.close().await;
+    });
+    read.map(|()| data)
 }
 
 /// Writes all of `data` at `at` in the local file `out`.
