@@ -365,6 +365,11 @@ pub enum Notice {
     /// Fewer threads could start than the run wanted (EAGAIN, ENOMEM): it
     /// goes on with those that did, as said here.
     FewerThreads(String),
+    /// The server has no way to give a file its name without possibly
+    /// replacing one made there at the same moment (no working
+    /// `hardlink@openssh.com`, and a rename that replaces): each name is
+    /// looked at first, then given.
+    LookThenRename,
     /// A temporary left by a dead run could not be removed.
     Sweep(CopyError),
     /// A temporary of this run could not be removed (the next run sweeps it).
@@ -478,6 +483,7 @@ impl Notice {
         match self {
             Notice::FdLimit { .. } => "fd_limit",
             Notice::FewerThreads(_) => "fewer_threads",
+            Notice::LookThenRename => "look_then_rename",
             Notice::Sweep(_) => "sweep_failed",
             Notice::LeftBehind(_) => "temporary_left",
             Notice::RootMetadata(_) => "root_metadata",
@@ -503,6 +509,7 @@ impl Notice {
             self,
             Notice::FdLimit { .. }
                 | Notice::FewerThreads(_)
+                | Notice::LookThenRename
                 | Notice::NotKept(_)
                 | Notice::TimeWindow(_)
                 | Notice::Resumed { .. }
@@ -536,6 +543,11 @@ impl fmt::Display for Notice {
             }
             Notice::RootMetadata(e) | Notice::Flush(e) | Notice::NotMoved(e) => write!(f, "{e}"),
             Notice::FewerThreads(why) => f.write_str(why),
+            Notice::LookThenRename => f.write_str(
+                "the server has no hard links (hardlink@openssh.com) and its rename replaces: \
+                 each file's name is looked at just before it is given, so a file made there \
+                 by someone else at that very moment could be replaced",
+            ),
             Notice::Resumed { path, at, of } => write!(
                 f,
                 "{}: resumed at {} of {}, past what an interrupted run wrote",

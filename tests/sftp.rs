@@ -763,3 +763,36 @@ fn what_a_copy_from_another_machine_cannot_do_yet_is_refused_before_anything_is_
     );
     assert!(!dst.exists());
 }
+
+#[test]
+fn a_server_that_refuses_hard_links_gets_names_looked_at_first_and_it_is_said() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    tree(&src);
+    write(dst.join("big"), b"someone else's");
+    need(SERVER, "openssh-sftp-server");
+    // OpenSSH's server offering hardlink@openssh.com and refusing it.
+    let refuses = t.path().join("no-links");
+    fs::write(&refuses, format!("#!/bin/sh\nexec {SERVER} -P hardlink\n")).unwrap();
+    chmod(&refuses, 0o755);
+    let o = upload(&refuses, &src, &dst, &[]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        fs::read(dst.join("big")).unwrap(),
+        b"someone else's",
+        "what the policy keeps is kept"
+    );
+    let err = stderr(&o);
+    assert!(err.contains("looked at just before it is given"), "{err}");
+    assert!(err.contains("hard links not kept"), "{err}");
+    let (f, hard) = (
+        fs::metadata(dst.join("a/f.txt")).unwrap(),
+        fs::metadata(dst.join("a/hard")).unwrap(),
+    );
+    assert_eq!(fs::read(dst.join("a/hard")).unwrap(), b"hello");
+    assert_ne!(f.ino(), hard.ino(), "a copy of its own");
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+    let o = upload(&refuses, &src, &dst, &["--on-conflict", "overwrite"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), data(7, 3_000_000));
+}

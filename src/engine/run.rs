@@ -235,8 +235,14 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
         p.push(config.dest.as_os_str());
         std::path::PathBuf::from(p)
     };
-    let (root, dest_fresh) = SftpDest::open(session, &config.dest, config.dry_run)
+    let (mut root, dest_fresh) = SftpDest::open(session, &config.dest, config.dry_run)
         .map_err(|e| InputError::DestCreate(named(), e))?;
+    if let Some(r) = root.as_mut().filter(|_| !config.dry_run) {
+        r.probe_naming();
+    }
+    let look_first = root
+        .as_ref()
+        .is_some_and(|r| r.naming == crate::engine::sftp::dest::Naming::LookThenRename);
     let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
     let file_meta = match &root {
         Some(r) if !config.dry_run => r.keeps(wants_owner && r.probe_owners()),
@@ -260,6 +266,9 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
     // server as `--fsync` does.
     shared.fsync = (config.fsync || config.flush) && !config.dry_run;
     shared.flush = false;
+    if look_first {
+        shared.send(Event::Notice(Notice::LookThenRename));
+    }
     launch(engine, shared, walk(dest_fresh), None, (control, ev_rx))
 }
 

@@ -243,7 +243,12 @@ fn hard_link(sh: &Shared, link: &DeferredLink) -> Outcome {
         p => p,
     };
     if !sh.caps.learned.hardlinks() {
-        return separate_copy(sh, link, &lfd, policy);
+        let ldir = &link.link.0;
+        return separate_copy(sh, link, lfd.as_fd(), policy, |c, item, replace| {
+            let done =
+                files::copy_file_as_it_stands(c, Some(lfd.as_fd()), ldir, item, replace, false);
+            c.verified_now(ldir, item, done.0)
+        });
     }
     match root.link_at((tfd.as_fd(), tname), (lfd.as_fd(), lname)) {
         Ok(()) => return Outcome::Copied,
@@ -286,13 +291,15 @@ fn relink_with(
     }
 }
 
-/// A destination without hard links gets the second name as a file of its
-/// own, copied from the source like any other (and counted as not kept).
-fn separate_copy(
-    sh: &Shared,
+/// The second name of a hard-linked file copied as a file of its own, where
+/// the destination makes no hard link: under the policy like any file (in
+/// `dir`, by `copy`: whether to replace what is there), and said once.
+pub(crate) fn separate_copy<S: Source, D: Dest>(
+    sh: &Shared<S, D>,
     link: &DeferredLink,
-    lfd: &OwnedFd,
+    dir: D::Dir<'_>,
     policy: ConflictPolicy,
+    copy: impl FnOnce(&mut Copier<'_, S, D>, &Item, bool) -> Outcome,
 ) -> Outcome {
     let (ldir, lname) = (&link.link.0, &link.link.1);
     let item = Item {
@@ -302,7 +309,7 @@ fn separate_copy(
         meta: link.meta,
     };
     let mut c = Copier::new(None, sh);
-    let existing = match sh.root().stat_at(lfd.as_fd(), lname) {
+    let existing = match sh.root().stat_at(dir, lname) {
         Ok(existing) => existing,
         Err(e) => return c.fail(ldir, &item, Op::Stat, e, true).0,
     };
@@ -310,17 +317,7 @@ fn separate_copy(
         Decision::UpToDate => Outcome::UpToDate,
         Decision::Skip(r) => return Outcome::Skipped(r),
         Decision::Ask => return Outcome::Skipped(SkipReason::Conflict),
-        Decision::Copy { replace } => {
-            let done = files::copy_file_as_it_stands(
-                &mut c,
-                Some(lfd.as_fd()),
-                ldir,
-                &item,
-                replace,
-                false,
-            );
-            c.verified_now(ldir, &item, done.0)
-        }
+        Decision::Copy { replace } => copy(&mut c, &item, replace),
     };
     if matches!(outcome, Outcome::Copied | Outcome::UpToDate) {
         sh.kept.add(What::HardLinks, Why::Unsupported);

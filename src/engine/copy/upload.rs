@@ -171,7 +171,7 @@ fn read_small(
 
 /// A file written on its own: a big one, with its progress on the lane,
 /// or one that could not go with the batch. Read again while it changes.
-fn file(
+pub(crate) fn file(
     c: &mut Uploader<'_>,
     dir: Option<&Path>,
     node: &Arc<DirNode>,

@@ -6,10 +6,9 @@ use std::io;
 
 use crate::config::ConflictPolicy;
 use crate::engine::control::decide::Decision;
-use crate::engine::meta::kept::{What, Why};
 use crate::engine::plan::deferred::{DeferredLink, Planned};
 use crate::engine::read::source::SourceRoot;
-use crate::engine::sftp::dest::SftpDest;
+use crate::engine::sftp::dest::{Naming, SftpDest};
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
@@ -101,10 +100,14 @@ fn hard_link(sh: &Remote, link: &DeferredLink) -> Outcome {
         }
         Err(e) => return fail(Op::Stat, e),
     }
-    if !root.session.sftp().support_hardlink() {
-        sh.kept.add(What::HardLinks, Why::Unsupported);
-        let why = "the server makes no hard links (no hardlink@openssh.com)";
-        return fail(Op::HardLink, io::Error::other(why));
+    let policy = match sh.policy {
+        ConflictPolicy::Ask => ConflictPolicy::Skip,
+        p => p,
+    };
+    if root.naming != Naming::Link {
+        return super::finish::separate_copy(sh, link, &lpath, policy, |c, item, replace| {
+            super::upload::file(c, Some(&lpath), ldir, item, replace).0
+        });
     }
     match root.link_at((&tpath, tname), (&lpath, lname)) {
         Ok(()) => return Outcome::Copied,
@@ -115,10 +118,6 @@ fn hard_link(sh: &Remote, link: &DeferredLink) -> Outcome {
         Ok(Some(st)) => st,
         Ok(None) => return fail(Op::Stat, Errno::NOENT.into()),
         Err(e) => return fail(Op::Stat, e),
-    };
-    let policy = match sh.policy {
-        ConflictPolicy::Ask => ConflictPolicy::Skip,
-        p => p,
     };
     match sh.decide(&link.meta, Some(&existing), policy) {
         // The same content under the name: up to date (whether it is the

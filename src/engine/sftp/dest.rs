@@ -35,8 +35,22 @@ use crate::engine::write::temp_name::TempNames;
 use crate::engine::write::{Dest, TakenAway};
 use crate::error::{CopyError, Op};
 
+/// How a complete temporary takes a name that must not replace another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Naming {
+    /// `hardlink@openssh.com`, then the temporary removed: never replaces.
+    Link,
+    /// SFTP's plain RENAME, which the protocol has fail where the name is
+    /// taken (the client sends it where the server has no posix-rename).
+    Rename,
+    /// The name looked at, then `posix-rename@openssh.com`: what appears
+    /// between the two is replaced (said once, see `Notice::LookThenRename`).
+    LookThenRename,
+}
+
 pub(crate) struct SftpDest {
     pub session: Arc<Session>,
+    pub naming: Naming,
     /// The destination folder's path on the server, as the server resolved it.
     root: PathBuf,
     pub temps: TempNames,
@@ -107,6 +121,7 @@ impl SftpDest {
         };
         let root = session.run(sftp.fs().canonicalize(path))?;
         let dest = SftpDest {
+            naming: Naming::Link,
             session,
             root,
             temps: TempNames::new(std::process::id()),
@@ -134,15 +149,37 @@ impl SftpDest {
         given.is_ok() && taken.is_ok_and(|m| m.uid() == Some(1) && m.gid() == Some(1))
     }
 
+    /// How files take their names here (see [`Naming`]): a server may offer
+    /// `hardlink@openssh.com` and refuse it (OpenSSH's `sftp-server -P`), so
+    /// a temporary is linked once to find out.
+    pub fn probe_naming(&mut self) {
+        let sftp = self.session.sftp();
+        let links = sftp.support_hardlink()
+            && self.create_temp(&self.root).is_ok_and(|(name, file)| {
+                drop(file);
+                let (from, to) = (self.root.join(&name), self.root.join(self.temps.next()));
+                let mut fs = sftp.fs();
+                let linked = self.session.run(fs.hard_link(&from, &to)).is_ok();
+                let _ = self.session.run(fs.remove_file(&to));
+                let _ = self.session.run(fs.remove_file(&from));
+                linked
+            });
+        self.naming = match (links, sftp.support_posix_rename()) {
+            (true, _) => Naming::Link,
+            (false, false) => Naming::Rename,
+            (false, true) => Naming::LookThenRename,
+        };
+    }
+
     /// What the server keeps: modes, times to the second, symlinks and (with
-    /// `hardlink@openssh.com`) hard links; no special files, no attributes;
+    /// a working `hardlink@openssh.com`) hard links; no special files, no attributes;
     /// owners only where `owner` (see [`SftpDest::probe_owners`]).
     pub fn keeps(&self, owner: bool) -> FileMeta {
         FileMeta {
             window: WINDOW,
             modes: true,
             owners: owner,
-            hard_links: self.session.sftp().support_hardlink(),
+            hard_links: self.naming == Naming::Link,
             symlinks: true,
             nodes: false,
             ignores_case: false,
@@ -220,24 +257,10 @@ impl SftpDest {
             let mut fs = sftp.fs();
             return self.session.run(fs.rename(&from, &to));
         }
-        if !sftp.support_hardlink() {
-            // OpenSSH's plain RENAME is a link and an unlink: it never
-            // replaces. The client sends it only without posix-rename.
-            return Err(io::Error::new(
-                io::ErrorKind::Unsupported,
-                "the server offers no way to name a file without replacing another \
-                 (no hardlink@openssh.com)",
-            ));
-        }
-        let linked = {
-            let mut fs = sftp.fs();
-            self.session.run(fs.hard_link(&from, &to))
-        };
-        linked.map_err(|e| self.refused(e, &to))?;
-        let mut fs = sftp.fs();
-        // The copy has its name; a temporary left beside it is swept later.
-        let _ = self.session.run(fs.remove_file(&from));
-        Ok(())
+        let named = self
+            .session
+            .block_on(name_new(&self.session, self.naming, &from, &to));
+        named.map_err(|e| self.refused(self.session.lost_why(e), &to))
     }
 
     /// Writes `size` bytes of the local file `src` into the new file `out`,
@@ -333,9 +356,10 @@ impl SftpDest {
     /// are in flight together on the connection, so a folder of small files
     /// costs a few round trips, not a few per file. Their outcomes, in order.
     pub fn put_many(&self, files: Vec<Small>, owner: bool, fsync: bool) -> Vec<Put> {
+        let naming = self.naming;
         let tasks = files.into_iter().map(|f| {
             let (session, temp) = (Arc::clone(&self.session), self.temps.next());
-            async move { put_one(&session, f, temp, owner, fsync).await }
+            async move { put_one(&session, f, temp, (owner, fsync, naming)).await }
         });
         let out = self.session.all(tasks);
         out.into_iter()
@@ -416,7 +440,8 @@ pub(crate) enum Put {
 /// One small file: created under `temp`, written, given its mode and
 /// times, flushed with `fsync`, closed, then named; the temporary removed
 /// on any failure.
-async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync: bool) -> Put {
+async fn put_one(session: &Session, f: Small, temp: OsString, how: (bool, bool, Naming)) -> Put {
+    let (owner, fsync, naming) = how;
     let Ok(_turn) = session.files.acquire().await else {
         return Put::Failed(Op::Write, errors::lost("the connection closed"));
     };
@@ -469,9 +494,12 @@ async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync
         let (_, _) = both(handle.close(), fs.remove_file(&tpath)).await;
         return Put::Failed(op, e);
     }
-    let (named, closed) = match f.replace {
-        true => both(fs.rename(&tpath, &path), handle.close()).await,
-        false => {
+    let (named, closed) = match (f.replace, naming) {
+        (true, _) => {
+            let (named, closed) = both(fs.rename(&tpath, &path), handle.close()).await;
+            (named.map_err(errors::to_io), closed)
+        }
+        (false, Naming::Link) => {
             // Removing the temporary goes with them: after the link it is
             // the copy's second name; after a refusal, left over.
             let mut rm = sftp.fs();
@@ -480,8 +508,9 @@ async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync
                 both(handle.close(), rm.remove_file(&tpath)),
             )
             .await;
-            (named, closed)
+            (named.map_err(errors::to_io), closed)
         }
+        (false, naming) => both(name_new(session, naming, &tpath, &path), handle.close()).await,
     };
     match (named, closed) {
         (Ok(()), Ok(())) => Put::Done,
@@ -492,12 +521,12 @@ async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync
             Put::Failed(Op::Write, errors::to_io(e))
         }
         (Err(e), _) => {
-            let e = errors::to_io(e);
             let taken = !f.replace
-                && e.raw_os_error().is_none()
-                && !errors::is_lost(&e)
-                && fs.symlink_metadata(&path).await.is_ok();
-            if f.replace {
+                && (e.raw_os_error() == Some(Errno::EXIST.raw_os_error())
+                    || (e.raw_os_error().is_none()
+                        && !errors::is_lost(&e)
+                        && fs.symlink_metadata(&path).await.is_ok()));
+            if f.replace || naming != Naming::Link {
                 let _ = fs.remove_file(&tpath).await;
             }
             if taken {
@@ -506,6 +535,27 @@ async fn put_one(session: &Session, f: Small, temp: OsString, owner: bool, fsync
                 Put::Failed(Op::Rename, e)
             }
         }
+    }
+}
+
+/// Gives the complete temporary `from` the name `to` where nothing has it,
+/// the way `naming` says; EEXIST (the temporary left) where it is taken.
+async fn name_new(session: &Session, naming: Naming, from: &Path, to: &Path) -> io::Result<()> {
+    let mut fs = session.sftp().fs();
+    match naming {
+        Naming::Link => {
+            fs.hard_link(from, to).await.map_err(errors::to_io)?;
+            // The copy has its name; a temporary left beside it is swept later.
+            let _ = fs.remove_file(from).await;
+            Ok(())
+        }
+        // The client sends a plain RENAME where the server has no
+        // posix-rename: it fails where the name is taken.
+        Naming::Rename => fs.rename(from, to).await.map_err(errors::to_io),
+        Naming::LookThenRename => match fs.symlink_metadata(to).await {
+            Ok(_) => Err(Errno::EXIST.into()),
+            Err(_) => fs.rename(from, to).await.map_err(errors::to_io),
+        },
     }
 }
 
