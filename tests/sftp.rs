@@ -15,23 +15,7 @@ use std::process::Command;
 
 use common::*;
 
-const SERVER: &str = "/usr/lib/openssh/sftp-server";
-
-/// A stand-in for ssh: runs the SFTP server here, whatever the host.
-fn fake_ssh(dir: &Path) -> PathBuf {
-    need(SERVER, "openssh-sftp-server");
-    let script = dir.join("fake-ssh");
-    fs::write(
-        &script,
-        format!(
-            "#!/bin/sh\necho $$ > {}/ssh.pid\nexec {SERVER}\n",
-            dir.display()
-        ),
-    )
-    .unwrap();
-    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
-    script
-}
+const SERVER: &str = SFTP_SERVER;
 
 /// A private sshd with its keys in `dir/keys`.
 fn sshd_in(dir: &Path) -> common::sshd::Sshd {
@@ -40,10 +24,11 @@ fn sshd_in(dir: &Path) -> common::sshd::Sshd {
     common::sshd::Sshd::start(&keys)
 }
 
-/// Waits until a file is being written in `dst` (a temporary there).
+/// Waits until a file is being written in `dst` (a temporary there, or a
+/// big file's partial).
 fn wait_for_a_temporary(dst: &Path) {
     for _ in 0..300 {
-        if dst.exists() && leftover_temps(dst).len() == 1 {
+        if dst.exists() && leftover_temps(dst).len() + partials(dst).len() == 1 {
             return;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
@@ -741,7 +726,7 @@ fn what_a_copy_from_another_machine_cannot_do_yet_is_refused_before_anything_is_
     write(src.join("f"), b"x");
     let rsh = fake_ssh(t.path());
     let dst = t.path().join("dst");
-    for extra in [&["--move"][..], &["--mirror"], &["-L"], &["--verify"]] {
+    for extra in [&["--move"][..], &["--mirror"], &["-L"]] {
         let o = download(&rsh, &src, &dst, extra);
         assert_eq!(code(&o), 2, "{extra:?}: {}", stderr(&o));
         assert!(
@@ -795,4 +780,50 @@ fn a_server_that_refuses_hard_links_gets_names_looked_at_first_and_it_is_said() 
     let o = upload(&refuses, &src, &dst, &["--on-conflict", "overwrite"]);
     assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
     assert_eq!(fs::read(dst.join("big")).unwrap(), data(7, 3_000_000));
+}
+
+#[test]
+fn a_big_file_cut_short_continues_from_what_is_on_the_server() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let big = data(5, 96 << 20);
+    write(src.join("big"), &big);
+    let rsh = fake_ssh(t.path());
+    let mut c = convoy();
+    c.args(["--batch", "--bwlimit", "16M", "-e"])
+        .arg(&rsh)
+        .arg(&src);
+    c.arg(format!("otherhost:{}", dst.display()));
+    let run = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_a_temporary(&dst);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "a cancelled copy never exits 0");
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("for the next run to continue"), "{said}");
+    assert!(
+        said.contains("to remove it: ssh otherhost rm -- "),
+        "{said}"
+    );
+    assert!(!dst.join("big").exists(), "nothing partial under its name");
+    let kept = partials(&dst);
+    assert_eq!(kept.len(), 1, "the partial is kept: {kept:?}");
+    let had = fs::metadata(dst.join(&kept[0])).unwrap().len();
+    assert!(had >= 1 << 20, "some of it was written: {had}");
+
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("resumed at"), "{}", stderr(&o));
+    assert_eq!(fs::read(dst.join("big")).unwrap(), big);
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+    assert_eq!(partials(&dst), Vec::<PathBuf>::new());
 }

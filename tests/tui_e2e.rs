@@ -390,7 +390,10 @@ fn a_copy_from_another_machine_typed_in_the_form_arrives_whole() {
         return;
     };
     tmux.wait_for("New copy");
-    tmux.type_text(&format!("nas:{}", src.display()));
+    // The other machine's folders complete what is typed, as local ones do.
+    tmux.type_text(&format!("nas:{}/rem", t.path().display()));
+    tmux.wait_for(&format!("nas:{}/", src.display()));
+    tmux.keys(&["Right"]);
     tmux.keys(&["Tab"]);
     tmux.type_text(&dst.display().to_string());
     tmux.keys(&["F5"]);

@@ -351,3 +351,63 @@ fn a_move_with_verify_keeps_every_source_whose_copy_reads_back_differently() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(!a.join("same-size.txt").exists());
 }
+
+#[test]
+fn verify_over_sftp_reads_every_copy_back_both_ways_and_removes_what_reads_back_wrong() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    tree(&src);
+    let backing = t.path().join("backing");
+    let _fs = FlipFs::mount(&backing, &t.path().join("mnt"));
+    let mnt = t.path().join("mnt");
+    let ssh = fake_ssh(t.path());
+
+    // To the server, whose disk gives back other bytes for *.flip.
+    let to = format!("otherhost:{}", mnt.join("up").display());
+    let o = batch(&[
+        os("-e"),
+        ssh.as_os_str(),
+        src.as_os_str(),
+        os(&to),
+        os("--verify"),
+        os("--json"),
+    ]);
+    assert_eq!(code(&o), 1, "{}{}", stdout(&o), stderr(&o));
+    let (lines, summary) = json_lines(&o);
+    for bad in ["b.flip", "sub/big.flip"] {
+        let l = lines.iter().find(|l| l["path"] == bad).unwrap();
+        assert_eq!(l["outcome"], "failed", "{l}");
+        let error = l["error"].as_str().unwrap();
+        assert!(
+            error.starts_with("verification failed: the destination reads back differently"),
+            "{l}"
+        );
+        assert!(!backing.join("up").join(bad).exists(), "removed: {bad}");
+    }
+    for good in ["a.txt", "sub/c.bin"] {
+        let l = lines.iter().find(|l| l["path"] == good).unwrap();
+        assert_eq!(l["outcome"], "copied", "{l}");
+        assert_eq!(l["blake3"], b3sum(&src.join(good)), "{l}");
+    }
+    assert_eq!(summary["verified"], 2, "{summary}");
+    assert!(leftover_temps(&backing).is_empty());
+
+    // From the server: every copy here read back and its digest given.
+    let from = format!("otherhost:{}", src.display());
+    let back = t.path().join("back");
+    let o = batch(&[
+        os("-e"),
+        ssh.as_os_str(),
+        os(&from),
+        back.as_os_str(),
+        os("--verify"),
+        os("--json"),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    let (lines, summary) = json_lines(&o);
+    for f in ["a.txt", "b.flip", "sub/c.bin", "sub/big.flip"] {
+        let l = lines.iter().find(|l| l["path"] == f).unwrap();
+        assert_eq!(l["blake3"], b3sum(&src.join(f)), "{l}");
+    }
+    assert_eq!(summary["verified"], 4, "{summary}");
+}

@@ -321,11 +321,20 @@ impl Reporter {
             let _ = writeln!(s, "{}", summary::KEPT_FOR_RESUME);
             for (l, k) in kept.iter().zip(&p.kept_partials) {
                 let _ = writeln!(s, "  {l}");
-                let _ = writeln!(
-                    s,
-                    "    to remove it: rm -- {}",
-                    format::shell_quoted(&k.partial)
-                );
+                // A partial on another machine is removed there.
+                let _ = match crate::location::parse(k.partial.as_os_str()) {
+                    Ok(crate::location::Location::Remote(r)) => writeln!(
+                        s,
+                        "    to remove it: ssh {} rm -- {}",
+                        r.host,
+                        format::shell_quoted(&r.path)
+                    ),
+                    _ => writeln!(
+                        s,
+                        "    to remove it: rm -- {}",
+                        format::shell_quoted(&k.partial)
+                    ),
+                };
             }
         }
         let not_kept = summary::not_kept_lines(p);

@@ -34,5 +34,6 @@ pub use data::direct::page_cache_is_costly;
 /// Which paths a run takes (`--exclude`), for the comparison to take the same.
 pub(crate) use plan::filter::Filter as PathFilter;
 pub use run::{Running, StartError, THREAD_PREFIX, start};
+pub use sftp::folders::FolderLister;
 pub use sftp::session::{ConnectError, Remote};
 pub use write::resume::discard as discard_partial;

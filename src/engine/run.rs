@@ -213,7 +213,6 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
         (config.move_sources, "--move"),
         (config.mirror.is_some(), "--mirror"),
         (config.backup_dir.is_some(), "--backup-dir"),
-        (config.verify, "--verify"),
         (
             config.reflink == crate::config::Reflink::Always,
             "--reflink=always",
@@ -281,7 +280,6 @@ fn start_from_remote(config: Config, remote: Remote) -> Result<Running, StartErr
         (config.move_sources, "--move"),
         (config.mirror.is_some(), "--mirror"),
         (config.backup_dir.is_some(), "--backup-dir"),
-        (config.verify, "--verify"),
         (config.dereference, "--dereference"),
         (
             config.reflink == crate::config::Reflink::Always,

@@ -43,6 +43,10 @@ pub struct App {
     pub setup: Setup,
     /// Every setting from the command line; the form overrides what it edits.
     pub base: Config,
+    /// Lists other machines' folders for the form (started when first
+    /// needed), and the folders asked for and not yet answered.
+    remote: Option<super::remote::RemoteLister>,
+    remote_asked: std::collections::HashSet<(String, PathBuf)>,
     pub running: Option<Running>,
     pub progress: Progress,
     pub source: PathBuf,
@@ -122,6 +126,8 @@ impl App {
                 policy: ConflictPolicy::Ask,
                 ..Config::new("", "")
             },
+            remote: None,
+            remote_asked: Default::default(),
             running: None,
             progress: Progress::new(now),
             source: PathBuf::new(),
@@ -404,6 +410,32 @@ impl App {
         self.conflicts.clear();
         self.dialog = None;
         self.screen = Screen::Summary;
+    }
+
+    /// Asks for the other machine's folders the form wants to complete with,
+    /// and hands it those that came: whether any came (the form changed).
+    pub fn poll_remote(&mut self) -> bool {
+        if let Some((host, dir)) = self.setup.remote_wanted.take()
+            && self.remote_asked.insert((host.clone(), dir.clone()))
+        {
+            let remote = crate::config::Remote {
+                host,
+                rsh: self.base.rsh.clone(),
+            };
+            self.remote
+                .get_or_insert_with(super::remote::RemoteLister::start)
+                .ask(remote, dir);
+        }
+        let Some(lister) = &self.remote else {
+            return false;
+        };
+        let came: Vec<_> = lister.answers.try_iter().collect();
+        let changed = !came.is_empty();
+        for (asked, folders) in came {
+            self.remote_asked.remove(&asked);
+            self.setup.remote_listed(asked, folders);
+        }
+        changed
     }
 
     /// Called every frame: samples throughput for the history chart.

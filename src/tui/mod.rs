@@ -9,6 +9,7 @@ pub mod input;
 pub mod keys;
 pub mod queue;
 pub mod recent;
+pub mod remote;
 pub mod setup;
 pub mod view;
 
@@ -240,6 +241,7 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                     None => app.quit = true,
                 }
             }
+            dirty |= app.poll_remote();
             app.tick(Instant::now());
             if dirty || app.running.is_some() {
                 let drawn =

@@ -96,6 +96,11 @@ pub struct Setup {
     /// Compare only: copy nothing, show how the destination differs.
     pub compare: bool,
     pub error: Option<String>,
+    /// Other machines' folders listed for completion, by `host:folder`.
+    pub remote_folders: std::collections::HashMap<String, super::remote::Folders>,
+    /// A folder on another machine to list for completion (the app asks
+    /// its lister, see `remote`), once.
+    pub remote_wanted: Option<(String, PathBuf)>,
     /// The browser and the suggestions have been read. A copy started from
     /// the command line shows the form only if the user asks for it, so its
     /// start does not read the working folder (a `stat` per entry: 0.09 s in
@@ -138,6 +143,8 @@ impl Setup {
             mirror: false,
             compare: false,
             error: None,
+            remote_folders: Default::default(),
+            remote_wanted: None,
             listed: false,
         };
         if let Some(src) = source {
@@ -275,6 +282,11 @@ impl Setup {
             Field::Dest => &self.dest,
             _ => return,
         };
+        if let Ok(crate::location::Location::Remote(r)) =
+            crate::location::parse(std::ffi::OsStr::new(text.as_str()))
+        {
+            return self.complete_remote(&r.host, &r.path.to_string_lossy());
+        }
         // Empty: the folders used last (sources that still exist).
         if text.is_empty() {
             self.suggestions = match self.focus {
@@ -309,6 +321,48 @@ impl Setup {
         found.sort();
         found.truncate(8);
         self.suggestions = found;
+    }
+
+    /// Completes `host:path` with the folders listed there: asked for once,
+    /// shown when the answer comes (`remote_listed`).
+    fn complete_remote(&mut self, host: &str, path: &str) {
+        let (dir, prefix) = match path.rfind('/') {
+            Some(i) => (&path[..=i], &path[i + 1..]),
+            None => ("", path),
+        };
+        let key = format!("{host}:{dir}");
+        match self.remote_folders.get(&key) {
+            None => self.remote_wanted = Some((host.to_string(), PathBuf::from(dir))),
+            Some(Err(_)) => {}
+            Some(Ok(names)) => {
+                let text = format!("{host}:{path}");
+                let mut found: Vec<String> = names
+                    .iter()
+                    .filter(|n| {
+                        n.starts_with(prefix) && (prefix.starts_with('.') || !n.starts_with('.'))
+                    })
+                    .map(|n| format!("{key}{n}/"))
+                    .filter(|s| *s != text)
+                    .collect();
+                found.truncate(8);
+                self.suggestions = found;
+            }
+        }
+    }
+
+    /// The folders of `dir` on `host` came (or why not): kept, and the
+    /// suggestions read again; a host that could not be reached is said.
+    pub fn remote_listed(
+        &mut self,
+        (host, dir): (String, PathBuf),
+        folders: super::remote::Folders,
+    ) {
+        if let Err(why) = &folders {
+            self.error = Some(why.clone());
+        }
+        let key = format!("{host}:{}", dir.display());
+        self.remote_folders.insert(key, folders);
+        self.complete();
     }
 
     pub fn accept_suggestion(&mut self) -> bool {

@@ -206,6 +206,17 @@ pub fn leftover_temps(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The partials of big files kept for a next run (`.convoy-resume-*.part`).
+pub fn partials(root: &Path) -> Vec<PathBuf> {
+    entries(root)
+        .into_iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().as_bytes();
+            n.starts_with(b".convoy-resume-") && n.ends_with(b".part")
+        })
+        .collect()
+}
+
 /// `cp -a FROM TO`: an exact copy made by another tool, to start a test
 /// from (a pristine tree to compare with, a destination to drift).
 pub fn cp_a(from: &Path, to: &Path) {
@@ -421,4 +432,25 @@ pub fn assert_unchanged(
         "{what} changed:\n{}",
         changed.join("\n")
     );
+}
+
+/// OpenSSH's SFTP server (Debian's openssh-sftp-server).
+pub const SFTP_SERVER: &str = "/usr/lib/openssh/sftp-server";
+
+/// A stand-in for ssh in `dir`: runs OpenSSH's SFTP server here, whatever
+/// the host, as ssh would run it on the other machine (its pid in
+/// `dir/ssh.pid`, for a test that kills it).
+pub fn fake_ssh(dir: &Path) -> PathBuf {
+    need(SFTP_SERVER, "openssh-sftp-server");
+    let script = dir.join("fake-ssh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ > {}/ssh.pid\nexec {SFTP_SERVER}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
 }

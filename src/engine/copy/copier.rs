@@ -384,6 +384,98 @@ impl<S: Source, D: Dest> Copier<'_, S, D> {
 
 /// The write side of a local destination, whatever the source.
 impl<S: Source> Copier<'_, S, DestRoot> {
+    /// Reports an entry, or (a file copied under `--verify`) holds it for
+    /// this worker's next round of reading back; a copier without a lane
+    /// (the resolver) reads it back at once.
+    /// Whether it was held for reading back.
+    pub fn finish_entry(&mut self, dir: &Arc<DirNode>, item: &Item, done: Done) -> bool {
+        if let (Outcome::Failed(e), _) = &done {
+            self.stop_if_fatal(e);
+        }
+        let written = self.written.take();
+        if let ((Outcome::Copied, progressed), Some((digest, stamped))) = (&done, written) {
+            let w = Written {
+                dir: Arc::clone(dir),
+                item: item.clone(),
+                progressed: *progressed,
+                digest,
+                stamped,
+            };
+            if self.round.push(w) || self.id.is_none() {
+                self.verify_round();
+            }
+            return true;
+        }
+        self.send_entry(dir, item, done, None);
+        false
+    }
+
+    /// Reads back the files of this worker's round and reports them.
+    pub fn verify_round(&mut self) {
+        let files = self.round.take();
+        if files.is_empty() {
+            return;
+        }
+        if let Some(worker) = self.id {
+            self.sh.send(Event::Verifying {
+                worker,
+                files: files.len() as u64,
+                bytes: files.iter().map(|w| w.item.meta.size).sum(),
+            });
+        }
+        let results = verify::check(self.sh, &files, &mut self.buf);
+        // `--move`: a source goes once its copy read back the same (see
+        // `moving::remove_verified`).
+        let mut moved: Vec<&Written> = Vec::new();
+        for (w, r) in files.iter().zip(results) {
+            match r {
+                Ok(digest) => {
+                    if self.sh.moving && w.item.meta.nlink <= 1 {
+                        moved.push(w);
+                    }
+                    self.send_entry(
+                        &w.dir,
+                        &w.item,
+                        (Outcome::Copied, w.progressed),
+                        Some(digest),
+                    );
+                }
+                Err(e) => {
+                    self.stop_if_fatal(&e);
+                    self.send_entry(&w.dir, &w.item, (Outcome::Failed(e), w.progressed), None);
+                }
+            }
+        }
+        self.verified.extend(
+            moved
+                .into_iter()
+                .map(|w| (Arc::clone(&w.dir), w.item.clone())),
+        );
+    }
+
+    /// A file copied outside any round (a hard link's second name copied on
+    /// its own): read back at once.
+    pub fn verified_now(&mut self, dir: &Arc<DirNode>, item: &Item, outcome: Outcome) -> Outcome {
+        let Some((digest, stamped)) = self
+            .written
+            .take()
+            .filter(|_| matches!(outcome, Outcome::Copied))
+        else {
+            return outcome;
+        };
+        let w = Written {
+            dir: Arc::clone(dir),
+            item: item.clone(),
+            progressed: 0,
+            digest,
+            stamped,
+        };
+        match verify::check(self.sh, std::slice::from_ref(&w), &mut self.buf).pop() {
+            Some(Err(e)) => Outcome::Failed(e),
+            _ => outcome,
+        }
+    }
+
     /// The group a file created in `dir` (open as `dir_fd`) gets: the
     /// folder's own when it is set-gid, else the process's. Asked once per
     /// folder, and only where owners are kept.
@@ -481,98 +573,6 @@ impl<S: Source> Copier<'_, S, DestRoot> {
 }
 
 impl Copier<'_> {
-    /// Reports an entry, or (a file copied under `--verify`) holds it for
-    /// this worker's next round of reading back; a copier without a lane
-    /// (the resolver) reads it back at once.
-    /// Whether it was held for reading back.
-    pub fn finish_entry(&mut self, dir: &Arc<DirNode>, item: &Item, done: Done) -> bool {
-        if let (Outcome::Failed(e), _) = &done {
-            self.stop_if_fatal(e);
-        }
-        let written = self.written.take();
-        if let ((Outcome::Copied, progressed), Some((digest, stamped))) = (&done, written) {
-            let w = Written {
-                dir: Arc::clone(dir),
-                item: item.clone(),
-                progressed: *progressed,
-                digest,
-                stamped,
-            };
-            if self.round.push(w) || self.id.is_none() {
-                self.verify_round();
-            }
-            return true;
-        }
-        self.send_entry(dir, item, done, None);
-        false
-    }
-
-    /// Reads back the files of this worker's round and reports them.
-    pub fn verify_round(&mut self) {
-        let files = self.round.take();
-        if files.is_empty() {
-            return;
-        }
-        if let Some(worker) = self.id {
-            self.sh.send(Event::Verifying {
-                worker,
-                files: files.len() as u64,
-                bytes: files.iter().map(|w| w.item.meta.size).sum(),
-            });
-        }
-        let results = verify::check(self.sh, &files, &mut self.buf);
-        // `--move`: a source goes once its copy read back the same (see
-        // `moving::remove_verified`).
-        let mut moved: Vec<&Written> = Vec::new();
-        for (w, r) in files.iter().zip(results) {
-            match r {
-                Ok(digest) => {
-                    if self.sh.moving && w.item.meta.nlink <= 1 {
-                        moved.push(w);
-                    }
-                    self.send_entry(
-                        &w.dir,
-                        &w.item,
-                        (Outcome::Copied, w.progressed),
-                        Some(digest),
-                    );
-                }
-                Err(e) => {
-                    self.stop_if_fatal(&e);
-                    self.send_entry(&w.dir, &w.item, (Outcome::Failed(e), w.progressed), None);
-                }
-            }
-        }
-        self.verified.extend(
-            moved
-                .into_iter()
-                .map(|w| (Arc::clone(&w.dir), w.item.clone())),
-        );
-    }
-
-    /// A file copied outside any round (a hard link's second name copied on
-    /// its own): read back at once.
-    pub fn verified_now(&mut self, dir: &Arc<DirNode>, item: &Item, outcome: Outcome) -> Outcome {
-        let Some((digest, stamped)) = self
-            .written
-            .take()
-            .filter(|_| matches!(outcome, Outcome::Copied))
-        else {
-            return outcome;
-        };
-        let w = Written {
-            dir: Arc::clone(dir),
-            item: item.clone(),
-            progressed: 0,
-            digest,
-            stamped,
-        };
-        match verify::check(self.sh, std::slice::from_ref(&w), &mut self.buf).pop() {
-            Some(Err(e)) => Outcome::Failed(e),
-            _ => outcome,
-        }
-    }
-
     /// A file up to date in its bytes whose extended attributes or ACLs are
     /// not the source's gets them in place (counted with the repaired);
     /// `dir_fd` is the destination folder.

@@ -121,14 +121,16 @@ fn special(
 /// Reports an entry of the batch `b`: a file written in a staged folder is
 /// counted there; a failure that means nothing more can be read (the
 /// connection lost) or written (the disk full) stops the run.
-fn report_in(c: &Downloader<'_>, b: &Batch, item: &Item, done: Done) {
+fn report_in(c: &mut Downloader<'_>, b: &Batch, item: &Item, done: Done) {
     if let (true, Outcome::Copied, Some(stage)) = (b.in_place, &done.0, &b.dir.stage) {
         stage.wrote(item.kind == ItemKind::File, item.meta.size);
     }
     report(c, &b.dir, item, done);
 }
 
-pub(crate) fn report(c: &Downloader<'_>, dir: &DirNode, item: &Item, done: Done) {
+/// Reports an entry, or (a file copied under `--verify`) holds it to be read
+/// back (see `Copier::finish_entry`).
+pub(crate) fn report(c: &mut Downloader<'_>, dir: &Arc<DirNode>, item: &Item, done: Done) {
     if let (Outcome::Failed(e), _) = &done {
         // Every further read would fail the same way.
         if c.sh.source.is_lost() && !c.sh.control.is_cancelled() {
@@ -138,7 +140,7 @@ pub(crate) fn report(c: &Downloader<'_>, dir: &DirNode, item: &Item, done: Done)
             c.stop_if_fatal(e);
         }
     }
-    c.send_entry(dir, item, done, None);
+    c.finish_entry(dir, item, done);
 }
 
 /// A small file read already: written whole into a new file, sealed with
@@ -166,6 +168,9 @@ fn write_small(
     }
     let put = new.commit(&item.name, replace);
     let outcome = c.put_in_place(put, (in_place.is_none(), Some(dir_fd)), (dir, item, meta));
+    if matches!(outcome, Outcome::Copied) && sh.verify {
+        c.written = Some((*blake3::hash(data).as_bytes(), *meta));
+    }
     (outcome, 0)
 }
 
@@ -223,7 +228,8 @@ fn receive_file(
     let lane = c.lane_for(dir, item, meta.size);
     let mut progressed = 0;
     let step = each_piece(sh, lane, &mut progressed);
-    let got = sh.source.receive(&src, out, meta.size, None, step);
+    let mut hash = sh.verify.then(blake3::Hasher::new);
+    let got = sh.source.receive(&src, out, meta.size, hash.as_mut(), step);
     let session = &sh.source.session;
     let close = |f: openssh_sftp_client::file::File| {
         let _ = session.block_on(f.close());
@@ -262,6 +268,9 @@ fn receive_file(
     }
     let put = new.commit(&item.name, replace);
     let outcome = c.put_in_place(put, (in_place.is_none(), Some(dir_fd)), (dir, item, &meta));
+    if let (Outcome::Copied, Some(h)) = (&outcome, hash) {
+        c.written = Some((*h.finalize().as_bytes(), meta));
+    }
     (outcome, progressed)
 }
 

@@ -160,7 +160,9 @@ impl Writes<SftpSource> for DestRoot {
         }
     }
 
-    fn catch_up(_: &mut Copier<'_, SftpSource, Self>) {}
+    fn catch_up(c: &mut Copier<'_, SftpSource, Self>) {
+        c.verify_round();
+    }
 
     fn finish(
         sh: &Shared<SftpSource, Self>,

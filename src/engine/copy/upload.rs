@@ -23,8 +23,9 @@ use crate::engine::read::Source;
 use crate::engine::read::source::SourceRoot;
 use crate::engine::sftp::dest::{Put, SftpDest, Small};
 use crate::engine::write::Dest;
+use crate::engine::write::resume;
 use crate::error::Op;
-use crate::event::{Outcome, SkipReason};
+use crate::event::{Digest, Outcome, SkipReason};
 
 type Uploader<'a> = Copier<'a, SourceRoot, SftpDest>;
 
@@ -57,6 +58,8 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
     };
     // Small files to write all at once, once the batch has been looked at.
     let mut small: Vec<(&Item, Small)> = Vec::new();
+    // Under --verify, each small file's digest, as it was read.
+    let mut digests: Vec<Option<Digest>> = Vec::new();
     for item in &b.items {
         if c.sh.control.checkpoint().is_err() {
             return;
@@ -71,6 +74,9 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
                                 // leave with the batch.
                                 Ok(s) => match c.sh.control.throttle(s.data.len() as u64) {
                                     Ok(()) => {
+                                        let digest =
+                                            c.sh.verify.then(|| *blake3::hash(&s.data).as_bytes());
+                                        digests.push(digest);
                                         small.push((item, s));
                                         None
                                     }
@@ -103,7 +109,9 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
     let replaces: Vec<bool> = files.iter().map(|f| f.replace).collect();
     let sh = c.sh;
     let puts = sh.root().put_many(files, sh.meta.owner, sh.fsync);
-    for ((item, put), replace) in items.into_iter().zip(puts).zip(replaces) {
+    // Copies to read back (`--verify`), all at once once the batch is in.
+    let mut held: Vec<(&Item, Digest)> = Vec::new();
+    for (((item, put), replace), digest) in items.into_iter().zip(puts).zip(replaces).zip(digests) {
         let done = match put {
             Put::Done => (Outcome::Copied, 0),
             Put::Taken => (Outcome::Skipped(SkipReason::Conflict), 0),
@@ -117,17 +125,84 @@ pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
                 c.fail(&b.dir, item, op, e, true)
             }
         };
-        report(c, &b.dir, item, done);
+        // A file written the one-at-a-time way holds its own digest.
+        match (&done.0, digest) {
+            (Outcome::Copied, Some(d)) if c.written.is_none() => held.push((item, d)),
+            _ => report(c, &b.dir, item, done),
+        }
+    }
+    if let (Some(dir), false) = (dir_path, held.is_empty()) {
+        read_back_batch(c, dir, &b.dir, held);
     }
 }
 
 /// Reports an entry; a failure that means the destination takes nothing
-/// more (the connection lost, the disk full) stops the run.
-pub(crate) fn report(c: &Uploader<'_>, dir: &DirNode, item: &Item, done: Done) {
+/// more (the connection lost, the disk full) stops the run. A file copied
+/// under `--verify` is read back first (see [`read_back`]).
+pub(crate) fn report(c: &mut Uploader<'_>, dir: &Arc<DirNode>, item: &Item, done: Done) {
+    let (done, digest) = match (done, c.written.take()) {
+        ((Outcome::Copied, p), Some((digest, _))) => {
+            let path = c.sh.root().open_node(dir);
+            let back = path.and_then(|d| c.sh.root().hash_back(&d, &item.name, item.meta.size));
+            read_back(c, dir, item, (back, digest), p)
+        }
+        (done, _) => (done, None),
+    };
     if let (Outcome::Failed(e), _) = &done {
         c.stop_if_fatal(e);
     }
-    c.send_entry(dir, item, done, None);
+    c.send_entry(dir, item, done, digest);
+}
+
+/// Reads back the small files of one batch all at once and reports them.
+fn read_back_batch(
+    c: &mut Uploader<'_>,
+    dir: &Path,
+    node: &Arc<DirNode>,
+    held: Vec<(&Item, Digest)>,
+) {
+    let wanted = held
+        .iter()
+        .map(|(i, _)| (i.name.clone(), i.meta.size))
+        .collect();
+    let backs = c.sh.root().hash_back_many(dir, wanted);
+    for ((item, digest), back) in held.into_iter().zip(backs) {
+        let (done, digest) = read_back(c, node, item, (back, digest), 0);
+        if let (Outcome::Failed(e), _) = &done {
+            c.stop_if_fatal(e);
+        }
+        c.send_entry(node, item, done, digest);
+    }
+}
+
+/// What reading a copy back said: its digest where it reads back as it was
+/// sent; a copy that reads back differently is this run's own and known
+/// bad, so it is removed and reported, for the next run to copy again.
+fn read_back(
+    c: &Uploader<'_>,
+    node: &Arc<DirNode>,
+    item: &Item,
+    (back, sent): (std::io::Result<Digest>, Digest),
+    progressed: u64,
+) -> (Done, Option<Digest>) {
+    let why = match back {
+        Ok(d) if d == sent => return ((Outcome::Copied, progressed), Some(sent)),
+        Ok(_) => {
+            let root = c.sh.root();
+            let removed = root
+                .open_node(node)
+                .and_then(|d| root.remove_at(&d, &item.name).map_err(Into::into));
+            std::io::Error::other(match removed {
+                Ok(()) => "the destination reads back differently (the copy was removed)".into(),
+                Err(e) => format!(
+                    "the destination reads back differently (the copy could not be removed: {e})"
+                ),
+            })
+        }
+        Err(e) => std::io::Error::other(format!("cannot read it back ({e})")),
+    };
+    let failed = c.fail(node, item, Op::Verify, why, true).0;
+    ((failed, progressed), None)
 }
 
 /// The bytes of a small file, read whole, with the metadata they were read
@@ -217,7 +292,14 @@ fn send_file(
     };
     let sh = c.sh;
     let root = sh.root();
-    let (name, out) = match root.create_temp(dir) {
+    // A big file goes into a partial that outlives a cancel or a kill, and
+    // continues one an earlier run left (see `write::resume`).
+    let resumable = resume::resumable(&meta);
+    let opened = match resumable {
+        true => partial(c, dir, node, item, (src.as_fd(), &meta)),
+        false => root.create_temp(dir).map(|(name, out)| (name, out, 0)),
+    };
+    let (name, out, start) = match opened {
         Ok(x) => x,
         Err(e) => return c.fail(node, item, Op::Create, root.explain(e, dir), true),
     };
@@ -230,10 +312,41 @@ fn send_file(
     let lane = c.lane_for(node, item, meta.size);
     let mut progressed = 0;
     let step = each_piece(sh, lane, &mut progressed);
-    let sent = root.send(&out, src.as_fd(), meta.size, &mut c.buf, None, step);
+    let mut hash = sh.verify.then(blake3::Hasher::new);
+    // What is kept of the partial is read back with the rest: here it is
+    // only hashed, from the source.
+    if let (Some(h), true) = (hash.as_mut(), start > 0)
+        && let Err(e) = hash_prefix(src.as_fd(), start, h, &mut c.buf)
+    {
+        return c.fail(node, item, Op::Read, e, false);
+    }
+    let sent = root.send(
+        &out,
+        src.as_fd(),
+        (start, meta.size),
+        &mut c.buf,
+        hash.as_mut(),
+        step,
+    );
     match sent {
         Ok(_) => {}
-        Err(CopyFail::Cancelled) => return (Outcome::Cancelled, progressed),
+        Err(CopyFail::Cancelled) => {
+            // What was sent is kept for the next run to continue, and said.
+            if resumable {
+                temp.placed = true;
+                let written = start + progressed;
+                let kept = crate::event::KeptPartial {
+                    path: root.display(&node.rel.join(&item.name)),
+                    partial: root.display(&node.rel.join(&temp.name)),
+                    written,
+                    of: meta.size,
+                };
+                sh.send(crate::event::Event::Notice(
+                    crate::event::Notice::KeptForResume(kept),
+                ));
+            }
+            return (Outcome::Cancelled, progressed);
+        }
         Err(CopyFail::Skipped) => return (Outcome::Skipped(SkipReason::ByUser), progressed),
         Err(CopyFail::Read(e)) => return (c.fail(node, item, Op::Read, e, false).0, progressed),
         Err(CopyFail::Write(e) | CopyFail::Clone(e)) => {
@@ -259,7 +372,59 @@ fn send_file(
     }
     let put = root.commit(dir, &temp.name, &item.name, replace);
     temp.placed = put.is_ok();
-    (c.placed(put, node, item), progressed)
+    let outcome = c.placed(put, node, item);
+    if let (Outcome::Copied, Some(h)) = (&outcome, hash) {
+        c.written = Some((*h.finalize().as_bytes(), meta));
+    }
+    (outcome, progressed)
+}
+
+/// The partial a big file is written into, and where writing continues:
+/// past what an earlier run left of it that reads as the source, or at 0.
+fn partial(
+    c: &Uploader<'_>,
+    dir: &Path,
+    node: &DirNode,
+    item: &Item,
+    (src, meta): (std::os::fd::BorrowedFd<'_>, &SrcMeta),
+) -> std::io::Result<(std::ffi::OsString, openssh_sftp_client::file::File, u64)> {
+    let root = c.sh.root();
+    let name = resume::partial_name(&item.name, meta);
+    let (out, found) = root.open_partial(dir, &name)?;
+    let start = match found {
+        0 => 0,
+        found => root.resume_at(&out, src, found, meta.size)?,
+    };
+    if start > 0 {
+        c.sh.send(crate::event::Event::Notice(crate::event::Notice::Resumed {
+            path: root.display(&node.rel.join(&item.name)),
+            at: start,
+            of: meta.size,
+        }));
+    }
+    Ok((name, out, start))
+}
+
+/// Hashes the first `len` bytes of `src` into `h`.
+fn hash_prefix(
+    src: std::os::fd::BorrowedFd<'_>,
+    len: u64,
+    h: &mut blake3::Hasher,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    buf.resize(buf.len().max(1024 * 1024), 0);
+    let mut at = 0;
+    while at < len {
+        let want = (len - at).min(buf.len() as u64) as usize;
+        match rustix::io::pread(src, &mut buf[..want], at)? {
+            0 => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            n => {
+                h.update(&buf[..n]);
+                at += n as u64;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn symlink(

@@ -12,7 +12,7 @@ use crate::engine::sftp::dest::{Naming, SftpDest};
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::error::{CopyError, Op};
-use crate::event::{Outcome, SkipReason};
+use crate::event::{Event, Notice, Outcome, SkipReason};
 use rustix::io::Errno;
 
 type Remote = Shared<SourceRoot, SftpDest>;
@@ -34,6 +34,11 @@ pub(crate) fn finish(sh: &Remote, planned: Planned) {
             };
             sh.link_done(link, outcome);
         }
+    }
+    // Partials no copy of this run took up belong to sources that changed or
+    // went: a run that finished its folders removes them.
+    if !sh.control.is_cancelled() && !sh.dry_run {
+        sweep_partials(sh, &planned);
     }
     // Even after a cancel: folders must not stay private (0700) and misdated.
     // Setting one folder's metadata changes no other's, so all are sent at
@@ -77,6 +82,37 @@ pub(crate) fn finish(sh: &Remote, planned: Planned) {
         sh.folder_done(dir, outcome);
     }
     sh.say_counted();
+}
+
+/// Removes the partials left in the folders where the walk found some.
+fn sweep_partials(sh: &Remote, planned: &Planned) {
+    use std::sync::atomic::Ordering;
+    let root = sh.root();
+    for (dir, _) in planned
+        .dirs
+        .iter()
+        .filter(|(d, _)| d.partials.load(Ordering::Relaxed))
+    {
+        let Ok(path) = root.open_node(dir) else {
+            continue;
+        };
+        let Ok(listing) = root.list_now(&path) else {
+            continue;
+        };
+        for name in listing
+            .keys()
+            .filter(|n| crate::engine::write::resume::is_partial(n))
+        {
+            if let Err(e) = root.remove_at(&path, name) {
+                let at = root.display(&dir.rel.join(name));
+                sh.send(Event::Notice(Notice::Sweep(CopyError::new(
+                    at,
+                    Op::RemoveTemp,
+                    e.into(),
+                ))));
+            }
+        }
+    }
 }
 
 /// The second name of a hard-linked file: a link to its first name, which

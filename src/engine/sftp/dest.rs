@@ -24,6 +24,7 @@ use super::attrs::{WINDOW, meta_of};
 use super::errors::{self, errno};
 use super::listings::{Listing, Listings, list_at};
 use super::pending::Made;
+use super::reads;
 use super::session::Session;
 use crate::engine::data::bytes::CopyFail;
 use crate::engine::data::same_bytes::{Relation, relate_to};
@@ -34,6 +35,7 @@ use crate::engine::write::caps::Learned;
 use crate::engine::write::temp_name::TempNames;
 use crate::engine::write::{Dest, TakenAway};
 use crate::error::{CopyError, Op};
+use crate::event::Digest;
 
 /// How a complete temporary takes a name that must not replace another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -263,6 +265,57 @@ impl SftpDest {
         named.map_err(|e| self.refused(self.session.lost_why(e), &to))
     }
 
+    /// The partial `name` in `dir` a big file is written into (see
+    /// `write::resume`), opened to be written, and how long an earlier run
+    /// left it (0 for a new one). SFTP locks nothing: two runs of the same
+    /// copy at once would write one partial (the README says so).
+    pub fn open_partial(&self, dir: &Path, name: &OsStr) -> io::Result<(File, u64)> {
+        let path = dir.join(name);
+        let sftp = self.session.sftp();
+        let mut f = self
+            .session
+            .run(
+                sftp.options()
+                    .write(true)
+                    .read(true)
+                    .create(true)
+                    .open(&path),
+            )
+            .map_err(|e| self.refused(e, &path))?;
+        let found = self.session.run(f.metadata())?.len().unwrap_or(0);
+        Ok((f, found))
+    }
+
+    /// Where writing an earlier run's partial `out`, `found` bytes long,
+    /// continues: past the last whole MiB of it whose last MiB reads as the
+    /// source `src` reads there, or at 0. The partial is cut to it.
+    pub fn resume_at(
+        &self,
+        out: &File,
+        src: std::os::fd::BorrowedFd<'_>,
+        found: u64,
+        size: u64,
+    ) -> io::Result<u64> {
+        const STEP: u64 = 1024 * 1024;
+        let keep = (found.min(size) / STEP) * STEP;
+        let mut start = 0;
+        if keep >= STEP {
+            let mut mine = vec![0u8; STEP as usize];
+            let n = rustix::io::pread(src, &mut mine, keep - STEP)?;
+            let mut theirs = Vec::new();
+            let read = reads::pipelined(&self.session, out, (keep - STEP, keep), |d| {
+                theirs.extend_from_slice(d);
+                Ok(())
+            });
+            if read.is_ok() && n == STEP as usize && theirs == mine {
+                start = keep;
+            }
+        }
+        let mut f = out.clone();
+        self.session.run(f.set_len(start))?;
+        Ok(start)
+    }
+
     /// Writes `size` bytes of the local file `src` into the new file `out`,
     /// many write requests in flight (up to [`IN_FLIGHT`] bytes), `step`
     /// told of each piece sent (it stops the copy when it fails). What was
@@ -271,7 +324,7 @@ impl SftpDest {
         &self,
         out: &File,
         src: std::os::fd::BorrowedFd<'_>,
-        size: u64,
+        (start, size): (u64, u64),
         buf: &mut Vec<u8>,
         mut hash: Option<&mut blake3::Hasher>,
         mut step: impl FnMut(u64) -> Result<(), CopyFail>,
@@ -281,9 +334,15 @@ impl SftpDest {
         if buf.len() < PIECE {
             buf.resize(PIECE, 0);
         }
+        use tokio::io::AsyncSeekExt;
         let mut w = Box::pin(TokioCompatFile::new(out.clone()));
         let write = |e: io::Error| CopyFail::Write(self.session.lost_why(errors::from_writer(e)));
-        let mut done = 0u64;
+        if start > 0 {
+            self.session
+                .block_on(w.as_mut().seek(io::SeekFrom::Start(start)))
+                .map_err(write)?;
+        }
+        let mut done = start;
         while done < size {
             let want = (size - done).min(PIECE as u64) as usize;
             let n = rustix::io::pread(src, &mut buf[..want], done)
@@ -340,6 +399,12 @@ impl SftpDest {
         }
         let listed = self.session.block_on(list_at(&self.session, dir));
         listed.map(Arc::new).map_err(|e| self.session.lost_why(e))
+    }
+
+    /// What the folder `dir` holds now, listed anew (not the walk's).
+    pub fn list_now(&self, dir: &Path) -> io::Result<Listing> {
+        let listed = self.session.block_on(list_at(&self.session, dir));
+        listed.map_err(|e| self.session.lost_why(e))
     }
 
     /// Asks for the listings of `dir`'s subfolders in `listing`, all at once,
@@ -408,6 +473,50 @@ impl SftpDest {
             Ok(v) if v.bavail == 0 || v.favail == 0 => Errno::NOSPC.into(),
             _ => e,
         }
+    }
+
+    /// The BLAKE3 of the file `name` in `dir` as the server reads it back
+    /// (`--verify`): through the server's cache, which SFTP cannot pass.
+    pub fn hash_back(&self, dir: &Path, name: &OsStr, size: u64) -> io::Result<Digest> {
+        let path = dir.join(name);
+        let f = self.session.run(self.session.sftp().open(&path))?;
+        let mut h = blake3::Hasher::new();
+        let mut got = 0u64;
+        let read = reads::pipelined(&self.session, &f, (0, size.max(1)), |data| {
+            h.update(data);
+            got += data.len() as u64;
+            Ok(())
+        });
+        let _ = self.session.run(f.close());
+        match read {
+            Ok(()) if got == size => Ok(*h.finalize().as_bytes()),
+            Ok(()) => Err(io::Error::other(format!(
+                "it is {got} bytes long, not {size}"
+            ))),
+            Err(CopyFail::Read(e) | CopyFail::Write(e) | CopyFail::Clone(e)) => Err(e),
+            Err(CopyFail::Cancelled | CopyFail::Skipped) => Err(io::Error::other("stopped")),
+        }
+    }
+
+    /// [`SftpDest::hash_back`] of many small files of `dir` at once.
+    pub fn hash_back_many(
+        &self,
+        dir: &Path,
+        files: Vec<(OsString, u64)>,
+    ) -> Vec<io::Result<Digest>> {
+        let sizes: Vec<u64> = files.iter().map(|(_, s)| *s).collect();
+        reads::read_many(&self.session, dir, files)
+            .into_iter()
+            .zip(sizes)
+            .map(|(r, size)| match r {
+                Ok(data) if data.len() as u64 == size => Ok(*blake3::hash(&data).as_bytes()),
+                Ok(data) => Err(io::Error::other(format!(
+                    "it is {} bytes long, not {size}",
+                    data.len()
+                ))),
+                Err(e) => Err(e),
+            })
+            .collect()
     }
 
     /// Removes the temporary `name` in `dir`, quietly: its copy failed.

@@ -7,21 +7,18 @@
 //! a folder. Small files are read many at once (`read_many`), a big one with
 //! many reads in flight (`receive`).
 
-use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::io;
 use std::os::fd::BorrowedFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use bytes::BytesMut;
 use openssh_sftp_client::file::File;
 use rustix::fs::FileType;
 
 use super::attrs::meta_of;
-use super::errors;
 use super::listings::Listings;
-use super::session::{IN_FLIGHT, Session};
+use super::session::Session;
 use crate::engine::data::bytes::CopyFail;
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::read::{Fresh, Source};
@@ -35,11 +32,7 @@ pub(crate) struct SftpSource {
     listings: Listings,
 }
 
-/// Bytes one read request asks for: OpenSSH's server answers up to 255 KiB.
-const READ: u32 = 255 * 1024;
-
-/// A small file read whole: its bytes.
-pub(crate) type Read = io::Result<Vec<u8>>;
+use super::reads::{self, Read};
 
 impl SftpSource {
     /// The folder `path` on the connected server (a symlink the user names
@@ -87,25 +80,9 @@ impl SftpSource {
     }
 
     /// Reads the small files `files` of the folder `dir` whole, all at once
-    /// (each opened, read and closed; every file's requests in flight
-    /// together, up to the connection's count of files), each with the size
-    /// the walk saw (see [`read_one`]). Their bytes, in order.
+    /// (see [`reads::read_many`]).
     pub fn read_many(&self, dir: &Path, files: Vec<(OsString, u64)>) -> Vec<Read> {
-        let on = &self.session;
-        let tasks = files.into_iter().map(|(name, size)| {
-            let (session, path) = (Arc::clone(on), dir.join(name));
-            async move {
-                let _slot = session.files.acquire().await;
-                read_one(&session, &path, size).await
-            }
-        });
-        let out = on.all(tasks);
-        out.into_iter()
-            .map(|r| {
-                r.unwrap_or_else(|| Err(io::Error::other("the read's task failed")))
-                    .map_err(|e| on.lost_why(e))
-            })
-            .collect()
+        reads::read_many(&self.session, dir, files)
     }
 
     /// Reads `size` bytes of the open remote file `src` into the local file
@@ -121,84 +98,17 @@ impl SftpSource {
         mut hash: Option<&mut blake3::Hasher>,
         mut step: impl FnMut(u64) -> Result<(), CopyFail>,
     ) -> Result<u64, CopyFail> {
-        let read = |e: io::Error| CopyFail::Read(self.session.lost_why(e));
-        let mut asked = VecDeque::new();
-        let (mut next, mut done) = (0u64, 0u64);
-        let depth = (IN_FLIGHT as u64 / u64::from(READ)).max(1) as usize;
-        loop {
-            while asked.len() < depth && next < size {
-                let want = (size - next).min(u64::from(READ)) as u32;
-                let (mut f, at) = (src.clone(), next);
-                let answer = self
-                    .session
-                    .spawn_answer(async move { read_at(&mut f, at, want).await });
-                asked.push_back((want, answer));
-                next += u64::from(want);
-            }
-            let Some((want, first)) = asked.pop_front() else {
-                break;
-            };
-            let data = self.session.block_on(first).map_err(read)?;
+        let mut done = 0u64;
+        reads::pipelined(&self.session, src, (0, size), |data| {
             if let Some(h) = hash.as_deref_mut() {
-                h.update(&data);
+                h.update(data);
             }
-            write_all_at(out, &data, done).map_err(CopyFail::Write)?;
+            write_all_at(out, data, done).map_err(CopyFail::Write)?;
             done += data.len() as u64;
-            step(data.len() as u64)?;
-            // Short: the file ends here now (it shrank).
-            if data.len() < want as usize {
-                break;
-            }
-        }
+            step(data.len() as u64)
+        })?;
         Ok(done)
     }
-}
-
-/// Reads up to `want` bytes at `at`, more requests where the server answers
-/// with less: what came back, short only at the end of the file.
-async fn read_at(f: &mut File, at: u64, want: u32) -> io::Result<Vec<u8>> {
-    use tokio::io::AsyncSeekExt;
-    f.seek(io::SeekFrom::Start(at))
-        .await
-        .map_err(errors::from_writer)?;
-    let mut got = Vec::with_capacity(want as usize);
-    while got.len() < want as usize {
-        let left = want - got.len() as u32;
-        match f.read(left, BytesMut::with_capacity(left as usize)).await {
-            Ok(Some(b)) if !b.is_empty() => got.extend_from_slice(&b),
-            Ok(_) => break,
-            Err(e) => return Err(errors::to_io(e)),
-        }
-    }
-    Ok(got)
-}
-
-/// Opens and reads the file at `path`, which the walk saw `size` bytes long:
-/// its bytes, up to one more than that (one read request for most small
-/// files, its answer short at the end of the file). Closed without waiting
-/// for the answer. Bytes of another length mean the file changed since the
-/// walk: the caller reads it again the careful way.
-async fn read_one(session: &Session, path: &Path, size: u64) -> io::Result<Vec<u8>> {
-    let mut f = session.sftp().open(path).await.map_err(errors::to_io)?;
-    let mut data = Vec::with_capacity(size as usize + 1);
-    let read = loop {
-        let left = size + 1 - data.len() as u64;
-        let want = left.min(u64::from(READ)) as u32;
-        match f.read(want, BytesMut::with_capacity(want as usize)).await {
-            Ok(Some(b)) => {
-                data.extend_from_slice(&b);
-                if b.len() < want as usize || data.len() as u64 > size {
-                    break Ok(());
-                }
-            }
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(errors::to_io(e)),
-        }
-    };
-    tokio::spawn(async move {
-        let _ = f.close().await;
-    });
-    read.map(|()| data)
 }
 
 /// Writes all of `data` at `at` in the local file `out`.

@@ -20,9 +20,11 @@ use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::os::sys;
 use crate::engine::plan::item::Item;
 use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
 use crate::engine::shared::Shared;
 use crate::engine::write::Dest;
 use crate::engine::write::TakenAway;
+use crate::engine::write::dest::DestRoot;
 use crate::error::{CopyError, Op};
 use crate::event::Digest;
 
@@ -124,8 +126,8 @@ fn hash_direct(
 
 /// Brings the files of a round to the device and reads each back: `Ok` with
 /// its digest when it reads back as it was written, else the failure.
-pub(crate) fn check(
-    sh: &Shared,
+pub(crate) fn check<S: Source>(
+    sh: &Shared<S, DestRoot>,
     files: &[Written],
     buf: &mut Vec<u8>,
 ) -> Vec<Result<Digest, CopyError>> {
@@ -150,8 +152,8 @@ pub(crate) fn check(
         .collect()
 }
 
-fn read_back(
-    sh: &Shared,
+fn read_back<S: Source>(
+    sh: &Shared<S, DestRoot>,
     dir: &OwnedFd,
     w: &Written,
     synced: bool,
@@ -198,7 +200,7 @@ fn read_back(
 /// Takes a copy known bad away from its final name (see
 /// [`Dest::take_away`]);
 /// says how, or why it stays.
-fn take_away(sh: &Shared, dir: &OwnedFd, name: &std::ffi::OsStr) -> String {
+fn take_away<S: Source>(sh: &Shared<S, DestRoot>, dir: &OwnedFd, name: &std::ffi::OsStr) -> String {
     match sh.root().take_away(dir.as_fd(), name) {
         Ok(TakenAway::Removed) => "the copy was removed".into(),
         Ok(TakenAway::SetAside { name, why }) => format!(
