@@ -401,6 +401,7 @@ impl Args {
             remote: None,
             remote_source: None,
             rsh: self.rsh.clone(),
+            placing: crate::config::Placing::Contents,
         })
     }
 

@@ -178,6 +178,9 @@ pub struct Config {
     /// An entry at the top of `source` that takes another name in DEST (a
     /// file copied to a new name): (its name, the name it gets).
     pub rename: Option<(OsString, OsString)>,
+    /// Where one side is on another machine, what `sources` could not look
+    /// at before connecting (see [`Placing`]).
+    pub placing: Placing,
     /// `--move`: each source entry goes once its copy is complete and on
     /// the device (see `engine::moving`).
     pub move_sources: bool,
@@ -194,6 +197,23 @@ pub struct Config {
     pub remote_source: Option<Remote>,
     /// `-e, --rsh`: the command that runs ssh for a `host:path` DEST.
     pub rsh: Option<String>,
+}
+
+/// How SOURCE lands in DEST when one of them is on another machine and
+/// what it is (a folder or a file) is only known once connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Placing {
+    /// A folder SOURCE is copied as DEST (its contents); a file SOURCE
+    /// goes into DEST when DEST is a folder or is written `DEST/`, else it
+    /// is copied to the name DEST.
+    #[default]
+    Contents,
+    /// SOURCE goes into DEST under its own name (one of several sources).
+    Into,
+    /// The file SOURCE, copied into the folder DEST to the name `rename`
+    /// gives, goes into DEST/that name instead if that is a folder on the
+    /// other machine (`convoy f host:dir` where `dir` exists there).
+    ToNameUnlessFolder,
 }
 
 /// How a mirror deletes what the source does not have.
@@ -232,6 +252,7 @@ impl Config {
             remote: None,
             remote_source: None,
             rsh: None,
+            placing: Placing::Contents,
         }
     }
 }

@@ -58,34 +58,56 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
         };
         cfg.resolved().map(|c| vec![c])
     };
-    let mut remote = None;
-    for s in sources {
-        if let crate::location::Location::Remote(r) = crate::config::place(s)? {
-            remote = Some(r);
+    let remote_sources = sources
+        .iter()
+        .map(|s| crate::config::place(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let remote_sources: Vec<_> = remote_sources
+        .into_iter()
+        .filter_map(|p| match p {
+            crate::location::Location::Remote(r) => Some(r),
+            crate::location::Location::Local(_) => None,
+        })
+        .collect();
+    if !remote_sources.is_empty() {
+        if remote_sources.len() < sources.len() {
+            return Err(InputError::Other(format!(
+                "{}: sources on another machine and on this one go in two runs",
+                remote_sources[0]
+            )));
         }
-    }
-    if let Some(r) = remote {
-        return match sources {
-            [one] => one_run(one),
-            _ => Err(InputError::Other(format!(
-                "{r}: several sources with one on another machine are not available yet: \
-                 give one folder"
-            ))),
-        };
+        if let [one] = sources {
+            return one_run(one);
+        }
+        // Each goes into DEST under its own name; what each is, the run
+        // finds out once connected.
+        let mut names = HashSet::new();
+        for r in &remote_sources {
+            let name = r.path.file_name().map(OsString::from).ok_or_else(|| {
+                InputError::Other(format!("{r}: name a folder or a file to copy into DEST"))
+            })?;
+            if !names.insert(name.clone()) {
+                return Err(InputError::Other(format!(
+                    "{r}: two sources are named {}; each goes into the destination under its own name",
+                    DisplayPath(Path::new(&name))
+                )));
+            }
+        }
+        return sources
+            .iter()
+            .map(|s| {
+                let cfg = Config {
+                    source: s.clone(),
+                    dest: dest.to_path_buf(),
+                    placing: crate::config::Placing::Into,
+                    ..base.clone()
+                };
+                cfg.resolved()
+            })
+            .collect();
     }
     if let crate::location::Location::Remote(r) = crate::config::place(dest)? {
-        return match sources {
-            [one] if fs::metadata(one).is_ok_and(|m| m.is_dir()) => one_run(one),
-            [one] if fs::symlink_metadata(one).is_ok() => Err(InputError::Other(format!(
-                "{}: copying a single file to another machine is not available yet: \
-                 give a folder",
-                crate::format::DisplayPath(one)
-            ))),
-            [one] => one_run(one),
-            _ => Err(InputError::Other(format!(
-                "{r}: several sources to another machine are not available yet: give one folder"
-            ))),
-        };
+        return to_another_machine(base, sources, dest, r);
     }
     let metas = sources
         .iter()
@@ -120,14 +142,7 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
             }
             let mut names = HashSet::new();
             for (s, m) in sources.iter().zip(&metas) {
-                let name = entry_name(s)?;
-                if !names.insert(name.clone()) {
-                    return Err(InputError::Other(format!(
-                        "{}: two sources are named {}; each goes into the destination under its own name",
-                        DisplayPath(s),
-                        DisplayPath(Path::new(&name))
-                    )));
-                }
+                let name = unique_name(&mut names, s)?;
                 let into = dest.join(&name);
                 if is_dir_source(m, s, base) {
                     // The same checks as a folder copy into DEST/name.
@@ -136,20 +151,85 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
                     check_not_same(s, &into)?;
                 }
             }
-            let mut runs: Vec<Config> = Vec::new();
-            for s in sources {
-                let cfg = group(base, s, dest)?;
-                match runs.iter_mut().find(|r| r.source == cfg.source) {
-                    Some(run) => {
-                        let only = run.only.get_or_insert_with(HashSet::new);
-                        only.extend(cfg.only.into_iter().flatten());
-                    }
-                    None => runs.push(cfg),
-                }
-            }
-            Ok(runs)
+            by_parent(sources.iter().map(|s| group(base, s, dest)))
         }
     }
+}
+
+/// Sources here into DEST on another machine: one folder is copied as DEST;
+/// one file goes into DEST written `host:dir/` (or the login folder), else to
+/// the name DEST unless that is a folder there (found out once connected);
+/// several go into DEST under their own names, one run per parent folder.
+fn to_another_machine(
+    base: &Config,
+    sources: &[PathBuf],
+    dest: &Path,
+    r: crate::location::Remote,
+) -> Result<Vec<Config>, InputError> {
+    let metas = sources
+        .iter()
+        .map(|s| lstat_source(s))
+        .collect::<Result<Vec<_>, _>>()?;
+    let into_dest = |s: &Path| group(base, s, dest).and_then(Config::resolved);
+    if let ([one], [m]) = (sources, &metas[..]) {
+        if is_dir_source(m, one, base) {
+            let cfg = Config {
+                source: one.clone(),
+                dest: dest.to_path_buf(),
+                ..base.clone()
+            };
+            return Ok(vec![cfg.resolved()?]);
+        }
+        let slash = dest.as_os_str().as_encoded_bytes().ends_with(b"/");
+        let Some(name) = r.path.file_name().filter(|_| !slash) else {
+            return Ok(vec![into_dest(one)?]);
+        };
+        let mut parent = OsString::from(format!("{}:", r.host));
+        parent.push(r.path.parent().unwrap_or(Path::new("")).as_os_str());
+        let mut cfg = group(base, one, Path::new(&parent))?;
+        let from = entry_name(one)?;
+        cfg.rename = Some((from, name.to_os_string()));
+        cfg.placing = crate::config::Placing::ToNameUnlessFolder;
+        return Ok(vec![cfg.resolved()?]);
+    }
+    let mut names = HashSet::new();
+    for s in sources {
+        unique_name(&mut names, s)?;
+    }
+    by_parent(sources.iter().map(|s| into_dest(s)))
+}
+
+/// The name `source` goes into DEST under, which no other source of the
+/// command has (`names`: theirs so far).
+fn unique_name(names: &mut HashSet<OsString>, source: &Path) -> Result<OsString, InputError> {
+    let name = entry_name(source)?;
+    if !names.insert(name.clone()) {
+        return Err(InputError::Other(format!(
+            "{}: two sources are named {}; each goes into the destination under its own name",
+            DisplayPath(source),
+            DisplayPath(Path::new(&name))
+        )));
+    }
+    Ok(name)
+}
+
+/// The runs of several sources, one per parent folder: sources of one
+/// folder are picked out of it by one run.
+fn by_parent(
+    runs: impl Iterator<Item = Result<Config, InputError>>,
+) -> Result<Vec<Config>, InputError> {
+    let mut out: Vec<Config> = Vec::new();
+    for cfg in runs {
+        let cfg = cfg?;
+        match out.iter_mut().find(|r| r.source == cfg.source) {
+            Some(run) => {
+                let only = run.only.get_or_insert_with(HashSet::new);
+                only.extend(cfg.only.into_iter().flatten());
+            }
+            None => out.push(cfg),
+        }
+    }
+    Ok(out)
 }
 
 /// The parent of a path as typed, `.` for a bare name.

@@ -236,39 +236,85 @@ fn the_library_copies_to_another_machine_as_the_command_does() {
 }
 
 #[test]
-fn a_file_several_sources_or_a_comparison_with_another_machine_are_refused() {
+fn one_file_or_several_sources_go_to_and_from_another_machine_as_they_go_here() {
     let t = tempfile::tempdir().unwrap();
-    let src = t.path().join("src");
-    write(src.join("f"), b"x");
+    let (src, there) = (t.path().join("src"), t.path().join("there"));
+    write(src.join("one.txt"), b"one");
+    chmod(src.join("one.txt"), 0o640);
+    set_mtime(src.join("one.txt"), 1_600_000_000, 0);
+    write(src.join("d/x"), b"in d");
+    fs::create_dir_all(there.join("existing")).unwrap();
     let rsh = fake_ssh(t.path());
-    let dst = format!("otherhost:{}", t.path().join("dst").display());
-    for args in [
-        vec![src.join("f").into_os_string(), dst.clone().into()],
-        vec![
-            src.clone().into_os_string(),
-            src.join("f").into(),
-            dst.clone().into(),
-        ],
-    ] {
+    let host = |p: &Path| format!("otherhost:{}", p.display());
+    let run = |args: &[&std::ffi::OsStr]| {
         let o = convoy()
             .arg("--batch")
             .arg("-e")
             .arg(&rsh)
-            .args(&args)
+            .args(args)
             .output()
             .unwrap();
-        assert_eq!(code(&o), 2, "{}", stderr(&o));
-        assert!(stderr(&o).contains("not available yet"), "{}", stderr(&o));
-    }
+        assert_eq!(code(&o), 0, "{args:?}: {}{}", stdout(&o), stderr(&o));
+    };
+    let one = src.join("one.txt");
+    let same = |p: &Path| {
+        let m = fs::metadata(p).unwrap();
+        assert_eq!(fs::read(p).unwrap(), b"one", "{}", p.display());
+        assert_eq!((m.mode() & 0o7777, m.mtime()), (0o640, 1_600_000_000));
+    };
+    // To the other machine: to a new name, into a folder there (with or
+    // without the slash), several into one folder.
+    run(&[one.as_os_str(), host(&there.join("renamed.txt")).as_ref()]);
+    same(&there.join("renamed.txt"));
+    run(&[one.as_os_str(), host(&there.join("existing")).as_ref()]);
+    same(&there.join("existing/one.txt"));
+    let slash = format!("{}/", host(&there.join("new")));
+    run(&[one.as_os_str(), slash.as_ref()]);
+    same(&there.join("new/one.txt"));
+    run(&[
+        src.join("d").as_os_str(),
+        one.as_os_str(),
+        host(&there.join("several")).as_ref(),
+    ]);
+    same(&there.join("several/one.txt"));
+    assert_eq!(fs::read(there.join("several/d/x")).unwrap(), b"in d");
+    // And back: to a new name, into a folder here, several into one.
+    let here = t.path().join("here");
+    fs::create_dir_all(&here).unwrap();
+    run(&[host(&one).as_ref(), here.join("back.txt").as_os_str()]);
+    same(&here.join("back.txt"));
+    run(&[host(&one).as_ref(), here.as_os_str()]);
+    same(&here.join("one.txt"));
+    run(&[
+        host(&src.join("d")).as_ref(),
+        host(&one).as_ref(),
+        here.join("several").as_os_str(),
+    ]);
+    same(&here.join("several/one.txt"));
+    assert_eq!(fs::read(here.join("several/d/x")).unwrap(), b"in d");
+    assert_eq!(leftover_temps(&there), Vec::<PathBuf>::new());
+
+    // Sources from two places, and a comparison, are refused.
+    let o = convoy()
+        .arg("--batch")
+        .arg("-e")
+        .arg(&rsh)
+        .arg(host(&one))
+        .arg(src.join("d"))
+        .arg(t.path().join("mixed"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("go in two runs"), "{}", stderr(&o));
     let o = convoy()
         .arg("--compare")
         .arg(&src)
-        .arg(&dst)
+        .arg(host(&t.path().join("dst")))
         .output()
         .unwrap();
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("another machine"), "{}", stderr(&o));
-    assert!(!t.path().join("dst").exists());
+    assert!(!t.path().join("dst").exists() && !t.path().join("mixed").exists());
 }
 
 #[test]
@@ -735,10 +781,7 @@ fn what_a_copy_from_another_machine_cannot_do_yet_is_refused_before_anything_is_
             stderr(&o)
         );
     }
-    // One file, and a copy between two other machines.
-    let o = download(&rsh, &src.join("f"), &dst, &[]);
-    assert_eq!(code(&o), 2, "{}", stderr(&o));
-    assert!(stderr(&o).contains("not a folder"), "{}", stderr(&o));
+    // A copy between two other machines.
     let o = copy_to(&rsh, Path::new("one:/x"), "two:/y", &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(

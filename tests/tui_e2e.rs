@@ -407,3 +407,39 @@ fn a_copy_from_another_machine_typed_in_the_form_arrives_whole() {
     tmux.keys(&["q"]);
     assert_eq!(tmux.exit_code(), 0);
 }
+
+#[test]
+fn while_another_machine_is_reached_the_screen_says_so_and_still_answers() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("remote"));
+    write(src.join("notes.txt"), b"notes");
+    need("/usr/lib/openssh/sftp-server", "openssh-sftp-server");
+    // An ssh that takes three seconds to log in.
+    let ssh = t.path().join("slow-ssh");
+    fs::write(
+        &ssh,
+        "#!/bin/sh\nsleep 3\nexec /usr/lib/openssh/sftp-server\n",
+    )
+    .unwrap();
+    chmod(&ssh, 0o755);
+    let args = format!("-e '{}'", ssh.display());
+    let Some(tmux) = Tmux::start(t.path(), &args, "slow-remote") else {
+        return;
+    };
+    tmux.wait_for("New copy");
+    tmux.type_text(&src.display().to_string());
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["C-u"]);
+    tmux.type_text(&format!("nas:{}", dst.display()));
+    tmux.keys(&["F5"]);
+    tmux.wait_for("connecting to nas");
+    // The form still answers: the help opens and closes.
+    tmux.keys(&["F1"]);
+    tmux.wait_for("Help");
+    tmux.keys(&["Escape"]);
+    let s = tmux.wait_for_still("Done —");
+    assert!(s.contains("Done — 1 files copied"), "{s}");
+    assert_eq!(fs::read(dst.join("notes.txt")).unwrap(), b"notes");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.exit_code(), 0);
+}

@@ -14,7 +14,7 @@ use crate::engine::write::caps::Caps;
 
 use crate::engine::control::handle::Control;
 
-use crate::config::{Chunking, Config, ConflictPolicy};
+use crate::config::{Chunking, Config, ConflictPolicy, Placing};
 use crate::engine::copy::job::Job;
 use crate::engine::copy::pair::Writes;
 use crate::engine::meta::attrs::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
@@ -208,7 +208,7 @@ const REMOTE_WORKERS: usize = 16;
 /// A copy into a folder on another machine over SFTP: ssh is started and the
 /// folder opened (made) before anything else; what a remote run cannot do
 /// yet is refused here, before anything is written.
-fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
+fn start_remote(mut config: Config, remote: Remote) -> Result<Running, StartError> {
     let not_yet = [
         (config.move_sources, "--move"),
         (config.mirror.is_some(), "--mirror"),
@@ -229,6 +229,18 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
     let (source_root, walk) = open_source(&config)?;
     let session = Session::connect(&remote).map_err(|e| InputError::Other(e.to_string()))?;
     let session = Arc::new(session);
+    // `convoy f host:dir` where dir is a folder there: f goes into it.
+    if let (Placing::ToNameUnlessFolder, Some((_, name))) = (config.placing, &config.rename) {
+        let there = config.dest.join(name);
+        let mut fs = session.sftp().fs();
+        if session
+            .run(fs.metadata(&there))
+            .is_ok_and(|m| m.file_type().is_some_and(|t| t.is_dir()))
+        {
+            config.dest = there;
+            config.rename = None;
+        }
+    }
     let named = || {
         let mut p = std::ffi::OsString::from(format!("{}:", remote.host));
         p.push(config.dest.as_os_str());
@@ -274,7 +286,7 @@ fn start_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
 /// A copy from a folder on another machine over SFTP into one here: ssh is
 /// started and the source looked at before the destination is made; what
 /// such a run cannot do yet is refused here, before anything is written.
-fn start_from_remote(config: Config, remote: Remote) -> Result<Running, StartError> {
+fn start_from_remote(mut config: Config, remote: Remote) -> Result<Running, StartError> {
     let named = config.source_named();
     let not_yet = [
         (config.move_sources, "--move"),
@@ -293,9 +305,16 @@ fn start_from_remote(config: Config, remote: Remote) -> Result<Running, StartErr
         ))
         .into());
     }
-    let filter = Filter::new(&config.excludes, config.only.clone())?;
     let session = Session::connect(&remote).map_err(|e| InputError::Other(e.to_string()))?;
-    let (source, src_meta) = SftpSource::open(Arc::new(session), &config.source, named.clone())
+    let session = Arc::new(session);
+    let unreadable = |e| InputError::SourceUnreadable(named.clone(), e);
+    let meta = SftpSource::look(&session, &config.source).map_err(unreadable)?;
+    if !meta.is_dir() || config.placing == Placing::Into {
+        place_one(&mut config, &named, meta.is_dir())?;
+    }
+    let named = config.source_named();
+    let filter = Filter::new(&config.excludes, config.only.clone())?;
+    let (source, src_meta) = SftpSource::open(session, &config.source, named.clone())
         .map_err(|e| InputError::SourceUnreadable(named.clone(), e))?;
     let own = config.dest_keeps_own_metadata;
     let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
@@ -341,9 +360,47 @@ fn start_from_remote(config: Config, remote: Remote) -> Result<Running, StartErr
     launch(engine, shared, walk, None, (control, ev_rx))
 }
 
+/// A SOURCE on another machine that is a file, or one of several sources:
+/// its parent folder is walked for it alone, and it goes into DEST under its
+/// own name, or (a file whose DEST is no folder here, nor written `DEST/`)
+/// to the name DEST.
+fn place_one(config: &mut Config, named: &Path, is_dir: bool) -> Result<(), InputError> {
+    let name = config.source.file_name().map(std::ffi::OsStr::to_os_string);
+    let Some(name) = name else {
+        return Err(InputError::Other(format!(
+            "{}: name a folder or a file to copy into DEST",
+            named.display()
+        )));
+    };
+    let parent = match config.source.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let slash = config.dest.as_os_str().as_encoded_bytes().ends_with(b"/");
+    let dest_is_dir =
+        retry::interrupted(|| std::fs::metadata(&config.dest)).is_ok_and(|m| m.is_dir());
+    if !is_dir && config.placing != Placing::Into && !slash && !dest_is_dir {
+        let to = config.dest.file_name().map(std::ffi::OsStr::to_os_string);
+        let to = to.ok_or_else(|| InputError::DestNotDir(config.dest.clone()))?;
+        config.dest = match config.dest.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        config.rename = Some((name.clone(), to));
+    }
+    config.source = parent;
+    config.only = Some(std::collections::HashSet::from([std::path::PathBuf::from(
+        name,
+    )]));
+    config.dest_keeps_own_metadata = true;
+    Ok(())
+}
+
 /// The source folder opened, and the walk of it, given whether the
 /// destination is fresh.
-fn open_source(config: &Config) -> Result<(SourceRoot, impl FnOnce(bool) -> WalkFrom), StartError> {
+fn open_source(
+    config: &Config,
+) -> Result<(SourceRoot, impl FnOnce(bool) -> WalkFrom + use<>), StartError> {
     let filter = Filter::new(&config.excludes, config.only.clone())?;
     let unreadable = |e| InputError::SourceUnreadable(config.source.clone(), e);
     let src_meta = retry::interrupted(|| std::fs::metadata(&config.source)).map_err(unreadable)?;

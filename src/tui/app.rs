@@ -47,6 +47,12 @@ pub struct App {
     /// needed), and the folders asked for and not yet answered.
     remote: Option<super::remote::RemoteLister>,
     remote_asked: std::collections::HashSet<(String, PathBuf)>,
+    /// A copy to or from another machine being started on a thread of its
+    /// own (see `start`), and where its answer comes.
+    connecting: Option<(
+        Config,
+        crossbeam_channel::Receiver<Result<Running, engine::StartError>>,
+    )>,
     pub running: Option<Running>,
     pub progress: Progress,
     pub source: PathBuf,
@@ -128,6 +134,7 @@ impl App {
             },
             remote: None,
             remote_asked: Default::default(),
+            connecting: None,
             running: None,
             progress: Progress::new(now),
             source: PathBuf::new(),
@@ -173,6 +180,10 @@ impl App {
     /// Starts a copy from the setup form over the command line's settings;
     /// errors stay on the form.
     pub fn start_from_setup(&mut self) {
+        // One copy starts at a time; the form says which is on its way.
+        if self.connecting.is_some() {
+            return;
+        }
         if self.setup.source.is_empty() && self.setup.picked.is_empty() {
             self.setup.error = Some("choose a source folder first".into());
             self.setup.set_focus(Field::Source);
@@ -289,7 +300,47 @@ impl App {
 
     pub fn start(&mut self, cfg: Config) {
         let cfg = confirming(cfg);
-        match engine::start(cfg.clone()) {
+        // Reaching another machine can take as long as ssh's connect
+        // timeout: the screen does not wait for it.
+        if let Some(host) = cfg.remote.as_ref().or(cfg.remote_source.as_ref()) {
+            let (tell, told) = crossbeam_channel::bounded(1);
+            let c = cfg.clone();
+            let spawned = std::thread::Builder::new()
+                .name("convoy-tui-connect".into())
+                .spawn(move || {
+                    let _ = tell.send(engine::start(c));
+                });
+            if spawned.is_ok() {
+                self.setup.error = Some(format!("connecting to {}…", host.host));
+                self.connecting = Some((cfg, told));
+                return;
+            }
+        }
+        let started = engine::start(cfg.clone());
+        self.started(cfg, started);
+    }
+
+    /// A copy started (or not) on another thread: brought on screen.
+    pub fn poll_connecting(&mut self) -> bool {
+        let Some((_, told)) = &self.connecting else {
+            return false;
+        };
+        let started = match told.try_recv() {
+            Ok(r) => r,
+            Err(crossbeam_channel::TryRecvError::Empty) => return false,
+            Err(crossbeam_channel::TryRecvError::Disconnected) => Err(engine::StartError::Thread(
+                std::io::Error::other("the thread starting the copy ended"),
+            )),
+        };
+        let (cfg, _) = self.connecting.take().expect("checked above");
+        self.setup.error = None;
+        self.started(cfg, started);
+        self.start_apart();
+        true
+    }
+
+    fn started(&mut self, cfg: Config, started: Result<Running, engine::StartError>) {
+        match started {
             Ok(r) => {
                 self.runs += 1;
                 // A convenience: a state folder that cannot be written costs
@@ -481,12 +532,13 @@ impl App {
             if self.running.is_some() {
                 busy.extend(self.config.clone());
             }
+            busy.extend(self.connecting.as_ref().map(|(c, _)| c.clone()));
             let may_start = |c: &Config| busy.iter().all(|b| queue::apart(b, c));
             let Some(mut cfg) = self.queue.take_first(may_start) else {
                 return;
             };
             cfg.bwlimit = limit;
-            if self.running.is_none() {
+            if self.running.is_none() && self.connecting.is_none() {
                 self.start(cfg);
                 continue;
             }

@@ -242,6 +242,7 @@ pub fn run(args: &Args, interrupted: &AtomicBool) -> Result<ExitCode, RunError> 
                 }
             }
             dirty |= app.poll_remote();
+            dirty |= app.poll_connecting();
             app.tick(Instant::now());
             if dirty || app.running.is_some() {
                 let drawn =

@@ -35,6 +35,17 @@ pub(crate) struct SftpSource {
 use super::reads::{self, Read};
 
 impl SftpSource {
+    /// What `path` on the server is (a symlink the user names is followed).
+    pub fn look(session: &Session, path: &Path) -> io::Result<SrcMeta> {
+        let path = if path.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            path
+        };
+        let mut fs = session.sftp().fs();
+        Ok(meta_of(&session.run(fs.metadata(path))?))
+    }
+
     /// The folder `path` on the connected server (a symlink the user names
     /// is followed, as locally), with its metadata; `named` is how the user
     /// wrote it.
@@ -51,9 +62,7 @@ impl SftpSource {
         let mut fs = session.sftp().fs();
         let meta = meta_of(&session.run(fs.metadata(path))?);
         if !meta.is_dir() {
-            return Err(io::Error::other(
-                "it is not a folder (copying one file from another machine is not available yet)",
-            ));
+            return Err(io::Error::other("it is not a folder"));
         }
         let root = session.run(fs.canonicalize(path))?;
         let source = SftpSource {
