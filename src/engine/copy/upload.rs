@@ -320,14 +320,7 @@ fn send_file(
     {
         return c.fail(node, item, Op::Read, e, false);
     }
-    let sent = root.send(
-        &out,
-        src.as_fd(),
-        (start, meta.size),
-        &mut c.buf,
-        hash.as_mut(),
-        step,
-    );
+    let sent = root.send(&out, src.as_fd(), (start, meta.size), hash.as_mut(), step);
     match sent {
         Ok(_) => {}
         Err(CopyFail::Cancelled) => {
