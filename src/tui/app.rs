@@ -47,12 +47,9 @@ pub struct App {
     /// needed), and the folders asked for and not yet answered.
     remote: Option<super::remote::RemoteLister>,
     remote_asked: std::collections::HashSet<(String, PathBuf)>,
-    /// A copy to or from another machine being started on a thread of its
-    /// own (see `start`), and where its answer comes.
-    connecting: Option<(
-        Config,
-        crossbeam_channel::Receiver<Result<Running, engine::StartError>>,
-    )>,
+    /// Copies to or from another machine being started on threads of their
+    /// own (see `connect_aside`), and where each one's answer comes.
+    connecting: Vec<(Config, Starting)>,
     pub running: Option<Running>,
     pub progress: Progress,
     pub source: PathBuf,
@@ -134,7 +131,7 @@ impl App {
             },
             remote: None,
             remote_asked: Default::default(),
-            connecting: None,
+            connecting: Vec::new(),
             running: None,
             progress: Progress::new(now),
             source: PathBuf::new(),
@@ -181,7 +178,7 @@ impl App {
     /// errors stay on the form.
     pub fn start_from_setup(&mut self) {
         // One copy starts at a time; the form says which is on its way.
-        if self.connecting.is_some() {
+        if self.running.is_none() && !self.connecting.is_empty() {
             return;
         }
         if self.setup.source.is_empty() && self.setup.picked.is_empty() {
@@ -300,41 +297,48 @@ impl App {
 
     pub fn start(&mut self, cfg: Config) {
         let cfg = confirming(cfg);
-        // Reaching another machine can take as long as ssh's connect
-        // timeout: the screen does not wait for it.
-        if let Some(host) = cfg.remote.as_ref().or(cfg.remote_source.as_ref()) {
-            let (tell, told) = crossbeam_channel::bounded(1);
-            let c = cfg.clone();
-            let spawned = std::thread::Builder::new()
-                .name("convoy-tui-connect".into())
-                .spawn(move || {
-                    let _ = tell.send(engine::start(c));
-                });
-            if spawned.is_ok() {
-                self.setup.error = Some(format!("connecting to {}…", host.host));
-                self.connecting = Some((cfg, told));
-                return;
+        if let Some(starting) = connect_aside(&cfg) {
+            if let Some(r) = cfg.remote.as_ref().or(cfg.remote_source.as_ref()) {
+                self.setup.error = Some(format!("connecting to {}…", r.host));
             }
+            self.connecting.push((cfg, starting));
+            return;
         }
         let started = engine::start(cfg.clone());
         self.started(cfg, started);
     }
 
-    /// A copy started (or not) on another thread: brought on screen.
+    /// Copies started (or not) on other threads: the first brought on
+    /// screen, the others beside it. Whether any came.
     pub fn poll_connecting(&mut self) -> bool {
-        let Some((_, told)) = &self.connecting else {
+        let mut came = Vec::new();
+        let mut i = 0;
+        while i < self.connecting.len() {
+            let started = match self.connecting[i].1.try_recv() {
+                Ok(r) => r,
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    i += 1;
+                    continue;
+                }
+                Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                    Err(engine::StartError::Thread(std::io::Error::other(
+                        "the thread starting the copy ended",
+                    )))
+                }
+            };
+            came.push((self.connecting.remove(i).0, started));
+        }
+        if came.is_empty() {
             return false;
-        };
-        let started = match told.try_recv() {
-            Ok(r) => r,
-            Err(crossbeam_channel::TryRecvError::Empty) => return false,
-            Err(crossbeam_channel::TryRecvError::Disconnected) => Err(engine::StartError::Thread(
-                std::io::Error::other("the thread starting the copy ended"),
-            )),
-        };
-        let (cfg, _) = self.connecting.take().expect("checked above");
-        self.setup.error = None;
-        self.started(cfg, started);
+        }
+        for (cfg, started) in came {
+            if self.running.is_none() {
+                self.setup.error = None;
+                self.started(cfg, started);
+            } else {
+                self.beside_started(cfg, started);
+            }
+        }
         self.start_apart();
         true
     }
@@ -532,34 +536,44 @@ impl App {
             if self.running.is_some() {
                 busy.extend(self.config.clone());
             }
-            busy.extend(self.connecting.as_ref().map(|(c, _)| c.clone()));
+            busy.extend(self.connecting.iter().map(|(c, _)| c.clone()));
             let may_start = |c: &Config| busy.iter().all(|b| queue::apart(b, c));
             let Some(mut cfg) = self.queue.take_first(may_start) else {
                 return;
             };
             cfg.bwlimit = limit;
-            if self.running.is_none() && self.connecting.is_none() {
+            if self.running.is_none() && self.connecting.is_empty() {
                 self.start(cfg);
                 continue;
             }
             let cfg = confirming(cfg);
-            match engine::start(cfg.clone()) {
-                Ok(running) => {
-                    let mut progress = Progress::new(Instant::now());
-                    progress.bwlimit = running.control.bwlimit();
-                    self.beside.push(Beside {
-                        config: cfg,
-                        running,
-                        progress,
-                        conflicts: VecDeque::new(),
-                    });
-                }
-                Err(e) => {
-                    let mut p = Progress::new(Instant::now());
-                    p.fatal = Some(e.to_string());
-                    p.done = true;
-                    self.queue.finish(&cfg, &p);
-                }
+            if let Some(starting) = connect_aside(&cfg) {
+                self.connecting.push((cfg, starting));
+                continue;
+            }
+            let started = engine::start(cfg.clone());
+            self.beside_started(cfg, started);
+        }
+    }
+
+    /// A copy started beside the one on screen (or why it could not).
+    fn beside_started(&mut self, cfg: Config, started: Result<Running, engine::StartError>) {
+        match started {
+            Ok(running) => {
+                let mut progress = Progress::new(Instant::now());
+                progress.bwlimit = running.control.bwlimit();
+                self.beside.push(Beside {
+                    config: cfg,
+                    running,
+                    progress,
+                    conflicts: VecDeque::new(),
+                });
+            }
+            Err(e) => {
+                let mut p = Progress::new(Instant::now());
+                p.fatal = Some(e.to_string());
+                p.done = true;
+                self.queue.finish(&cfg, &p);
             }
         }
     }
@@ -1034,4 +1048,24 @@ impl App {
         cfg.only = Some(only);
         self.start(cfg);
     }
+}
+
+/// Where a copy's start comes (see [`connect_aside`]).
+type Starting = crossbeam_channel::Receiver<Result<Running, engine::StartError>>;
+
+/// Starts a copy to or from another machine on a thread of its own: reaching
+/// it can take as long as ssh's connect timeout, and the screen does not
+/// wait. `None` for a copy here, or where no thread can start (it is then
+/// started on this one).
+fn connect_aside(cfg: &Config) -> Option<Starting> {
+    cfg.remote.as_ref().or(cfg.remote_source.as_ref())?;
+    let (tell, told) = crossbeam_channel::bounded(1);
+    let c = cfg.clone();
+    std::thread::Builder::new()
+        .name("convoy-tui-connect".into())
+        .spawn(move || {
+            let _ = tell.send(engine::start(c));
+        })
+        .ok()?;
+    Some(told)
 }
