@@ -202,6 +202,34 @@ impl<'a, S: Source, D: Dest> Copier<'a, S, D> {
         (Outcome::Failed(self.error(dir, item, op, e, dest_side)), 0)
     }
 
+    /// The failure of a file whose size or times changed through every read
+    /// of it (see [`as_it_stands`]), with the bytes it had reported.
+    pub fn changing(&self, dir: &DirNode, item: &Item, progressed: u64) -> Done {
+        let why =
+            format!("its size or times changed while it was read, {TRIES_WHEN_CHANGED} times");
+        let e = io::Error::other(why);
+        (self.fail(dir, item, Op::Changed, e, false).0, progressed)
+    }
+
+    /// The destination folder of a batch of `items` in `dir`, opened: `None`
+    /// in a dry run into a folder it did not make; `Err` when it cannot be
+    /// opened, every entry then failed and reported with why.
+    pub fn open_batch_dir(&self, dir: &DirNode, items: &[Item]) -> Result<Option<D::OpenDir>, ()> {
+        if self.sh.dry_run && dir.fresh {
+            return Ok(None);
+        }
+        match self.sh.root().open_node(dir) {
+            Ok(open) => Ok(Some(open)),
+            Err(e) => {
+                for item in items {
+                    let done = self.fail(dir, item, Op::OpenDir, crate::error::clone_io(&e), true);
+                    self.send_entry(dir, item, done, None);
+                }
+                Err(())
+            }
+        }
+    }
+
     /// Disk full or read-only: every further file would fail the same way.
     pub fn stop_if_fatal(&self, e: &CopyError) {
         if let Some(fatal) = Fatal::of_copy_error(e)

@@ -10,7 +10,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 
-use super::copier::{Copier, Done, TRIES_WHEN_CHANGED, Verdict, as_it_stands, each_piece};
+use super::copier::{Copier, Done, Verdict, as_it_stands, each_piece};
 use super::job::Batch;
 use crate::engine::data::bytes::{CopyFail, SMALL_FILE};
 use crate::engine::meta::attrs::{SrcMeta, special_kind};
@@ -18,7 +18,6 @@ use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
 use crate::engine::sftp::source::SftpSource;
-use crate::engine::write::Dest;
 use crate::engine::write::dest::DestRoot;
 use crate::error::Op;
 use crate::event::{Event, Fatal, Outcome, SkipReason};
@@ -26,20 +25,8 @@ use crate::event::{Event, Fatal, Outcome, SkipReason};
 type Downloader<'a> = Copier<'a, SftpSource, DestRoot>;
 
 pub(crate) fn batch(c: &mut Downloader<'_>, b: Batch) {
-    let dir_fd = if c.sh.dry_run && b.dir.fresh {
-        None
-    } else {
-        match c.sh.root().open_node(&b.dir) {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                for item in &b.items {
-                    let err = crate::error::clone_io(&e);
-                    let done = c.fail(&b.dir, item, Op::OpenDir, err, true);
-                    c.send_entry(&b.dir, item, done, None);
-                }
-                return;
-            }
-        }
+    let Ok(dir_fd) = c.open_batch_dir(&b.dir, &b.items) else {
+        return;
     };
     let fd = dir_fd.as_ref().map(|f| f.as_fd());
     // Small files to read all at once, once the batch has been looked at.
@@ -254,10 +241,7 @@ fn receive_file(
     close(src);
     match now.map(|m| crate::engine::sftp::attrs::meta_of(&m)) {
         Ok(now) if got != meta.size || meta.changed_since(&now) => {
-            let why =
-                format!("its size or times changed while it was read, {TRIES_WHEN_CHANGED} times");
-            let e = std::io::Error::other(why);
-            return (c.fail(dir, item, Op::Changed, e, false).0, progressed);
+            return c.changing(dir, item, progressed);
         }
         Ok(_) => {}
         Err(e) => return (c.fail(dir, item, Op::Stat, e, false).0, progressed),

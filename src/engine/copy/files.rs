@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use rustix::fs::{FileType, Mode};
 use rustix::io::Errno;
 
-use super::copier::{Copier, Done, SHOW_PROGRESS_FROM, TRIES_WHEN_CHANGED, Verdict, as_it_stands};
+use super::copier::{Copier, Done, SHOW_PROGRESS_FROM, Verdict, as_it_stands};
 use super::job::Batch;
 use crate::config::Reflink;
 use crate::engine::data::bytes::{self, Cache, Cloned, CopyFail, Mover, SMALL_FILE};
@@ -38,20 +38,8 @@ use crate::event::{Event, KeptPartial, Notice, Outcome, SkipReason, WorkerId};
 pub(crate) const PANIC_NAME: &str = "panic-in-worker.test";
 
 pub(crate) fn batch(c: &mut Copier<'_>, b: Batch) {
-    let dir_fd = if c.sh.dry_run && b.dir.fresh {
-        None
-    } else {
-        match c.sh.root().open_node(&b.dir) {
-            Ok(fd) => Some(fd),
-            Err(e) => {
-                for item in &b.items {
-                    let err = crate::error::clone_io(&e);
-                    let done = c.fail(&b.dir, item, Op::OpenDir, err, true);
-                    c.send_entry(&b.dir, item, done, None);
-                }
-                return;
-            }
-        }
+    let Ok(dir_fd) = c.open_batch_dir(&b.dir, &b.items) else {
+        return;
     };
     // The batch's first file with data asks whether it is in memory; if not,
     // the data of the rest is asked for at once. Either way the rest is
@@ -315,11 +303,7 @@ fn copy_file(
     if fresh == Fresh::Checked {
         match sys::fstat(src.as_fd()) {
             Ok(now) if meta.changed_since(&SrcMeta::from(&now)) => {
-                let why = format!(
-                    "its size or times changed while it was read, {TRIES_WHEN_CHANGED} times"
-                );
-                let e = io::Error::other(why);
-                return (c.fail(dir, item, Op::Changed, e, false).0, progressed);
+                return c.changing(dir, item, progressed);
             }
             Ok(_) => {}
             Err(e) => return (c.fail(dir, item, Op::Stat, e.into(), false).0, progressed),

@@ -10,7 +10,7 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::copier::{Copier, Done, TRIES_WHEN_CHANGED, Verdict, as_it_stands, each_piece};
+use super::copier::{Copier, Done, Verdict, as_it_stands, each_piece};
 use super::job::Batch;
 use crate::engine::data::bytes::CopyFail;
 use crate::engine::data::bytes::SMALL_FILE;
@@ -30,19 +30,8 @@ use crate::event::{Digest, Outcome, SkipReason};
 type Uploader<'a> = Copier<'a, SourceRoot, SftpDest>;
 
 pub(crate) fn batch(c: &mut Uploader<'_>, b: Batch) {
-    let dir = if c.sh.dry_run && b.dir.fresh {
-        None
-    } else {
-        match c.sh.root().open_node(&b.dir) {
-            Ok(d) => Some(d),
-            Err(e) => {
-                for item in &b.items {
-                    let done = c.fail(&b.dir, item, Op::OpenDir, crate::error::clone_io(&e), true);
-                    c.send_entry(&b.dir, item, done, None);
-                }
-                return;
-            }
-        }
+    let Ok(dir) = c.open_batch_dir(&b.dir, &b.items) else {
+        return;
     };
     let dir_path = dir.as_deref();
     // What the folder holds, from one listing: a request per name would
@@ -350,10 +339,7 @@ fn send_file(
     // What was sent must be the file as it stood through the read.
     match sys::fstat(src.as_fd()) {
         Ok(now) if meta.changed_since(&SrcMeta::from(&now)) => {
-            let why =
-                format!("its size or times changed while it was read, {TRIES_WHEN_CHANGED} times");
-            let e = std::io::Error::other(why);
-            return (c.fail(node, item, Op::Changed, e, false).0, progressed);
+            return c.changing(node, item, progressed);
         }
         Ok(_) => {}
         Err(e) => return (c.fail(node, item, Op::Stat, e.into(), false).0, progressed),
