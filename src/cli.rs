@@ -206,6 +206,12 @@ pub struct Args {
     /// that speaks SFTP on its standard input and output.
     #[arg(short = 'e', long, value_name = "COMMAND")]
     pub rsh: Option<String>,
+    /// To or from a host: how many connections (ssh processes) a file of
+    /// 64 MiB or more goes over, its pieces spread among them. Default: one
+    /// where the round trip is under 5 ms, else one more for each 5 ms, at
+    /// most 4 (one SSH channel moves at most 2 MiB a round trip).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u8).range(1..=16))]
+    pub connections: Option<u8>,
     /// Move what is replaced or deleted into DIR (on DEST's filesystem)
     /// under its path relative to DEST, instead of removing it: a way back.
     #[arg(long, value_name = "DIR", conflicts_with = "compare")]
@@ -401,6 +407,7 @@ impl Args {
             remote: None,
             remote_source: None,
             rsh: self.rsh.clone(),
+            connections: self.connections.map(usize::from),
             placing: crate::config::Placing::Contents,
         })
     }

@@ -197,6 +197,8 @@ pub struct Config {
     pub remote_source: Option<Remote>,
     /// `-e, --rsh`: the command that runs ssh for a `host:path` DEST.
     pub rsh: Option<String>,
+    /// `--connections`: connections a big file goes over to or from a host.
+    pub connections: Option<usize>,
 }
 
 /// How SOURCE lands in DEST when one of them is on another machine and
@@ -252,6 +254,7 @@ impl Config {
             remote: None,
             remote_source: None,
             rsh: None,
+            connections: None,
             placing: Placing::Contents,
         }
     }
@@ -287,6 +290,7 @@ impl Config {
             self.remote = Some(Remote {
                 host: r.host,
                 rsh: self.rsh.clone(),
+                connections: self.connections,
             });
             return Ok(self);
         }
@@ -337,6 +341,7 @@ impl Config {
         self.remote_source = Some(Remote {
             host: r.host,
             rsh: self.rsh.clone(),
+            connections: self.connections,
         });
         Ok(self)
     }
@@ -363,4 +368,7 @@ pub struct Remote {
     pub host: String,
     /// `-e, --rsh`: the command that runs ssh (`ssh` when `None`).
     pub rsh: Option<String>,
+    /// `--connections`: how many connections a big file goes over (`None`:
+    /// as many as the round trip needs, see `sftp::session`).
+    pub connections: Option<usize>,
 }

@@ -542,6 +542,14 @@ impl CopyTree {
         self
     }
 
+    /// To or from another machine: how many connections a file of 64 MiB or
+    /// more goes over (`--connections`; by default as many as the round trip
+    /// needs, 1 to 4).
+    pub fn connections(mut self, n: usize) -> CopyTree {
+        self.config.connections = Some(n.max(1));
+        self
+    }
+
     /// Copies everything and returns what happened. An error means nothing
     /// was copied: a source that is missing or not a folder, a destination
     /// inside the source, a bad glob. Failed entries are not errors: they are

@@ -870,3 +870,131 @@ fn a_big_file_cut_short_continues_from_what_is_on_the_server() {
     assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
     assert_eq!(partials(&dst), Vec::<PathBuf>::new());
 }
+
+/// A stand-in for ssh that notes each start (its pid, a line each) in
+/// `dir/started`: how many connections a copy made.
+fn counting_ssh(dir: &Path) -> PathBuf {
+    let script = dir.join("counting-ssh");
+    fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\necho $$ >> {}/started\nexec {SERVER}\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    script
+}
+
+fn started(dir: &Path) -> Vec<String> {
+    fs::read_to_string(dir.join("started"))
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn a_big_file_goes_over_several_connections_both_ways_and_arrives_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, there, back) = (
+        t.path().join("src"),
+        t.path().join("there"),
+        t.path().join("back"),
+    );
+    // Past the size a file is spread from, and not a whole number of pieces.
+    let big = data(11, (70 << 20) + 12_345);
+    write(src.join("big"), &big);
+    write(src.join("small"), b"small");
+    set_mtime(src.join("big"), 1_600_000_000, 0);
+    let rsh = counting_ssh(t.path());
+    let o = upload(&rsh, &src, &there, &["--connections", "3", "--verify"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        started(t.path()).len(),
+        3,
+        "the file went over three connections"
+    );
+    assert!(
+        fs::read(there.join("big")).unwrap() == big,
+        "the bytes differ"
+    );
+    assert_eq!(
+        fs::metadata(there.join("big")).unwrap().mtime(),
+        1_600_000_000
+    );
+    assert_eq!(leftover_temps(&there), Vec::<PathBuf>::new());
+    assert_eq!(partials(&there), Vec::<PathBuf>::new());
+
+    let o = download(&rsh, &there, &back, &["--connections", "3", "--verify"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(started(t.path()).len(), 6);
+    assert!(
+        fs::read(back.join("big")).unwrap() == big,
+        "the bytes differ"
+    );
+    assert_eq!(fs::read(back.join("small")).unwrap(), b"small");
+    assert_eq!(
+        fs::metadata(back.join("big")).unwrap().mtime(),
+        1_600_000_000
+    );
+
+    // Small files alone need no more than one.
+    fs::remove_file(src.join("big")).unwrap();
+    let o = upload(&rsh, &src, &t.path().join("again"), &["--connections", "3"]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(started(t.path()).len(), 7);
+}
+
+#[test]
+fn one_of_several_connections_killed_fails_the_file_and_a_rerun_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let big = data(12, 96 << 20);
+    write(src.join("big"), &big);
+    let rsh = counting_ssh(t.path());
+    let mut c = convoy();
+    c.args(["--batch", "--connections", "3", "--bwlimit", "16M", "-e"])
+        .arg(&rsh)
+        .arg(&src)
+        .arg(format!("otherhost:{}", dst.display()));
+    let run = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_a_temporary(&dst);
+    for _ in 0..100 {
+        if started(t.path()).len() == 3 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let helper = started(t.path())[2].clone();
+    Command::new("kill")
+        .args(["-KILL", &helper])
+        .status()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    // The file fails, said with its path; the run goes on over the others.
+    assert!(
+        said.contains("big: cannot write: one of its connections was lost"),
+        "{said}"
+    );
+    assert!(!said.contains("Stopped"), "{said}");
+    assert!(!dst.join("big").exists(), "nothing partial under its name");
+
+    let o = upload(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        fs::read(dst.join("big")).unwrap() == big,
+        "the bytes differ"
+    );
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+    assert_eq!(partials(&dst), Vec::<PathBuf>::new());
+}

@@ -476,6 +476,7 @@ impl App {
             let remote = crate::config::Remote {
                 host,
                 rsh: self.base.rsh.clone(),
+                connections: Some(1),
             };
             self.remote
                 .get_or_insert_with(super::remote::RemoteLister::start)

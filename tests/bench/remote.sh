@@ -24,7 +24,9 @@
 # first copy is checked against the source (sizes and bytes).
 # The floor of the big file is what one ssh channel moves here: the file
 # piped into `ssh host 'cat > /dev/null'`, or out of `ssh host cat` for a
-# download (the cipher on this machine).
+# download (the cipher on this machine): `floor` with OpenSSH's default
+# cipher, `floor-gcm` with AES-GCM. At 20 ms one channel's window bounds it
+# (2 MiB a round trip): a copy over several connections goes under it.
 # scp and sftp copy small files one after the other, several round trips
 # each: at 20 ms the small tree took scp 528 s and sftp -R 64 422 s, so they
 # are left out there (say PEERS to have them). rclone runs with 32 transfers
@@ -95,6 +97,13 @@ done
 sleep 0.5
 port_for() { echo "${ports[$1]}"; }
 
+# The same ssh as words, for convoy: a command named ssh is one whose cipher
+# it may order (AES-GCM first where the user's config sets none), as it
+# would a user's plain `ssh`.
+ssh_words() {
+  echo "ssh -o IdentityFile=$keys/user_key -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o Port=$1"
+}
+
 # One ssh wrapper per delay: scp and sftp take a program (-S), not words.
 ssh_for() {
   local w="$base/ssh-$1"
@@ -142,7 +151,7 @@ peers=${PEERS:-"rsync scp sftp rclone"}
 tool_cmd() {
   if [ "$2" = down ]; then
     case "$1" in
-      convoy) echo "$convoy --batch -q -e {W} {H}:{S} {D}" ;;
+      convoy) echo "$convoy --batch -q -e '{E}' {H}:{S} {D}" ;;
       rsync) echo "rsync -a -e {W} {H}:{S}/ {D}/" ;;
       scp) echo "scp -q -r -p -S {W} {H}:{S} {D}" ;;
       sftp) echo "printf 'get -r -p {S} {D}\n' | sftp -q -R 64 -S {W} -b - {H} >/dev/null" ;;
@@ -151,7 +160,7 @@ tool_cmd() {
     return
   fi
   case "$1" in
-    convoy) echo "$convoy --batch -q -e {W} {S} {H}:{D}" ;;
+    convoy) echo "$convoy --batch -q -e '{E}' {S} {H}:{D}" ;;
     rsync) echo "rsync -a -e {W} {S}/ {H}:{D}/" ;;
     scp) echo "scp -q -r -p -S {W} {S} {H}:{D}" ;;
     sftp) echo "printf 'put -r -p {S} {D}\n' | sftp -q -R 64 -S {W} -b - {H} >/dev/null" ;;
@@ -171,6 +180,7 @@ run_one() { # source delay tool round tree
   cmd=${cmd//\{S\}/$src}
   cmd=${cmd//\{D\}/$d}
   cmd=${cmd//\{W\}/$w}
+  cmd=${cmd//\{E\}/$(ssh_words "$p")}
   cmd=${cmd//\{H\}/root@127.0.0.1}
   cmd=${cmd//\{P\}/$p}
   local s e
@@ -217,13 +227,19 @@ for tree in "${trees[@]}"; do
     done
     if [ "${tree#down-}" = big ]; then
       w=$(ssh_for "$delay" "$(port_for "$delay")")
-      s=$(date +%s.%N)
-      case "$tree" in
-        down-*) "$w" root@127.0.0.1 "cat $src/big" > /dev/null ;;
-        *) "$w" root@127.0.0.1 'cat > /dev/null' < "$src/big" ;;
-      esac
-      e=$(date +%s.%N)
-      printf 'floor\t1\t%s\n' "$(python3 -c "print(f'{$e - $s:.3f}')")" | tee -a "$file"
+      # With OpenSSH's default cipher, and with the AES-GCM convoy puts
+      # first where the CPU has AES instructions.
+      for floor in floor floor-gcm; do
+        c=()
+        [ $floor = floor-gcm ] && c=(-c aes128-gcm@openssh.com)
+        s=$(date +%s.%N)
+        case "$tree" in
+          down-*) "$w" "${c[@]}" root@127.0.0.1 "cat $src/big" > /dev/null ;;
+          *) "$w" "${c[@]}" root@127.0.0.1 'cat > /dev/null' < "$src/big" ;;
+        esac
+        e=$(date +%s.%N)
+        printf '%s\t1\t%s\n' $floor "$(python3 -c "print(f'{$e - $s:.3f}')")" | tee -a "$file"
+      done
     fi
     python3 - "$file" <<'EOF'
 import statistics, sys
@@ -232,14 +248,15 @@ times = {}
 for tool, _, t in rows:
     times.setdefault(tool, []).append(float(t))
 med = {k: statistics.median(v) for k, v in times.items()}
-peers = {k: v for k, v in med.items() if k not in ("convoy", "floor")}
+peers = {k: v for k, v in med.items() if k != "convoy" and not k.startswith("floor")}
 best = min(peers, key=peers.get) if peers else None
 for k, v in sorted(med.items(), key=lambda kv: kv[1]):
     print(f"  {k:8} {v:8.3f} s  (median of {len(times[k])})")
 if best:
     print(f"  convoy / {best} (fastest peer) = {med['convoy'] / peers[best]:.2f}")
-if "floor" in med:
-    print(f"  convoy / floor = {med['convoy'] / med['floor']:.2f}")
+for f in ("floor", "floor-gcm"):
+    if f in med:
+        print(f"  convoy / {f} = {med['convoy'] / med[f]:.2f}")
 EOF
   done
 done

@@ -199,10 +199,12 @@ fn receive_file(
     };
     let sh = c.sh;
     let opened = c.source_dir(dir).and_then(|d| {
+        let path = d.join(item.source_name());
         sh.source
             .open_file(&d, item.source_name(), &item.meta, false)
+            .map(|o| (o, path))
     });
-    let (src, meta, _) = match opened {
+    let ((src, meta, _), path) = match opened {
         Ok(x) => x,
         Err(e) => return c.fail(dir, item, Op::Open, e, false),
     };
@@ -216,7 +218,9 @@ fn receive_file(
     let mut progressed = 0;
     let step = each_piece(sh, lane, &mut progressed);
     let mut hash = sh.verify.then(blake3::Hasher::new);
-    let got = sh.source.receive(&src, out, meta.size, hash.as_mut(), step);
+    let got = sh
+        .source
+        .receive((&src, &path), out, &meta, hash.as_mut(), step);
     let session = &sh.source.session;
     let close = |f: openssh_sftp_client::file::File| {
         let _ = session.block_on(f.close());

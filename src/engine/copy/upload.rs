@@ -309,7 +309,14 @@ fn send_file(
     {
         return c.fail(node, item, Op::Read, e, false);
     }
-    let sent = root.send(&out, src.as_fd(), (start, meta.size), hash.as_mut(), step);
+    let path = dir.join(&temp.name);
+    let sent = root.send(
+        (&out, &path),
+        src.as_fd(),
+        (start, meta.size),
+        hash.as_mut(),
+        step,
+    );
     match sent {
         Ok(_) => {}
         Err(CopyFail::Cancelled) => {

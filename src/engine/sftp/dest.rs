@@ -25,7 +25,8 @@ use super::errors::{self, errno};
 use super::listings::{Listing, Listings, list_at};
 use super::pending::Made;
 use super::reads;
-use super::session::{IN_FLIGHT, Session};
+use super::session::Session;
+use super::spread::Spread;
 use crate::engine::data::bytes::CopyFail;
 use crate::engine::data::same_bytes::{Relation, relate_to};
 use crate::engine::meta::attrs::{FileMeta, SrcMeta};
@@ -322,23 +323,31 @@ impl SftpDest {
     /// read passes through `hash`. The bytes written.
     pub fn send(
         &self,
-        out: &File,
+        (out, path): (&File, &Path),
         src: std::os::fd::BorrowedFd<'_>,
         (start, size): (u64, u64),
         mut hash: Option<&mut blake3::Hasher>,
         mut step: impl FnMut(u64) -> Result<(), CopyFail>,
     ) -> Result<u64, CopyFail> {
-        let session = &self.session;
-        let write = |e: io::Error| CopyFail::Write(session.lost_why(e));
+        let session = &*self.session;
+        // A big file goes over several connections where the round trip is
+        // long; each one opens the temporary, which only this run writes.
+        let spread = Spread::over(session, out, (path, size - start, true), |_, _| true);
         // Each write on its own clone of the handle at its offset, its bytes
         // sent as they are: the client's buffered writer copies every byte
         // into its request one at a time (most of the copy's time, profiled).
         // What OpenSSH's server takes in one request (a server that takes
         // less gets each piece in several, one after the other).
         let piece = 255 * 1024;
-        let depth = (IN_FLIGHT / piece).max(1);
+        let depth = spread.depth(piece);
         let mut sent = std::collections::VecDeque::new();
+        let wait = |(on, answer): (&Session, std::pin::Pin<Box<_>>)| -> Result<(), CopyFail> {
+            session
+                .block_on::<io::Result<()>>(answer)
+                .map_err(|e| CopyFail::Write(spread.why(on, e)))
+        };
         let mut done = start;
+        let mut i = 0;
         while done < size {
             let want = (size - done).min(piece as u64) as usize;
             let mut buf = vec![0u8; want];
@@ -351,9 +360,9 @@ impl SftpDest {
             if let Some(h) = hash.as_deref_mut() {
                 h.update(&buf);
             }
-            let (mut f, at) = (out.clone(), done);
+            let ((on, mut f), at) = (spread.of(i), done);
             let mut data = [bytes::Bytes::from(buf)];
-            sent.push_back(session.spawn_answer(async move {
+            let answer = on.spawn_answer(async move {
                 use tokio::io::AsyncSeekExt;
                 f.seek(io::SeekFrom::Start(at))
                     .await
@@ -361,18 +370,21 @@ impl SftpDest {
                 f.write_all_zero_copy(&mut data)
                     .await
                     .map_err(errors::to_io)
-            }));
+            });
+            sent.push_back((on, Box::pin(answer)));
             done += n as u64;
+            i += 1;
             if sent.len() >= depth
                 && let Some(first) = sent.pop_front()
             {
-                session.block_on(first).map_err(write)?;
+                wait(first)?;
             }
             step(n as u64)?;
         }
         while let Some(first) = sent.pop_front() {
-            session.block_on(first).map_err(write)?;
+            wait(first)?;
         }
+        spread.close_helpers().map_err(CopyFail::Write)?;
         Ok(done)
     }
 

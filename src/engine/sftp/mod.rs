@@ -17,3 +17,4 @@ pub(crate) mod pending;
 pub(crate) mod reads;
 pub(crate) mod session;
 pub(crate) mod source;
+pub(crate) mod spread;

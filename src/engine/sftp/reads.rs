@@ -14,7 +14,8 @@ use bytes::BytesMut;
 use openssh_sftp_client::file::File;
 
 use super::errors;
-use super::session::{IN_FLIGHT, Session};
+use super::session::Session;
+use super::spread::Spread;
 use crate::engine::data::bytes::CopyFail;
 
 /// Bytes one read request asks for: OpenSSH's server answers up to 255 KiB.
@@ -56,25 +57,38 @@ pub(crate) fn read_many(
 pub(crate) fn pipelined(
     session: &Session,
     src: &File,
+    range: (u64, u64),
+    each: impl FnMut(&[u8]) -> Result<(), CopyFail>,
+) -> Result<(), CopyFail> {
+    spread(&Spread::one(session, src), range, each)
+}
+
+/// [`pipelined`] with the reads spread over the connections of `over`.
+pub(crate) fn spread(
+    over: &Spread<'_>,
     (from, size): (u64, u64),
     mut each: impl FnMut(&[u8]) -> Result<(), CopyFail>,
 ) -> Result<(), CopyFail> {
-    let read = |e: io::Error| CopyFail::Read(session.lost_why(e));
     let mut asked = VecDeque::new();
     let mut next = from;
-    let depth = (IN_FLIGHT as u64 / u64::from(READ)).max(1) as usize;
+    let depth = over.depth(READ as usize);
+    let mut i = 0;
     loop {
         while asked.len() < depth && next < size {
             let want = (size - next).min(u64::from(READ)) as u32;
-            let (mut f, at) = (src.clone(), next);
-            let answer = session.spawn_answer(async move { read_at(&mut f, at, want).await });
-            asked.push_back((want, answer));
+            let ((on, mut f), at) = (over.of(i), next);
+            let answer = on.spawn_answer(async move { read_at(&mut f, at, want).await });
+            asked.push_back((on, want, answer));
             next += u64::from(want);
+            i += 1;
         }
-        let Some((want, first)) = asked.pop_front() else {
+        let Some((on, want, first)) = asked.pop_front() else {
             return Ok(());
         };
-        let data = session.block_on(first).map_err(read)?;
+        let data = over
+            .main()
+            .block_on(first)
+            .map_err(|e| CopyFail::Read(over.why(on, e)))?;
         each(&data)?;
         // Short: the file ends here now (it shrank).
         if data.len() < want as usize {

@@ -7,8 +7,8 @@
 use std::future::Future;
 use std::io;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use openssh_sftp_client::{Sftp, SftpOptions};
 use tokio::io::AsyncReadExt;
@@ -36,6 +36,13 @@ pub(crate) struct Session {
     pub files: tokio::sync::Semaphore,
     /// The connection was found gone: nothing more can be asked of it.
     lost: std::sync::atomic::AtomicBool,
+    /// Whom it reaches and how, for the connections a big file adds.
+    remote: Remote,
+    /// The shortest of a few requests' round trips, measured at the start.
+    pub rtt: Duration,
+    /// The connections a big file's pieces go over besides this one,
+    /// opened when the first such file comes (see [`Session::spread`]).
+    helpers: OnceLock<Vec<Session>>,
     /// Last, so it outlives the client's tasks.
     rt: tokio::runtime::Runtime,
 }
@@ -49,6 +56,20 @@ pub(crate) const IN_FLIGHT: usize = 8 * 1024 * 1024;
 /// a few hundred, OpenSSH's server fell behind in bursts here (5,000 files
 /// over loopback: 0.7 s with up to 400 in flight, 0.7 to 8 s with 3,200).
 pub(crate) const FILES_IN_FLIGHT: usize = 512;
+
+/// Files from this size on go over several connections where the round
+/// trip is long (see [`Session::spread`]): opening one costs a few round
+/// trips and a login, worth it only for a file that takes a while.
+pub(crate) const SPREAD_FROM: u64 = 64 * 1024 * 1024;
+
+/// How many connections a big file goes over when the user said nothing:
+/// one SSH channel moves at most its window (2 MiB with OpenSSH) each round
+/// trip, 100 MB/s at 20 ms, less than the cipher here does on one core
+/// (`tests/bench/RESULTS.md`); under 5 ms one is enough. At most 4, as
+/// rclone's streams of one file.
+fn connections_for(rtt: Duration) -> usize {
+    (1 + rtt.as_millis() as usize / 5).min(4)
+}
 
 /// How long the connection may take to answer SFTP's first message (ssh's own
 /// connect timeout covers the network; this, a server that never starts).
@@ -108,6 +129,67 @@ pub(crate) fn command_line(remote: &Remote) -> Vec<String> {
     cmd
 }
 
+/// Where the user's ssh would use OpenSSH's default cipher order and the
+/// CPU has AES instructions, asks for AES-GCM first: chacha20-poly1305 (the
+/// default's first) moved 1 GiB in 3.11 s here, AES-GCM in 2.12 s
+/// (`tests/bench/RESULTS.md`); both are in the default list, so only the
+/// order changes. A cipher the user chose (their config, `-c` or `-o` in
+/// `-e`) is left as it is: `ssh -G` shows the list ssh would offer, compared
+/// with the one it offers with no configuration at all.
+fn prefer_aes_gcm(cmd: &mut Vec<String>) {
+    let is_ssh = std::path::Path::new(&cmd[0])
+        .file_name()
+        .is_some_and(|n| n == "ssh");
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    if !is_ssh || !has_aes(&cpu) || cmd.len() < 3 {
+        return;
+    }
+    let (before, host) = (&cmd[..cmd.len() - 3], &cmd[cmd.len() - 3]);
+    let offered = |args: &[&str]| -> Option<String> {
+        let out = std::process::Command::new(&before[0])
+            .args(&before[1..])
+            .args(args)
+            .args(["-G", host])
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("ciphers ").map(str::to_string))
+    };
+    let (Some(theirs), Some(plain)) = (offered(&[]), offered(&["-F", "/dev/null"])) else {
+        return;
+    };
+    if let Some(order) = gcm_first(&theirs, &plain) {
+        let at = cmd.len() - 3;
+        cmd.splice(at..at, ["-o".to_string(), format!("Ciphers={order}")]);
+    }
+}
+
+/// Whether /proc/cpuinfo names the AES instructions (x86's `aes` flag,
+/// ARM's `aes` feature).
+fn has_aes(cpuinfo: &str) -> bool {
+    cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("flags") || l.starts_with("Features"))
+        .any(|l| l.split_whitespace().any(|w| w == "aes"))
+}
+
+/// The default list `plain` with its AES-GCM ciphers first, where `theirs`
+/// (what the user's ssh offers) is that default and it has them.
+fn gcm_first(theirs: &str, plain: &str) -> Option<String> {
+    if theirs != plain {
+        return None;
+    }
+    let (gcm, rest): (Vec<&str>, Vec<&str>) = plain.split(',').partition(|c| c.contains("-gcm@"));
+    if gcm.is_empty() || plain.split(',').next().is_some_and(|c| c.contains("-gcm@")) {
+        return None;
+    }
+    Some([gcm, rest].concat().join(","))
+}
+
 impl Session {
     /// Starts ssh and speaks SFTP with the server it reaches.
     pub fn connect(remote: &Remote) -> Result<Session, ConnectError> {
@@ -121,7 +203,8 @@ impl Session {
             .enable_all()
             .build()
             .map_err(|e| fail(format!("cannot start its runtime ({e})")))?;
-        let cmd = command_line(remote);
+        let mut cmd = command_line(remote);
+        prefer_aes_gcm(&mut cmd);
         let said = Arc::new(Mutex::new(Vec::new()));
         let started = rt.block_on(async {
             let mut child = tokio::process::Command::new(&cmd[0])
@@ -154,7 +237,10 @@ impl Session {
                 );
             let hello = tokio::time::timeout(HELLO_TIMEOUT, Sftp::new(stdin, stdout, options));
             match hello.await {
-                Ok(Ok(sftp)) => Ok((sftp, child)),
+                Ok(Ok(sftp)) => {
+                    let rtt = round_trip(&sftp).await;
+                    Ok((sftp, child, rtt))
+                }
                 Ok(Err(e)) => {
                     // Its own words say why (a refused key, an unknown host).
                     let _ = tokio::time::timeout(Duration::from_secs(10), child.wait()).await;
@@ -166,12 +252,15 @@ impl Session {
             .map_err(|e: String| e)
         });
         match started {
-            Ok((sftp, child)) => Ok(Session {
+            Ok((sftp, child, rtt)) => Ok(Session {
                 sftp,
                 said,
                 _child: child,
                 host: remote.host.clone(),
                 lost: Default::default(),
+                remote: remote.clone(),
+                rtt,
+                helpers: OnceLock::new(),
                 files: tokio::sync::Semaphore::new(FILES_IN_FLIGHT),
                 rt,
             }),
@@ -241,6 +330,28 @@ impl Session {
         })
     }
 
+    /// The connections a big file goes over: this one first, then those
+    /// the round trip (or `--connections`) asks for, opened at the first
+    /// call, together. One that cannot be opened, or is lost since, is left
+    /// out: the file goes over fewer.
+    pub fn spread(&self) -> Vec<&Session> {
+        let helpers = self.helpers.get_or_init(|| {
+            let n = self.remote.connections.unwrap_or(connections_for(self.rtt));
+            std::thread::scope(|s| {
+                let opening: Vec<_> = (1..n)
+                    .map(|_| s.spawn(|| Session::connect(&self.remote).ok()))
+                    .collect();
+                opening
+                    .into_iter()
+                    .filter_map(|o| o.join().ok().flatten())
+                    .collect()
+            })
+        });
+        std::iter::once(self)
+            .chain(helpers.iter().filter(|h| !h.is_lost()))
+            .collect()
+    }
+
     pub fn sftp(&self) -> &Sftp {
         &self.sftp
     }
@@ -261,6 +372,21 @@ impl Session {
             None => e,
         }
     }
+}
+
+/// The shortest of three requests' round trips on the new connection
+/// (`realpath` of its home: nothing for the server to do but answer).
+async fn round_trip(sftp: &Sftp) -> Duration {
+    let mut fs = sftp.fs();
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let asked = Instant::now();
+        if fs.canonicalize(".").await.is_err() {
+            return Duration::ZERO;
+        }
+        best = best.min(asked.elapsed());
+    }
+    best
 }
 
 /// The last line ssh wrote on its error output.
@@ -305,6 +431,7 @@ mod tests {
         let r = Remote {
             host: "me@[::1]".into(),
             rsh: Some("/usr/bin/ssh -p 22".into()),
+            connections: None,
         };
         let cmd = command_line(&r);
         assert_eq!(cmd[..3], ["/usr/bin/ssh", "-p", "22"]);
@@ -314,8 +441,42 @@ mod tests {
         let r = Remote {
             host: "h".into(),
             rsh: Some("fake-ssh".into()),
+            connections: None,
         };
         assert_eq!(command_line(&r), ["fake-ssh", "h", "-s", "sftp"]);
+    }
+
+    #[test]
+    fn aes_gcm_goes_first_only_where_the_user_chose_no_cipher() {
+        let default = "chacha20-poly1305@openssh.com,aes128-ctr,aes128-gcm@openssh.com,aes256-gcm@openssh.com";
+        assert_eq!(
+            gcm_first(default, default).as_deref(),
+            Some(
+                "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr"
+            )
+        );
+        // Their own choice, or a default with no AES-GCM: as it is.
+        assert_eq!(gcm_first("aes128-ctr", default), None);
+        assert_eq!(
+            gcm_first(
+                "chacha20-poly1305@openssh.com",
+                "chacha20-poly1305@openssh.com"
+            ),
+            None
+        );
+        assert!(has_aes("processor : 0\nflags\t\t: fpu sse2 aes avx\n"));
+        assert!(!has_aes("flags\t\t: fpu sse2 avx\n"));
+        assert!(has_aes("Features\t: fp asimd aes pmull sha1\n"));
+    }
+
+    #[test]
+    fn a_long_round_trip_gets_more_connections_up_to_four() {
+        let ms = Duration::from_millis;
+        assert_eq!(connections_for(ms(0)), 1);
+        assert_eq!(connections_for(ms(4)), 1);
+        assert_eq!(connections_for(ms(10)), 3);
+        assert_eq!(connections_for(ms(20)), 4);
+        assert_eq!(connections_for(ms(300)), 4);
     }
 
     #[test]

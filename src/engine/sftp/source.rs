@@ -19,6 +19,7 @@ use rustix::fs::FileType;
 use super::attrs::meta_of;
 use super::listings::Listings;
 use super::session::Session;
+use super::spread::Spread;
 use crate::engine::data::bytes::CopyFail;
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::read::{Fresh, Source};
@@ -101,21 +102,31 @@ impl SftpSource {
     /// file shrank (the check after the copy finds it changed).
     pub fn receive(
         &self,
-        src: &File,
+        (src, path): (&File, &Path),
         out: BorrowedFd<'_>,
-        size: u64,
+        meta: &SrcMeta,
         mut hash: Option<&mut blake3::Hasher>,
         mut step: impl FnMut(u64) -> Result<(), CopyFail>,
     ) -> Result<u64, CopyFail> {
+        // A big file comes over several connections where the round trip is
+        // long, each opening it by its path: one that finds another file
+        // there now (replaced since) is left out.
+        let over = Spread::over(&self.session, src, (path, meta.size, false), |on, f| {
+            on.run(f.metadata())
+                .is_ok_and(|now| !meta.changed_since(&meta_of(&now)))
+        });
         let mut done = 0u64;
-        reads::pipelined(&self.session, src, (0, size), |data| {
+        let read = reads::spread(&over, (0, meta.size), |data| {
             if let Some(h) = hash.as_deref_mut() {
                 h.update(data);
             }
             write_all_at(out, data, done).map_err(CopyFail::Write)?;
             done += data.len() as u64;
             step(data.len() as u64)
-        })?;
+        });
+        let closed = over.close_helpers();
+        read?;
+        closed.map_err(CopyFail::Read)?;
         Ok(done)
     }
 }
