@@ -248,17 +248,17 @@ fn start_remote(mut config: Config, remote: Remote) -> Result<Running, StartErro
     };
     let (mut root, dest_fresh) = SftpDest::open(session, &config.dest, config.dry_run)
         .map_err(|e| InputError::DestCreate(named(), e))?;
-    if let Some(r) = root.as_mut().filter(|_| !config.dry_run) {
-        r.probe_naming();
-    }
+    let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
+    let file_meta = match root.as_mut() {
+        Some(r) if !config.dry_run => {
+            let owners = r.probe(wants_owner);
+            r.keeps(owners)
+        }
+        _ => FileMeta::EXACT,
+    };
     let look_first = root
         .as_ref()
         .is_some_and(|r| r.naming == crate::engine::sftp::dest::Naming::LookThenRename);
-    let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
-    let file_meta = match &root {
-        Some(r) if !config.dry_run => r.keeps(wants_owner && r.probe_owners()),
-        _ => FileMeta::EXACT,
-    };
     let learned = root
         .as_ref()
         .map_or_else(Arc::default, |r| Arc::clone(&r.learned));

@@ -110,7 +110,15 @@ impl SftpDest {
             path
         };
         let sftp = session.sftp();
-        let made = match session.run(sftp.fs().symlink_metadata(path)) {
+        // What it is and where it resolves, asked together (one round trip
+        // where it exists).
+        let (mut look, mut resolve) = (sftp.fs(), sftp.fs());
+        let (found, resolved) = session.block_on(both(
+            look.symlink_metadata(path),
+            resolve.canonicalize(path),
+        ));
+        let found = found.map_err(|e| session.lost_why(errors::to_io(e)));
+        let made = match found {
             Ok(m) if m.file_type().is_some_and(|t| t.is_dir()) => false,
             Ok(_) => return Err(io::Error::from(Errno::NOTDIR)),
             Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
@@ -122,7 +130,10 @@ impl SftpDest {
             }
             Err(e) => return Err(e),
         };
-        let root = session.run(sftp.fs().canonicalize(path))?;
+        let root = match (made, resolved) {
+            (false, Ok(root)) => root,
+            _ => session.run(sftp.fs().canonicalize(path))?,
+        };
         let dest = SftpDest {
             naming: Naming::Link,
             session,
@@ -135,9 +146,21 @@ impl SftpDest {
         Ok((Some(dest), made))
     }
 
+    /// Finds out how files take their names here (see [`Naming`]) and,
+    /// with `owners`, whether the server lets this login give files away
+    /// (see [`SftpDest::gives_away`]): both at once, a round trip each step.
+    pub fn probe(&mut self, owners: bool) -> bool {
+        let (naming, gives) = std::thread::scope(|s| {
+            let gives = s.spawn(|| owners && self.gives_away());
+            (self.naming_here(), gives.join().unwrap_or(false))
+        });
+        self.naming = naming;
+        gives
+    }
+
     /// Whether the server lets this login give files away (it logs in as
     /// root): a file of its own is given to another owner and removed.
-    pub fn probe_owners(&self) -> bool {
+    fn gives_away(&self) -> bool {
         let Ok((name, file)) = self.create_temp(&self.root) else {
             return false;
         };
@@ -152,31 +175,33 @@ impl SftpDest {
         given.is_ok() && taken.is_ok_and(|m| m.uid() == Some(1) && m.gid() == Some(1))
     }
 
-    /// How files take their names here (see [`Naming`]): a server may offer
+    /// How files take their names here: a server may offer
     /// `hardlink@openssh.com` and refuse it (OpenSSH's `sftp-server -P`), so
     /// a temporary is linked once to find out.
-    pub fn probe_naming(&mut self) {
+    fn naming_here(&self) -> Naming {
         let sftp = self.session.sftp();
         let links = sftp.support_hardlink()
             && self.create_temp(&self.root).is_ok_and(|(name, file)| {
                 drop(file);
                 let (from, to) = (self.root.join(&name), self.root.join(self.temps.next()));
-                let mut fs = sftp.fs();
+                let (mut fs, mut rm, mut rm2) = (sftp.fs(), sftp.fs(), sftp.fs());
                 let linked = self.session.run(fs.hard_link(&from, &to)).is_ok();
-                let _ = self.session.run(fs.remove_file(&to));
-                let _ = self.session.run(fs.remove_file(&from));
+                // The server answers in order: both removals at once.
+                let _ = self
+                    .session
+                    .block_on(both(rm.remove_file(&to), rm2.remove_file(&from)));
                 linked
             });
-        self.naming = match (links, sftp.support_posix_rename()) {
+        match (links, sftp.support_posix_rename()) {
             (true, _) => Naming::Link,
             (false, false) => Naming::Rename,
             (false, true) => Naming::LookThenRename,
-        };
+        }
     }
 
     /// What the server keeps: modes, times to the second, symlinks and (with
     /// a working `hardlink@openssh.com`) hard links; no special files, no attributes;
-    /// owners only where `owner` (see [`SftpDest::probe_owners`]).
+    /// owners only where `owner` (see [`SftpDest::probe`]).
     pub fn keeps(&self, owner: bool) -> FileMeta {
         FileMeta {
             window: WINDOW,
@@ -749,16 +774,31 @@ impl<F: Future<Output = ()>> Future for FirstPoll<F> {
 fn make_all(session: &Session, path: &Path) -> io::Result<()> {
     let sftp = session.sftp();
     let mut at = PathBuf::new();
-    for c in path.components() {
-        at.push(c);
-        let mut fs = sftp.fs();
-        match session.run(fs.symlink_metadata(&at)) {
+    let prefixes: Vec<PathBuf> = path
+        .components()
+        .map(|c| {
+            at.push(c);
+            at.clone()
+        })
+        .collect();
+    // Every prefix looked at at once (one round trip, not one each), then
+    // the missing ones made in order.
+    let looks = prefixes.iter().map(|p| {
+        let (session, p) = (session.sftp().fs(), p.clone());
+        async move {
+            let mut fs = session;
+            fs.symlink_metadata(&p).await.map_err(errors::to_io)
+        }
+    });
+    let found = session.all(looks);
+    for (p, found) in prefixes.iter().zip(found) {
+        match found.unwrap_or_else(|| Err(io::Error::other("the request's task failed"))) {
             Ok(_) => continue,
             Err(e) if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {}
-            Err(e) => return Err(e),
+            Err(e) => return Err(session.lost_why(e)),
         }
         let mut fs = sftp.fs();
-        session.run(fs.create_dir(&at))?;
+        session.run(fs.create_dir(p))?;
     }
     Ok(())
 }

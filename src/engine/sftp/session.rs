@@ -39,7 +39,7 @@ pub(crate) struct Session {
     /// Whom it reaches and how, for the connections a big file adds.
     remote: Remote,
     /// The shortest of a few requests' round trips, measured at the start.
-    pub rtt: Duration,
+    rtt: Arc<OnceLock<Duration>>,
     /// The connections a big file's pieces go over besides this one,
     /// opened when the first such file comes (see [`Session::spread`]).
     helpers: OnceLock<Vec<Session>>,
@@ -238,7 +238,12 @@ impl Session {
             let hello = tokio::time::timeout(HELLO_TIMEOUT, Sftp::new(stdin, stdout, options));
             match hello.await {
                 Ok(Ok(sftp)) => {
-                    let rtt = round_trip(&sftp).await;
+                    // Measured beside what the copy asks first, not before it.
+                    let (rtt, fs) = (Arc::new(OnceLock::new()), sftp.fs());
+                    let measured = Arc::clone(&rtt);
+                    tokio::spawn(async move {
+                        let _ = measured.set(round_trip(fs).await);
+                    });
                     Ok((sftp, child, rtt))
                 }
                 Ok(Err(e)) => {
@@ -330,13 +335,28 @@ impl Session {
         })
     }
 
+    /// The round trip measured at the start: waited for a few seconds at
+    /// most (a connection that never answered it is taken as near).
+    fn round_trip(&self) -> Duration {
+        for _ in 0..500 {
+            if let Some(rtt) = self.rtt.get() {
+                return *rtt;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Duration::ZERO
+    }
+
     /// The connections a big file goes over: this one first, then those
     /// the round trip (or `--connections`) asks for, opened at the first
     /// call, together. One that cannot be opened, or is lost since, is left
     /// out: the file goes over fewer.
     pub fn spread(&self) -> Vec<&Session> {
         let helpers = self.helpers.get_or_init(|| {
-            let n = self.remote.connections.unwrap_or(connections_for(self.rtt));
+            let n = match self.remote.connections {
+                Some(n) => n,
+                None => connections_for(self.round_trip()),
+            };
             std::thread::scope(|s| {
                 let opening: Vec<_> = (1..n)
                     .map(|_| s.spawn(|| Session::connect(&self.remote).ok()))
@@ -376,8 +396,7 @@ impl Session {
 
 /// The shortest of three requests' round trips on the new connection
 /// (`realpath` of its home: nothing for the server to do but answer).
-async fn round_trip(sftp: &Sftp) -> Duration {
-    let mut fs = sftp.fs();
+async fn round_trip(mut fs: openssh_sftp_client::fs::Fs) -> Duration {
     let mut best = Duration::MAX;
     for _ in 0..3 {
         let asked = Instant::now();
