@@ -81,6 +81,12 @@ pub(crate) fn finish(sh: &Remote, planned: Planned) {
         };
         sh.folder_done(dir, outcome);
     }
+    for (path, e) in sh.root.as_ref().map(|r| r.left.take()).unwrap_or_default() {
+        let mut at = std::ffi::OsString::from(format!("{}:", sh.root().session.host));
+        at.push(path.as_os_str());
+        let e = CopyError::new(std::path::PathBuf::from(at), Op::RemoveTemp, e);
+        sh.send(Event::Notice(Notice::LeftBehind(e)));
+    }
     sh.say_counted();
 }
 

@@ -62,6 +62,32 @@ pub(crate) struct SftpDest {
     made: Made,
     /// Folders' listings, kept for the walk and asked for ahead.
     listings: Listings,
+    /// Temporaries of this run the server would not remove (see [`Left`]).
+    pub left: Left,
+}
+
+/// Temporaries of this run the server would not remove, by path: the
+/// destination holds more than it should until the next run's sweep, so
+/// the run says so (and exits 1).
+#[derive(Clone, Default)]
+pub(crate) struct Left(Arc<std::sync::Mutex<Vec<(PathBuf, io::Error)>>>);
+
+impl Left {
+    /// Notes the removal of the temporary at `path` that ended `removed`.
+    fn note(&self, path: &Path, removed: Result<(), openssh_sftp_client::Error>) {
+        let Err(e) = removed.map_err(errors::to_io) else {
+            return;
+        };
+        if e.raw_os_error() == Some(Errno::NOENT.raw_os_error()) {
+            return;
+        }
+        let mut left = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        left.push((path.to_path_buf(), e));
+    }
+
+    pub fn take(&self) -> Vec<(PathBuf, io::Error)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
 }
 
 /// A time as SFTP carries it: whole seconds, within what 32 bits hold.
@@ -142,6 +168,7 @@ impl SftpDest {
             learned: Arc::new(Learned::default()),
             made: Made::default(),
             listings: Listings::default(),
+            left: Left::default(),
         };
         Ok((Some(dest), made))
     }
@@ -187,9 +214,11 @@ impl SftpDest {
                 let (mut fs, mut rm, mut rm2) = (sftp.fs(), sftp.fs(), sftp.fs());
                 let linked = self.session.run(fs.hard_link(&from, &to)).is_ok();
                 // The server answers in order: both removals at once.
-                let _ = self
+                let (a, b) = self
                     .session
                     .block_on(both(rm.remove_file(&to), rm2.remove_file(&from)));
+                self.left.note(&to, a);
+                self.left.note(&from, b);
                 linked
             });
         match (links, sftp.support_posix_rename()) {
@@ -285,9 +314,12 @@ impl SftpDest {
             let mut fs = sftp.fs();
             return self.session.run(fs.rename(&from, &to));
         }
-        let named = self
-            .session
-            .block_on(name_new(&self.session, self.naming, &from, &to));
+        let named = self.session.block_on(name_new(
+            &self.session,
+            self.naming,
+            (&from, &to),
+            &self.left,
+        ));
         named.map_err(|e| self.refused(self.session.lost_why(e), &to))
     }
 
@@ -473,7 +505,8 @@ impl SftpDest {
         let naming = self.naming;
         let tasks = files.into_iter().map(|f| {
             let (session, temp) = (Arc::clone(&self.session), self.temps.next());
-            async move { put_one(&session, f, temp, (owner, fsync, naming)).await }
+            let left = self.left.clone();
+            async move { put_one(&session, f, temp, (owner, fsync, naming), &left).await }
         });
         let out = self.session.all(tasks);
         out.into_iter()
@@ -568,9 +601,13 @@ impl SftpDest {
             .collect()
     }
 
-    /// Removes the temporary `name` in `dir`, quietly: its copy failed.
+    /// Removes the temporary `name` in `dir`: its copy failed (one the
+    /// server keeps is said at the end).
     pub fn discard(&self, dir: &Path, name: &OsStr) {
-        let _ = self.remove_at(dir, name);
+        let path = dir.join(name);
+        let mut fs = self.session.sftp().fs();
+        let removed = self.session.block_on(fs.remove_file(&path));
+        self.left.note(&path, removed);
     }
 }
 
@@ -598,7 +635,13 @@ pub(crate) enum Put {
 /// One small file: created under `temp`, written, given its mode and
 /// times, flushed with `fsync`, closed, then named; the temporary removed
 /// on any failure.
-async fn put_one(session: &Session, f: Small, temp: OsString, how: (bool, bool, Naming)) -> Put {
+async fn put_one(
+    session: &Session,
+    f: Small,
+    temp: OsString,
+    how: (bool, bool, Naming),
+    left: &Left,
+) -> Put {
     let (owner, fsync, naming) = how;
     let Ok(_turn) = session.files.acquire().await else {
         return Put::Failed(Op::Write, errors::lost("the connection closed"));
@@ -653,7 +696,8 @@ async fn put_one(session: &Session, f: Small, temp: OsString, how: (bool, bool, 
     .await;
     let mut fs = sftp.fs();
     if let Err((op, e)) = written {
-        let (_, _) = both(handle.close(), fs.remove_file(&tpath)).await;
+        let (_, removed) = both(handle.close(), fs.remove_file(&tpath)).await;
+        left.note(&tpath, removed);
         return Put::Failed(op, e);
     }
     let (named, closed) = match (f.replace, naming) {
@@ -665,14 +709,18 @@ async fn put_one(session: &Session, f: Small, temp: OsString, how: (bool, bool, 
             // Removing the temporary goes with them: after the link it is
             // the copy's second name; after a refusal, left over.
             let mut rm = sftp.fs();
-            let (named, (closed, _)) = both(
+            let (named, (closed, removed)) = both(
                 fs.hard_link(&tpath, &path),
                 both(handle.close(), rm.remove_file(&tpath)),
             )
             .await;
+            left.note(&tpath, removed);
             (named.map_err(errors::to_io), closed)
         }
-        (false, naming) => both(name_new(session, naming, &tpath, &path), handle.close()).await,
+        (false, naming) => {
+            let named = name_new(session, naming, (&tpath, &path), left);
+            both(named, handle.close()).await
+        }
     };
     match (named, closed) {
         (Ok(()), Ok(())) => Put::Done,
@@ -689,7 +737,7 @@ async fn put_one(session: &Session, f: Small, temp: OsString, how: (bool, bool, 
                         && !errors::is_lost(&e)
                         && fs.symlink_metadata(&path).await.is_ok()));
             if f.replace || naming != Naming::Link {
-                let _ = fs.remove_file(&tpath).await;
+                left.note(&tpath, fs.remove_file(&tpath).await);
             }
             if taken {
                 Put::Taken
@@ -702,13 +750,19 @@ async fn put_one(session: &Session, f: Small, temp: OsString, how: (bool, bool, 
 
 /// Gives the complete temporary `from` the name `to` where nothing has it,
 /// the way `naming` says; EEXIST (the temporary left) where it is taken.
-async fn name_new(session: &Session, naming: Naming, from: &Path, to: &Path) -> io::Result<()> {
+async fn name_new(
+    session: &Session,
+    naming: Naming,
+    (from, to): (&Path, &Path),
+    left: &Left,
+) -> io::Result<()> {
     let mut fs = session.sftp().fs();
     match naming {
         Naming::Link => {
             fs.hard_link(from, to).await.map_err(errors::to_io)?;
-            // The copy has its name; a temporary left beside it is swept later.
-            let _ = fs.remove_file(from).await;
+            // The copy has its name; a temporary the server keeps beside it
+            // is said at the end, and swept by the next run.
+            left.note(from, fs.remove_file(from).await);
             Ok(())
         }
         // The client sends a plain RENAME where the server has no

@@ -131,11 +131,21 @@ impl Listings {
 }
 
 /// Lists the folder `dir` on the server (without `.` and `..`).
+///
+/// OpenSSH's server answers a read error in the middle of a folder as its
+/// end (`process_readdir` cannot tell them apart), so a listing may come
+/// short with no error. Where the server's filesystem counts a folder's
+/// subfolders in its link count (ext4, XFS; not btrfs), that count (in the
+/// `.` entry's long name, `ls -l`'s second column) shows a listing that
+/// lacks some of them: it is an error, never a folder copied as emptier
+/// than it is. A listing short only of files cannot be seen (the README
+/// says so).
 pub(crate) async fn list_at(session: &Session, dir: &Path) -> io::Result<Listing> {
     let listed = async {
         let mut fs = session.sftp().fs();
         let d = fs.open_dir(dir).await?;
         let mut names = Listing::new();
+        let mut links = None;
         let entries = d.read_dir();
         let mut entries = std::pin::pin!(entries);
         while let Some(e) =
@@ -143,11 +153,63 @@ pub(crate) async fn list_at(session: &Session, dir: &Path) -> io::Result<Listing
         {
             let e = e?;
             let name = e.filename().as_os_str();
-            if name != "." && name != ".." {
+            if name == "." {
+                links = Some(link_count(e.longname()).unwrap_or(0));
+            } else if name != ".." {
                 names.insert(name.to_os_string(), meta_of(&e.metadata()));
             }
         }
-        Ok::<_, openssh_sftp_client::Error>(names)
+        Ok::<_, openssh_sftp_client::Error>((names, links))
     };
-    listed.await.map_err(errors::to_io)
+    let (names, links) = listed.await.map_err(errors::to_io)?;
+    let folders = names.values().filter(|m| m.is_dir()).count() as u64;
+    let short = |why: String| {
+        Err(io::Error::other(format!(
+            "{why} (the server ends a listing at a read error without saying so)"
+        )))
+    };
+    match links {
+        Some(n) if n > 2 && folders < n - 2 => short(format!(
+            "the server listed {folders} of the {} folders it holds",
+            n - 2
+        )),
+        Some(_) => {
+            session.lists_dots();
+            Ok(names)
+        }
+        // A server that lists `.` in every folder (OpenSSH's, as readdir
+        // gives it) left it out: it stopped before its first entry.
+        None if session.listed_dots() => short("the server's listing came short".into()),
+        None => Ok(names),
+    }
+}
+
+/// The link count in a long name as `ls -l` writes it (`drwxr-xr-x 5 …`).
+fn link_count(longname: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(longname).ok()?;
+    let mut words = text.split_whitespace();
+    let mode = words.next()?;
+    if !mode.starts_with('d') {
+        return None;
+    }
+    words.next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_count;
+
+    #[test]
+    fn the_link_count_is_read_from_a_folder_s_long_name_only() {
+        assert_eq!(
+            link_count(b"drwxr-xr-x    5 root     root         4096 Dec  7 21:00 ."),
+            Some(5)
+        );
+        assert_eq!(
+            link_count(b"-rw-r--r--    1 root     root            3 Dec  7 21:00 f"),
+            None
+        );
+        assert_eq!(link_count(b""), None);
+        assert_eq!(link_count(b"drwxr-xr-x ? x"), None);
+    }
 }

@@ -36,6 +36,8 @@ pub(crate) struct Session {
     pub files: tokio::sync::Semaphore,
     /// The connection was found gone: nothing more can be asked of it.
     lost: std::sync::atomic::AtomicBool,
+    /// The server listed `.` in a folder (see `listings::list_at`).
+    dots: std::sync::atomic::AtomicBool,
     /// Whom it reaches and how, for the connections a big file adds.
     remote: Remote,
     /// The shortest of a few requests' round trips, measured at the start.
@@ -263,6 +265,7 @@ impl Session {
                 _child: child,
                 host: remote.host.clone(),
                 lost: Default::default(),
+                dots: Default::default(),
                 remote: remote.clone(),
                 rtt,
                 helpers: OnceLock::new(),
@@ -374,6 +377,16 @@ impl Session {
 
     pub fn sftp(&self) -> &Sftp {
         &self.sftp
+    }
+
+    /// The server was seen listing `.` in a folder.
+    pub fn lists_dots(&self) {
+        self.dots.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether the server was seen listing `.` in a folder.
+    pub fn listed_dots(&self) -> bool {
+        self.dots.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Whether the connection was found gone.

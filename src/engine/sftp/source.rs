@@ -61,11 +61,20 @@ impl SftpSource {
             path
         };
         let mut fs = session.sftp().fs();
+        // Whether the server lists `.` (see `listings::list_at`), learned
+        // from the top of its tree (a short listing, nothing asked of it)
+        // beside the first requests: the copy's first listing can then be
+        // told short too.
+        let learned = session.spawn_answer({
+            let session = Arc::clone(&session);
+            async move { super::listings::list_at(&session, Path::new("/")).await }
+        });
         let meta = meta_of(&session.run(fs.metadata(path))?);
         if !meta.is_dir() {
             return Err(io::Error::other("it is not a folder"));
         }
         let root = session.run(fs.canonicalize(path))?;
+        let _ = session.block_on(learned);
         let source = SftpSource {
             session,
             root,
