@@ -537,6 +537,13 @@ fn owners_are_kept_where_the_server_lets_its_login_give_files_away() {
         0o4755,
         "the set-id bit survives the owner"
     );
+    // Owner, mode and time together in one request where no set-id bit is
+    // in the way: all three kept.
+    let (s, d) = (
+        fs::metadata(src.join("d/big")).unwrap(),
+        fs::metadata(dst.join("d/big")).unwrap(),
+    );
+    assert_eq!((d.mode(), d.mtime()), (s.mode(), s.mtime()));
     // Without them asked for, the login's own.
     let o = upload(
         &rsh,

@@ -96,11 +96,15 @@ fn stamp((s, _): (i64, i64)) -> UnixTimeStamp {
     UnixTimeStamp::new(UNIX_EPOCH + Duration::from_secs(s)).expect("within 32 bits")
 }
 
-/// The attributes that give an entry `meta`'s mode and times.
-fn mode_and_times(meta: &SrcMeta) -> MetaData {
+/// The attributes that give an entry `meta`'s mode and times, and with
+/// `owner` its owner.
+fn mode_and_times(meta: &SrcMeta, owner: bool) -> MetaData {
     let mut b = MetaDataBuilder::new();
     b.permissions(Permissions::from((meta.mode & 0o7777) as u16));
     b.time(stamp(meta.atime), stamp(meta.mtime));
+    if owner {
+        b.id((meta.uid, meta.gid));
+    }
     b.create()
 }
 
@@ -111,14 +115,18 @@ fn owner_of(meta: &SrcMeta) -> MetaData {
     b.create()
 }
 
-/// `meta`'s owner (with `owner`), then its mode and times: OpenSSH's server
-/// sets an owner after the mode within one request, and a change of owner
-/// clears set-id bits, so the mode goes in a request of its own, after.
+/// `meta`'s owner (with `owner`), mode and times, in as few requests as
+/// keep them: OpenSSH's server sets an owner after the mode within one
+/// request, and a change of owner clears set-id bits, so a mode with them
+/// goes in a request of its own, after the owner; any other, with it (one
+/// request a file fewer: the server's work a file is what bounds a copy of
+/// small files, `tests/bench/RESULTS.md`).
 pub(crate) fn attrs_of(meta: &SrcMeta, owner: bool) -> impl Iterator<Item = MetaData> {
-    owner
+    let set_id = meta.mode & 0o6000 != 0;
+    (owner && set_id)
         .then(|| owner_of(meta))
         .into_iter()
-        .chain([mode_and_times(meta)])
+        .chain([mode_and_times(meta, owner && !set_id)])
 }
 
 impl SftpDest {
