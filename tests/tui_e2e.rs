@@ -394,6 +394,9 @@ fn a_copy_from_another_machine_typed_in_the_form_arrives_whole() {
     tmux.type_text(&format!("nas:{}/rem", t.path().display()));
     tmux.wait_for(&format!("nas:{}/", src.display()));
     tmux.keys(&["Right"]);
+    // The browser follows to the folder there, listing its folders (the
+    // suggestions cover its title).
+    tmux.wait_for("▸ more/");
     tmux.keys(&["Tab"]);
     tmux.type_text(&dst.display().to_string());
     tmux.keys(&["F5"]);

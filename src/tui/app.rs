@@ -470,9 +470,10 @@ impl App {
     /// Asks for the other machine's folders the form wants to complete with,
     /// and hands it those that came: whether any came (the form changed).
     pub fn poll_remote(&mut self) -> bool {
-        if let Some((host, dir)) = self.setup.remote_wanted.take()
-            && self.remote_asked.insert((host.clone(), dir.clone()))
-        {
+        for (host, dir) in std::mem::take(&mut self.setup.remote_wanted) {
+            if !self.remote_asked.insert((host.clone(), dir.clone())) {
+                continue;
+            }
             let remote = crate::config::Remote {
                 host,
                 rsh: self.base.rsh.clone(),

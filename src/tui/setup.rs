@@ -98,9 +98,12 @@ pub struct Setup {
     pub error: Option<String>,
     /// Other machines' folders listed for completion, by `host:folder`.
     pub remote_folders: std::collections::HashMap<String, super::remote::Folders>,
-    /// A folder on another machine to list for completion (the app asks
-    /// its lister, see `remote`), once.
-    pub remote_wanted: Option<(String, PathBuf)>,
+    /// Folders on other machines to list, for completion or the browser
+    /// (the app asks its lister, see `remote`), each once.
+    pub remote_wanted: Vec<(String, PathBuf)>,
+    /// The machine the browser lists folders of, where the field it serves
+    /// names one (`host:path`); `browse_dir` is then a path there.
+    pub browse_host: Option<String>,
     /// The browser and the suggestions have been read. A copy started from
     /// the command line shows the form only if the user asks for it, so its
     /// start does not read the working folder (a `stat` per entry: 0.09 s in
@@ -144,7 +147,8 @@ impl Setup {
             compare: false,
             error: None,
             remote_folders: Default::default(),
-            remote_wanted: None,
+            remote_wanted: Vec::new(),
+            browse_host: None,
             listed: false,
         };
         if let Some(src) = source {
@@ -222,7 +226,8 @@ impl Setup {
     pub fn source_changed(&mut self) {
         self.error = None;
         let src = PathBuf::from(&self.source);
-        if self.source.is_empty() {
+        if self.source.is_empty() || remote_of(&self.source).is_some() {
+            // Another machine's folder is looked at once connected.
             return;
         }
         match std::fs::metadata(&src) {
@@ -270,7 +275,51 @@ impl Setup {
         if self.focus == Field::Source {
             self.source_changed();
         }
+        if self.focus == self.browse_target {
+            self.browse_where_typed();
+        }
         self.complete();
+    }
+
+    /// The browser follows a field that names another machine to the
+    /// folder typed there (and back here when it names none).
+    fn browse_where_typed(&mut self) {
+        let text = match self.browse_target {
+            Field::Dest => &self.dest,
+            _ => &self.source,
+        };
+        match remote_of(text) {
+            Some((host, path)) => {
+                let dir = match path.rfind('/') {
+                    Some(i) => &path[..i],
+                    None => "",
+                };
+                let dir = PathBuf::from(dir);
+                if self.browse_host.as_deref() != Some(host.as_str()) || self.browse_dir != dir {
+                    self.browse_host = Some(host);
+                    self.browse_dir = dir;
+                    self.browse_selected = 0;
+                    self.browse_offset = 0;
+                    self.list_browser();
+                }
+            }
+            None if self.browse_host.is_some() => {
+                self.browse_host = None;
+                self.browse_dir = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+                self.browse_selected = 0;
+                self.browse_offset = 0;
+                self.list_browser();
+            }
+            None => {}
+        }
+    }
+
+    /// What the browser's title shows of the folder it lists.
+    pub fn browse_shown(&self) -> String {
+        match &self.browse_host {
+            Some(host) => format!("{host}:{}", self.browse_dir.display()),
+            None => self.browse_dir.display().to_string(),
+        }
     }
 
     /// Folders that could complete what is typed in the focused path field.
@@ -332,7 +381,7 @@ impl Setup {
         };
         let key = format!("{host}:{dir}");
         match self.remote_folders.get(&key) {
-            None => self.remote_wanted = Some((host.to_string(), PathBuf::from(dir))),
+            None => self.want_remote(host, dir),
             Some(Err(_)) => {}
             Some(Ok(names)) => {
                 let text = format!("{host}:{path}");
@@ -362,7 +411,19 @@ impl Setup {
         }
         let key = format!("{host}:{}", dir.display());
         self.remote_folders.insert(key, folders);
+        if self.browse_host.is_some() {
+            self.list_browser();
+        }
         self.complete();
+    }
+
+    /// Asks for the folders of `dir` on `host` (as typed: `""` is the
+    /// login's home, else ending in `/`), once.
+    fn want_remote(&mut self, host: &str, dir: &str) {
+        let wanted = (host.to_string(), PathBuf::from(dir));
+        if !self.remote_wanted.contains(&wanted) {
+            self.remote_wanted.push(wanted);
+        }
     }
 
     pub fn accept_suggestion(&mut self) -> bool {
@@ -398,6 +459,9 @@ impl Setup {
     }
 
     pub fn list_browser(&mut self) {
+        if let Some(host) = self.browse_host.clone() {
+            return self.list_remote_browser(&host);
+        }
         let (mut dirs, mut files) = (Vec::new(), Vec::new());
         for e in std::fs::read_dir(&self.browse_dir)
             .into_iter()
@@ -429,6 +493,32 @@ impl Setup {
             .min(self.browse_entries.len().saturating_sub(1));
     }
 
+    /// The browser on another machine: its folders as listed there (asked
+    /// for when not yet), no files (a source there is a folder typed or
+    /// entered).
+    fn list_remote_browser(&mut self, host: &str) {
+        let dir = remote_dir_text(&self.browse_dir);
+        let key = format!("{host}:{dir}");
+        let mut dirs: Vec<String> = match self.remote_folders.get(&key) {
+            Some(Ok(names)) => names
+                .iter()
+                .filter(|n| !n.starts_with('.'))
+                .cloned()
+                .collect(),
+            Some(Err(_)) => Vec::new(),
+            None => {
+                self.want_remote(host, &dir);
+                Vec::new()
+            }
+        };
+        dirs.sort();
+        self.browse_dirs = dirs.len() + 1;
+        self.browse_entries = std::iter::once("..".to_string()).chain(dirs).collect();
+        self.browse_selected = self
+            .browse_selected
+            .min(self.browse_entries.len().saturating_sub(1));
+    }
+
     /// Whether the browser's entry `index` is a file (picked, never entered).
     pub fn is_file_entry(&self, index: usize) -> bool {
         index >= self.browse_dirs && index < self.browse_entries.len()
@@ -437,7 +527,10 @@ impl Setup {
     /// The path of the browser's entry `index`.
     pub fn entry_path(&self, index: usize) -> Option<PathBuf> {
         let name = self.browse_entries.get(index).filter(|n| *n != "..")?;
-        Some(self.browse_dir.join(name))
+        // Picking is of files here: the browser lists none on another machine.
+        self.browse_host
+            .is_none()
+            .then(|| self.browse_dir.join(name))
     }
 
     /// Space in the browser: picks the entry as one of several sources, or
@@ -493,7 +586,10 @@ impl Setup {
             }
         } else {
             self.browse_dir = self.browse_dir.join(&name);
-            let path = self.browse_dir.display().to_string();
+            let path = match &self.browse_host {
+                Some(host) => format!("{host}:{}", self.browse_dir.display()),
+                None => self.browse_dir.display().to_string(),
+            };
             match self.browse_target {
                 Field::Dest => {
                     self.dest = path;
@@ -535,6 +631,25 @@ impl Setup {
         } else {
             self.suggestions.clear();
         }
+    }
+}
+
+/// `host` and the path there, where `text` names another machine.
+fn remote_of(text: &str) -> Option<(String, String)> {
+    match crate::location::parse(std::ffi::OsStr::new(text)) {
+        Ok(crate::location::Location::Remote(r)) => {
+            Some((r.host, r.path.to_string_lossy().into_owned()))
+        }
+        _ => None,
+    }
+}
+
+/// A folder on another machine as the form types it: `""` for the login's
+/// home, else its path ending in `/`.
+fn remote_dir_text(dir: &Path) -> String {
+    match dir.as_os_str().is_empty() {
+        true => String::new(),
+        false => format!("{}/", dir.display().to_string().trim_end_matches('/')),
     }
 }
 
@@ -583,6 +698,44 @@ mod tests {
             1 << 20,
             "hidden options survive the form"
         );
+    }
+
+    #[test]
+    fn the_browser_lists_another_machine_s_folders_where_the_field_names_one() {
+        let t = tempfile::tempdir().unwrap();
+        let mut s = Setup::new(None, t.path().to_path_buf());
+        for c in "host:work/".chars() {
+            s.type_char(c);
+        }
+        assert_eq!(s.error, None, "a remote source is looked at once connected");
+        assert_eq!(s.browse_shown(), "host:work");
+        assert_eq!(s.browse_entries, [".."], "nothing until the server answers");
+        assert!(
+            s.remote_wanted
+                .contains(&("host".into(), PathBuf::from("work/")))
+        );
+        let ok = |names: &[&str]| Ok(names.iter().map(|n| n.to_string()).collect());
+        s.remote_listed(
+            ("host".into(), PathBuf::from("work/")),
+            ok(&["b", "a", ".hid"]),
+        );
+        assert_eq!(s.browse_entries, ["..", "a", "b"]);
+        assert_eq!(s.entry_path(1), None, "nothing to pick there: folders only");
+        s.browse_open(1);
+        assert_eq!(s.source, "host:work/a");
+        assert_eq!(s.browse_shown(), "host:work/a");
+        assert!(
+            s.remote_wanted
+                .contains(&("host".into(), PathBuf::from("work/a/")))
+        );
+        s.remote_listed(("host".into(), PathBuf::from("work/a/")), ok(&["c"]));
+        assert_eq!(s.browse_entries, ["..", "c"]);
+        // Up: the folder listed before, from what was kept.
+        s.browse_up();
+        assert_eq!(s.browse_entries, ["..", "a", "b"]);
+        // A field that names this machine again brings the browser back here.
+        s.clear_focused();
+        assert_eq!(s.browse_host, None);
     }
 
     #[test]

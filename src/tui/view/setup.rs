@@ -113,7 +113,7 @@ fn browser(c: &mut Canvas<'_>, s: &Setup, area: Rect) {
     } else {
         "source"
     };
-    let title = format!(" Folders → {target}: {} ", s.browse_dir.display());
+    let title = format!(" Folders → {target}: {} ", s.browse_shown());
     let block = window(
         Line::from(ellipsize_middle(
             &title,
