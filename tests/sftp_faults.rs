@@ -1,5 +1,6 @@
 //! The fault sweep for copies to and from another machine: every system call
-//! OpenSSH's SFTP server makes while convoy copies a tree through it is made
+//! OpenSSH's SFTP server makes while convoy copies a tree through it, and
+//! every call convoy makes itself (its files here, its pipes to ssh), is made
 //! to fail (strace's `inject`, on the server started by the `-e` command)
 //! with the errors it can really return, at each call (the first, a middle
 //! and the last of a call made often) and from the middle on; the server's reading of its requests failing
@@ -100,11 +101,13 @@ fn server(dir: &Path, name: &str, inject: &[String], log: Option<&Path>) -> Path
         args.extend(["-e".into(), format!("inject={i}")]);
     }
     let script = dir.join(name);
-    fs::write(
-        &script,
-        format!("#!/bin/sh\nexec strace {} {SFTP_SERVER}\n", args.join(" ")),
-    )
-    .unwrap();
+    // Nothing to fail or count: the server alone (under a traced convoy,
+    // a strace of its own could not trace it).
+    let run = match inject.is_empty() && log.is_none() {
+        true => SFTP_SERVER.to_string(),
+        false => format!("strace {} {SFTP_SERVER}", args.join(" ")),
+    };
+    fs::write(&script, format!("#!/bin/sh\nexec {run}\n")).unwrap();
     fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     script
 }
@@ -118,6 +121,17 @@ enum Way {
 /// Runs `convoy --batch -e RSH` one way between `src` and `dst` (the server's
 /// side named `otherhost:`), killed if it hangs.
 fn run(rsh: &Path, way: Way, src: &Path, dst: &Path, extra: &[&str]) -> (Output, bool) {
+    run_as(convoy(), rsh, way, (src, dst), extra)
+}
+
+/// [`run`] with convoy started by `c` (under strace, say).
+fn run_as(
+    mut c: Command,
+    rsh: &Path,
+    way: Way,
+    (src, dst): (&Path, &Path),
+    extra: &[&str],
+) -> (Output, bool) {
     let (from, to) = match way {
         Way::Up => (
             src.display().to_string(),
@@ -128,7 +142,6 @@ fn run(rsh: &Path, way: Way, src: &Path, dst: &Path, extra: &[&str]) -> (Output,
             dst.display().to_string(),
         ),
     };
-    let mut c = convoy();
     c.arg("--batch")
         .arg("-e")
         .arg(rsh)
@@ -156,6 +169,114 @@ fn run(rsh: &Path, way: Way, src: &Path, dst: &Path, extra: &[&str]) -> (Output,
         }
     }
 }
+
+/// Whose calls fail: the SFTP server's, or convoy's own (its reads of the
+/// files it sends, its writes of those it receives, its pipes to ssh).
+#[derive(Clone, Copy, PartialEq)]
+enum Side {
+    Server,
+    Client,
+}
+
+/// What convoy's own calls can really fail with, here.
+const CLIENT_SYSCALLS: &[(&str, &[&str])] = &[
+    ("openat", &["EIO", "EACCES", "ENOSPC", "EMFILE", "EINTR"]),
+    // Its reads of the pipe from ssh (a failure there is the connection's);
+    // no `write`: every write of a file goes at an offset (`pwrite64`), and
+    // the rest are pipes and the runtime's own wake-ups, which cannot fail
+    // this way.
+    ("read", &["EIO", "EINTR"]),
+    ("pread64", &["EIO", "EINTR"]),
+    ("pwrite64", &["EIO", "ENOSPC", "EDQUOT", "EINTR"]),
+    ("statx", &["EIO", "EACCES"]),
+    ("newfstatat", &["EIO", "EACCES"]),
+    ("fstat", &["EIO"]),
+    ("getdents64", &["EIO", "EINTR"]),
+    ("readlinkat", &["EIO"]),
+    ("fsync", &["EIO", "ENOSPC"]),
+    ("fdatasync", &["EIO", "ENOSPC"]),
+    ("mkdirat", &["EIO", "ENOSPC", "EACCES"]),
+    ("renameat2", &["EIO", "ENOSPC"]),
+    ("linkat", &["EIO", "ENOSPC"]),
+    ("unlinkat", &["EIO", "EACCES"]),
+    ("symlinkat", &["EIO", "ENOSPC"]),
+    ("mknodat", &["EIO", "ENOSPC"]),
+    ("fchmod", &["EIO", "EPERM"]),
+    ("fchmodat", &["EIO", "EPERM"]),
+    ("fchown", &["EIO", "EPERM"]),
+    ("fchownat", &["EIO", "EPERM"]),
+    ("utimensat", &["EIO", "EPERM"]),
+    ("fsetxattr", &["EIO", "ENOSPC"]),
+    ("ftruncate", &["EIO"]),
+    ("fstatfs", &["EIO"]),
+];
+
+/// convoy under strace: `inject` (none: every call counted into `log`).
+fn traced_convoy(inject: Option<&str>, log: Option<&Path>) -> Command {
+    need("strace", "strace");
+    let mut c = Command::new("strace");
+    c.env_remove("NO_COLOR").args(["-f", "-qq", "-o"]);
+    match log {
+        Some(log) => c.arg(log),
+        None => c.arg("/dev/null"),
+    };
+    if let Some(i) = inject {
+        let call = i.split(':').next().unwrap();
+        c.arg("-e").arg(format!("trace={call}"));
+        c.arg("-e").arg(format!("inject={i}"));
+    }
+    c.arg("--").arg(BIN);
+    c
+}
+
+/// How many times convoy makes each call in a clean copy one way, at most
+/// in any one of its threads (strace counts a fault's `when` per thread),
+/// and how many its main thread makes before its first thread starts (the
+/// dynamic loader's and the runtime's, not convoy's: the sweep starts past
+/// them).
+fn client_census(dir: &Path, way: Way, src: &Path) -> (Counts, Counts) {
+    let log = dir.join("client-census.log");
+    let rsh = server(dir, "client-census-ssh", &[], None);
+    let dst = dir.join("client-census-dst");
+    let (o, hung) = run_as(traced_convoy(None, Some(&log)), &rsh, way, (src, &dst), &[]);
+    assert!(
+        !hung && code(&o) == 0,
+        "a clean run under strace: {}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    fs::remove_dir_all(&dst).unwrap();
+    let mut per_thread: BTreeMap<(String, String), usize> = BTreeMap::new();
+    let (mut main, mut before, mut started) = (None, Counts::new(), false);
+    for line in fs::read_to_string(&log).unwrap().lines() {
+        let Some((pid, rest)) = line.split_once(' ') else {
+            continue;
+        };
+        let Some(name) = rest
+            .trim_start()
+            .split('(')
+            .next()
+            .filter(|n| !n.contains(' ') && !n.is_empty() && *n != "???")
+        else {
+            continue;
+        };
+        let key = (pid.to_string(), name.to_string());
+        *per_thread.entry(key).or_insert(0) += 1;
+        if *main.get_or_insert(pid) == pid && !started {
+            started = name.starts_with("clone");
+            *before.entry(name.to_string()).or_insert(0) += 1;
+        }
+    }
+    let mut counts = Counts::new();
+    for ((_, name), n) in per_thread {
+        let most = counts.entry(name).or_insert(0);
+        *most = (*most).max(n);
+    }
+    (counts, before)
+}
+
+/// Calls by name: how many.
+type Counts = BTreeMap<String, usize>;
 
 /// How many times the server makes each call in a clean copy one way.
 fn census(dir: &Path, way: Way, src: &Path) -> BTreeMap<String, usize> {
@@ -243,12 +364,21 @@ fn broken(src: &Path, dst: &Path, exact: bool) -> Vec<String> {
     out
 }
 
-/// One case: the copy with `inject` on the server, then a clean rerun.
-fn check(dir: &Path, way: Way, src: &Path, inject: &str, n: usize) -> Vec<String> {
+/// One case: the copy with `inject` on `side`, then a clean rerun.
+fn check(dir: &Path, (way, side): (Way, Side), src: &Path, inject: &str, n: usize) -> Vec<String> {
     let mut bad = Vec::new();
-    let rsh = server(dir, &format!("ssh-{n}"), &[inject.to_string()], None);
     let dst = dir.join(format!("dst-{n}"));
-    let (o, hung) = run(&rsh, way, src, &dst, &["--verify"]);
+    let (o, hung) = match side {
+        Side::Server => {
+            let rsh = server(dir, &format!("ssh-{n}"), &[inject.to_string()], None);
+            run(&rsh, way, src, &dst, &["--verify"])
+        }
+        Side::Client => {
+            let rsh = server(dir, &format!("ssh-{n}"), &[], None);
+            let c = traced_convoy(Some(inject), None);
+            run_as(c, &rsh, way, (src, &dst), &["--verify"])
+        }
+    };
     let said = stdout(&o) + &stderr(&o);
     if hung {
         bad.push("hung".into());
@@ -260,8 +390,10 @@ fn check(dir: &Path, way: Way, src: &Path, inject: &str, n: usize) -> Vec<String
     for b in broken(src, &dst, exact) {
         bad.push(format!("exit {}: {b}", code(&o)));
     }
-    if !exact && !hung && !said.contains("otherhost") {
-        bad.push(format!("exit {} without the host named: {said}", code(&o)));
+    // A failure names its path: on the host, or here.
+    let named = said.contains("otherhost") || said.contains(&*dir.to_string_lossy());
+    if !exact && !hung && !named {
+        bad.push(format!("exit {} without a path named: {said}", code(&o)));
     }
     // A clean rerun completes the copy and leaves nothing behind.
     let clean = server(dir, &format!("clean-{n}"), &[], None);
@@ -285,37 +417,50 @@ fn check(dir: &Path, way: Way, src: &Path, inject: &str, n: usize) -> Vec<String
     bad.into_iter().map(|b| format!("{inject}: {b}")).collect()
 }
 
-/// Every call the server makes one way, each failing with each of its
-/// errors at each making (at its first, middle and last where it is made
-/// often), and from the middle on.
-fn sweep(way: Way) {
+/// Every call `side` makes one way, each failing with each of its errors
+/// at each making (at its first, middle and last where it is made often),
+/// and from the middle on.
+fn sweep(way: Way, side: Side) {
     let t = tempfile::tempdir().unwrap();
     let src = t.path().join("src");
     tree(&src);
-    let counts = census(t.path(), way, &src);
+    let (counts, before, calls) = match side {
+        Side::Server => (census(t.path(), way, &src), Counts::new(), SYSCALLS),
+        Side::Client => {
+            let (counts, before) = client_census(t.path(), way, &src);
+            (counts, before, CLIENT_SYSCALLS)
+        }
+    };
     let mut cases = Vec::new();
-    for (call, errnos) in SYSCALLS {
+    for (call, errnos) in calls {
         let Some(&last) = counts.get(*call) else {
             continue;
         };
-        let middle = last.div_ceil(2);
+        let first = before.get(*call).copied().unwrap_or(0) + 1;
+        if first > last {
+            continue;
+        }
+        let middle = (first + last).div_ceil(2);
         // A call made a few times fails at each making (each folder's
         // listing, say); one made often, at its first, middle and last.
-        let whens: Vec<usize> = match last {
-            0..=16 => (1..=last).collect(),
-            _ => vec![1, middle, last],
+        let whens: Vec<usize> = match last - first {
+            0..=15 => (first..=last).collect(),
+            _ => vec![first, middle, last],
         };
         for errno in *errnos {
             for when in &whens {
                 cases.push(format!("{call}:error={errno}:when={when}"));
             }
-            cases.push(format!("{call}:error={errno}:when={middle}+"));
+            // An interruption happens once; it never keeps happening.
+            if *errno != "EINTR" {
+                cases.push(format!("{call}:error={errno}:when={middle}+"));
+            }
         }
     }
     cases.dedup();
     assert!(
         cases.len() > 50,
-        "the server makes the calls the sweep fails: {counts:?}"
+        "the calls the sweep fails are made: {counts:?}"
     );
     // Two at a time: each case is a server and a run of its own.
     let cases = std::sync::Mutex::new(cases.into_iter().enumerate().collect::<Vec<_>>());
@@ -327,7 +472,7 @@ fn sweep(way: Way) {
                     let Some((n, case)) = cases.lock().unwrap().pop() else {
                         return;
                     };
-                    let bad = check(t.path(), way, &src, &case, n);
+                    let bad = check(t.path(), (way, side), &src, &case, n);
                     failures.lock().unwrap().extend(bad);
                 }
             });
@@ -339,12 +484,22 @@ fn sweep(way: Way) {
 
 #[test]
 fn every_call_of_the_server_failing_in_a_copy_to_it_leaves_nothing_broken() {
-    sweep(Way::Up);
+    sweep(Way::Up, Side::Server);
 }
 
 #[test]
 fn every_call_of_the_server_failing_in_a_copy_from_it_leaves_nothing_broken() {
-    sweep(Way::Down);
+    sweep(Way::Down, Side::Server);
+}
+
+#[test]
+fn every_call_of_convoy_failing_in_a_copy_to_another_machine_leaves_nothing_broken() {
+    sweep(Way::Up, Side::Client);
+}
+
+#[test]
+fn every_call_of_convoy_failing_in_a_copy_from_another_machine_leaves_nothing_broken() {
+    sweep(Way::Down, Side::Client);
 }
 
 /// The sweep can fail: a file not whole under its final name is seen, and

@@ -146,7 +146,7 @@ fn write_small(
         Err(e) => return c.fail(dir, item, Op::Create, e, true),
     };
     let out = new.fd();
-    if let Err(e) = write_all(out, data) {
+    if let Err(e) = crate::engine::sftp::source::write_all_at(out, data, 0) {
         return c.fail(dir, item, Op::Write, e, true);
     }
     let new_gid = c.new_file_gid(dir, dir_fd);
@@ -159,18 +159,6 @@ fn write_small(
         c.written = Some((*blake3::hash(data).as_bytes(), *meta));
     }
     (outcome, 0)
-}
-
-fn write_all(out: BorrowedFd<'_>, mut data: &[u8]) -> std::io::Result<()> {
-    while !data.is_empty() {
-        match rustix::io::write(out, data) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => data = &data[n..],
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 /// A file read on its own: a big one, with its progress on the lane, or one

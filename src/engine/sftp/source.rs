@@ -140,8 +140,9 @@ impl SftpSource {
     }
 }
 
-/// Writes all of `data` at `at` in the local file `out`.
-fn write_all_at(out: BorrowedFd<'_>, mut data: &[u8], mut at: u64) -> io::Result<()> {
+/// Writes all of `data` at `at` in the local file `out` (at an offset, as
+/// every write of a file here is: a plain `write` is left to pipes).
+pub(crate) fn write_all_at(out: BorrowedFd<'_>, mut data: &[u8], mut at: u64) -> io::Result<()> {
     while !data.is_empty() {
         match rustix::io::pwrite(out, data, at) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
