@@ -1005,3 +1005,64 @@ fn one_of_several_connections_killed_fails_the_file_and_a_rerun_completes() {
     assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
     assert_eq!(partials(&dst), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn a_big_file_from_another_machine_cut_short_continues_from_what_is_here() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, dst) = (t.path().join("src"), t.path().join("dst"));
+    let big = data(6, 96 << 20);
+    write(src.join("big"), &big);
+    let rsh = fake_ssh(t.path());
+    let mut c = convoy();
+    c.args(["--batch", "--bwlimit", "16M", "-e"]).arg(&rsh);
+    c.arg(format!("otherhost:{}", src.display())).arg(&dst);
+    let run = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_a_temporary(&dst);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "a cancelled copy never exits 0");
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("for the next run to continue"), "{said}");
+    assert!(!dst.join("big").exists(), "nothing partial under its name");
+    let kept = partials(&dst);
+    assert_eq!(kept.len(), 1, "the partial is kept: {kept:?}");
+    let had = fs::metadata(dst.join(&kept[0])).unwrap().len();
+    assert!(had >= 1 << 20, "some of it was written: {had}");
+
+    // A partial whose last whole MiB does not read as the source is
+    // started over; one that does is continued.
+    let saved = fs::read(dst.join(&kept[0])).unwrap();
+    let mut bad = saved.clone();
+    let last = (had / (1 << 20)) * (1 << 20) - 10;
+    bad[last as usize] ^= 0xff;
+    fs::write(dst.join(&kept[0]), &bad).unwrap();
+    let o = download(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(!stderr(&o).contains("resumed at"), "{}", stderr(&o));
+    assert!(
+        fs::read(dst.join("big")).unwrap() == big,
+        "the bytes differ"
+    );
+    assert_eq!(partials(&dst), Vec::<PathBuf>::new());
+
+    fs::remove_file(dst.join("big")).unwrap();
+    fs::write(dst.join(&kept[0]), &saved).unwrap();
+    let o = download(&rsh, &src, &dst, &[]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("resumed at"), "{}", stderr(&o));
+    assert!(
+        fs::read(dst.join("big")).unwrap() == big,
+        "the bytes differ"
+    );
+    assert_eq!(leftover_temps(&dst), Vec::<PathBuf>::new());
+    assert_eq!(partials(&dst), Vec::<PathBuf>::new());
+}

@@ -18,7 +18,9 @@ use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
 use crate::engine::sftp::source::SftpSource;
+use crate::engine::write::Dest;
 use crate::engine::write::dest::DestRoot;
+use crate::engine::write::resume;
 use crate::error::Op;
 use crate::event::{Event, Fatal, Outcome, SkipReason};
 
@@ -197,28 +199,87 @@ fn receive_file(
         Err(e) => return c.fail(dir, item, Op::Open, e, false),
     };
     let in_place = in_place.then_some(item.name.as_os_str());
-    let new = match sh.root().create_file(dir_fd, dir, meta.mode, in_place) {
-        Ok(new) => new,
-        Err(e) => return c.fail(dir, item, Op::Create, e, true),
+    let session = &sh.source.session;
+    let close = |f: openssh_sftp_client::file::File| {
+        let _ = session.block_on(f.close());
+    };
+    // A big file goes into a partial that outlives a cancel or a kill, and
+    // continues one an earlier run left (see `write::resume`); under
+    // `--verify` from its start, since its hash must be of the source.
+    let resumable = in_place.is_none() && resume::resumable(&meta);
+    let partial = match resumable {
+        true => super::files::partial(sh, (dir_fd, dir), &item.name, &meta),
+        false => Ok(None),
+    };
+    let (new, found) = match partial {
+        Ok(Some(p)) => p,
+        Ok(None) => match sh.root().create_file(dir_fd, dir, meta.mode, in_place) {
+            Ok(new) => (new, None),
+            Err(e) => {
+                close(src);
+                return c.fail(dir, item, Op::Create, e, true);
+            }
+        },
+        Err(e) => {
+            close(src);
+            return c.fail(dir, item, Op::Create, e, true);
+        }
     };
     let out = new.fd();
+    let start = match found.filter(|_| !sh.verify) {
+        Some(found) => match sh.source.resume_at(&src, out, found, meta.size) {
+            Ok(start) => start,
+            Err(e) => {
+                close(src);
+                return c.fail(dir, item, Op::Write, e, true);
+            }
+        },
+        None if found.is_some() => match rustix::fs::ftruncate(out, 0) {
+            Ok(()) => 0,
+            Err(e) => {
+                close(src);
+                return c.fail(dir, item, Op::Write, e.into(), true);
+            }
+        },
+        None => 0,
+    };
+    if start > 0 {
+        sh.send(Event::Notice(crate::event::Notice::Resumed {
+            path: sh.root().display(&dir.rel.join(&item.name)),
+            at: start,
+            of: meta.size,
+        }));
+    }
     let lane = c.lane_for(dir, item, meta.size);
     let mut progressed = 0;
     let step = each_piece(sh, lane, &mut progressed);
     let mut hash = sh.verify.then(blake3::Hasher::new);
     let got = sh
         .source
-        .receive((&src, &path), out, &meta, hash.as_mut(), step);
-    let session = &sh.source.session;
-    let close = |f: openssh_sftp_client::file::File| {
-        let _ = session.block_on(f.close());
-    };
+        .receive((&src, &path), (out, start), &meta, hash.as_mut(), step);
     let got = match got {
         Ok(n) => n,
         Err(f) => {
             close(src);
             return match f {
-                CopyFail::Cancelled => (Outcome::Cancelled, progressed),
+                CopyFail::Cancelled => {
+                    // What was received is kept for the next run to continue,
+                    // and said, so nobody wonders where the space went.
+                    if resumable {
+                        let written = rustix::fs::fstat(out).map_or(0, |st| st.st_size as u64);
+                        if let Some(name) = new.keep() {
+                            let root = sh.root();
+                            let kept = crate::event::KeptPartial {
+                                path: root.display(&dir.rel.join(&item.name)),
+                                partial: root.display(&dir.rel.join(name)),
+                                written,
+                                of: meta.size,
+                            };
+                            sh.send(Event::Notice(crate::event::Notice::KeptForResume(kept)));
+                        }
+                    }
+                    (Outcome::Cancelled, progressed)
+                }
                 CopyFail::Skipped => (Outcome::Skipped(SkipReason::ByUser), progressed),
                 CopyFail::Read(e) => (c.fail(dir, item, Op::Read, e, false).0, progressed),
                 CopyFail::Write(e) | CopyFail::Clone(e) => {

@@ -325,8 +325,8 @@ fn copy_file(
 /// The partial a big file is written into (see `resume`), and how long it
 /// was if an earlier run left it. `None` when another run is writing it: the
 /// copy goes the ordinary way.
-fn partial<'s, 'd>(
-    sh: &'s Shared,
+pub(crate) fn partial<'s, 'd, S: crate::engine::read::Source>(
+    sh: &'s Shared<S, crate::engine::write::dest::DestRoot>,
     (dir_fd, dir): (BorrowedFd<'d>, &Arc<DirNode>),
     name: &OsStr,
     meta: &SrcMeta,

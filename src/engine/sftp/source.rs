@@ -104,15 +104,15 @@ impl SftpSource {
         reads::read_many(&self.session, dir, files)
     }
 
-    /// Reads `size` bytes of the open remote file `src` into the local file
-    /// `out`, many reads in flight (up to [`IN_FLIGHT`] bytes), `step` told of
+    /// Reads the open remote file `src` from `from` on into the local file
+    /// `out` at the same offsets, many reads in flight (up to [`IN_FLIGHT`] bytes), `step` told of
     /// each piece written (it stops the copy when it fails). What was read
     /// passes through `hash`. The bytes written: fewer than `size` when the
     /// file shrank (the check after the copy finds it changed).
     pub fn receive(
         &self,
         (src, path): (&File, &Path),
-        out: BorrowedFd<'_>,
+        (out, from): (BorrowedFd<'_>, u64),
         meta: &SrcMeta,
         mut hash: Option<&mut blake3::Hasher>,
         mut step: impl FnMut(u64) -> Result<(), CopyFail>,
@@ -120,12 +120,17 @@ impl SftpSource {
         // A big file comes over several connections where the round trip is
         // long, each opening it by its path: one that finds another file
         // there now (replaced since) is left out.
-        let over = Spread::over(&self.session, src, (path, meta.size, false), |on, f| {
-            on.run(f.metadata())
-                .is_ok_and(|now| !meta.changed_since(&meta_of(&now)))
-        });
-        let mut done = 0u64;
-        let read = reads::spread(&over, (0, meta.size), |data| {
+        let over = Spread::over(
+            &self.session,
+            src,
+            (path, meta.size.saturating_sub(from), false),
+            |on, f| {
+                on.run(f.metadata())
+                    .is_ok_and(|now| !meta.changed_since(&meta_of(&now)))
+            },
+        );
+        let mut done = from;
+        let read = reads::spread(&over, (from, meta.size), |data| {
             if let Some(h) = hash.as_deref_mut() {
                 h.update(data);
             }
@@ -137,6 +142,38 @@ impl SftpSource {
         read?;
         closed.map_err(CopyFail::Read)?;
         Ok(done)
+    }
+}
+
+impl SftpSource {
+    /// Where writing an earlier run's local partial `part`, `found` bytes
+    /// long, of the remote file `src` continues: past its last whole MiB
+    /// when that MiB reads as the source reads there, or at 0. The partial
+    /// is cut to it.
+    pub fn resume_at(
+        &self,
+        src: &File,
+        part: BorrowedFd<'_>,
+        found: u64,
+        size: u64,
+    ) -> io::Result<u64> {
+        const STEP: u64 = 1024 * 1024;
+        let keep = (found.min(size) / STEP) * STEP;
+        let mut start = 0;
+        if keep >= STEP {
+            let mut mine = vec![0u8; STEP as usize];
+            let n = crate::engine::os::sys::pread_full(part, &mut mine, keep - STEP)?;
+            let mut theirs = Vec::new();
+            let read = reads::pipelined(&self.session, src, (keep - STEP, keep), |d| {
+                theirs.extend_from_slice(d);
+                Ok(())
+            });
+            if read.is_ok() && n == STEP as usize && theirs == mine {
+                start = keep;
+            }
+        }
+        rustix::fs::ftruncate(part, start)?;
+        Ok(start)
     }
 }
 
