@@ -36,6 +36,30 @@ fn wait_for_a_temporary(dst: &Path) {
     panic!("no file was being written in {}", dst.display());
 }
 
+/// `convoy --batch --bwlimit 16M -e RSH FROM TO`, cancelled (SIGTERM) two
+/// seconds after a file is being written in `dst`: what it said. It never
+/// exits 0.
+fn cancelled_mid_file(rsh: &Path, (from, to): (&str, &str), dst: &Path) -> String {
+    let mut c = convoy();
+    c.args(["--batch", "--bwlimit", "16M", "-e"])
+        .arg(rsh)
+        .args([from, to]);
+    let run = c
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_a_temporary(dst);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "a cancelled copy never exits 0");
+    String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+}
+
 fn upload(rsh: &Path, src: &Path, dst: &Path, extra: &[&str]) -> std::process::Output {
     copy_to(rsh, src, &format!("otherhost:{}", dst.display()), extra)
 }
@@ -839,26 +863,14 @@ fn a_big_file_cut_short_continues_from_what_is_on_the_server() {
     let big = data(5, 96 << 20);
     write(src.join("big"), &big);
     let rsh = fake_ssh(t.path());
-    let mut c = convoy();
-    c.args(["--batch", "--bwlimit", "16M", "-e"])
-        .arg(&rsh)
-        .arg(&src);
-    c.arg(format!("otherhost:{}", dst.display()));
-    let run = c
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_a_temporary(&dst);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
-    let out = run.wait_with_output().unwrap();
-    assert_ne!(out.status.code(), Some(0), "a cancelled copy never exits 0");
-    let said =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let said = cancelled_mid_file(
+        &rsh,
+        (
+            &src.display().to_string(),
+            &format!("otherhost:{}", dst.display()),
+        ),
+        &dst,
+    );
     assert!(said.contains("for the next run to continue"), "{said}");
     assert!(
         said.contains("to remove it: ssh otherhost rm -- "),
@@ -1013,24 +1025,14 @@ fn a_big_file_from_another_machine_cut_short_continues_from_what_is_here() {
     let big = data(6, 96 << 20);
     write(src.join("big"), &big);
     let rsh = fake_ssh(t.path());
-    let mut c = convoy();
-    c.args(["--batch", "--bwlimit", "16M", "-e"]).arg(&rsh);
-    c.arg(format!("otherhost:{}", src.display())).arg(&dst);
-    let run = c
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_a_temporary(&dst);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    Command::new("kill")
-        .args(["-TERM", &run.id().to_string()])
-        .status()
-        .unwrap();
-    let out = run.wait_with_output().unwrap();
-    assert_ne!(out.status.code(), Some(0), "a cancelled copy never exits 0");
-    let said =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let said = cancelled_mid_file(
+        &rsh,
+        (
+            &format!("otherhost:{}", src.display()),
+            &dst.display().to_string(),
+        ),
+        &dst,
+    );
     assert!(said.contains("for the next run to continue"), "{said}");
     assert!(!dst.join("big").exists(), "nothing partial under its name");
     let kept = partials(&dst);

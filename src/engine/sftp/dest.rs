@@ -362,21 +362,7 @@ impl SftpDest {
         found: u64,
         size: u64,
     ) -> io::Result<u64> {
-        const STEP: u64 = 1024 * 1024;
-        let keep = (found.min(size) / STEP) * STEP;
-        let mut start = 0;
-        if keep >= STEP {
-            let mut mine = vec![0u8; STEP as usize];
-            let n = rustix::io::pread(src, &mut mine, keep - STEP)?;
-            let mut theirs = Vec::new();
-            let read = reads::pipelined(&self.session, out, (keep - STEP, keep), |d| {
-                theirs.extend_from_slice(d);
-                Ok(())
-            });
-            if read.is_ok() && n == STEP as usize && theirs == mine {
-                start = keep;
-            }
-        }
+        let start = reads::resume_point(&self.session, out, src, (found, size))?;
         let mut f = out.clone();
         self.session.run(f.set_len(start))?;
         Ok(start)

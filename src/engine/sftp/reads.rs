@@ -143,3 +143,32 @@ pub(crate) async fn read_one(session: &Session, path: &Path, size: u64) -> io::R
     });
     read.map(|()| data)
 }
+
+/// Where a partial `found` bytes long of a `size`-byte file continues: past
+/// its last whole MiB when that MiB reads the same in the remote file
+/// `remote` and the local one `local` (whichever of them is the partial),
+/// else at 0 (SFTP tells no more cheaply: the last MiB stands for the rest,
+/// as for a local partial).
+pub(crate) fn resume_point(
+    session: &Session,
+    remote: &File,
+    local: std::os::fd::BorrowedFd<'_>,
+    (found, size): (u64, u64),
+) -> io::Result<u64> {
+    const STEP: u64 = 1024 * 1024;
+    let keep = (found.min(size) / STEP) * STEP;
+    if keep < STEP {
+        return Ok(0);
+    }
+    let mut here = vec![0u8; STEP as usize];
+    let n = crate::engine::os::sys::pread_full(local, &mut here, keep - STEP)?;
+    let mut there = Vec::new();
+    let read = pipelined(session, remote, (keep - STEP, keep), |d| {
+        there.extend_from_slice(d);
+        Ok(())
+    });
+    Ok(match read.is_ok() && n == STEP as usize && there == here {
+        true => keep,
+        false => 0,
+    })
+}

@@ -138,13 +138,38 @@ pub(crate) fn command_line(remote: &Remote) -> Vec<String> {
 /// order changes. A cipher the user chose (their config, `-c` or `-o` in
 /// `-e`) is left as it is: `ssh -G` shows the list ssh would offer, compared
 /// with the one it offers with no configuration at all.
+/// Decided once per command line: a big file's added connections and the
+/// TUI's listers would each ask ssh twice again.
 fn prefer_aes_gcm(cmd: &mut Vec<String>) {
+    static DECIDED: Mutex<Vec<(Vec<String>, Option<String>)>> = Mutex::new(Vec::new());
+    let known = {
+        let decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
+        decided
+            .iter()
+            .find(|(c, _)| c == cmd)
+            .map(|(_, o)| o.clone())
+    };
+    let order = known.unwrap_or_else(|| {
+        let order = gcm_order(cmd);
+        let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
+        decided.push((cmd.clone(), order.clone()));
+        order
+    });
+    if let Some(order) = order {
+        let at = cmd.len() - 3;
+        cmd.splice(at..at, ["-o".to_string(), format!("Ciphers={order}")]);
+    }
+}
+
+/// The cipher list to ask `cmd`'s ssh for, if not its own (see
+/// [`prefer_aes_gcm`]).
+fn gcm_order(cmd: &[String]) -> Option<String> {
     let is_ssh = std::path::Path::new(&cmd[0])
         .file_name()
         .is_some_and(|n| n == "ssh");
     let cpu = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     if !is_ssh || !has_aes(&cpu) || cmd.len() < 3 {
-        return;
+        return None;
     }
     let (before, host) = (&cmd[..cmd.len() - 3], &cmd[cmd.len() - 3]);
     let offered = |args: &[&str]| -> Option<String> {
@@ -161,13 +186,8 @@ fn prefer_aes_gcm(cmd: &mut Vec<String>) {
             .lines()
             .find_map(|l| l.strip_prefix("ciphers ").map(str::to_string))
     };
-    let (Some(theirs), Some(plain)) = (offered(&[]), offered(&["-F", "/dev/null"])) else {
-        return;
-    };
-    if let Some(order) = gcm_first(&theirs, &plain) {
-        let at = cmd.len() - 3;
-        cmd.splice(at..at, ["-o".to_string(), format!("Ciphers={order}")]);
-    }
+    let (theirs, plain) = (offered(&[])?, offered(&["-F", "/dev/null"])?);
+    gcm_first(&theirs, &plain)
 }
 
 /// Whether /proc/cpuinfo names the AES instructions (x86's `aes` flag,
