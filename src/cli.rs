@@ -406,6 +406,7 @@ impl Args {
             backup_dir: self.backup_dir.clone(),
             remote: None,
             remote_source: None,
+            bucket: None,
             rsh: self.rsh.clone(),
             connections: self.connections.map(usize::from),
             placing: crate::config::Placing::Contents,

@@ -195,6 +195,9 @@ pub struct Config {
     /// SOURCE is a folder on another machine, reached over SSH
     /// (`host:path`): `source` is its path there. Set by [`Config::resolved`].
     pub remote_source: Option<Remote>,
+    /// DEST is a prefix in a bucket (`s3://bucket/prefix`): `dest` is the
+    /// prefix. Set by [`Config::resolved`].
+    pub bucket: Option<crate::location::Bucket>,
     /// `-e, --rsh`: the command that runs ssh for a `host:path` DEST.
     pub rsh: Option<String>,
     /// `--connections`: connections a big file goes over to or from a host.
@@ -253,6 +256,7 @@ impl Config {
             backup_dir: None,
             remote: None,
             remote_source: None,
+            bucket: None,
             rsh: None,
             connections: None,
             placing: Placing::Contents,
@@ -264,6 +268,9 @@ impl Config {
     /// DEST as the user named it: `host:path` for a folder on another
     /// machine (what faces show and remember).
     pub fn dest_named(&self) -> PathBuf {
+        if let Some(b) = &self.bucket {
+            return PathBuf::from(b.to_string());
+        }
         named(self.remote.as_ref(), &self.dest)
     }
 
@@ -278,11 +285,23 @@ impl Config {
     /// A DEST written `[user@]host:path` is a folder on another machine: SOURCE
     /// is checked here, DEST once connected.
     pub fn resolved(mut self) -> Result<Config, InputError> {
-        if self.remote.is_some() || self.remote_source.is_some() {
+        if self.remote.is_some() || self.remote_source.is_some() || self.bucket.is_some() {
             return Ok(self);
         }
-        if let crate::location::Location::Remote(r) = place(&self.source)? {
-            return self.resolved_from_remote(r);
+        match place(&self.source)? {
+            crate::location::Location::Remote(r) => return self.resolved_from_remote(r),
+            crate::location::Location::Bucket(b) => {
+                return Err(InputError::Other(format!(
+                    "{b}: copying from a bucket is not available yet"
+                )));
+            }
+            crate::location::Location::Local(_) => {}
+        }
+        if let crate::location::Location::Bucket(b) = place(&self.dest)? {
+            paths::resolve_source(&self.source)?;
+            self.dest = PathBuf::from(&b.prefix);
+            self.bucket = Some(b);
+            return Ok(self);
         }
         if let crate::location::Location::Remote(r) = place(&self.dest)? {
             paths::resolve_source(&self.source)?;
@@ -328,6 +347,11 @@ impl Config {
             crate::location::Location::Remote(d) => {
                 return Err(InputError::Other(format!(
                     "{d}: SOURCE and DEST are both on other machines: copy to this one first"
+                )));
+            }
+            crate::location::Location::Bucket(b) => {
+                return Err(InputError::Other(format!(
+                    "{b}: SOURCE is on another machine and DEST in a bucket: copy to this one first"
                 )));
             }
             crate::location::Location::Local(d) => d,

@@ -1,5 +1,6 @@
-//! Where a SOURCE or DEST is: a path on this machine, or a folder on another
-//! reached over SSH, written `[user@]host:path` as scp and rsync write it.
+//! Where a SOURCE or DEST is: a path on this machine, a folder on another
+//! reached over SSH, written `[user@]host:path` as scp and rsync write it, or
+//! a bucket's prefix in an S3-compatible store, written `s3://bucket/prefix`.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
@@ -10,6 +11,26 @@ use std::path::PathBuf;
 pub enum Location {
     Local(PathBuf),
     Remote(Remote),
+    Bucket(Bucket),
+}
+
+/// A prefix in a bucket of an S3-compatible store: where the store is and
+/// who may use it come from the environment, as for every AWS tool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bucket {
+    pub bucket: String,
+    /// The keys' common beginning, without a slash at either end; empty
+    /// for the whole bucket.
+    pub prefix: String,
+}
+
+impl std::fmt::Display for Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.prefix.as_str() {
+            "" => write!(f, "s3://{}", self.bucket),
+            p => write!(f, "s3://{}/{p}", self.bucket),
+        }
+    }
 }
 
 /// A folder (or file) on another machine.
@@ -38,6 +59,8 @@ pub enum NotAPlace {
     HostNotText,
     /// `[` without its `]` before the colon.
     Unclosed,
+    /// `s3://` with no bucket, or with a name that cannot be one.
+    BadBucket(String),
 }
 
 impl std::fmt::Display for NotAPlace {
@@ -50,6 +73,7 @@ impl std::fmt::Display for NotAPlace {
             ),
             NotAPlace::HostNotText => write!(f, "the host name is not valid text"),
             NotAPlace::Unclosed => write!(f, "an address in [ ] has no closing ]"),
+            NotAPlace::BadBucket(why) => write!(f, "{why}"),
         }
     }
 }
@@ -60,6 +84,9 @@ impl std::fmt::Display for NotAPlace {
 /// (`./a:b`, `/mnt/a:b`) or that starts with a colon is a local one.
 pub fn parse(arg: &OsStr) -> Result<Location, NotAPlace> {
     let bytes = arg.as_bytes();
+    if let Some(rest) = bytes.strip_prefix(b"s3://") {
+        return bucket(rest).map(Location::Bucket);
+    }
     let local = || Ok(Location::Local(PathBuf::from(arg)));
     if bytes.first() == Some(&b':') {
         return local();
@@ -97,6 +124,40 @@ pub fn parse(arg: &OsStr) -> Result<Location, NotAPlace> {
     }))
 }
 
+/// `bucket/prefix` after `s3://`: a bucket name as S3 allows them (3 to 63
+/// of a-z, 0-9, `.` and `-`), and a prefix that is text, its slashes at
+/// either end dropped and never two in a row (a key with an empty part
+/// names no file a copy could make or read back).
+fn bucket(rest: &[u8]) -> Result<Bucket, NotAPlace> {
+    let rest = std::str::from_utf8(rest)
+        .map_err(|_| NotAPlace::BadBucket("an object's key must be valid text".into()))?;
+    let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let fits = (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-');
+    if !fits {
+        return Err(NotAPlace::BadBucket(if name.is_empty() {
+            "s3:// needs a bucket: s3://bucket/prefix".into()
+        } else {
+            format!("{name:?} is not a bucket's name (3 to 63 of a-z, 0-9, '.' and '-')")
+        }));
+    }
+    let prefix = prefix.trim_matches('/');
+    if prefix
+        .split('/')
+        .any(|p| p == "." || p == ".." || (p.is_empty() && !prefix.is_empty()))
+    {
+        return Err(NotAPlace::BadBucket(format!(
+            "s3://{name}/{prefix}: a prefix has no empty, '.' or '..' parts"
+        )));
+    }
+    Ok(Bucket {
+        bucket: name.into(),
+        prefix: prefix.into(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,6 +193,36 @@ mod tests {
         assert_eq!(p("plain"), local("plain"));
         assert_eq!(p("[notanaddress"), Err(NotAPlace::Unclosed));
         assert_eq!(p("[a]b"), local("[a]b"));
+    }
+
+    #[test]
+    fn s3_names_a_bucket_and_its_prefix() {
+        let p = |s: &str| parse(OsStr::new(s));
+        let b = |bucket: &str, prefix: &str| {
+            Ok(Location::Bucket(Bucket {
+                bucket: bucket.into(),
+                prefix: prefix.into(),
+            }))
+        };
+        assert_eq!(p("s3://photos"), b("photos", ""));
+        assert_eq!(p("s3://photos/"), b("photos", ""));
+        assert_eq!(p("s3://photos/2024/may/"), b("photos", "2024/may"));
+        assert_eq!(p("./s3://x"), local("./s3://x"));
+        for bad in [
+            "s3://",
+            "s3://Ph",
+            "s3://a_b/c",
+            "s3://abc/x//y",
+            "s3://abc/../x",
+        ] {
+            assert!(matches!(p(bad), Err(NotAPlace::BadBucket(_))), "{bad}");
+        }
+        let shown = |s: &str| match p(s) {
+            Ok(Location::Bucket(b)) => b.to_string(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(shown("s3://photos/a/"), "s3://photos/a");
+        assert_eq!(shown("s3://photos"), "s3://photos");
     }
 
     #[test]

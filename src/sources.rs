@@ -66,7 +66,7 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
         .into_iter()
         .filter_map(|p| match p {
             crate::location::Location::Remote(r) => Some(r),
-            crate::location::Location::Local(_) => None,
+            _ => None,
         })
         .collect();
     if !remote_sources.is_empty() {
@@ -106,8 +106,30 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
             })
             .collect();
     }
-    if let crate::location::Location::Remote(r) = crate::config::place(dest)? {
-        return to_another_machine(base, sources, dest, r);
+    match crate::config::place(dest)? {
+        crate::location::Location::Remote(r) => {
+            let last = r.path.file_name().map(|name| {
+                let mut parent = OsString::from(format!("{}:", r.host));
+                parent.push(r.path.parent().unwrap_or(Path::new("")).as_os_str());
+                (name.to_os_string(), PathBuf::from(parent))
+            });
+            return to_another_place(base, sources, dest, last);
+        }
+        crate::location::Location::Bucket(b) => {
+            let last = b.prefix.rsplit_once('/').map_or_else(
+                || (b.prefix.clone(), String::new()),
+                |(parent, name)| (name.to_string(), parent.to_string()),
+            );
+            let last = (!last.0.is_empty()).then(|| {
+                let parent = crate::location::Bucket {
+                    bucket: b.bucket.clone(),
+                    prefix: last.1,
+                };
+                (OsString::from(last.0), PathBuf::from(parent.to_string()))
+            });
+            return to_another_place(base, sources, dest, last);
+        }
+        crate::location::Location::Local(_) => {}
     }
     let metas = sources
         .iter()
@@ -156,15 +178,17 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
     }
 }
 
-/// Sources here into DEST on another machine: one folder is copied as DEST;
-/// one file goes into DEST written `host:dir/` (or the login folder), else to
-/// the name DEST unless that is a folder there (found out once connected);
-/// several go into DEST under their own names, one run per parent folder.
-fn to_another_machine(
+/// Sources here into DEST on another machine or in a bucket: one folder is
+/// copied as DEST; one file goes into DEST written `host:dir/` (or the login
+/// folder, or the bucket), else to the name DEST unless that is a folder
+/// there (found out once connected); several go into DEST under their own
+/// names, one run per parent folder. `last`: DEST's last name and its
+/// parent, written as DEST is.
+fn to_another_place(
     base: &Config,
     sources: &[PathBuf],
     dest: &Path,
-    r: crate::location::Remote,
+    last: Option<(OsString, PathBuf)>,
 ) -> Result<Vec<Config>, InputError> {
     let metas = sources
         .iter()
@@ -181,14 +205,12 @@ fn to_another_machine(
             return Ok(vec![cfg.resolved()?]);
         }
         let slash = dest.as_os_str().as_encoded_bytes().ends_with(b"/");
-        let Some(name) = r.path.file_name().filter(|_| !slash) else {
+        let Some((name, parent)) = last.filter(|_| !slash) else {
             return Ok(vec![into_dest(one)?]);
         };
-        let mut parent = OsString::from(format!("{}:", r.host));
-        parent.push(r.path.parent().unwrap_or(Path::new("")).as_os_str());
-        let mut cfg = group(base, one, Path::new(&parent))?;
+        let mut cfg = group(base, one, &parent)?;
         let from = entry_name(one)?;
-        cfg.rename = Some((from, name.to_os_string()));
+        cfg.rename = Some((from, name));
         cfg.placing = crate::config::Placing::ToNameUnlessFolder;
         return Ok(vec![cfg.resolved()?]);
     }

@@ -14,6 +14,7 @@
 //! do with conflicts, pauses and limits. Beneath them all, `os` holds the
 //! system calls on folder handles.
 
+mod bucket;
 mod control;
 mod copy;
 mod data;
@@ -29,6 +30,7 @@ mod walk;
 mod worker;
 mod write;
 
+pub use bucket::store::BucketError;
 pub use control::handle::{Answer, Choice, Control};
 pub use data::direct::page_cache_is_costly;
 /// Which paths a run takes (`--exclude`), for the comparison to take the same.

@@ -15,6 +15,8 @@ use crate::engine::write::caps::Caps;
 use crate::engine::control::handle::Control;
 
 use crate::config::{Chunking, Config, ConflictPolicy, Placing};
+use crate::engine::bucket::dest::BucketDest;
+use crate::engine::bucket::store::Store;
 use crate::engine::copy::job::Job;
 use crate::engine::copy::pair::Writes;
 use crate::engine::meta::attrs::{FileMeta, MetaPolicy, SrcMeta, TimeWindow};
@@ -35,6 +37,7 @@ use crate::engine::write::dest::DestRoot;
 use crate::error::InputError;
 use crate::event::{Event, Fatal, Notice};
 use crate::exit::ExitCode;
+use crate::location::Bucket;
 use crate::retry;
 
 /// Jobs waiting in the channel at most; what bounds memory is the backlog's
@@ -147,6 +150,9 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     if let Some(remote) = config.remote_source.clone() {
         return start_from_remote(config, remote);
     }
+    if let Some(bucket) = config.bucket.clone() {
+        return start_to_bucket(config, bucket);
+    }
     let (source_root, walk) = open_source(&config)?;
     let own = config.dest_keeps_own_metadata;
     let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
@@ -205,10 +211,9 @@ pub fn start(config: Config) -> Result<Running, StartError> {
 /// writes pipelined), and the connection carries every worker's together.
 const REMOTE_WORKERS: usize = 16;
 
-/// A copy into a folder on another machine over SFTP: ssh is started and the
-/// folder opened (made) before anything else; what a remote run cannot do
-/// yet is refused here, before anything is written.
-fn start_remote(mut config: Config, remote: Remote) -> Result<Running, StartError> {
+/// Refuses, before anything is written, what a run to `place` cannot do
+/// yet (`how`: where it goes, for the message).
+fn not_yet(config: &Config, place: &str, how: &str) -> Result<(), InputError> {
     let not_yet = [
         (config.move_sources, "--move"),
         (config.mirror.is_some(), "--mirror"),
@@ -218,14 +223,20 @@ fn start_remote(mut config: Config, remote: Remote) -> Result<Running, StartErro
             "--reflink=always",
         ),
     ];
-    if let Some((_, what)) = not_yet.iter().find(|(on, _)| *on) {
-        return Err(InputError::Other(format!(
-            "{}:{}: {what} is not available over SFTP yet",
-            remote.host,
-            config.dest.display()
-        ))
-        .into());
+    match not_yet.iter().find(|(on, _)| *on) {
+        Some((_, what)) => Err(InputError::Other(format!(
+            "{place}: {what} is not available {how} yet"
+        ))),
+        None => Ok(()),
     }
+}
+
+/// A copy into a folder on another machine over SFTP: ssh is started and the
+/// folder opened (made) before anything else; what a remote run cannot do
+/// yet is refused here, before anything is written.
+fn start_remote(mut config: Config, remote: Remote) -> Result<Running, StartError> {
+    let place = format!("{}:{}", remote.host, config.dest.display());
+    not_yet(&config, &place, "over SFTP")?;
     let (source_root, walk) = open_source(&config)?;
     let session = Session::connect(&remote).map_err(|e| InputError::Other(e.to_string()))?;
     let session = Arc::new(session);
@@ -280,6 +291,75 @@ fn start_remote(mut config: Config, remote: Remote) -> Result<Running, StartErro
     if look_first {
         shared.send(Event::Notice(Notice::LookThenRename));
     }
+    launch(engine, shared, walk(dest_fresh), None, (control, ev_rx))
+}
+
+/// A copy into a bucket's prefix: the store is asked for the prefix's
+/// listing before anything else (the bucket is there, the credentials open
+/// it), what a run into a bucket cannot do is refused, and the uploads a
+/// killed run left open are aborted.
+fn start_to_bucket(mut config: Config, bucket: Bucket) -> Result<Running, StartError> {
+    not_yet(&config, &bucket.to_string(), "into a bucket")?;
+    let (source_root, walk) = open_source(&config)?;
+    let refused = |e: crate::engine::bucket::store::BucketError| InputError::Other(e.to_string());
+    let mut store = Store::open(&bucket).map_err(refused)?;
+    let mut listed = store.check().map_err(refused)?;
+    // `convoy f s3://b/x` where x/ holds objects: f goes into it.
+    if let (Placing::ToNameUnlessFolder, Some((_, name))) = (config.placing, &config.rename) {
+        let name = name.to_string_lossy().into_owned();
+        if listed
+            .common_prefixes
+            .iter()
+            .any(|p| p.filename() == Some(name.as_str()))
+        {
+            config.dest = config.dest.join(&name);
+            config.rename = None;
+            let mut inside = bucket.clone();
+            inside.prefix = config.dest.to_string_lossy().into_owned();
+            store = Store::open(&inside).map_err(refused)?;
+            listed = store.check().map_err(refused)?;
+        }
+    }
+    let fresh = listed;
+    let dest_fresh = fresh.objects.is_empty() && fresh.common_prefixes.is_empty();
+    if !config.dry_run {
+        crate::engine::bucket::uploads::sweep(&store);
+    }
+    let root = BucketDest::new(Arc::new(store));
+    // Modes, owners and times go as metadata (times to the nanosecond);
+    // a bucket has no links, special files or folders of its own.
+    let wants_owner = config.preserve.owner;
+    let file_meta = FileMeta {
+        window: TimeWindow::EXACT,
+        modes: true,
+        owners: wants_owner,
+        hard_links: false,
+        symlinks: false,
+        nodes: false,
+        ignores_case: false,
+        attrs: crate::engine::meta::xattrs::Held {
+            user: false,
+            acls: false,
+        },
+        holes: false,
+        rename_keeps_times: true,
+        renames_keep_handles: false,
+    };
+    let (control, _) = workers(&config, config.jobs.max(REMOTE_WORKERS));
+    let (engine, ev_tx, ev_rx) = engine_thread();
+    let ends = (Some(root), source_root, (file_meta, Arc::default()));
+    let mut shared = shared_state(&config, ends, &control, ev_tx);
+    // A file goes whole (its parts are the upload's own), through this
+    // machine; a bucket holds no extended attributes.
+    shared.chunking = Chunking {
+        threshold: u64::MAX,
+        size: u64::MAX,
+    };
+    shared.reflink = crate::config::Reflink::Never;
+    shared.fsync = false;
+    shared.flush = false;
+    shared.meta.attrs.xattrs = false;
+    shared.meta.attrs.acls = false;
     launch(engine, shared, walk(dest_fresh), None, (control, ev_rx))
 }
 

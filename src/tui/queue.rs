@@ -49,6 +49,14 @@ pub fn devices(cfg: &Config) -> Option<[u64; 2]> {
     if let Some(r) = &cfg.remote {
         return Some([source, host(r)]);
     }
+    // A bucket's store is one device, as a host is.
+    if let Some(b) = &cfg.bucket {
+        let h = blake3::hash(format!("s3://{}", b.bucket).as_bytes());
+        return Some([
+            source,
+            u64::from_le_bytes(h.as_bytes()[..8].try_into().ok()?),
+        ]);
+    }
     let mut at = cfg.dest.as_path();
     let dest = loop {
         match std::fs::metadata(at) {

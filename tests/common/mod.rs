@@ -292,6 +292,15 @@ pub fn need_python(module: &str, package: &str, debian: &[&str]) {
     );
 }
 
+/// Like [`need`], for a command that PyPI's `package` brings.
+pub fn need_pip(what: &str, package: &str) {
+    if !have(what) {
+        let cmd = ["python3", "-m", "pip", "install", "-q", package];
+        install(&cmd, package, &|| have(what));
+    }
+    assert!(have(what), "this test needs {what}: pip install {package}");
+}
+
 /// Like [`need`], for a Debian package that brings no command of its own (a
 /// library).
 pub fn need_package(package: &str) {

@@ -3,7 +3,9 @@
 //! (`special`), a move's removal of sources (`moving`), the finish (`finish`),
 //! answered conflicts (`resolver`) and a mirror's deletions (`mirror`); to
 //! another machine over SFTP, files (`upload`) and the finish
-//! (`upload_finish`); from another machine, files (`download`). `pair` chooses between them for each kind of destination.
+//! (`upload_finish`); from another machine, files (`download`); into a
+//! bucket, files and the finish (`to_bucket`). `pair` chooses between them
+//! for each kind of destination.
 
 pub(crate) mod chunked;
 pub(crate) mod copier;
@@ -16,5 +18,6 @@ pub(crate) mod moving;
 pub(crate) mod pair;
 pub(crate) mod resolver;
 pub(crate) mod special;
+pub(crate) mod to_bucket;
 pub(crate) mod upload;
 pub(crate) mod upload_finish;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::copier::{Copier, Done};
 use super::job::Job;
+use crate::engine::bucket::dest::BucketDest;
 use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::item::{Item, ItemKind};
@@ -188,5 +189,41 @@ impl Writes<SftpSource> for DestRoot {
 
     fn report(c: &mut Copier<'_, SftpSource, Self>, node: &Arc<DirNode>, item: &Item, done: Done) {
         super::download::report(c, node, item, done);
+    }
+}
+
+impl Writes<SourceRoot> for BucketDest {
+    fn job(c: &mut Copier<'_, SourceRoot, Self>, job: Job) {
+        match job {
+            Job::Batch(b) => super::to_bucket::batch(c, b),
+            // A run into a bucket splits no file into pieces (`Chunking` of
+            // the run): its parts are the upload's own.
+            Job::Chunk(_) => panic!("a piece of a file was queued for a bucket"),
+        }
+    }
+
+    fn catch_up(_: &mut Copier<'_, SourceRoot, Self>) {}
+
+    fn finish(
+        sh: &Shared<SourceRoot, Self>,
+        planned: Planned,
+        _: Option<&(Filter, crate::config::Mirror)>,
+        _: String,
+    ) {
+        super::to_bucket::finish(sh, planned);
+    }
+
+    fn copy_decided(
+        c: &mut Copier<'_, SourceRoot, Self>,
+        dir: &str,
+        node: &Arc<DirNode>,
+        item: &Item,
+        replace: bool,
+    ) -> Done {
+        super::to_bucket::copy_decided(c, dir, node, item, replace)
+    }
+
+    fn report(c: &mut Copier<'_, SourceRoot, Self>, node: &Arc<DirNode>, item: &Item, done: Done) {
+        super::to_bucket::report(c, node, item, done);
     }
 }

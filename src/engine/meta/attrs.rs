@@ -17,7 +17,7 @@ use super::xattrs::{self, At, Held, Wanted, XattrBuf};
 use crate::config::Preserve;
 use crate::engine::os::sys;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SrcMeta {
     pub mode: u32,
     pub uid: u32,

