@@ -407,6 +407,7 @@ impl Args {
             remote: None,
             remote_source: None,
             bucket: None,
+            bucket_source: None,
             rsh: self.rsh.clone(),
             connections: self.connections.map(usize::from),
             placing: crate::config::Placing::Contents,

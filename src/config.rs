@@ -198,6 +198,9 @@ pub struct Config {
     /// DEST is a prefix in a bucket (`s3://bucket/prefix`): `dest` is the
     /// prefix. Set by [`Config::resolved`].
     pub bucket: Option<crate::location::Bucket>,
+    /// SOURCE is a prefix in a bucket: `source` is the prefix. Set by
+    /// [`Config::resolved`].
+    pub bucket_source: Option<crate::location::Bucket>,
     /// `-e, --rsh`: the command that runs ssh for a `host:path` DEST.
     pub rsh: Option<String>,
     /// `--connections`: connections a big file goes over to or from a host.
@@ -257,6 +260,7 @@ impl Config {
             remote: None,
             remote_source: None,
             bucket: None,
+            bucket_source: None,
             rsh: None,
             connections: None,
             placing: Placing::Contents,
@@ -277,6 +281,11 @@ impl Config {
     /// SOURCE as the user named it: `host:path` for a folder on another
     /// machine.
     pub fn source_named(&self) -> PathBuf {
+        if let Some(b) = &self.bucket_source {
+            let mut b = b.clone();
+            b.prefix = self.source.to_string_lossy().into_owned();
+            return PathBuf::from(b.to_string());
+        }
         named(self.remote_source.as_ref(), &self.source)
     }
 
@@ -285,16 +294,16 @@ impl Config {
     /// A DEST written `[user@]host:path` is a folder on another machine: SOURCE
     /// is checked here, DEST once connected.
     pub fn resolved(mut self) -> Result<Config, InputError> {
-        if self.remote.is_some() || self.remote_source.is_some() || self.bucket.is_some() {
+        if self.remote.is_some()
+            || self.remote_source.is_some()
+            || self.bucket.is_some()
+            || self.bucket_source.is_some()
+        {
             return Ok(self);
         }
         match place(&self.source)? {
             crate::location::Location::Remote(r) => return self.resolved_from_remote(r),
-            crate::location::Location::Bucket(b) => {
-                return Err(InputError::Other(format!(
-                    "{b}: copying from a bucket is not available yet"
-                )));
-            }
+            crate::location::Location::Bucket(b) => return self.resolved_from_bucket(b),
             crate::location::Location::Local(_) => {}
         }
         if let crate::location::Location::Bucket(b) = place(&self.dest)? {
@@ -367,6 +376,34 @@ impl Config {
             rsh: self.rsh.clone(),
             connections: self.connections,
         });
+        Ok(self)
+    }
+}
+
+impl Config {
+    /// A SOURCE in a bucket: DEST must be a folder here; SOURCE is looked
+    /// at once the store is reached.
+    fn resolved_from_bucket(mut self, b: crate::location::Bucket) -> Result<Config, InputError> {
+        let dest = match place(&self.dest)? {
+            _ if self.dest.as_os_str().is_empty() => {
+                return Err(InputError::Other(format!(
+                    "{b}: a copy from a bucket needs a DEST here"
+                )));
+            }
+            crate::location::Location::Local(d) => d,
+            _ => {
+                return Err(InputError::Other(format!(
+                    "{b}: a copy from a bucket goes to this machine: copy it here first"
+                )));
+            }
+        };
+        match crate::retry::interrupted(|| std::fs::metadata(&dest)) {
+            Ok(m) if !m.is_dir() => return Err(InputError::DestNotDir(dest)),
+            _ => {}
+        }
+        self.source = PathBuf::from(&b.prefix);
+        self.dest = dest;
+        self.bucket_source = Some(b);
         Ok(self)
     }
 }

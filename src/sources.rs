@@ -62,6 +62,17 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
         .iter()
         .map(|s| crate::config::place(s))
         .collect::<Result<Vec<_>, _>>()?;
+    if let Some(crate::location::Location::Bucket(b)) = remote_sources
+        .iter()
+        .find(|p| matches!(p, crate::location::Location::Bucket(_)))
+    {
+        return match sources {
+            [one] => one_run(one),
+            _ => Err(InputError::Other(format!(
+                "{b}: a copy from a bucket takes one SOURCE (several: not yet)"
+            ))),
+        };
+    }
     let remote_sources: Vec<_> = remote_sources
         .into_iter()
         .filter_map(|p| match p {

@@ -355,3 +355,107 @@ fn a_run_killed_mid_upload_leaves_no_object_and_the_next_aborts_its_parts_and_fi
     let meta = std::fs::metadata(src.join("big")).unwrap();
     assert_eq!(meta.size(), there.len() as u64);
 }
+
+/// Every file of `src` in `dst` with its bytes, permission bits and time to
+/// the nanosecond, and nothing else there but the folders they are in.
+fn assert_same_files(src: &Path, dst: &Path) {
+    assert_eq!(entries(dst), entries(src), "the same entries");
+    for rel in entries(src) {
+        let (s, d) = (src.join(&rel), dst.join(&rel));
+        let (sm, dm) = (
+            std::fs::metadata(&s).unwrap(),
+            std::fs::metadata(&d).unwrap(),
+        );
+        if !sm.is_file() {
+            continue;
+        }
+        assert!(
+            std::fs::read(&s).unwrap() == std::fs::read(&d).unwrap(),
+            "{rel:?}: bytes"
+        );
+        assert_eq!(sm.mode(), dm.mode(), "{rel:?}: mode");
+        assert_eq!(
+            (sm.mtime(), sm.mtime_nsec()),
+            (dm.mtime(), dm.mtime_nsec()),
+            "{rel:?}: mtime"
+        );
+    }
+}
+
+#[test]
+fn a_tree_comes_back_from_a_bucket_exact_and_a_rerun_is_up_to_date() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home, back) = (
+        t.path().join("src"),
+        t.path().join("home"),
+        t.path().join("back"),
+    );
+    tree(&src);
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    assert_eq!(
+        code(&s3.batch(&home, &[src.as_os_str(), os("s3://bkt/t")])),
+        0
+    );
+    let out = s3.batch(&home, &[os("s3://bkt/t"), back.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_same_files(&src, &back);
+    let again = s3.batch(&home, &[os("--json"), os("s3://bkt/t"), back.as_os_str()]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    let (_, summary) = json_lines(&again);
+    assert_eq!(summary["files_copied"], 0, "{summary}");
+    // One object to a name of its own.
+    let one = t.path().join("one.txt");
+    let out = s3.batch(&home, &[os("s3://bkt/t/a.txt"), one.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(std::fs::read(&one).unwrap(), b"hello");
+    // A prefix that holds nothing is bad input.
+    let none = s3.batch(
+        &home,
+        &[os("s3://bkt/nothing"), t.path().join("x").as_os_str()],
+    );
+    assert_eq!(code(&none), 2);
+    assert!(
+        stderr(&none).contains("s3://bkt/nothing"),
+        "{}",
+        stderr(&none)
+    );
+}
+
+#[test]
+fn a_tree_rclone_uploaded_comes_back_with_its_times_and_modes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home, back) = (
+        t.path().join("src"),
+        t.path().join("home"),
+        t.path().join("back"),
+    );
+    write(src.join("x/y/file"), b"from rclone");
+    chmod(src.join("x/y/file"), 0o640);
+    set_mtime(src.join("x/y/file"), 1_500_000_000, 987_654_321);
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    let remote = format!(
+        ":s3,provider=Rclone,access_key_id={KEY},secret_access_key={SECRET},\
+         endpoint='http://127.0.0.1:{}':bkt/r",
+        s3.port
+    );
+    let up = Command::new("rclone")
+        .args(["copy", "--metadata", "--config", "/dev/null"])
+        .arg(&src)
+        .arg(remote)
+        .output()
+        .unwrap();
+    assert!(
+        up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&up.stderr)
+    );
+    let out = s3.batch(&home, &[os("s3://bkt/r"), back.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let m = std::fs::metadata(back.join("x/y/file")).unwrap();
+    assert_eq!(
+        std::fs::read(back.join("x/y/file")).unwrap(),
+        b"from rclone"
+    );
+    assert_eq!(m.mode() & 0o7777, 0o640);
+    assert_eq!((m.mtime(), m.mtime_nsec()), (1_500_000_000, 987_654_321));
+}

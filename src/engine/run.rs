@@ -16,6 +16,7 @@ use crate::engine::control::handle::Control;
 
 use crate::config::{Chunking, Config, ConflictPolicy, Placing};
 use crate::engine::bucket::dest::BucketDest;
+use crate::engine::bucket::source::BucketSource;
 use crate::engine::bucket::store::Store;
 use crate::engine::copy::job::Job;
 use crate::engine::copy::pair::Writes;
@@ -152,6 +153,9 @@ pub fn start(config: Config) -> Result<Running, StartError> {
     }
     if let Some(bucket) = config.bucket.clone() {
         return start_to_bucket(config, bucket);
+    }
+    if let Some(bucket) = config.bucket_source.clone() {
+        return start_from_bucket(config, bucket);
     }
     let (source_root, walk) = open_source(&config)?;
     let own = config.dest_keeps_own_metadata;
@@ -361,6 +365,92 @@ fn start_to_bucket(mut config: Config, bucket: Bucket) -> Result<Running, StartE
     shared.meta.attrs.xattrs = false;
     shared.meta.attrs.acls = false;
     launch(engine, shared, walk(dest_fresh), None, (control, ev_rx))
+}
+
+/// A copy from a bucket's prefix into a folder here: the store is asked
+/// what the prefix is (a folder of keys, one object, or nothing) before the
+/// destination is made.
+fn start_from_bucket(mut config: Config, bucket: Bucket) -> Result<Running, StartError> {
+    let named = config.source_named();
+    let not_yet = [
+        (config.move_sources, "--move"),
+        (config.mirror.is_some(), "--mirror"),
+        (config.backup_dir.is_some(), "--backup-dir"),
+        (config.dereference, "--dereference"),
+    ];
+    if let Some((_, what)) = not_yet.iter().find(|(on, _)| *on) {
+        return Err(InputError::Other(format!(
+            "{}: {what} is not available from a bucket yet",
+            named.display()
+        ))
+        .into());
+    }
+    let refused = |e: crate::engine::bucket::store::BucketError| InputError::Other(e.to_string());
+    let store = Store::open(&bucket).map_err(refused)?;
+    store.check().map_err(refused)?;
+    let source = BucketSource::new(Arc::new(store));
+    let unreadable = |e| InputError::SourceUnreadable(named.clone(), e);
+    let meta = source.look().map_err(unreadable)?.ok_or_else(|| {
+        unreadable(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the bucket holds no such object or prefix",
+        ))
+    })?;
+    let source = match meta.is_dir() && config.placing != Placing::Into {
+        true => source,
+        false => {
+            place_one(&mut config, &named, meta.is_dir())?;
+            let mut inside = bucket.clone();
+            inside.prefix = config.source.to_string_lossy().into_owned();
+            if inside.prefix == "." {
+                inside.prefix = String::new();
+                config.source = std::path::PathBuf::new();
+            }
+            let store = Store::open(&inside).map_err(refused)?;
+            BucketSource::new(Arc::new(store))
+        }
+    };
+    let named = config.source_named();
+    let filter = Filter::new(&config.excludes, config.only.clone())?;
+    let own = config.dest_keeps_own_metadata;
+    let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
+    if let Some(r) = &mut root {
+        r.durable = config.fsync;
+    }
+    let dest_dev = root
+        .as_ref()
+        .and_then(|r| rustix::fs::fstat(r.root_fd()).ok())
+        .map(|st| st.st_dev);
+    let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
+    let file_meta = match &root {
+        Some(r) if !config.dry_run => r.probe_file_meta(wants_owner),
+        _ => FileMeta::EXACT,
+    };
+    let learned = root
+        .as_ref()
+        .map_or_else(Arc::default, |r| Arc::clone(&r.learned));
+    let (control, _) = workers(&config, config.jobs.max(REMOTE_WORKERS));
+    let (engine, ev_tx, ev_rx) = engine_thread();
+    let src_meta = source.folder_meta();
+    let ends = (root, source, (file_meta, learned));
+    let mut shared = shared_state(&config, ends, &control, ev_tx);
+    shared.dest_dev = dest_dev;
+    shared.chunking = Chunking {
+        threshold: u64::MAX,
+        size: u64::MAX,
+    };
+    shared.reflink = crate::config::Reflink::Never;
+    // A bucket keeps no extended attributes or ACLs: none are asked for.
+    shared.meta.attrs.xattrs = false;
+    shared.meta.attrs.acls = false;
+    let walk = WalkFrom {
+        source: named,
+        src_meta,
+        dest_fresh,
+        filter,
+        walker_fds: fd_budget(fd_limit()).1,
+    };
+    launch(engine, shared, walk, None, (control, ev_rx))
 }
 
 /// A copy from a folder on another machine over SFTP into one here: ssh is

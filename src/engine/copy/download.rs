@@ -134,8 +134,8 @@ pub(crate) fn report(c: &mut Downloader<'_>, dir: &Arc<DirNode>, item: &Item, do
 
 /// A small file read already: written whole into a new file, sealed with
 /// `meta` (what it was read under) and given its name.
-fn write_small(
-    c: &mut Downloader<'_>,
+pub(crate) fn write_small<S: Source>(
+    c: &mut Copier<'_, S, DestRoot>,
     (dir_fd, dir): (BorrowedFd<'_>, &Arc<DirNode>),
     item: &Item,
     (data, meta): (&[u8], &SrcMeta),

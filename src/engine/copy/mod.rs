@@ -4,7 +4,8 @@
 //! answered conflicts (`resolver`) and a mirror's deletions (`mirror`); to
 //! another machine over SFTP, files (`upload`) and the finish
 //! (`upload_finish`); from another machine, files (`download`); into a
-//! bucket, files and the finish (`to_bucket`). `pair` chooses between them
+//! bucket, files and the finish (`to_bucket`); from one (`from_bucket`).
+//! `pair` chooses between them
 //! for each kind of destination.
 
 pub(crate) mod chunked;
@@ -12,6 +13,7 @@ pub(crate) mod copier;
 pub(crate) mod download;
 pub(crate) mod files;
 pub(crate) mod finish;
+pub(crate) mod from_bucket;
 pub(crate) mod job;
 pub(crate) mod mirror;
 pub(crate) mod moving;

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::copier::{Copier, Done};
 use super::job::Job;
 use crate::engine::bucket::dest::BucketDest;
+use crate::engine::bucket::source::BucketSource;
 use crate::engine::plan::deferred::Planned;
 use crate::engine::plan::filter::Filter;
 use crate::engine::plan::item::{Item, ItemKind};
@@ -225,5 +226,57 @@ impl Writes<SourceRoot> for BucketDest {
 
     fn report(c: &mut Copier<'_, SourceRoot, Self>, node: &Arc<DirNode>, item: &Item, done: Done) {
         super::to_bucket::report(c, node, item, done);
+    }
+}
+
+impl Writes<BucketSource> for DestRoot {
+    fn job(c: &mut Copier<'_, BucketSource, Self>, job: Job) {
+        let (dir, in_place) = {
+            let (d, p) = job.dir();
+            (Arc::clone(d), p)
+        };
+        match job {
+            Job::Batch(b) => super::from_bucket::batch(c, b),
+            // A run from a bucket splits no file into pieces.
+            Job::Chunk(_) => panic!("a piece of a file was queued from a bucket"),
+        }
+        if let Some(root) = c.sh.root.as_ref().filter(|_| in_place) {
+            root.job_done(&dir);
+        }
+    }
+
+    fn catch_up(c: &mut Copier<'_, BucketSource, Self>) {
+        c.verify_round();
+    }
+
+    fn finish(
+        sh: &Shared<BucketSource, Self>,
+        planned: Planned,
+        _: Option<&(Filter, crate::config::Mirror)>,
+        flush_thread: String,
+    ) {
+        super::finish::finish_from(sh, planned);
+        if sh.flush {
+            crate::engine::trust::flush::to_device(sh, flush_thread);
+        }
+    }
+
+    fn copy_decided(
+        c: &mut Copier<'_, BucketSource, Self>,
+        dir: BorrowedFd<'_>,
+        node: &Arc<DirNode>,
+        item: &Item,
+        replace: bool,
+    ) -> Done {
+        super::from_bucket::copy_decided(c, dir, node, item, replace)
+    }
+
+    fn report(
+        c: &mut Copier<'_, BucketSource, Self>,
+        node: &Arc<DirNode>,
+        item: &Item,
+        done: Done,
+    ) {
+        super::from_bucket::report(c, node, item, done);
     }
 }

@@ -1,0 +1,228 @@
+//! Objects from a bucket into a local folder: the same rules as the local
+//! copy's (`files`): the conflict check, a file written complete (nameless or
+//! under a temporary name) with its mode, owner and times from the object's
+//! metadata, only then given its own name, never replacing what the policy
+//! keeps. A batch's small objects are asked for all at once; a big one is
+//! streamed into its file, its progress on the worker's lane.
+
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+
+use futures_core::Stream;
+use object_store::ObjectStore;
+
+use super::copier::{Copier, Done, Verdict, each_piece};
+use super::job::Batch;
+use crate::engine::bucket::source::BucketSource;
+use crate::engine::bucket::store::PART;
+use crate::engine::data::bytes::CopyFail;
+use crate::engine::plan::item::{Item, ItemKind};
+use crate::engine::plan::node::DirNode;
+use crate::engine::read::Source;
+use crate::engine::write::dest::DestRoot;
+use crate::error::Op;
+use crate::event::{Outcome, SkipReason};
+
+type FromBucket<'a> = Copier<'a, BucketSource, DestRoot>;
+
+pub(crate) fn batch(c: &mut FromBucket<'_>, b: Batch) {
+    let Ok(dir_fd) = c.open_batch_dir(&b.dir, &b.items) else {
+        return;
+    };
+    let fd = dir_fd.as_ref().map(|f| f.as_fd());
+    let mut small: Vec<(&Item, bool)> = Vec::new();
+    for item in &b.items {
+        if c.sh.control.checkpoint().is_err() {
+            return;
+        }
+        let done = match item.kind {
+            ItemKind::File => match c.check_dest(fd, &b.dir, item, |_, _| false) {
+                Verdict::Write { replace } => match fd.filter(|_| !c.sh.dry_run) {
+                    Some(_) if item.meta.size < PART => {
+                        small.push((item, replace));
+                        None
+                    }
+                    _ => Some(file(c, fd, &b.dir, item, replace, b.in_place)),
+                },
+                Verdict::Done(done) => Some(done),
+                Verdict::Parked => None,
+            },
+            // A bucket lists objects and the prefixes they share, nothing else.
+            ItemKind::Symlink | ItemKind::Special => {
+                let why = std::io::Error::other("a bucket holds only files");
+                Some(c.fail(&b.dir, item, Op::Open, why, false))
+            }
+        };
+        if let Some(done) = done {
+            report_in(c, &b, item, done);
+        }
+    }
+    let Some(fd) = fd.filter(|_| !small.is_empty() && !c.sh.control.is_cancelled()) else {
+        return;
+    };
+    let sh = c.sh;
+    let store = &sh.source.store;
+    let prefix = match sh.source.open_dir(&b.dir.rel) {
+        Ok(p) => p,
+        Err(e) => {
+            for (item, _) in small {
+                let done = c.fail(&b.dir, item, Op::OpenDir, crate::error::clone_io(&e), false);
+                report_in(c, &b, item, done);
+            }
+            return;
+        }
+    };
+    // Every small object of the batch asked for at once.
+    let asks: Vec<_> = small
+        .iter()
+        .map(|(item, _)| {
+            let key = sh
+                .source
+                .open_file(&prefix, item.source_name(), &item.meta, true);
+            key.map(|(key, _, _)| {
+                let store = Arc::clone(store);
+                store.clone().spawn(async move {
+                    let _request = store.requests.acquire().await;
+                    BucketSource::get(&store, &key).await
+                })
+            })
+        })
+        .collect();
+    for ((item, replace), ask) in small.into_iter().zip(asks) {
+        let got = ask.and_then(|a| match store.run(a) {
+            Ok(Ok(data)) => Ok(data),
+            Ok(Err(e)) => Err(std::io::Error::other(store.why(&e))),
+            Err(e) => Err(std::io::Error::other(e)),
+        });
+        let done = match got {
+            // An object of another length changed since it was listed: it is
+            // fetched again on its own, with a fresh look.
+            Ok(data) if data.len() as u64 == item.meta.size => {
+                match sh.control.throttle(item.meta.size) {
+                    Ok(()) => super::download::write_small(
+                        c,
+                        (fd, &b.dir),
+                        item,
+                        (&data, &item.meta),
+                        (replace, b.in_place),
+                    ),
+                    Err(_) => return,
+                }
+            }
+            Ok(_) => file(c, Some(fd), &b.dir, item, replace, b.in_place),
+            Err(e) => c.fail(&b.dir, item, Op::Read, e, false),
+        };
+        report_in(c, &b, item, done);
+    }
+}
+
+/// Reports an entry of the batch `b` (see `download::report_in`).
+fn report_in(c: &mut FromBucket<'_>, b: &Batch, item: &Item, done: Done) {
+    if let (true, Outcome::Copied, Some(stage)) = (b.in_place, &done.0, &b.dir.stage) {
+        stage.wrote(item.kind == ItemKind::File, item.meta.size);
+    }
+    report(c, &b.dir, item, done);
+}
+
+/// Reports an entry, or (a file copied under `--verify`) holds it to be read
+/// back.
+pub(crate) fn report(c: &mut FromBucket<'_>, dir: &Arc<DirNode>, item: &Item, done: Done) {
+    if let (Outcome::Failed(e), _) = &done {
+        c.stop_if_fatal(e);
+    }
+    c.finish_entry(dir, item, done);
+}
+
+/// A big object (or one that changed since it was listed), streamed into
+/// its file, looked at afresh first.
+fn file(
+    c: &mut FromBucket<'_>,
+    dir_fd: Option<BorrowedFd<'_>>,
+    dir: &Arc<DirNode>,
+    item: &Item,
+    replace: bool,
+    in_place: bool,
+) -> Done {
+    let Some(dir_fd) = dir_fd.filter(|_| !c.sh.dry_run) else {
+        return (Outcome::Copied, 0);
+    };
+    let sh = c.sh;
+    let opened = c.source_dir(dir).and_then(|d| {
+        sh.source
+            .open_file(&d, item.source_name(), &item.meta, false)
+    });
+    let (key, meta, _) = match opened {
+        Ok(x) => x,
+        Err(e) => return c.fail(dir, item, Op::Open, e, false),
+    };
+    let in_place = in_place.then_some(item.name.as_os_str());
+    let new = match sh.root().create_file(dir_fd, dir, meta.mode, in_place) {
+        Ok(new) => new,
+        Err(e) => return c.fail(dir, item, Op::Create, e, true),
+    };
+    let out = new.fd();
+    let lane = c.lane_for(dir, item, meta.size);
+    let mut progressed = 0;
+    let mut step = each_piece(sh, lane, &mut progressed);
+    let mut hash = sh.verify.then(blake3::Hasher::new);
+    let store = &sh.source.store;
+    let got = store.run(async {
+        let mut body = store
+            .s3
+            .get_opts(&key, Default::default())
+            .await
+            .map_err(|e| CopyFail::Read(std::io::Error::other(store.why(&e))))?
+            .into_stream();
+        let mut at = 0u64;
+        while let Some(piece) = next(&mut body).await {
+            let piece = piece.map_err(|e| CopyFail::Read(std::io::Error::other(store.why(&e))))?;
+            crate::engine::sftp::source::write_all_at(out, &piece, at).map_err(CopyFail::Write)?;
+            if let Some(h) = hash.as_mut() {
+                h.update(&piece);
+            }
+            at += piece.len() as u64;
+            step(piece.len() as u64)?;
+        }
+        Ok::<u64, CopyFail>(at)
+    });
+    drop(step);
+    let got = match got {
+        Ok(n) => n,
+        Err(CopyFail::Cancelled) => return (Outcome::Cancelled, progressed),
+        Err(CopyFail::Skipped) => return (Outcome::Skipped(SkipReason::ByUser), progressed),
+        Err(CopyFail::Read(e)) => return (c.fail(dir, item, Op::Read, e, false).0, progressed),
+        Err(CopyFail::Write(e) | CopyFail::Clone(e)) => {
+            return (c.fail(dir, item, Op::Write, e, true).0, progressed);
+        }
+    };
+    if got != meta.size {
+        return c.changing(dir, item, progressed);
+    }
+    let new_gid = c.new_file_gid(dir, dir_fd);
+    if let Err(failed) = c.seal((out, out), (dir, item, &meta), new_gid) {
+        return (failed, progressed);
+    }
+    let put = new.commit(&item.name, replace);
+    let outcome = c.put_in_place(put, (in_place.is_none(), Some(dir_fd)), (dir, item, &meta));
+    if let (Outcome::Copied, Some(h)) = (&outcome, hash) {
+        c.written = Some((*h.finalize().as_bytes(), meta));
+    }
+    (outcome, progressed)
+}
+
+/// The next piece of a body.
+async fn next<S: Stream + Unpin>(s: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| std::pin::Pin::new(&mut *s).poll_next(cx)).await
+}
+
+/// An entry whose fate a person decided: written, over what is there if
+/// `replace`.
+pub(crate) fn copy_decided(
+    c: &mut FromBucket<'_>,
+    dir: BorrowedFd<'_>,
+    node: &Arc<DirNode>,
+    item: &Item,
+    replace: bool,
+) -> Done {
+    file(c, Some(dir), node, item, replace, false)
+}
