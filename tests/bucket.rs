@@ -459,3 +459,132 @@ fn a_tree_rclone_uploaded_comes_back_with_its_times_and_modes() {
     assert_eq!(m.mode() & 0o7777, 0o640);
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_500_000_000, 987_654_321));
 }
+
+/// `tests/common/s3_proxy.py` in front of `s3`, misbehaving as `mode` says.
+struct Proxy {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proxy {
+    fn start(s3: &Server, mode: &str) -> Proxy {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/s3_proxy.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .args([port.to_string(), s3.port.to_string(), mode.to_string()])
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the proxy never listened"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Proxy { child, port }
+    }
+
+    /// convoy through the proxy, given at most `limit` to end.
+    fn batch(&self, s3: &Server, home: &Path, args: &[&OsStr], limit: Duration) -> Output {
+        let mut run = s3
+            .convoy(home)
+            .env(
+                "AWS_ENDPOINT_URL",
+                format!("http://127.0.0.1:{}", self.port),
+            )
+            .env("CONVOY_S3_TIMEOUT", "1")
+            .arg("--batch")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while run.try_wait().unwrap().is_none() {
+            if started.elapsed() > limit {
+                let _ = run.kill();
+                panic!("convoy hung behind the proxy");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        run.wait_with_output().unwrap()
+    }
+}
+
+fn three_files(src: &Path) {
+    write(src.join("a"), b"one");
+    write(src.join("d/b"), &data(1, 20_000));
+    write(src.join("d/e/c"), &data(2, 17 * 1024 * 1024));
+}
+
+#[test]
+fn slowdown_answers_are_retried_with_backoff_and_the_copy_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    three_files(&src);
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    let proxy = Proxy::start(&s3, "slowdown:4");
+    let out = proxy.batch(
+        &s3,
+        &home,
+        &[src.as_os_str(), os("s3://bkt/s")],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_same_files(&src, &s3.root.join("bkt/s"));
+}
+
+#[test]
+fn a_store_that_keeps_failing_or_stalls_is_a_clear_failure_and_a_rerun_completes() {
+    for mode in ["fail-puts", "stall-puts"] {
+        let t = tempfile::tempdir().unwrap();
+        let (src, home) = (t.path().join("src"), t.path().join("home"));
+        three_files(&src);
+        let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+        let proxy = Proxy::start(&s3, mode);
+        let out = proxy.batch(
+            &s3,
+            &home,
+            &[src.as_os_str(), os("s3://bkt/f")],
+            Duration::from_secs(240),
+        );
+        assert_eq!(code(&out), 1, "{mode}: {}{}", stdout(&out), stderr(&out));
+        let said = stderr(&out);
+        assert!(
+            said.contains("s3://bkt/f/"),
+            "{mode}: names the object: {said}"
+        );
+        let why = if mode == "fail-puts" {
+            "InternalError"
+        } else {
+            "timed out"
+        };
+        assert!(said.contains(why), "{mode}: says why ({why}): {said}");
+        // Nothing under a final key; what a killed run would leave is
+        // aborted, so the next run starts clean and completes.
+        let kept = s3.root.join("bkt");
+        let objects: Vec<_> = entries(&kept)
+            .into_iter()
+            .filter(|p| kept.join(p).is_file())
+            .collect();
+        assert_eq!(objects, Vec::<PathBuf>::new(), "{mode}: no object");
+        assert!(records(&home).is_empty(), "{mode}: parts aborted");
+        drop(proxy);
+        let again = s3.batch(&home, &[src.as_os_str(), os("s3://bkt/f")]);
+        assert_eq!(code(&again), 0, "{mode}: {}", stderr(&again));
+        assert_same_files(&src, &s3.root.join("bkt/f"));
+    }
+}

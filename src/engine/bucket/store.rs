@@ -51,8 +51,16 @@ pub(crate) const PART: u64 = 16 * 1024 * 1024;
 pub(crate) const REQUESTS: usize = 128;
 
 /// A request that gets no answer for this long is tried again (a stalled
-/// connection ends instead of hanging the copy).
+/// connection ends instead of hanging the copy). `CONVOY_S3_TIMEOUT`
+/// (seconds) sets another: longer for big parts over a slow link.
 const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn timeout(env: &dyn Fn(&str) -> Option<String>) -> Duration {
+    env("CONVOY_S3_TIMEOUT")
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .map_or(TIMEOUT, Duration::from_secs_f64)
+}
 
 /// Retries of a request that failed in a way worth retrying (a 5xx, a
 /// SlowDown, a connection lost), with backoff, within this time.
@@ -124,7 +132,7 @@ impl Store {
             None => format!("https://s3.{region}.amazonaws.com"),
         };
         let mut options = ClientOptions::new()
-            .with_timeout(TIMEOUT)
+            .with_timeout(timeout(env))
             .with_connect_timeout(Duration::from_secs(10))
             .with_pool_max_idle_per_host(REQUESTS);
         if let Some(e) = endpoint {
