@@ -66,6 +66,53 @@ impl Server {
         }
     }
 
+    /// moto's S3 server (PyPI's `moto[server]`), which keeps objects in
+    /// memory, with the bucket `bucket` made.
+    fn moto(bucket: &str) -> Server {
+        need_pip("moto_server", "moto[server]");
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts");
+        let server = Server {
+            child,
+            port,
+            root: PathBuf::new(),
+        };
+        let started = Instant::now();
+        while server.raw("PUT", &format!("/{bucket}"), b"").is_none() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "moto_server never listened"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    /// A plain HTTP request (moto asks for no signature): its status.
+    fn raw(&self, method: &str, path: &str, body: &[u8]) -> Option<u16> {
+        use std::io::{Read, Write};
+        let mut c = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            self.port,
+            body.len()
+        );
+        c.write_all(head.as_bytes()).ok()?;
+        c.write_all(body).ok()?;
+        let mut answer = String::new();
+        c.read_to_string(&mut answer).ok()?;
+        answer.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// convoy with this server's address and credentials, and `home` as its
     /// home (no profile, its own record of uploads).
     fn convoy(&self, home: &Path) -> Command {
@@ -587,4 +634,66 @@ fn a_store_that_keeps_failing_or_stalls_is_a_clear_failure_and_a_rerun_completes
         assert_eq!(code(&again), 0, "{mode}: {}", stderr(&again));
         assert_same_files(&src, &s3.root.join("bkt/f"));
     }
+}
+
+#[test]
+fn moto_s_server_too_takes_a_tree_gives_it_back_exact_and_its_folder_markers_are_folders() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home, back) = (
+        t.path().join("src"),
+        t.path().join("home"),
+        t.path().join("back"),
+    );
+    tree(&src);
+    let s3 = Server::moto("bkt");
+    let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt/m")]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    let again = s3.batch(&home, &[os("--json"), src.as_os_str(), os("s3://bkt/m")]);
+    let (_, summary) = json_lines(&again);
+    assert_eq!(
+        summary["files_copied"], 0,
+        "a rerun is up to date: {summary}"
+    );
+    // A folder another tool marked, the zero-byte `name/` rclone writes.
+    assert_eq!(s3.raw("PUT", "/bkt/m/marked/", b""), Some(200));
+    let out = s3.batch(&home, &[os("s3://bkt/m"), back.as_os_str()]);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        back.join("marked").is_dir(),
+        "the marked folder is a folder"
+    );
+    std::fs::remove_dir(back.join("marked")).expect("and an empty one");
+    assert_same_files(&src, &back);
+}
+
+#[test]
+fn every_upload_carries_a_crc64nvme_checksum_and_one_damaged_on_the_way_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    write(src.join("a"), b"one");
+    write(src.join("d/b"), &data(1, 200_000));
+    write(src.join("d/empty"), b"");
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    // A proxy that checks each upload's checksum as AWS does on receipt.
+    let checking = Proxy::start(&s3, "verify");
+    let out = checking.batch(
+        &s3,
+        &home,
+        &[src.as_os_str(), os("s3://bkt/v")],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert_same_files(&src, &s3.root.join("bkt/v"));
+    drop(checking);
+    // Bytes damaged on the way: refused, said, and no object.
+    let damaging = Proxy::start(&s3, "corrupt");
+    let out = damaging.batch(
+        &s3,
+        &home,
+        &[src.as_os_str(), os("s3://bkt/c")],
+        Duration::from_secs(120),
+    );
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(stderr(&out).contains("BadDigest"), "{}", stderr(&out));
+    assert!(!s3.root.join("bkt/c/a").exists() && !s3.root.join("bkt/c/d/b").exists());
 }

@@ -9,7 +9,13 @@ signs it).
 MODE: slowdown:N   the first N requests get 503 SlowDown
       fail-puts    every PUT gets 500 InternalError
       stall-puts   every PUT is read and never answered
+      verify       every PUT must carry x-amz-checksum-crc64nvme, and its
+                   body must match it (400 BadDigest otherwise), as AWS
+                   checks on receipt (the test servers do not)
+      corrupt      as verify, one byte of each PUT's body changed on the way
 """
+
+import base64
 
 import http.client
 import http.server
@@ -21,6 +27,25 @@ import time
 listen, upstream, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
 seen = 0
+
+
+# CRC-64/NVME, reflected: the table of its polynomial.
+TABLE = []
+for i in range(256):
+    c = i
+    for _ in range(8):
+        c = (c >> 1) ^ (0x9A6C9329AC4BC9B5 if c & 1 else 0)
+    TABLE.append(c)
+
+
+def crc64nvme(data):
+    c = 0xFFFFFFFFFFFFFFFF
+    for b in data:
+        c = TABLE[(c ^ b) & 0xFF] ^ (c >> 8)
+    return c ^ 0xFFFFFFFFFFFFFFFF
+
+
+assert crc64nvme(b"123456789") == 0xAE8B14860A799888
 
 
 def error(handler, status, code):
@@ -55,6 +80,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "stall-puts" and self.command == "PUT":
             while True:
                 time.sleep(3600)
+        if mode in ("verify", "corrupt") and self.command == "PUT":
+            if mode == "corrupt" and body:
+                body = bytes([body[0] ^ 1]) + body[1:]
+            said = self.headers.get("x-amz-checksum-crc64nvme")
+            if said is None:
+                return error(self, 400, "MissingChecksum")
+            if base64.b64decode(said) != crc64nvme(body).to_bytes(8, "big"):
+                return error(self, 400, "BadDigest")
         conn = http.client.HTTPConnection("127.0.0.1", upstream)
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for k, v in self.headers.items():
