@@ -235,6 +235,8 @@ pub enum What {
     LinkTargets,
     /// FIFOs, sockets and device nodes (exFAT, FAT: none).
     SpecialFiles,
+    /// Folders with nothing in them (a bucket keeps only objects).
+    EmptyFolders,
 }
 
 impl What {
@@ -255,6 +257,7 @@ impl What {
             What::Holes => "holes",
             What::LinkTargets => "link_targets",
             What::SpecialFiles => "special_files",
+            What::EmptyFolders => "empty_folders",
         }
     }
 
@@ -274,6 +277,7 @@ impl What {
             What::Holes => "holes",
             What::LinkTargets => "link targets",
             What::SpecialFiles => "FIFOs, sockets and devices",
+            What::EmptyFolders => "empty folders",
         }
     }
 
@@ -284,6 +288,7 @@ impl What {
                 "symlinks"
             }
             What::HardLinks => "files (copied as separate files)",
+            What::EmptyFolders => "folders",
             What::Holes => "sparse files (written as zeros)",
             _ => "entries",
         }

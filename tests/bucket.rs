@@ -290,6 +290,32 @@ fn what_a_bucket_cannot_hold_is_named_the_rest_copied_and_the_run_exits_1() {
 }
 
 #[test]
+fn what_a_bucket_holds_another_way_is_said_once_and_keeps_exit_0() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home) = (t.path().join("src"), t.path().join("home"));
+    write(src.join("x/first"), b"linked");
+    std::fs::hard_link(src.join("x/first"), src.join("x/second")).unwrap();
+    std::fs::create_dir_all(src.join("void")).unwrap();
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    let out = s3.batch(&home, &[os("--json"), src.as_os_str(), os("s3://bkt/h")]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (_, summary) = json_lines(&out);
+    let kinds: Vec<_> = summary["not_kept"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["what"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds, ["hard_links", "empty_folders"], "{summary}");
+    for name in ["x/first", "x/second"] {
+        assert_eq!(
+            std::fs::read(s3.root.join("bkt/h").join(name)).unwrap(),
+            b"linked"
+        );
+    }
+}
+
+#[test]
 fn wrong_credentials_or_no_bucket_stop_the_run_before_anything_is_written() {
     let t = tempfile::tempdir().unwrap();
     let (src, home) = (t.path().join("src"), t.path().join("home"));

@@ -32,7 +32,7 @@ use crate::engine::read::Source;
 use crate::engine::read::source::SourceRoot;
 use crate::engine::write::Dest;
 use crate::error::Op;
-use crate::event::{Digest, Outcome, SkipReason};
+use crate::event::{Digest, Outcome, SkipReason, What, Why};
 
 type ToBucket<'a> = Copier<'a, SourceRoot, BucketDest>;
 
@@ -508,8 +508,9 @@ pub(crate) fn copy_decided(
 
 /// The end of a copy into a bucket, after the workers: second names of
 /// hard-linked files as objects of their own (said once). Folders keep no
-/// metadata of their own there, and an empty one leaves no trace yet:
-/// object_store's keys cannot end in `/`, as rclone's folder markers do.
+/// metadata of their own there, and an empty one leaves no trace (said
+/// once): object_store's keys cannot end in `/`, as rclone's folder
+/// markers do.
 pub(crate) fn finish(
     sh: &crate::engine::shared::Shared<SourceRoot, BucketDest>,
     planned: crate::engine::plan::deferred::Planned,
@@ -524,6 +525,9 @@ pub(crate) fn finish(
         }
     }
     for (dir, _) in &planned.dirs {
+        if !dir.is_root() && !sh.control.is_cancelled() && is_empty(sh, dir) {
+            sh.kept.add(What::EmptyFolders, Why::Unsupported);
+        }
         sh.folder_done(dir, Outcome::Copied);
     }
     sh.say_counted();
@@ -558,4 +562,16 @@ fn second_name(
         }
         done.0
     })
+}
+
+/// Whether the source folder of `dir` holds nothing.
+fn is_empty(sh: &crate::engine::shared::Shared<SourceRoot, BucketDest>, dir: &DirNode) -> bool {
+    let mut empty = true;
+    let listed = sh.source.open_dir(&dir.rel).and_then(|d| {
+        sh.source.list(SourceRoot::dir(&d), |_, _, _| {
+            empty = false;
+            false
+        })
+    });
+    listed.is_ok() && empty
 }
