@@ -226,8 +226,8 @@ impl Setup {
     pub fn source_changed(&mut self) {
         self.error = None;
         let src = PathBuf::from(&self.source);
-        if self.source.is_empty() || remote_of(&self.source).is_some() {
-            // Another machine's folder is looked at once connected.
+        if self.source.is_empty() || remote_of(&self.source).is_some() || in_bucket(&self.source) {
+            // Another machine's folder or a bucket is looked at once reached.
             return;
         }
         match std::fs::metadata(&src) {
@@ -331,10 +331,12 @@ impl Setup {
             Field::Dest => &self.dest,
             _ => return,
         };
-        if let Ok(crate::location::Location::Remote(r)) =
-            crate::location::parse(std::ffi::OsStr::new(text.as_str()))
-        {
-            return self.complete_remote(&r.host, &r.path.to_string_lossy());
+        if let Some((host, path)) = remote_of(text) {
+            return self.complete_remote(&host, &path);
+        }
+        if in_bucket(text) {
+            self.suggestions.clear();
+            return;
         }
         // Empty: the folders used last (sources that still exist).
         if text.is_empty() {
@@ -634,8 +636,17 @@ impl Setup {
     }
 }
 
-/// `host` and the path there, where `text` names another machine.
+/// Whether `text` names a bucket, or is on the way to (`s3:`, `s3:/`).
+fn in_bucket(text: &str) -> bool {
+    text.starts_with("s3:") && (text.starts_with("s3://") || "s3://".starts_with(text))
+}
+
+/// `host` and the path there, where `text` names another machine (not
+/// `s3:` or `s3:/` on the way to a bucket's `s3://`).
 fn remote_of(text: &str) -> Option<(String, String)> {
+    if in_bucket(text) {
+        return None;
+    }
     match crate::location::parse(std::ffi::OsStr::new(text)) {
         Ok(crate::location::Location::Remote(r)) => {
             Some((r.host, r.path.to_string_lossy().into_owned()))
@@ -735,6 +746,18 @@ mod tests {
         assert_eq!(s.browse_entries, ["..", "a", "b"]);
         // A field that names this machine again brings the browser back here.
         s.clear_focused();
+        assert_eq!(s.browse_host, None);
+    }
+
+    #[test]
+    fn a_bucket_typed_in_a_field_is_never_taken_for_a_host() {
+        let t = tempfile::tempdir().unwrap();
+        let mut s = Setup::new(None, t.path().to_path_buf());
+        for c in "s3://bkt/photos".chars() {
+            s.type_char(c);
+            assert!(s.remote_wanted.is_empty(), "no ssh to a host named s3");
+        }
+        assert_eq!(s.error, None, "a bucket source is looked at once reached");
         assert_eq!(s.browse_host, None);
     }
 
