@@ -30,6 +30,8 @@ convoy="$repo/target/release/convoy"
 base="$BENCH_DIR/bucket"
 store="$base/store"
 out="$base/out"
+# A fresh store: rclone serve s3 keeps objects' metadata in memory only.
+rm -rf "$store"
 mkdir -p "$store/bench" "$out" "$BENCH_DIR/trees"
 results="$BENCH_DIR/results/bucket-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$results"
@@ -81,16 +83,16 @@ tool_cmd() {
   local raised="--transfers 32 --checkers 32 --s3-upload-concurrency 16 --s3-chunk-size 16M"
   if [ "$2" = down ]; then
     case "$1" in
-      convoy) echo "$convoy --batch -q s3://bench/from {D}" ;;
-      rclone) echo "rclone copy -q --config /dev/null $remote:bench/from {D}" ;;
-      rclone-32) echo "rclone copy -q --config /dev/null $raised $remote:bench/from {D}" ;;
+      convoy) echo "$convoy --batch -q s3://bench/$from {D}" ;;
+      rclone) echo "rclone copy -q --config /dev/null \"$remote:bench/$from\" {D}" ;;
+      rclone-32) echo "rclone copy -q --config /dev/null $raised \"$remote:bench/$from\" {D}" ;;
     esac
     return
   fi
   case "$1" in
     convoy) echo "$convoy --batch -q {S} s3://bench/{D}" ;;
-    rclone) echo "rclone copy -q --config /dev/null {S} $remote:bench/{D}" ;;
-    rclone-32) echo "rclone copy -q --config /dev/null $raised {S} $remote:bench/{D}" ;;
+    rclone) echo "rclone copy -q --config /dev/null {S} \"$remote:bench/{D}\"" ;;
+    rclone-32) echo "rclone copy -q --config /dev/null $raised {S} \"$remote:bench/{D}\"" ;;
   esac
 }
 
@@ -113,9 +115,9 @@ for tree in "${trees[@]}"; do
   src=$(source_of "$tree")
   way=up
   case "$tree" in down-*) way=down ;; esac
+  from="from-${tree#down-}"
   if [ $way = down ]; then
-    rm -rf "$store/bench/from"
-    "$convoy" --batch -q "$src" s3://bench/from
+    "$convoy" --batch -q "$src" "s3://bench/$from"
   fi
   tools=(convoy rclone rclone-32)
   file="$results/$tree.tsv"
@@ -124,14 +126,16 @@ for tree in "${trees[@]}"; do
     n=${#tools[@]}
     for i in $(seq 0 $((n - 1))); do
       tool=${tools[$(((i + round - 1) % n))]}
-      d="$tool-$round"
+      # Names never used before in this store: the server keeps what it
+      # knows of a prefix in memory, and the rounds' copies go behind its back.
+      d="$tree-$tool-$round"
       [ $way = down ] && d="$out/$d"
       cmd=$(tool_cmd "$tool" $way)
       cmd=${cmd//\{S\}/$src}
       cmd=${cmd//\{D\}/$d}
       sync
       s=$(date +%s.%N)
-      bash -c "$cmd" > /dev/null
+      bash -c "$cmd" > "$base/last.out" || { cat "$base/last.out"; echo "$tool failed" >&2; exit 1; }
       e=$(date +%s.%N)
       printf '%s\t%s\t%s\n' "$tool" "$round" "$(python3 -c "print(f'{$e - $s:.3f}')")" | tee -a "$file"
       if [ "$round" = 1 ]; then
@@ -141,7 +145,7 @@ for tree in "${trees[@]}"; do
         esac
       fi
     done
-    find "$store/bench" -mindepth 1 -maxdepth 1 ! -name from -exec rm -rf {} +
+    find "$store/bench" -mindepth 1 -maxdepth 1 ! -name 'from-*' -exec rm -rf {} +
     rm -rf "${out:?}"/*
   done
   if [ "${tree#down-}" = big ]; then
@@ -166,4 +170,4 @@ for k, v in sorted(med.items(), key=lambda kv: kv[1]):
 print(f"  convoy / {best} (rclone's best) = {med['convoy'] / peers[best]:.2f}")
 EOF
 done
-rm -rf "$store/bench/from"
+rm -rf "$store"

@@ -121,7 +121,7 @@ fn not_text() -> io::Error {
 
 /// An object as a listing shows it: a regular file of its size, dated
 /// when it was uploaded (its own time comes with a look at it).
-fn listed_meta(size: u64, uploaded: i64) -> SrcMeta {
+pub(crate) fn listed_meta(size: u64, uploaded: i64) -> SrcMeta {
     SrcMeta {
         mode: FileType::RegularFile.as_raw_mode() | 0o644,
         size,

@@ -14,7 +14,7 @@ use object_store::ObjectStore;
 use object_store::path::Path as Key;
 use rustix::fs::FileType;
 
-use super::dest::BucketDest;
+use super::dest::{BucketDest, listed_meta};
 use super::store::Store;
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::read::{Fresh, Source};
@@ -88,10 +88,16 @@ impl BucketSource {
         object.map_err(|e| io_error(store, &e))
     }
 
-    /// The whole object `key`: its bytes and what its metadata says.
-    pub async fn get(store: &Store, key: &Key) -> object_store::Result<bytes::Bytes> {
+    /// The whole object `key`: its bytes and its metadata over `listed`
+    /// (what the listing said of it).
+    pub async fn get(
+        store: &Store,
+        key: &Key,
+        listed: SrcMeta,
+    ) -> object_store::Result<(bytes::Bytes, SrcMeta)> {
         let got = store.s3.get_opts(key, Default::default()).await?;
-        got.bytes().await
+        let meta = super::meta::read_back(&got.attributes, listed);
+        Ok((got.bytes().await?, meta))
     }
 }
 
@@ -186,34 +192,19 @@ impl Source for BucketSource {
                 return Ok(());
             }
         }
-        // Each object's own metadata, all asked for at once.
-        let objects: Vec<_> = listed
-            .objects
-            .into_iter()
+        // A listing tells each object's size and upload time, not its own
+        // time and mode: those come with its bytes, or with a look at it
+        // where a copy here must be compared (`from_bucket`).
+        for o in listed.objects {
             // A folder's marker lists as an object named as the folder.
-            .filter(|o| Some(&o.location) != prefix.as_ref())
-            .collect();
-        let looks: Vec<_> = objects
-            .iter()
-            .map(|o| {
-                let (store, key) = (Arc::clone(store), o.location.clone());
-                store.clone().spawn(async move {
-                    let _request = store.requests.acquire().await;
-                    BucketDest::head(&store, &key).await
-                })
-            })
-            .collect();
-        for (o, look) in objects.iter().zip(looks) {
+            if Some(&o.location) == prefix.as_ref() {
+                continue;
+            }
             let Some(name) = o.location.filename() else {
                 continue;
             };
-            let meta = match store.run(look) {
-                Ok(Ok(Some(m))) => Ok(m),
-                Ok(Ok(None)) => continue,
-                Ok(Err(e)) => Err(io_error(store, &e)),
-                Err(e) => Err(io::Error::other(e)),
-            };
-            if !each(name.into(), meta, FileType::RegularFile) {
+            let meta = listed_meta(o.size, o.last_modified.timestamp());
+            if !each(name.into(), Ok(meta), FileType::RegularFile) {
                 break;
             }
         }

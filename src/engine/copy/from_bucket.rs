@@ -19,17 +19,21 @@ use crate::engine::data::bytes::CopyFail;
 use crate::engine::plan::item::{Item, ItemKind};
 use crate::engine::plan::node::DirNode;
 use crate::engine::read::Source;
+use crate::engine::write::Dest;
 use crate::engine::write::dest::DestRoot;
 use crate::error::Op;
 use crate::event::{Outcome, SkipReason};
 
 type FromBucket<'a> = Copier<'a, BucketSource, DestRoot>;
 
-pub(crate) fn batch(c: &mut FromBucket<'_>, b: Batch) {
+pub(crate) fn batch(c: &mut FromBucket<'_>, mut b: Batch) {
     let Ok(dir_fd) = c.open_batch_dir(&b.dir, &b.items) else {
         return;
     };
     let fd = dir_fd.as_ref().map(|f| f.as_fd());
+    if let Some(fd) = fd.filter(|_| !b.dir.fresh) {
+        look_where_compared(c, fd, &b.dir, &mut b.items);
+    }
     let mut small: Vec<(&Item, bool)> = Vec::new();
     for item in &b.items {
         if c.sh.control.checkpoint().is_err() {
@@ -79,11 +83,12 @@ pub(crate) fn batch(c: &mut FromBucket<'_>, b: Batch) {
             let key = sh
                 .source
                 .open_file(&prefix, item.source_name(), &item.meta, true);
+            let listed = item.meta;
             key.map(|(key, _, _)| {
                 let store = Arc::clone(store);
                 store.clone().spawn(async move {
                     let _request = store.requests.acquire().await;
-                    BucketSource::get(&store, &key).await
+                    BucketSource::get(&store, &key, listed).await
                 })
             })
         })
@@ -97,13 +102,13 @@ pub(crate) fn batch(c: &mut FromBucket<'_>, b: Batch) {
         let done = match got {
             // An object of another length changed since it was listed: it is
             // fetched again on its own, with a fresh look.
-            Ok(data) if data.len() as u64 == item.meta.size => {
+            Ok((data, meta)) if data.len() as u64 == item.meta.size => {
                 match sh.control.throttle(item.meta.size) {
                     Ok(()) => super::download::write_small(
                         c,
                         (fd, &b.dir),
                         item,
-                        (&data, &item.meta),
+                        (&data, &meta),
                         (replace, b.in_place),
                     ),
                     Err(_) => return,
@@ -113,6 +118,47 @@ pub(crate) fn batch(c: &mut FromBucket<'_>, b: Batch) {
             Err(e) => c.fail(&b.dir, item, Op::Read, e, false),
         };
         report_in(c, &b, item, done);
+    }
+}
+
+/// The objects of `items` whose name is taken here: looked at all at once,
+/// for the time and mode the comparison needs (a listing tells only the
+/// upload time, and `--on-conflict newer` compares times).
+fn look_where_compared(
+    c: &FromBucket<'_>,
+    fd: BorrowedFd<'_>,
+    dir: &Arc<DirNode>,
+    items: &mut [Item],
+) {
+    let sh = c.sh;
+    let (root, store) = (sh.root(), &sh.source.store);
+    let Ok(prefix) = sh.source.open_dir(&dir.rel) else {
+        return;
+    };
+    let looks: Vec<_> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.kind == ItemKind::File)
+        .filter(|(_, i)| !matches!(root.stat_at(fd, &i.name), Ok(None)))
+        .filter_map(|(n, i)| {
+            let (key, _, _) = sh
+                .source
+                .open_file(&prefix, i.source_name(), &i.meta, true)
+                .ok()?;
+            let store = Arc::clone(store);
+            let look = store.clone().spawn(async move {
+                let _request = store.requests.acquire().await;
+                crate::engine::bucket::dest::BucketDest::head(&store, &key).await
+            });
+            Some((n, look))
+        })
+        .collect();
+    for (n, look) in looks {
+        // An object that cannot be looked at is compared as listed: it
+        // then differs, and the policy decides.
+        if let Ok(Ok(Some(meta))) = store.run(look) {
+            items[n].meta = meta;
+        }
     }
 }
 
