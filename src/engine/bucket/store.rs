@@ -225,6 +225,18 @@ fn s3_code(said: &str) -> Option<&str> {
     Some(&said[from..from + len])
 }
 
+/// Whether `words` are said anywhere along `e`'s chain of causes.
+pub(crate) fn says(e: &(dyn std::error::Error + 'static), words: &str) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().contains(words) {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
 /// The last cause in `e`'s chain with the store's own words in it: the
 /// outer ones only say which call failed.
 fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
