@@ -18,6 +18,12 @@ struct Tmux {
 impl Tmux {
     /// Starts `convoy ARGS` in a detached 100×30 session; `None` without tmux.
     fn start(dir: &Path, args: &str, tag: &str) -> Option<Tmux> {
+        Tmux::start_with(dir, args, tag, &[])
+    }
+
+    /// The same, with `env` set for convoy (tmux's server, new on its own
+    /// socket, passes its environment on).
+    fn start_with(dir: &Path, args: &str, tag: &str, env: &[(&str, String)]) -> Option<Tmux> {
         need("tmux", "tmux");
         let socket = format!("convoy-test-{}-{tag}", std::process::id());
         let exit_file = dir.join("exit-code");
@@ -26,6 +32,7 @@ impl Tmux {
             exit_file.display()
         );
         let ok = Command::new("tmux")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .args([
                 "-L",
                 &socket,
@@ -443,6 +450,42 @@ fn while_another_machine_is_reached_the_screen_says_so_and_still_answers() {
     let s = tmux.wait_for_still("Done —");
     assert!(s.contains("Done — 1 files copied"), "{s}");
     assert_eq!(fs::read(dst.join("notes.txt")).unwrap(), b"notes");
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.exit_code(), 0);
+}
+
+#[test]
+fn a_bucket_typed_in_the_form_is_browsed_and_copied_from() {
+    let t = tempfile::tempdir().unwrap();
+    let s3 = common::s3::Server::start(&t.path().join("store"), &["bkt"]);
+    write(s3.root.join("bkt/photos/2024/a.jpg"), b"jpeg");
+    write(s3.root.join("bkt/photos/b.jpg"), b"jpeg too");
+    let here = t.path().join("here");
+    let env = [
+        ("HOME", t.path().join("home").display().to_string()),
+        ("AWS_ACCESS_KEY_ID", common::s3::KEY.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", common::s3::SECRET.to_string()),
+        ("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", s3.port)),
+    ];
+    let Some(tmux) = Tmux::start_with(t.path(), "", "bucket", &env) else {
+        return;
+    };
+    tmux.wait_for("New copy");
+    tmux.type_text("s3://bkt/photos/");
+    // The browser lists the prefix's folders, as the server answers.
+    let s = tmux.wait_for("2024/");
+    assert!(
+        s.contains("s3://bkt/photos/"),
+        "the browser is in the bucket:\n{s}"
+    );
+    tmux.keys(&["Tab"]);
+    tmux.keys(&["C-u"]);
+    tmux.type_text(&here.display().to_string());
+    tmux.keys(&["F5"]);
+    let s = tmux.wait_for_still("Done —");
+    assert!(s.contains("Done — 2 files copied"), "{s}");
+    assert_eq!(fs::read(here.join("2024/a.jpg")).unwrap(), b"jpeg");
+    assert_eq!(fs::read(here.join("b.jpg")).unwrap(), b"jpeg too");
     tmux.keys(&["q"]);
     assert_eq!(tmux.exit_code(), 0);
 }

@@ -30,6 +30,7 @@ mod walk;
 mod worker;
 mod write;
 
+pub use bucket::folders::BucketLister;
 pub use bucket::store::BucketError;
 pub use control::handle::{Answer, Choice, Control};
 pub use data::direct::page_cache_is_costly;

@@ -1,6 +1,7 @@
-//! Completing `host:path` in the form: another machine's folders are listed
-//! on a thread of their own (a connection can take as long as ssh's connect
-//! timeout), one connection per host kept while the TUI runs; the form asks
+//! Completing `host:path` and `s3://bucket/prefix` in the form: another
+//! machine's folders and a bucket's are listed on a thread of their own (a
+//! connection can take as long as ssh's connect timeout), one connection per
+//! host or bucket kept while the TUI runs; the form asks
 //! (`Setup::remote_wanted`) and is told when the answer comes.
 
 use std::collections::HashMap;
@@ -9,7 +10,34 @@ use std::path::PathBuf;
 use crossbeam_channel::{Receiver, Sender, unbounded};
 
 use crate::config::Remote;
-use crate::engine::FolderLister;
+use crate::engine::{BucketLister, FolderLister};
+
+/// What lists one place's folders: a host over SFTP, or a bucket (its
+/// "host" written `s3://bucket`).
+enum Lister {
+    Host(Box<FolderLister>),
+    Bucket(BucketLister),
+}
+
+impl Lister {
+    fn open(remote: &Remote) -> Result<Lister, String> {
+        match remote.host.strip_prefix("s3://") {
+            Some(bucket) => BucketLister::open(bucket)
+                .map(Lister::Bucket)
+                .map_err(|e| e.to_string()),
+            None => FolderLister::connect(remote)
+                .map(|l| Lister::Host(Box::new(l)))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    fn folders(&self, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+        match self {
+            Lister::Host(l) => l.folders(dir),
+            Lister::Bucket(l) => l.folders(dir),
+        }
+    }
+}
 
 /// A folder's subfolders, or why they could not be listed.
 pub type Folders = Result<Vec<String>, String>;
@@ -28,16 +56,16 @@ impl RemoteLister {
         let _ = std::thread::Builder::new()
             .name("convoy-tui-remote".into())
             .spawn(move || {
-                let mut hosts: HashMap<String, FolderLister> = HashMap::new();
+                let mut hosts: HashMap<String, Lister> = HashMap::new();
                 for (remote, dir) in asked {
                     let host = remote.host.clone();
                     if !hosts.contains_key(&host) {
-                        match FolderLister::connect(&remote) {
+                        match Lister::open(&remote) {
                             Ok(l) => {
                                 hosts.insert(host.clone(), l);
                             }
                             Err(e) => {
-                                if tell.send(((host, dir), Err(e.to_string()))).is_err() {
+                                if tell.send(((host, dir), Err(e))).is_err() {
                                     return;
                                 }
                                 continue;

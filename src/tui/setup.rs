@@ -317,7 +317,7 @@ impl Setup {
     /// What the browser's title shows of the folder it lists.
     pub fn browse_shown(&self) -> String {
         match &self.browse_host {
-            Some(host) => format!("{host}:{}", self.browse_dir.display()),
+            Some(host) => joined(host, &self.browse_dir.to_string_lossy()),
             None => self.browse_dir.display().to_string(),
         }
     }
@@ -381,18 +381,18 @@ impl Setup {
             Some(i) => (&path[..=i], &path[i + 1..]),
             None => ("", path),
         };
-        let key = format!("{host}:{dir}");
+        let key = joined(host, dir);
         match self.remote_folders.get(&key) {
             None => self.want_remote(host, dir),
             Some(Err(_)) => {}
             Some(Ok(names)) => {
-                let text = format!("{host}:{path}");
+                let text = joined(host, path);
                 let mut found: Vec<String> = names
                     .iter()
                     .filter(|n| {
                         n.starts_with(prefix) && (prefix.starts_with('.') || !n.starts_with('.'))
                     })
-                    .map(|n| format!("{key}{n}/"))
+                    .map(|n| joined(host, &format!("{dir}{n}/")))
                     .filter(|s| *s != text)
                     .collect();
                 found.truncate(8);
@@ -411,7 +411,7 @@ impl Setup {
         if let Err(why) = &folders {
             self.error = Some(why.clone());
         }
-        let key = format!("{host}:{}", dir.display());
+        let key = joined(&host, &dir.to_string_lossy());
         self.remote_folders.insert(key, folders);
         if self.browse_host.is_some() {
             self.list_browser();
@@ -500,7 +500,7 @@ impl Setup {
     /// entered).
     fn list_remote_browser(&mut self, host: &str) {
         let dir = remote_dir_text(&self.browse_dir);
-        let key = format!("{host}:{dir}");
+        let key = joined(host, &dir);
         let mut dirs: Vec<String> = match self.remote_folders.get(&key) {
             Some(Ok(names)) => names
                 .iter()
@@ -589,7 +589,7 @@ impl Setup {
         } else {
             self.browse_dir = self.browse_dir.join(&name);
             let path = match &self.browse_host {
-                Some(host) => format!("{host}:{}", self.browse_dir.display()),
+                Some(host) => joined(host, &self.browse_dir.to_string_lossy()),
                 None => self.browse_dir.display().to_string(),
             };
             match self.browse_target {
@@ -641,11 +641,24 @@ fn in_bucket(text: &str) -> bool {
     text.starts_with("s3:") && (text.starts_with("s3://") || "s3://".starts_with(text))
 }
 
-/// `host` and the path there, where `text` names another machine (not
-/// `s3:` or `s3:/` on the way to a bucket's `s3://`).
+/// A place's folder as a field holds it: `host:path`, or, for a bucket
+/// (whose "host" is `s3://bucket`), `s3://bucket/prefix`.
+fn joined(host: &str, path: &str) -> String {
+    match (host.starts_with("s3://"), path.is_empty()) {
+        (true, true) => format!("{host}/"),
+        (true, false) => format!("{host}/{path}"),
+        (false, _) => format!("{host}:{path}"),
+    }
+}
+
+/// `host` and the path there, where `text` names another machine, or
+/// `s3://bucket` and the prefix, where it names a bucket followed by a
+/// slash (a bucket's name being typed is listed once it is whole).
 fn remote_of(text: &str) -> Option<(String, String)> {
     if in_bucket(text) {
-        return None;
+        let rest = text.strip_prefix("s3://")?;
+        let (bucket, path) = rest.split_once('/')?;
+        return (!bucket.is_empty()).then(|| (format!("s3://{bucket}"), path.to_string()));
     }
     match crate::location::parse(std::ffi::OsStr::new(text)) {
         Ok(crate::location::Location::Remote(r)) => {
@@ -750,15 +763,30 @@ mod tests {
     }
 
     #[test]
-    fn a_bucket_typed_in_a_field_is_never_taken_for_a_host() {
+    fn a_bucket_typed_in_a_field_is_browsed_and_never_taken_for_a_host() {
         let t = tempfile::tempdir().unwrap();
         let mut s = Setup::new(None, t.path().to_path_buf());
-        for c in "s3://bkt/photos".chars() {
+        for c in "s3://bkt".chars() {
             s.type_char(c);
             assert!(s.remote_wanted.is_empty(), "no ssh to a host named s3");
         }
         assert_eq!(s.error, None, "a bucket source is looked at once reached");
-        assert_eq!(s.browse_host, None);
+        // Its name whole, the bucket's folders are asked for.
+        for c in "/ph".chars() {
+            s.type_char(c);
+        }
+        assert_eq!(s.remote_wanted, [("s3://bkt".to_string(), PathBuf::new())]);
+        assert_eq!(s.browse_shown(), "s3://bkt/");
+        let ok = |names: &[&str]| Ok(names.iter().map(|n| n.to_string()).collect());
+        s.remote_listed(("s3://bkt".into(), PathBuf::new()), ok(&["photos", "docs"]));
+        assert_eq!(s.suggestions, ["s3://bkt/photos/"]);
+        assert_eq!(s.browse_entries, ["..", "docs", "photos"]);
+        s.browse_open(2);
+        assert_eq!(s.source, "s3://bkt/photos");
+        assert!(
+            s.remote_wanted
+                .contains(&("s3://bkt".into(), PathBuf::from("photos/")))
+        );
     }
 
     #[test]
