@@ -58,48 +58,47 @@ pub fn plan(base: &Config, sources: &[PathBuf], dest: &Path) -> Result<Vec<Confi
         };
         cfg.resolved().map(|c| vec![c])
     };
-    let remote_sources = sources
+    let places = sources
         .iter()
         .map(|s| crate::config::place(s))
         .collect::<Result<Vec<_>, _>>()?;
-    if let Some(crate::location::Location::Bucket(b)) = remote_sources
-        .iter()
-        .find(|p| matches!(p, crate::location::Location::Bucket(_)))
-    {
-        return match sources {
-            [one] => one_run(one),
-            _ => Err(InputError::Other(format!(
-                "{b}: a copy from a bucket takes one SOURCE (several: not yet)"
-            ))),
-        };
-    }
-    let remote_sources: Vec<_> = remote_sources
+    // Sources on another machine or in a bucket: each as written, and the
+    // name it goes into DEST under.
+    let elsewhere: Vec<(String, Option<OsString>)> = places
         .into_iter()
         .filter_map(|p| match p {
-            crate::location::Location::Remote(r) => Some(r),
-            _ => None,
+            crate::location::Location::Remote(r) => {
+                Some((r.to_string(), r.path.file_name().map(OsString::from)))
+            }
+            crate::location::Location::Bucket(b) => {
+                let name = b.prefix.rsplit('/').next().filter(|n| !n.is_empty());
+                Some((b.to_string(), name.map(OsString::from)))
+            }
+            crate::location::Location::Local(_) => None,
         })
         .collect();
-    if !remote_sources.is_empty() {
-        if remote_sources.len() < sources.len() {
+    if !elsewhere.is_empty() {
+        if elsewhere.len() < sources.len() {
             return Err(InputError::Other(format!(
-                "{}: sources on another machine and on this one go in two runs",
-                remote_sources[0]
+                "{}: sources elsewhere and on this machine go in two runs",
+                elsewhere[0].0
             )));
         }
         if let [one] = sources {
             return one_run(one);
         }
         // Each goes into DEST under its own name; what each is, the run
-        // finds out once connected.
+        // finds out once it reaches it.
         let mut names = HashSet::new();
-        for r in &remote_sources {
-            let name = r.path.file_name().map(OsString::from).ok_or_else(|| {
-                InputError::Other(format!("{r}: name a folder or a file to copy into DEST"))
+        for (shown, name) in &elsewhere {
+            let name = name.clone().ok_or_else(|| {
+                InputError::Other(format!(
+                    "{shown}: name a folder or a file to copy into DEST"
+                ))
             })?;
             if !names.insert(name.clone()) {
                 return Err(InputError::Other(format!(
-                    "{r}: two sources are named {}; each goes into the destination under its own name",
+                    "{shown}: two sources are named {}; each goes into the destination under its own name",
                     DisplayPath(Path::new(&name))
                 )));
             }

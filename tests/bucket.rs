@@ -498,3 +498,90 @@ fn every_upload_carries_a_crc64nvme_checksum_and_one_damaged_on_the_way_is_refus
     assert!(stderr(&out).contains("BadDigest"), "{}", stderr(&out));
     assert!(!s3.root.join("bkt/c/a").exists() && !s3.root.join("bkt/c/d/b").exists());
 }
+
+#[test]
+fn the_server_killed_mid_upload_leaves_no_object_and_a_rerun_completes() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home, store) = (
+        t.path().join("src"),
+        t.path().join("home"),
+        t.path().join("store"),
+    );
+    let big = data(5, 160 * 1024 * 1024);
+    write(src.join("big"), &big);
+    let mut s3 = Server::start(&store, &["bkt"]);
+    let run = s3
+        .convoy(&home)
+        .args(["--batch".as_ref(), src.as_os_str(), os("s3://bkt/k")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while records(&home).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no upload opened"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    s3.kill();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stderr(&out).contains("s3://bkt/k/big"),
+        "names the object: {}",
+        stderr(&out)
+    );
+    assert!(!store.join("bkt/k/big").exists(), "no object under the key");
+    // The server back where it was: the rerun completes, and the upload
+    // the first run could not abort is aborted.
+    let s3 = Server::start_on(&store, &["bkt"], s3.port);
+    let again = s3.batch(&home, &[src.as_os_str(), os("s3://bkt/k")]);
+    assert_eq!(code(&again), 0, "{}{}", stdout(&again), stderr(&again));
+    assert!(std::fs::read(store.join("bkt/k/big")).unwrap() == big);
+    assert!(records(&home).is_empty(), "no upload left recorded");
+}
+
+#[test]
+fn several_sources_in_a_bucket_each_come_under_their_own_name() {
+    let t = tempfile::tempdir().unwrap();
+    let (src, home, here) = (
+        t.path().join("src"),
+        t.path().join("home"),
+        t.path().join("here"),
+    );
+    write(src.join("a.txt"), b"a");
+    write(src.join("docs/b.txt"), b"b");
+    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
+    assert_eq!(
+        code(&s3.batch(&home, &[src.as_os_str(), os("s3://bkt/s")])),
+        0
+    );
+    let out = s3.batch(
+        &home,
+        &[
+            os("s3://bkt/s/a.txt"),
+            os("s3://bkt/s/docs"),
+            here.as_os_str(),
+        ],
+    );
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("Copy 1 of 2: s3://bkt/s/a.txt"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(std::fs::read(here.join("a.txt")).unwrap(), b"a");
+    assert_eq!(std::fs::read(here.join("docs/b.txt")).unwrap(), b"b");
+    let mixed = s3.batch(
+        &home,
+        &[os("s3://bkt/s/a.txt"), src.as_os_str(), here.as_os_str()],
+    );
+    assert_eq!(code(&mixed), 2);
+    assert!(
+        stderr(&mixed).contains("go in two runs"),
+        "{}",
+        stderr(&mixed)
+    );
+}

@@ -123,7 +123,9 @@ pub fn announce(
     (n, of): (usize, usize),
     cfg: &crate::config::Config,
 ) {
-    let v = json::job(n, of, &cfg.source, &cfg.dest);
+    // As the user named them: `host:path`, `s3://bucket/prefix`.
+    let (source, dest) = (cfg.source_named(), cfg.dest_named());
+    let v = json::job(n, of, &source, &dest);
     if let Some(l) = log {
         l.line(&v);
     }
@@ -133,8 +135,8 @@ pub fn announce(
         (false, false) => writeln!(
             out,
             "Copy {n} of {of}: {} → {}",
-            DisplayPath(&cfg.source),
-            DisplayPath(&cfg.dest)
+            DisplayPath(&source),
+            DisplayPath(&dest)
         ),
         (false, true) => Ok(()),
     };

