@@ -585,3 +585,44 @@ fn several_sources_in_a_bucket_each_come_under_their_own_name() {
         stderr(&mixed)
     );
 }
+
+#[test]
+fn a_name_taken_between_the_look_and_the_upload_is_left_to_its_writer() {
+    // moto honours If-None-Match; another writer's object appears under the
+    // key after convoy found the name free and before its upload lands.
+    let t = tempfile::tempdir().unwrap();
+    let (src, home, back) = (
+        t.path().join("src"),
+        t.path().join("home"),
+        t.path().join("back"),
+    );
+    write(src.join("mine"), b"mine");
+    let s3 = Server::moto("bkt");
+    let racing = Proxy::start(&s3, "race");
+    let out = racing.batch(
+        &s3,
+        &home,
+        &[src.as_os_str(), os("s3://bkt/r")],
+        Duration::from_secs(120),
+    );
+    assert_eq!(
+        code(&out),
+        1,
+        "a conflict: {}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).contains("mine: destination exists and differs"),
+        "{}",
+        stdout(&out)
+    );
+    drop(racing);
+    let down = s3.batch(&home, &[os("s3://bkt/r"), back.as_os_str()]);
+    assert_eq!(code(&down), 0, "{}", stderr(&down));
+    assert_eq!(
+        std::fs::read(back.join("mine")).unwrap(),
+        b"theirs",
+        "theirs is kept"
+    );
+}

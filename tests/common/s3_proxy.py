@@ -13,6 +13,8 @@ MODE: slowdown:N   the first N requests get 503 SlowDown
                    body must match it (400 BadDigest otherwise), as AWS
                    checks on receipt (the test servers do not)
       corrupt      as verify, one byte of each PUT's body changed on the way
+      race         before the first PUT of an object goes on, another writer
+                   puts "theirs" under its key (unsigned: for moto)
 """
 
 import base64
@@ -27,6 +29,7 @@ import time
 listen, upstream, mode = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
 lock = threading.Lock()
 seen = 0
+raced = False
 
 
 # CRC-64/NVME, reflected: the table of its polynomial.
@@ -88,6 +91,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return error(self, 400, "MissingChecksum")
             if base64.b64decode(said) != crc64nvme(body).to_bytes(8, "big"):
                 return error(self, 400, "BadDigest")
+        global raced
+        if mode == "race" and self.command == "PUT" and "uploadId" not in self.path and not raced:
+            raced = True
+            other = http.client.HTTPConnection("127.0.0.1", upstream)
+            other.request("PUT", self.path.split("?")[0], body=b"theirs")
+            other.getresponse().read()
+            other.close()
         conn = http.client.HTTPConnection("127.0.0.1", upstream)
         conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
         for k, v in self.headers.items():
