@@ -13,6 +13,31 @@ use std::time::{Duration, Instant};
 use common::s3::*;
 use common::*;
 
+/// convoy copying `src` to `dest`, once a multipart upload of it is open
+/// (recorded under `home`).
+fn uploading(s3: &Server, home: &Path, src: &Path, dest: &str) -> std::process::Child {
+    let mut run = s3
+        .convoy(home)
+        .args(["--batch".as_ref(), src.as_os_str(), os(dest)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while records(home).is_empty() {
+        assert!(
+            run.try_wait().unwrap().is_none(),
+            "the upload ended before it was seen open"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no upload opened"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    run
+}
+
 /// A tree of small files in nested folders, one file of three parts, odd
 /// modes and times to the nanosecond.
 fn tree(src: &Path) {
@@ -230,25 +255,7 @@ fn a_run_killed_mid_upload_leaves_no_object_and_the_next_aborts_its_parts_and_fi
     let big = data(3, 160 * 1024 * 1024);
     write(src.join("big"), &big);
     let s3 = Server::start(&t.path().join("store"), &["bkt"]);
-    let mut run = s3
-        .convoy(&home)
-        .args(["--batch".as_ref(), src.as_os_str(), os("s3://bkt/k")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while records(&home).is_empty() {
-        assert!(
-            run.try_wait().unwrap().is_none(),
-            "the upload ended before it was seen open"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no upload opened"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut run = uploading(&s3, &home, &src, "s3://bkt/k");
     run.kill().unwrap();
     run.wait().unwrap();
     assert!(
@@ -510,21 +517,7 @@ fn the_server_killed_mid_upload_leaves_no_object_and_a_rerun_completes() {
     let big = data(5, 160 * 1024 * 1024);
     write(src.join("big"), &big);
     let mut s3 = Server::start(&store, &["bkt"]);
-    let run = s3
-        .convoy(&home)
-        .args(["--batch".as_ref(), src.as_os_str(), os("s3://bkt/k")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while records(&home).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no upload opened"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let run = uploading(&s3, &home, &src, "s3://bkt/k");
     s3.kill();
     let out = run.wait_with_output().unwrap();
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));

@@ -412,45 +412,13 @@ fn start_from_bucket(mut config: Config, bucket: Bucket) -> Result<Running, Star
     };
     let named = config.source_named();
     let filter = Filter::new(&config.excludes, config.only.clone())?;
-    let own = config.dest_keeps_own_metadata;
-    let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
-    if let Some(r) = &mut root {
-        r.durable = config.fsync;
-    }
-    let dest_dev = root
-        .as_ref()
-        .and_then(|r| rustix::fs::fstat(r.root_fd()).ok())
-        .map(|st| st.st_dev);
-    let wants_owner = config.preserve.owner && rustix::process::geteuid().is_root();
-    let file_meta = match &root {
-        Some(r) if !config.dry_run => r.probe_file_meta(wants_owner),
-        _ => FileMeta::EXACT,
-    };
-    let learned = root
-        .as_ref()
-        .map_or_else(Arc::default, |r| Arc::clone(&r.learned));
-    let (control, _) = workers(&config, config.jobs.max(REMOTE_WORKERS));
-    let (engine, ev_tx, ev_rx) = engine_thread();
     let src_meta = source.folder_meta();
-    let ends = (root, source, (file_meta, learned));
-    let mut shared = shared_state(&config, ends, &control, ev_tx);
-    shared.dest_dev = dest_dev;
-    shared.chunking = Chunking {
-        threshold: u64::MAX,
-        size: u64::MAX,
-    };
-    shared.reflink = crate::config::Reflink::Never;
-    // A bucket keeps no extended attributes or ACLs: none are asked for.
-    shared.meta.attrs.xattrs = false;
-    shared.meta.attrs.acls = false;
-    let walk = WalkFrom {
-        source: named,
-        src_meta,
-        dest_fresh,
-        filter,
-        walker_fds: fd_budget(fd_limit()).1,
-    };
-    launch(engine, shared, walk, None, (control, ev_rx))
+    into_here(
+        &config,
+        source,
+        (named, src_meta, filter),
+        TimeWindow::EXACT,
+    )
 }
 
 /// A copy from a folder on another machine over SFTP into one here: ssh is
@@ -486,6 +454,25 @@ fn start_from_remote(mut config: Config, remote: Remote) -> Result<Running, Star
     let filter = Filter::new(&config.excludes, config.only.clone())?;
     let (source, src_meta) = SftpSource::open(session, &config.source, named.clone())
         .map_err(|e| InputError::SourceUnreadable(named.clone(), e))?;
+    // SFTP tells times in whole seconds: a copy made another way (to the
+    // nanosecond) is up to date within one.
+    let window = crate::engine::sftp::attrs::WINDOW;
+    into_here(&config, source, (named, src_meta, filter), window)
+}
+
+/// The rest of a copy from elsewhere (a host, a bucket) into a folder here:
+/// the destination opened (made), each file taken whole through this
+/// machine, no extended attributes or ACLs asked for (neither shows them),
+/// times up to date within `window` at least.
+fn into_here<S: Source + 'static>(
+    config: &Config,
+    source: S,
+    (named, src_meta, filter): (std::path::PathBuf, SrcMeta, Filter),
+    window: TimeWindow,
+) -> Result<Running, StartError>
+where
+    DestRoot: Writes<S>,
+{
     let own = config.dest_keeps_own_metadata;
     let (mut root, dest_fresh) = open_destination(&config.dest, config.dry_run, own)?;
     if let Some(r) = &mut root {
@@ -500,24 +487,20 @@ fn start_from_remote(mut config: Config, remote: Remote) -> Result<Running, Star
         Some(r) if !config.dry_run => r.probe_file_meta(wants_owner),
         _ => FileMeta::EXACT,
     };
-    // SFTP tells times in whole seconds: a copy made another way (to the
-    // nanosecond) is up to date within one.
-    file_meta.window = TimeWindow(file_meta.window.0.max(crate::engine::sftp::attrs::WINDOW.0));
+    file_meta.window = TimeWindow(file_meta.window.0.max(window.0));
     let learned = root
         .as_ref()
         .map_or_else(Arc::default, |r| Arc::clone(&r.learned));
-    let (control, _) = workers(&config, config.jobs.max(REMOTE_WORKERS));
+    let (control, _) = workers(config, config.jobs.max(REMOTE_WORKERS));
     let (engine, ev_tx, ev_rx) = engine_thread();
     let ends = (root, source, (file_meta, learned));
-    let mut shared = shared_state(&config, ends, &control, ev_tx);
+    let mut shared = shared_state(config, ends, &control, ev_tx);
     shared.dest_dev = dest_dev;
-    // A file comes whole, its reads pipelined on the connection.
     shared.chunking = Chunking {
         threshold: u64::MAX,
         size: u64::MAX,
     };
     shared.reflink = crate::config::Reflink::Never;
-    // SFTP shows no extended attributes or ACLs: none are asked for.
     shared.meta.attrs.xattrs = false;
     shared.meta.attrs.acls = false;
     let walk = WalkFrom {

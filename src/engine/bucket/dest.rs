@@ -53,18 +53,7 @@ impl BucketDest {
 
     /// The prefix of the folder `rel` (relative to the destination).
     fn prefix_of(&self, rel: &Path) -> io::Result<String> {
-        let mut p = self.store.bucket.prefix.clone();
-        for part in rel.components() {
-            let part = part.as_os_str().to_str().ok_or_else(not_text)?;
-            if !p.is_empty() {
-                p.push('/');
-            }
-            p.push_str(part);
-        }
-        if !p.is_empty() {
-            p.push('/');
-        }
-        Ok(p)
+        prefix_of(&self.store.bucket.prefix, rel)
     }
 
     /// The objects directly in the folder `dir`, by name.
@@ -110,6 +99,23 @@ impl BucketDest {
         };
         io::Error::new(kind, self.store.why(e))
     }
+}
+
+/// The prefix of the folder `rel` below `root` (a prefix without slashes
+/// at its ends): empty, or ending in `/`.
+pub(crate) fn prefix_of(root: &str, rel: &Path) -> io::Result<String> {
+    let mut p = root.to_string();
+    for part in rel.components() {
+        let part = part.as_os_str().to_str().ok_or_else(not_text)?;
+        if !p.is_empty() {
+            p.push('/');
+        }
+        p.push_str(part);
+    }
+    if !p.is_empty() {
+        p.push('/');
+    }
+    Ok(p)
 }
 
 fn not_text() -> io::Error {

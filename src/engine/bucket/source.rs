@@ -14,7 +14,7 @@ use object_store::ObjectStore;
 use object_store::path::Path as Key;
 use rustix::fs::FileType;
 
-use super::dest::{BucketDest, listed_meta};
+use super::dest::{BucketDest, listed_meta, prefix_of};
 use super::store::Store;
 use crate::engine::meta::attrs::SrcMeta;
 use crate::engine::read::{Fresh, Source};
@@ -51,20 +51,7 @@ impl BucketSource {
 
     /// The prefix of the folder `rel` of the source.
     pub fn prefix(&self, rel: &Path) -> io::Result<String> {
-        let mut p = self.store.bucket.prefix.clone();
-        for part in rel.components() {
-            let part = part.as_os_str().to_str().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidInput, "a key is always text")
-            })?;
-            if !p.is_empty() {
-                p.push('/');
-            }
-            p.push_str(part);
-        }
-        if !p.is_empty() {
-            p.push('/');
-        }
-        Ok(p)
+        prefix_of(&self.store.bucket.prefix, rel)
     }
 
     /// What the source names: a folder (keys begin with it), an object, or
