@@ -15,14 +15,10 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
+use common::strace::*;
 use common::*;
-
-/// A run that takes longer than this has hung (a clean one takes well under
-/// a second under strace).
-const HANG: Duration = Duration::from_secs(60);
 
 /// What the server's calls can really fail with. EEXIST and ENOENT are left
 /// out: they are answers about names (a name taken, a name gone) that the
@@ -146,28 +142,8 @@ fn run_as(
         .arg("-e")
         .arg(rsh)
         .args(extra)
-        .args([&from, &to])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = c.spawn().unwrap();
-    let pid = child.id();
-    let started = Instant::now();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(HANG) {
-        Ok(out) => (out.unwrap(), false),
-        Err(_) => {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-            let out = rx.recv().unwrap().unwrap();
-            assert!(started.elapsed() >= HANG);
-            (out, true)
-        }
-    }
+        .args([&from, &to]);
+    within(c)
 }
 
 /// Whose calls fail: the SFTP server's, or convoy's own (its reads of the
@@ -211,24 +187,6 @@ const CLIENT_SYSCALLS: &[(&str, &[&str])] = &[
     ("fstatfs", &["EIO"]),
 ];
 
-/// convoy under strace: `inject` (none: every call counted into `log`).
-fn traced_convoy(inject: Option<&str>, log: Option<&Path>) -> Command {
-    need("strace", "strace");
-    let mut c = Command::new("strace");
-    c.env_remove("NO_COLOR").args(["-f", "-qq", "-o"]);
-    match log {
-        Some(log) => c.arg(log),
-        None => c.arg("/dev/null"),
-    };
-    if let Some(i) = inject {
-        let call = i.split(':').next().unwrap();
-        c.arg("-e").arg(format!("trace={call}"));
-        c.arg("-e").arg(format!("inject={i}"));
-    }
-    c.arg("--").arg(BIN);
-    c
-}
-
 /// How many times convoy makes each call in a clean copy one way, at most
 /// in any one of its threads (strace counts a fault's `when` per thread),
 /// and how many its main thread makes before its first thread starts (the
@@ -238,7 +196,7 @@ fn client_census(dir: &Path, way: Way, src: &Path) -> (Counts, Counts) {
     let log = dir.join("client-census.log");
     let rsh = server(dir, "client-census-ssh", &[], None);
     let dst = dir.join("client-census-dst");
-    let (o, hung) = run_as(traced_convoy(None, Some(&log)), &rsh, way, (src, &dst), &[]);
+    let (o, hung) = run_as(traced(None, Some(&log)), &rsh, way, (src, &dst), &[]);
     assert!(
         !hung && code(&o) == 0,
         "a clean run under strace: {}{}",
@@ -246,37 +204,8 @@ fn client_census(dir: &Path, way: Way, src: &Path) -> (Counts, Counts) {
         stderr(&o)
     );
     fs::remove_dir_all(&dst).unwrap();
-    let mut per_thread: BTreeMap<(String, String), usize> = BTreeMap::new();
-    let (mut main, mut before, mut started) = (None, Counts::new(), false);
-    for line in fs::read_to_string(&log).unwrap().lines() {
-        let Some((pid, rest)) = line.split_once(' ') else {
-            continue;
-        };
-        let Some(name) = rest
-            .trim_start()
-            .split('(')
-            .next()
-            .filter(|n| !n.contains(' ') && !n.is_empty() && *n != "???")
-        else {
-            continue;
-        };
-        let key = (pid.to_string(), name.to_string());
-        *per_thread.entry(key).or_insert(0) += 1;
-        if *main.get_or_insert(pid) == pid && !started {
-            started = name.starts_with("clone");
-            *before.entry(name.to_string()).or_insert(0) += 1;
-        }
-    }
-    let mut counts = Counts::new();
-    for ((_, name), n) in per_thread {
-        let most = counts.entry(name).or_insert(0);
-        *most = (*most).max(n);
-    }
-    (counts, before)
+    counts(&log)
 }
-
-/// Calls by name: how many.
-type Counts = BTreeMap<String, usize>;
 
 /// How many times the server makes each call in a clean copy one way.
 fn census(dir: &Path, way: Way, src: &Path) -> BTreeMap<String, usize> {
@@ -375,7 +304,7 @@ fn check(dir: &Path, (way, side): (Way, Side), src: &Path, inject: &str, n: usiz
         }
         Side::Client => {
             let rsh = server(dir, &format!("ssh-{n}"), &[], None);
-            let c = traced_convoy(Some(inject), None);
+            let c = traced(Some(inject), None);
             run_as(c, &rsh, way, (src, &dst), &["--verify"])
         }
     };
@@ -431,54 +360,13 @@ fn sweep(way: Way, side: Side) {
             (counts, before, CLIENT_SYSCALLS)
         }
     };
-    let mut cases = Vec::new();
-    for (call, errnos) in calls {
-        let Some(&last) = counts.get(*call) else {
-            continue;
-        };
-        let first = before.get(*call).copied().unwrap_or(0) + 1;
-        if first > last {
-            continue;
-        }
-        let middle = (first + last).div_ceil(2);
-        // A call made a few times fails at each making (each folder's
-        // listing, say); one made often, at its first, middle and last.
-        let whens: Vec<usize> = match last - first {
-            0..=15 => (first..=last).collect(),
-            _ => vec![first, middle, last],
-        };
-        for errno in *errnos {
-            for when in &whens {
-                cases.push(format!("{call}:error={errno}:when={when}"));
-            }
-            // An interruption happens once; it never keeps happening.
-            if *errno != "EINTR" {
-                cases.push(format!("{call}:error={errno}:when={middle}+"));
-            }
-        }
-    }
-    cases.dedup();
+    let cases = cases(calls, &counts, &before);
     assert!(
         cases.len() > 50,
         "the calls the sweep fails are made: {counts:?}"
     );
     // Two at a time: each case is a server and a run of its own.
-    let cases = std::sync::Mutex::new(cases.into_iter().enumerate().collect::<Vec<_>>());
-    let failures = std::sync::Mutex::new(Vec::new());
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                loop {
-                    let Some((n, case)) = cases.lock().unwrap().pop() else {
-                        return;
-                    };
-                    let bad = check(t.path(), (way, side), &src, &case, n);
-                    failures.lock().unwrap().extend(bad);
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap();
+    let failures = two_at_a_time(cases, |n, case| check(t.path(), (way, side), &src, case, n));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 

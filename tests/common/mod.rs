@@ -4,6 +4,7 @@
 
 pub mod s3;
 pub mod sshd;
+pub mod strace;
 
 use std::ffi::OsStr;
 use std::fs;
