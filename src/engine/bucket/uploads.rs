@@ -46,8 +46,12 @@ impl Upload {
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             );
-            let path = dir.join(name);
-            std::fs::write(&path, describe(store, key, id)).ok()?;
+            // Whole or not there: written aside, then named (a run killed
+            // while writing it leaves a `.tmp` the next run removes).
+            let path = dir.join(&name);
+            let aside = dir.join(format!("{name}.tmp"));
+            std::fs::write(&aside, describe(store, key, id)).ok()?;
+            std::fs::rename(&aside, &path).ok()?;
             Some(path)
         });
         Upload {
@@ -104,6 +108,8 @@ pub(crate) fn sweep(store: &Store) -> usize {
         };
         let lines: Vec<&str> = text.lines().collect();
         let [endpoint, bucket, key, id] = lines[..] else {
+            // Half a record of a dead run: nothing it names can be aborted.
+            let _ = std::fs::remove_file(entry.path());
             continue;
         };
         if endpoint != store.endpoint || bucket != store.bucket.bucket {
