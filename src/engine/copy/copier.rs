@@ -625,3 +625,54 @@ impl Copier<'_> {
         Ok(())
     }
 }
+
+/// Fills `buf` from `src` at `at`; a file that ends first got shorter while
+/// it was read (`UnexpectedEof`).
+pub(crate) fn read_at(src: BorrowedFd<'_>, buf: &mut [u8], at: u64) -> io::Result<()> {
+    let mut n = 0;
+    while n < buf.len() {
+        match rustix::io::pread(src, &mut buf[n..], at + n as u64) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the file got shorter while it was read",
+                ));
+            }
+            Ok(got) => n += got,
+            Err(Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+impl<D: Dest> Copier<'_, SourceRoot, D> {
+    /// The bytes of a small file here, read whole, with the metadata they
+    /// were read under, for a destination that takes them in one piece (a
+    /// host, a bucket). `Err(None)`: the file changed while it was read,
+    /// for the one-at-a-time way to read again; `Err(Some)`: it failed,
+    /// reported.
+    pub fn read_whole(
+        &mut self,
+        node: &Arc<DirNode>,
+        item: &Item,
+    ) -> Result<(Vec<u8>, SrcMeta), Option<Done>> {
+        let opened = self.source_dir(node).and_then(|d| {
+            self.sh
+                .source
+                .open_file(d.as_fd(), item.source_name(), &item.meta, false)
+        });
+        let (src, meta, _) = opened.map_err(|e| Some(self.fail(node, item, Op::Open, e, false)))?;
+        let mut data = vec![0u8; meta.size as usize];
+        match read_at(src.as_fd(), &mut data, 0) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(None),
+            Err(e) => return Err(Some(self.fail(node, item, Op::Read, e, false))),
+        }
+        let now = crate::engine::os::sys::fstat(src.as_fd());
+        if !now.is_ok_and(|now| !meta.changed_since(&SrcMeta::from(&now))) {
+            return Err(None);
+        }
+        Ok((data, meta))
+    }
+}

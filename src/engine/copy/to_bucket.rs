@@ -18,7 +18,7 @@ use object_store::{
 };
 use tokio::task::JoinHandle;
 
-use super::copier::{Copier, Done, Verdict, as_it_stands, each_piece};
+use super::copier::{Copier, Done, Verdict, as_it_stands, each_piece, read_at};
 use super::job::Batch;
 use crate::engine::bucket::dest::{BucketDest, Listing, refuses_conditions};
 use crate::engine::bucket::store::{PART, Store, UNIT};
@@ -159,34 +159,6 @@ fn not_held(c: &ToBucket<'_>, dir: &Arc<DirNode>, item: &Item, what: &str) -> Do
     c.fail(dir, item, Op::Create, why, false)
 }
 
-/// The bytes of a small file, read whole, with the metadata they were read
-/// under (a file that changed while read goes the one-at-a-time way, which
-/// reads it again).
-fn read_whole(
-    c: &mut ToBucket<'_>,
-    node: &Arc<DirNode>,
-    item: &Item,
-) -> Result<(Vec<u8>, SrcMeta), Option<Done>> {
-    let opened = c.source_dir(node).and_then(|d| {
-        c.sh.source
-            .open_file(d.as_fd(), item.source_name(), &item.meta, false)
-    });
-    let (src, meta, _) = opened.map_err(|e| Some(c.fail(node, item, Op::Open, e, false)))?;
-    let mut data = vec![0u8; meta.size as usize];
-    match read_at(src.as_fd(), &mut data, 0) {
-        Ok(()) => {}
-        // Shorter than it was: changed while read.
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Err(None),
-        Err(e) => return Err(Some(c.fail(node, item, Op::Read, e, false))),
-    }
-    let unchanged =
-        sys::fstat(src.as_fd()).is_ok_and(|now| !meta.changed_since(&SrcMeta::from(&now)));
-    if !unchanged {
-        return Err(None);
-    }
-    Ok((data, meta))
-}
-
 /// Reads a small file and starts its upload.
 fn start_small<'i>(
     c: &mut ToBucket<'_>,
@@ -197,7 +169,7 @@ fn start_small<'i>(
 ) -> Result<InFlight<'i>, Done> {
     let key =
         BucketDest::key(dir, &item.name).map_err(|e| c.fail(node, item, Op::Name, e, true))?;
-    let (data, meta) = match read_whole(c, node, item) {
+    let (data, meta) = match c.read_whole(node, item) {
         Ok(x) => x,
         Err(Some(done)) => return Err(done),
         Err(None) => return Err(file(c, dir, node, item, replace)),
@@ -434,24 +406,6 @@ fn send_file(
         c.written = Some((*h.finalize().as_bytes(), meta));
     }
     (Outcome::Copied, progressed)
-}
-
-fn read_at(src: std::os::fd::BorrowedFd<'_>, buf: &mut [u8], at: u64) -> std::io::Result<()> {
-    let mut n = 0;
-    while n < buf.len() {
-        match rustix::io::pread(src, &mut buf[n..], at + n as u64) {
-            Ok(0) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the file got shorter while it was read",
-                ));
-            }
-            Ok(got) => n += got,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 /// Reports an entry; under `--verify` a copied file is read back first and

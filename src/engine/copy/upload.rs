@@ -204,26 +204,11 @@ fn read_small(
     item: &Item,
     replace: bool,
 ) -> Result<Small, Done> {
-    let opened = c.source_dir(node).and_then(|d| {
-        c.sh.source
-            .open_file(d.as_fd(), item.source_name(), &item.meta, false)
-    });
-    let (src, meta, _) = opened.map_err(|e| c.fail(node, item, Op::Open, e, false))?;
-    let mut data = vec![0u8; meta.size as usize];
-    let mut n = 0;
-    while n < data.len() {
-        match rustix::io::pread(&src, &mut data[n..], n as u64) {
-            Ok(0) => break,
-            Ok(got) => n += got,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(c.fail(node, item, Op::Read, e.into(), false)),
-        }
-    }
-    let unchanged =
-        sys::fstat(src.as_fd()).is_ok_and(|now| !meta.changed_since(&SrcMeta::from(&now)));
-    if n != data.len() || !unchanged {
-        return Err(file(c, Some(dir), node, item, replace));
-    }
+    let (data, meta) = match c.read_whole(node, item) {
+        Ok(x) => x,
+        Err(Some(failed)) => return Err(failed),
+        Err(None) => return Err(file(c, Some(dir), node, item, replace)),
+    };
     Ok(Small {
         dir: dir.to_path_buf(),
         name: item.name.clone(),
